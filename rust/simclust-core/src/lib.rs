@@ -1,0 +1,24 @@
+//! `simclust-core`: the numerics of simclust, in pure Rust.
+//!
+//! Everything here works on plain row-major `f32` slices ([`MatRef`]) and
+//! returns owned vectors, so it links without Python (`cargo test`) and the
+//! PyO3 layer (`simclust-py`) only converts arrays and maps errors.
+//!
+//! * [`similarity`]: L2 normalisation, exact cosine kNN (blocked GEMM with a
+//!   fused top-k, symmetric for self-search), ε-graphs and kNN edge lists.
+//! * [`unionfind`]: connected components, the threshold sweep and the
+//!   per-component bridge similarity (single linkage).
+//! * [`parallel`]: the owned rayon pools and the cancel/progress [`Control`].
+//!
+//! Every kernel is deterministic: the same input gives bit-identical output
+//! for any thread count, because blocks and reductions have a fixed order.
+
+pub mod error;
+pub mod matrix;
+pub mod parallel;
+pub mod similarity;
+pub mod unionfind;
+
+pub use error::{Error, Result};
+pub use matrix::MatRef;
+pub use parallel::Control;

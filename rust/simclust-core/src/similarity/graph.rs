@@ -1,0 +1,261 @@
+//! Edge lists: the ε-graph (every pair with similarity >= t) and the
+//! thresholded, undirected kNN graph. Memory grows with the number of edges,
+//! never with N².
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::matrix::MatRef;
+use crate::parallel::{self, Control};
+
+use super::knn::{check_rows_fit_u32, knn};
+use super::normalize::{check_non_empty, normalize_rows};
+use super::tiles::{block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
+
+/// Columns screened per vectorised step.
+const LANES: usize = 16;
+
+/// An undirected edge list with `src < dst`, sorted by `(src, dst)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EdgeList {
+    /// Smaller endpoint of each edge.
+    pub src: Vec<u32>,
+    /// Larger endpoint of each edge.
+    pub dst: Vec<u32>,
+    /// Cosine similarity of each edge.
+    pub similarity: Vec<f32>,
+}
+
+impl EdgeList {
+    /// Number of edges.
+    pub fn len(&self) -> usize {
+        self.src.len()
+    }
+
+    /// Whether there are no edges.
+    pub fn is_empty(&self) -> bool {
+        self.src.is_empty()
+    }
+
+    fn from_sorted(edges: &[(u32, u32, f32)]) -> Self {
+        Self {
+            src: edges.iter().map(|e| e.0).collect(),
+            dst: edges.iter().map(|e| e.1).collect(),
+            similarity: edges.iter().map(|e| e.2).collect(),
+        }
+    }
+}
+
+/// Validates a cosine threshold: finite and within `[-1, 1]`.
+pub(crate) fn check_threshold(threshold: f32) -> Result<()> {
+    if !(-1.0..=1.0).contains(&threshold) {
+        return Err(Error::Parameter(format!(
+            "threshold must be a cosine similarity in [-1, 1], got {threshold}"
+        )));
+    }
+    Ok(())
+}
+
+/// Every pair `i < j` with cosine similarity `>= threshold`.
+///
+/// The upper-triangle tiles are computed in parallel; each keeps the pairs
+/// that pass, then each row block's pairs are sorted and appended in block
+/// order, so the list comes out sorted by `(src, dst)`.
+///
+/// ```
+/// use simclust_core::{similarity::threshold_edges, Control, MatRef};
+/// let x = [1.0_f32, 0.0, 0.99, 0.1, 0.0, 1.0];
+/// let g = threshold_edges(MatRef::new(&x, 3, 2)?, 0.9, None, &Control::new())?;
+/// assert_eq!((g.src, g.dst), (vec![0], vec![1]));
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn threshold_edges(
+    x: MatRef<'_>,
+    threshold: f32,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<EdgeList> {
+    check_non_empty(&x, "X")?;
+    check_rows_fit_u32(&x, "X")?;
+    check_threshold(threshold)?;
+    let pool = parallel::pool(n_threads)?;
+    let xn = normalize_rows(x, "X", n_threads)?;
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let nb = n_blocks(n);
+    let tiles = upper_tiles(nb);
+    type Found = Vec<(usize, Vec<(u32, u32, f32)>)>;
+    let states = run_dynamic(
+        &pool,
+        tiles.len(),
+        ctl,
+        || (Found::new(), vec![0.0_f32; BLOCK * BLOCK]),
+        |(found, buf), t| {
+            let (bi, bj) = tiles[t];
+            let (i0, i1) = block_range(bi, n);
+            let (j0, j1) = block_range(bj, n);
+            let (ra, rb) = (i1 - i0, j1 - j0);
+            gemm_abt(&xn[i0 * d..i1 * d], ra, &xn[j0 * d..j1 * d], rb, d, buf);
+            let mut edges = Vec::new();
+            for r in 0..ra {
+                let row = &buf[r * rb..(r + 1) * rb];
+                let first = if bi == bj { r + 1 } else { 0 };
+                let mut c = first;
+                while c < rb {
+                    let end = (c + LANES).min(rb);
+                    if row[c..end].iter().fold(false, |h, &s| h | (s >= threshold)) {
+                        for (cc, &s) in row[c..end].iter().enumerate() {
+                            if s >= threshold {
+                                edges.push(((i0 + r) as u32, (j0 + c + cc) as u32, s));
+                            }
+                        }
+                    }
+                    c = end;
+                }
+            }
+            found.push((t, edges));
+        },
+    )?;
+    // Tile t's edges into slot t; then per row block, sort and append.
+    let mut slots: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); tiles.len()];
+    for (found, _) in states {
+        for (t, e) in found {
+            slots[t] = e;
+        }
+    }
+    let mut per_block: Vec<Vec<Vec<(u32, u32, f32)>>> = (0..nb).map(|_| Vec::new()).collect();
+    for (t, e) in slots.into_iter().enumerate() {
+        per_block[tiles[t].0].push(e);
+    }
+    let sorted: Vec<Vec<(u32, u32, f32)>> = pool.install(|| {
+        per_block
+            .into_par_iter()
+            .map(|parts| {
+                let mut all: Vec<(u32, u32, f32)> = parts.concat();
+                all.sort_unstable_by_key(|e| (e.0, e.1));
+                all
+            })
+            .collect()
+    });
+    let total: usize = sorted.iter().map(Vec::len).sum();
+    let mut out = EdgeList {
+        src: Vec::with_capacity(total),
+        dst: Vec::with_capacity(total),
+        similarity: Vec::with_capacity(total),
+    };
+    for block in sorted {
+        for (s, t, v) in block {
+            out.src.push(s);
+            out.dst.push(t);
+            out.similarity.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The self-kNN edges (`k` neighbours per row) whose similarity is
+/// `>= threshold`, made undirected as `(min, max)` and deduplicated (a
+/// mutual pair appears once), sorted by `(src, dst)`.
+pub fn knn_edges(
+    x: MatRef<'_>,
+    k: usize,
+    threshold: f32,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<EdgeList> {
+    check_threshold(threshold)?;
+    let nn = knn(x, k, n_threads, ctl)?;
+    let mut edges: Vec<(u32, u32, f32)> = nn
+        .indices
+        .chunks_exact(k)
+        .zip(nn.similarities.chunks_exact(k))
+        .enumerate()
+        .flat_map(|(a, (idx, sims))| {
+            idx.iter().zip(sims).filter(|(_, &s)| s >= threshold).map(move |(&b, &s)| {
+                let a = a as u32;
+                (a.min(b), a.max(b), s)
+            })
+        })
+        .collect();
+    edges.sort_unstable_by(|p, q| (p.0, p.1).cmp(&(q.0, q.1)).then(q.2.total_cmp(&p.2)));
+    edges.dedup_by_key(|e| (e.0, e.1));
+    Ok(EdgeList::from_sorted(&edges))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_add(99);
+        (0..n * d)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn threshold_edges_match_naive() -> Result<()> {
+        let (n, d, t) = (BLOCK + 123, 3, 0.95_f32);
+        let x = data(n, d, 7);
+        let g1 = threshold_edges(MatRef::new(&x, n, d)?, t, Some(1), &Control::new())?;
+        let g2 = threshold_edges(MatRef::new(&x, n, d)?, t, Some(2), &Control::new())?;
+        assert_eq!(g1, g2);
+        let xn = normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
+        let dot = |a: usize, b: usize| (0..d).map(|p| xn[a * d + p] * xn[b * d + p]).sum::<f32>();
+        let mut want = vec![];
+        let mut unsure = 0;
+        for a in 0..n {
+            for b in a + 1..n {
+                let s = dot(a, b);
+                if (s - t).abs() < 1e-5 {
+                    unsure += 1;
+                } else if s >= t {
+                    want.push((a as u32, b as u32));
+                }
+            }
+        }
+        let got: Vec<(u32, u32)> = g1.src.iter().copied().zip(g1.dst.iter().copied()).collect();
+        let mut got_sure = got.clone();
+        got_sure.retain(|&(a, b)| (dot(a as usize, b as usize) - t).abs() >= 1e-5);
+        assert_eq!(got_sure, want);
+        assert!(got.len() <= want.len() + unsure);
+        assert!(got.windows(2).all(|w| w[0] < w[1]));
+        Ok(())
+    }
+
+    #[test]
+    fn knn_edges_are_undirected_and_unique() -> Result<()> {
+        let (n, d, k) = (300, 4, 3);
+        let x = data(n, d, 8);
+        let g = knn_edges(MatRef::new(&x, n, d)?, k, -1.0, None, &Control::new())?;
+        let nn = knn(MatRef::new(&x, n, d)?, k, None, &Control::new())?;
+        let mut want: Vec<(u32, u32)> = nn
+            .indices
+            .chunks(k)
+            .enumerate()
+            .flat_map(|(a, r)| r.iter().map(move |&b| ((a as u32).min(b), (a as u32).max(b))))
+            .collect();
+        want.sort_unstable();
+        want.dedup();
+        let got: Vec<(u32, u32)> = g.src.iter().copied().zip(g.dst.iter().copied()).collect();
+        assert_eq!(got, want);
+        Ok(())
+    }
+
+    #[test]
+    fn threshold_is_validated() -> Result<()> {
+        let x = data(5, 2, 9);
+        for t in [1.5, -1.01, f32::NAN] {
+            assert!(matches!(
+                threshold_edges(MatRef::new(&x, 5, 2)?, t, None, &Control::new()),
+                Err(Error::Parameter(_))
+            ));
+        }
+        let single = threshold_edges(MatRef::new(&x[..2], 1, 2)?, 0.5, None, &Control::new())?;
+        assert!(single.is_empty());
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! Cosine similarity kernels: normalisation, exact kNN and ε-graphs.
+//!
+//! All kernels work on L2-normalised rows (see [`normalize_rows`]) so that a
+//! dot product is the cosine similarity. The pairwise work is cut into fixed
+//! tiles of [`BLOCK`] x [`BLOCK`] rows; each tile is one single-threaded GEMM
+//! (the `gemm` crate's packed, SIMD-dispatched kernel) followed by a fused
+//! scan (top-k update or threshold filter) while the tile is hot in cache.
+//! Tiles are handed to the pool's threads dynamically, but every pair is
+//! computed in exactly one tile whose shape does not depend on the thread
+//! count, and every reduction is order-independent (a top-k under a total
+//! order, or a sort), so results are bit-identical for any thread count.
+
+mod graph;
+mod knn;
+mod normalize;
+mod tiles;
+mod topk;
+
+pub use graph::{knn_edges, threshold_edges, EdgeList};
+pub use knn::{knn, knn_query, Neighbors};
+pub use normalize::normalize_rows;
+pub use tiles::BLOCK;

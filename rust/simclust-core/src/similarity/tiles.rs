@@ -1,0 +1,132 @@
+//! The tile machinery shared by the kernels: one GEMM per tile, and a
+//! dynamic scheduler that hands tiles to the pool's threads.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::ThreadPool;
+
+use crate::error::Result;
+use crate::parallel::Control;
+
+/// Rows per block: a tile is the `BLOCK x BLOCK` similarity matrix of two
+/// row blocks (4 MiB of `f32`). Fixed, so results never depend on threads.
+pub const BLOCK: usize = 1024;
+
+/// Number of blocks covering `n` rows.
+pub(crate) fn n_blocks(n: usize) -> usize {
+    n.div_ceil(BLOCK)
+}
+
+/// Row range `start..end` of block `b` among `n` rows.
+pub(crate) fn block_range(b: usize, n: usize) -> (usize, usize) {
+    let start = b * BLOCK;
+    (start, (start + BLOCK).min(n))
+}
+
+/// The tiles `(i, j)` with `i <= j` of a symmetric self-product, row-major.
+pub(crate) fn upper_tiles(nb: usize) -> Vec<(usize, usize)> {
+    (0..nb).flat_map(|i| (i..nb).map(move |j| (i, j))).collect()
+}
+
+/// The tiles `(i, j)` of a rectangular product with `nq x nd` blocks.
+pub(crate) fn all_tiles(nq: usize, nd: usize) -> Vec<(usize, usize)> {
+    (0..nq).flat_map(|i| (0..nd).map(move |j| (i, j))).collect()
+}
+
+/// `out[r * rb + c] = <a_r, b_c>` for the `ra` rows of `a` and `rb` rows of
+/// `b` (both row-major with `d` columns): `out = a · bᵀ`, single-threaded.
+pub(crate) fn gemm_abt(a: &[f32], ra: usize, b: &[f32], rb: usize, d: usize, out: &mut [f32]) {
+    assert!(a.len() >= ra * d && b.len() >= rb * d && out.len() >= ra * rb);
+    if ra == 0 || rb == 0 {
+        return;
+    }
+    // SAFETY: the asserts above bound every access the strides below allow:
+    // dst is ra x rb row-major (rs = rb, cs = 1); lhs is ra x d row-major
+    // (rs = d, cs = 1); rhs is bᵀ, d x rb, read from b with rs = 1, cs = d.
+    // read_dst = false, so `out` need not be initialised to anything special.
+    unsafe {
+        gemm::gemm(
+            ra,
+            rb,
+            d,
+            out.as_mut_ptr(),
+            1,
+            rb as isize,
+            false,
+            a.as_ptr(),
+            1,
+            d as isize,
+            b.as_ptr(),
+            d as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Runs `work(state, tile)` for every tile index in `0..n_tiles` on every
+/// thread of `pool`, each thread pulling the next index from a shared counter
+/// and keeping its own `state` (built by `init`). Returns the states in
+/// thread order. Stops early, with `Err(Interrupted)`, once `ctl` is
+/// cancelled; advances `ctl`'s progress by one per tile.
+pub(crate) fn run_dynamic<S, I, W>(
+    pool: &ThreadPool,
+    n_tiles: usize,
+    ctl: &Control,
+    init: I,
+    work: W,
+) -> Result<Vec<S>>
+where
+    S: Send,
+    I: Fn() -> S + Sync,
+    W: Fn(&mut S, usize) + Sync,
+{
+    ctl.set_total(n_tiles as u64);
+    let next = AtomicUsize::new(0);
+    let states = pool.broadcast(|_| {
+        let mut state = init();
+        while !ctl.is_cancelled() {
+            let t = next.fetch_add(1, Ordering::Relaxed);
+            if t >= n_tiles {
+                break;
+            }
+            work(&mut state, t);
+            ctl.advance(1);
+        }
+        state
+    });
+    ctl.check()?;
+    Ok(states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_matches_naive() {
+        let (ra, rb, d) = (5, 7, 3);
+        let a: Vec<f32> = (0..ra * d).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..rb * d).map(|i| 2.0 - i as f32 * 0.25).collect();
+        let mut out = vec![f32::NAN; ra * rb];
+        gemm_abt(&a, ra, &b, rb, d, &mut out);
+        for r in 0..ra {
+            for c in 0..rb {
+                let want: f32 = (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum();
+                assert!((out[r * rb + c] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_cover_the_upper_triangle() {
+        assert_eq!(upper_tiles(3), vec![(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]);
+        assert_eq!(n_blocks(BLOCK + 1), 2);
+        assert_eq!(block_range(1, BLOCK + 1), (BLOCK, BLOCK + 1));
+    }
+}

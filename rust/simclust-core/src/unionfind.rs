@@ -1,0 +1,1160 @@
+//! Union-find: connected components, the threshold sweep and the
+//! per-cluster bridge similarity (single linkage).
+//!
+//! Graphs are edge lists: `src[e]`, `dst[e]` (and `sim[e]` where weights
+//! matter) over nodes `0..n`. Edges may come in any order and either
+//! direction; duplicates are allowed and self-loops are ignored.
+//!
+//! * [`connected_components`] links every edge into a union-find whose root
+//!   is always the smallest index of its tree (links go from the larger root
+//!   to the smaller one). On the pool this is lock-free: parents are
+//!   `AtomicU32`s, a link is one compare-and-swap on a root, and path halving
+//!   uses plain relaxed stores (every value ever stored in `parent[x]` is an
+//!   ancestor of `x`, so races only cost compression). Since roots are the
+//!   component minima, one ascending pass gives the canonical labels, and the
+//!   output does not depend on the thread count or the order of the unions.
+//! * [`threshold_sweep`] and [`bridge_similarity`] feed edges in descending
+//!   similarity to a [`UnionFind`] (union by size, path halving).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::parallel;
+
+/// Largest supported node count: node ids are `u32`.
+const MAX_NODES: usize = u32::MAX as usize + 1;
+
+/// Below this many edges [`connected_components`] stays sequential.
+const PAR_MIN_EDGES: usize = 1 << 16;
+
+/// Edges handed to one rayon task at a time.
+const EDGE_CHUNK: usize = 1 << 14;
+
+/// Marks a root not yet given a label.
+const UNSET: u32 = u32::MAX;
+
+/// Union loops prefetch the parents of the edge this many positions ahead:
+/// on large graphs every find starts with a cache miss, and the prefetches
+/// let those misses overlap.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Hints the CPU to bring `slice[i]` into cache. Never faults, even out of
+/// bounds, and has no observable effect.
+#[inline(always)]
+fn prefetch<T>(slice: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let ptr = slice.as_ptr().wrapping_add(i).cast::<i8>();
+        // SAFETY: a prefetch is only a hint: it does not access memory in the
+        // sense of the memory model and cannot fault on any address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (slice, i);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------
+
+fn check_n(n: usize) -> Result<()> {
+    if n > MAX_NODES {
+        return Err(Error::Parameter(format!(
+            "n = {n} nodes is more than the supported maximum of {MAX_NODES} (node ids are u32)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_edges(n: usize, src: &[u32], dst: &[u32]) -> Result<()> {
+    if src.len() != dst.len() {
+        return Err(Error::Shape(format!(
+            "src and dst must have the same length, got src.len() = {} and dst.len() = {}",
+            src.len(),
+            dst.len()
+        )));
+    }
+    check_endpoints(n, src, dst)
+}
+
+fn check_weighted_edges(n: usize, src: &[u32], dst: &[u32], sim: &[f32]) -> Result<()> {
+    if src.len() != dst.len() || src.len() != sim.len() {
+        return Err(Error::Shape(format!(
+            "src, dst and sim must have the same length, got src.len() = {}, dst.len() = {} and sim.len() = {}",
+            src.len(),
+            dst.len(),
+            sim.len()
+        )));
+    }
+    check_endpoints(n, src, dst)?;
+    if sim.iter().any(|s| s.is_nan()) {
+        let rows = sim
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_nan())
+            .map(|(i, _)| i)
+            .collect();
+        return Err(Error::NonFinite {
+            what: "similarity",
+            rows,
+        });
+    }
+    Ok(())
+}
+
+/// Every endpoint must be `< n`. A vectorised max first; the offending edge
+/// is only searched for when there is one.
+fn check_endpoints(n: usize, src: &[u32], dst: &[u32]) -> Result<()> {
+    if n == MAX_NODES {
+        return Ok(());
+    }
+    let max = |v: &[u32]| v.iter().copied().fold(0u32, u32::max);
+    if src.is_empty() || (max(src) as usize) < n && (max(dst) as usize) < n {
+        return Ok(());
+    }
+    for (e, (&s, &d)) in src.iter().zip(dst).enumerate() {
+        for (name, v) in [("src", s), ("dst", d)] {
+            if v as usize >= n {
+                return Err(Error::Parameter(format!(
+                    "edge {e} has endpoint {name}[{e}] = {v}, but node ids must be < n = {n}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_thresholds(thresholds: &[f32]) -> Result<()> {
+    if let Some(i) = thresholds.iter().position(|t| t.is_nan()) {
+        return Err(Error::Parameter(format!("thresholds[{i}] is NaN")));
+    }
+    Ok(())
+}
+
+/// Checks `labels` and returns the number of cluster ids (`max + 1`, or 0).
+fn check_labels(n: usize, labels: &[i64]) -> Result<usize> {
+    if labels.len() != n {
+        return Err(Error::Shape(format!(
+            "labels must have one entry per node, got labels.len() = {} and n = {n}",
+            labels.len()
+        )));
+    }
+    let mut max = -1i64;
+    for (i, &l) in labels.iter().enumerate() {
+        if l < -1 {
+            return Err(Error::Parameter(format!(
+                "labels[{i}] = {l}: labels must be -1 (noise) or a cluster id >= 0"
+            )));
+        }
+        if l >= 0 && l as u64 >= n as u64 {
+            return Err(Error::Parameter(format!(
+                "labels[{i}] = {l}: cluster ids must be < n = {n}"
+            )));
+        }
+        max = max.max(l);
+    }
+    Ok((max + 1) as usize)
+}
+
+// ---------------------------------------------------------------------------
+// Sort keys
+// ---------------------------------------------------------------------------
+
+/// Order-preserving map of `f32` to `u32`: `a.total_cmp(&b)` equals
+/// `key(a).cmp(&key(b))`.
+#[inline]
+fn f32_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// Inverse of [`f32_key`].
+#[inline]
+fn key_f32(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7fff_ffff
+    } else {
+        !k
+    })
+}
+
+// ---------------------------------------------------------------------------
+// UnionFind
+// ---------------------------------------------------------------------------
+
+/// Disjoint sets over `0..n` with union by size and path halving; keeps the
+/// number of components and the size of the largest one up to date.
+///
+/// Methods taking a node id panic if it is `>= len()`, like slice indexing;
+/// the public functions of this module validate their input first.
+#[derive(Debug, Clone)]
+pub struct UnionFind {
+    parent: Vec<u32>,
+    /// Size minus one, meaningful at roots (so `2^32` nodes fit in `u32`).
+    size_m1: Vec<u32>,
+    n_components: u64,
+    largest: u64,
+}
+
+impl UnionFind {
+    /// `n` singletons. Errors if `n > u32::MAX + 1`.
+    pub fn new(n: usize) -> Result<Self> {
+        check_n(n)?;
+        Ok(Self {
+            parent: (0..n).map(|i| i as u32).collect(),
+            size_m1: vec![0; n],
+            n_components: n as u64,
+            largest: u64::from(n > 0),
+        })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// The root of `x`'s set (halving the path on the way).
+    #[inline]
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        let p = &mut self.parent;
+        loop {
+            let px = p[x as usize];
+            if px == x {
+                return x;
+            }
+            let gx = p[px as usize];
+            p[x as usize] = gx;
+            x = gx;
+        }
+    }
+
+    /// Merges the sets of `a` and `b`; `true` if they were different.
+    #[inline]
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        let ra = self.find(a);
+        let rb = self.find(b);
+        if ra == rb {
+            return false;
+        }
+        let (sa, sb) = (self.size_m1[ra as usize], self.size_m1[rb as usize]);
+        // The larger set keeps its root; ties go to the smaller root id.
+        let (keep, gone) = if sa > sb || (sa == sb && ra < rb) {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        self.parent[gone as usize] = keep;
+        let merged = sa + sb + 1; // (sa + 1) + (sb + 1) - 1 <= n - 1
+        self.size_m1[keep as usize] = merged;
+        self.n_components -= 1;
+        self.largest = self.largest.max(u64::from(merged) + 1);
+        true
+    }
+
+    /// Whether `a` and `b` are in the same set.
+    pub fn same(&mut self, a: u32, b: u32) -> bool {
+        self.find(a) == self.find(b)
+    }
+
+    /// Size of `x`'s set.
+    pub fn component_size(&mut self, x: u32) -> u64 {
+        let r = self.find(x);
+        u64::from(self.size_m1[r as usize]) + 1
+    }
+
+    /// Current number of sets.
+    pub fn n_components(&self) -> u64 {
+        self.n_components
+    }
+
+    /// Size of the largest set (0 when there are no nodes).
+    pub fn largest_component(&self) -> u64 {
+        self.largest
+    }
+
+    /// Canonical labels: sets numbered `0..C-1` in order of their smallest
+    /// member.
+    pub fn labels(&mut self) -> Vec<i64> {
+        let n = self.len();
+        let mut label_of_root = vec![UNSET; n];
+        let mut next = 0u32;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let r = self.find(i as u32) as usize;
+            if label_of_root[r] == UNSET {
+                label_of_root[r] = next;
+                next = next.wrapping_add(1);
+            }
+            out.push(i64::from(label_of_root[r]));
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connected components
+// ---------------------------------------------------------------------------
+
+/// Sequential union with links from the larger root to the smaller (Rem's
+/// algorithm with splicing): `p[x] <= x` always, so roots are tree minima.
+#[inline]
+fn rem_union(p: &mut [u32], x: u32, y: u32) {
+    let (mut rx, mut ry) = (x, y);
+    loop {
+        let px = p[rx as usize];
+        let py = p[ry as usize];
+        if px == py {
+            return;
+        }
+        if px > py {
+            p[rx as usize] = py;
+            if rx == px {
+                return;
+            }
+            rx = px;
+        } else {
+            p[ry as usize] = px;
+            if ry == py {
+                return;
+            }
+            ry = py;
+        }
+    }
+}
+
+/// Lock-free find with path halving; see the module docs for why relaxed
+/// plain stores are safe.
+#[inline]
+fn find_atomic(p: &[AtomicU32], mut x: u32) -> u32 {
+    loop {
+        let px = p[x as usize].load(Ordering::Relaxed);
+        if px == x {
+            return x;
+        }
+        let gx = p[px as usize].load(Ordering::Relaxed);
+        if gx != px {
+            p[x as usize].store(gx, Ordering::Relaxed);
+        }
+        x = gx;
+    }
+}
+
+/// Lock-free union: the larger root is linked under the smaller one with a
+/// compare-and-swap that fails if it stopped being a root meanwhile.
+#[inline]
+fn union_atomic(p: &[AtomicU32], a: u32, b: u32) {
+    let (mut a, mut b) = (a, b);
+    loop {
+        a = find_atomic(p, a);
+        b = find_atomic(p, b);
+        if a == b {
+            return;
+        }
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        if p[hi as usize]
+            .compare_exchange(hi, lo, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+        (a, b) = (lo, hi);
+    }
+}
+
+/// Labels from a forest whose roots are the minima of their trees
+/// (`p[x] <= x`). Ascending, so when `x` is reached its parent already
+/// points at its root.
+fn labels_from_min_forest(mut p: Vec<u32>) -> Vec<i64> {
+    let mut labels = vec![0i64; p.len()];
+    let mut next = 0i64;
+    for i in 0..p.len() {
+        let pi = p[i] as usize;
+        if pi == i {
+            labels[i] = next;
+            next += 1;
+        } else {
+            let r = p[pi];
+            p[i] = r;
+            labels[i] = labels[r as usize];
+        }
+    }
+    labels
+}
+
+/// Canonical connected-component labels: components numbered 0..C-1 in order
+/// of their smallest member index.
+///
+/// `src[e]`–`dst[e]` are undirected edges over nodes `0..n`, in any order and
+/// direction; duplicates are allowed and self-loops ignored. The labels do
+/// not depend on `n_threads` (`None` = the default pool size; small inputs
+/// run sequentially).
+///
+/// # Errors
+/// [`Error::Shape`] if `src` and `dst` differ in length;
+/// [`Error::Parameter`] if an endpoint is `>= n`, if `n > u32::MAX + 1` or if
+/// `n_threads == Some(0)`; [`Error::ThreadPool`] if the pool cannot start.
+pub fn connected_components(
+    n: usize,
+    src: &[u32],
+    dst: &[u32],
+    n_threads: Option<usize>,
+) -> Result<Vec<i64>> {
+    check_n(n)?;
+    check_edges(n, src, dst)?;
+    let threads = parallel::resolve_threads(n_threads)?;
+    let parent = if threads == 1 || src.len() < PAR_MIN_EDGES {
+        let mut p: Vec<u32> = (0..n).map(|i| i as u32).collect();
+        for (e, (&s, &d)) in src.iter().zip(dst).enumerate() {
+            if let (Some(&s2), Some(&d2)) =
+                (src.get(e + PREFETCH_AHEAD), dst.get(e + PREFETCH_AHEAD))
+            {
+                prefetch(&p, s2 as usize);
+                prefetch(&p, d2 as usize);
+            }
+            rem_union(&mut p, s, d);
+        }
+        p
+    } else {
+        let pool = parallel::pool(Some(threads))?;
+        let p: Vec<AtomicU32> = pool.install(|| {
+            let p: Vec<AtomicU32> = (0..n)
+                .into_par_iter()
+                .map(|i| AtomicU32::new(i as u32))
+                .collect();
+            src.par_chunks(EDGE_CHUNK)
+                .zip(dst.par_chunks(EDGE_CHUNK))
+                .for_each(|(src, dst)| {
+                    for (e, (&s, &d)) in src.iter().zip(dst).enumerate() {
+                        if let (Some(&s2), Some(&d2)) =
+                            (src.get(e + PREFETCH_AHEAD), dst.get(e + PREFETCH_AHEAD))
+                        {
+                            prefetch(&p, s2 as usize);
+                            prefetch(&p, d2 as usize);
+                        }
+                        union_atomic(&p, s, d);
+                    }
+                });
+            p
+        });
+        p.into_iter().map(AtomicU32::into_inner).collect()
+    };
+    Ok(labels_from_min_forest(parent))
+}
+
+// ---------------------------------------------------------------------------
+// Threshold sweep
+// ---------------------------------------------------------------------------
+
+/// One row of a threshold sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepRow {
+    /// Number of connected components (singletons included).
+    pub n_components: u64,
+    /// Number of nodes in the largest component (0 when `n == 0`).
+    pub largest_component: u64,
+}
+
+/// For each threshold (in the given order): components and largest component
+/// size of the graph made of the edges with sim >= threshold. One pass: edges
+/// sorted by descending similarity fed to a union-find, thresholds visited in
+/// descending order.
+///
+/// The "sort" is a counting sort of the edges into the intervals between
+/// consecutive distinct thresholds (edges below the smallest threshold are
+/// dropped), which gives the same rows as a full sort in `O(m log T)`.
+/// Thresholds may repeat and may be `±inf`; `-0.0` and `0.0` are the same
+/// threshold. Self-loops are ignored, duplicate edges allowed.
+///
+/// # Errors
+/// [`Error::Shape`] if `src`, `dst` and `sim` differ in length;
+/// [`Error::Parameter`] if an endpoint is `>= n`, `n > u32::MAX + 1` or a
+/// threshold is NaN; [`Error::NonFinite`] listing the positions of NaN
+/// similarities.
+pub fn threshold_sweep(
+    n: usize,
+    src: &[u32],
+    dst: &[u32],
+    sim: &[f32],
+    thresholds: &[f32],
+) -> Result<Vec<SweepRow>> {
+    check_n(n)?;
+    check_weighted_edges(n, src, dst, sim)?;
+    check_thresholds(thresholds)?;
+    if thresholds.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Distinct thresholds, descending.
+    let mut levels: Vec<f32> = thresholds.to_vec();
+    levels.sort_unstable_by(|a, b| b.total_cmp(a));
+    levels.dedup_by(|a, b| a == b);
+    let n_levels = levels.len();
+
+    // Bucket of an edge: the first (largest) level it passes; n_levels = none.
+    let bucket = |s: f32| levels.partition_point(|&t| s < t);
+    let mut start = vec![0usize; n_levels + 1];
+    for ((&s, &d), &w) in src.iter().zip(dst).zip(sim) {
+        if s != d {
+            let b = bucket(w);
+            if b < n_levels {
+                start[b + 1] += 1;
+            }
+        }
+    }
+    for b in 0..n_levels {
+        start[b + 1] += start[b];
+    }
+    let mut fill = start.clone();
+    let mut edges = vec![(0u32, 0u32); start[n_levels]];
+    for ((&s, &d), &w) in src.iter().zip(dst).zip(sim) {
+        if s != d {
+            let b = bucket(w);
+            if b < n_levels {
+                edges[fill[b]] = (s, d);
+                fill[b] += 1;
+            }
+        }
+    }
+
+    let mut uf = UnionFind::new(n)?;
+    let mut rows = Vec::with_capacity(n_levels);
+    for b in 0..n_levels {
+        for &(s, d) in &edges[start[b]..start[b + 1]] {
+            uf.union(s, d);
+        }
+        rows.push(SweepRow {
+            n_components: uf.n_components(),
+            largest_component: uf.largest_component(),
+        });
+    }
+    Ok(thresholds
+        .iter()
+        .map(|&t| rows[levels.partition_point(|&l| t < l)])
+        .collect())
+}
+
+// ---------------------------------------------------------------------------
+// Bridge similarity
+// ---------------------------------------------------------------------------
+
+/// Per cluster c in 0..=max(labels) (labels -1 = noise, ignored): the weakest
+/// edge of the maximum spanning forest of the edges with both endpoints in c,
+/// i.e. the largest t such that c's members are connected using only internal
+/// edges with sim >= t (single linkage: the threshold at which the cluster
+/// would first split). NaN for singletons, for cluster ids with no members,
+/// and for clusters whose internal edges do not connect them.
+///
+/// Kruskal: the internal edges, sorted by descending similarity (a total
+/// order: `f32::total_cmp`, then `(src, dst)`), are fed to one union-find;
+/// the edge that brings a cluster down to one component gives its value.
+/// The sort runs on the default pool. Self-loops are ignored.
+///
+/// # Errors
+/// [`Error::Shape`] if `src`, `dst` and `sim` differ in length or
+/// `labels.len() != n`; [`Error::Parameter`] if an endpoint is `>= n`,
+/// `n > u32::MAX + 1`, or a label is `< -1` or `>= n`;
+/// [`Error::NonFinite`] listing the positions of NaN similarities;
+/// [`Error::ThreadPool`] if the pool cannot start.
+pub fn bridge_similarity(
+    n: usize,
+    src: &[u32],
+    dst: &[u32],
+    sim: &[f32],
+    labels: &[i64],
+) -> Result<Vec<f32>> {
+    check_n(n)?;
+    check_weighted_edges(n, src, dst, sim)?;
+    let n_clusters = check_labels(n, labels)?;
+    let mut out = vec![f32::NAN; n_clusters];
+    // Components left inside each cluster; its value is set when it hits 1.
+    let mut remaining = vec![0u64; n_clusters];
+    for &l in labels {
+        if l >= 0 {
+            remaining[l as usize] += 1;
+        }
+    }
+    let mut open = remaining.iter().filter(|&&r| r > 1).count();
+    if open == 0 {
+        return Ok(out);
+    }
+
+    // (descending key, src, dst) of the internal edges.
+    let mut edges: Vec<(u32, u32, u32)> = src
+        .iter()
+        .zip(dst)
+        .zip(sim)
+        .filter(|((&s, &d), _)| {
+            let l = labels[s as usize];
+            s != d && l >= 0 && l == labels[d as usize]
+        })
+        .map(|((&s, &d), &w)| (!f32_key(w), s, d))
+        .collect();
+    let pool = parallel::pool(None)?;
+    pool.install(|| edges.par_sort_unstable());
+
+    let mut uf = UnionFind::new(n)?;
+    for &(k, s, d) in &edges {
+        if uf.union(s, d) {
+            let c = labels[s as usize] as usize;
+            remaining[c] -= 1;
+            if remaining[c] == 1 {
+                out[c] = key_f32(!k);
+                open -= 1;
+                if open == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    // ----- naive references -------------------------------------------------
+
+    fn adjacency(n: usize, edges: &[(u32, u32)]) -> Vec<Vec<usize>> {
+        let mut adj = vec![Vec::new(); n];
+        for &(s, d) in edges {
+            adj[s as usize].push(d as usize);
+            adj[d as usize].push(s as usize);
+        }
+        adj
+    }
+
+    /// BFS from each unvisited node in ascending order: canonical labels.
+    fn naive_components(n: usize, edges: &[(u32, u32)]) -> Vec<i64> {
+        let adj = adjacency(n, edges);
+        let mut lab = vec![-1i64; n];
+        let mut next = 0;
+        for start in 0..n {
+            if lab[start] >= 0 {
+                continue;
+            }
+            lab[start] = next;
+            let mut q = VecDeque::from([start]);
+            while let Some(u) = q.pop_front() {
+                for &v in &adj[u] {
+                    if lab[v] < 0 {
+                        lab[v] = next;
+                        q.push_back(v);
+                    }
+                }
+            }
+            next += 1;
+        }
+        lab
+    }
+
+    fn naive_sweep(n: usize, edges: &[(u32, u32, f32)], thresholds: &[f32]) -> Vec<SweepRow> {
+        thresholds
+            .iter()
+            .map(|&t| {
+                let kept: Vec<(u32, u32)> = edges
+                    .iter()
+                    .filter(|e| e.2 >= t)
+                    .map(|e| (e.0, e.1))
+                    .collect();
+                let lab = naive_components(n, &kept);
+                let c = lab.iter().map(|&l| l + 1).max().unwrap_or(0) as usize;
+                let mut sizes = vec![0u64; c];
+                for &l in &lab {
+                    sizes[l as usize] += 1;
+                }
+                SweepRow {
+                    n_components: c as u64,
+                    largest_component: sizes.into_iter().max().unwrap_or(0),
+                }
+            })
+            .collect()
+    }
+
+    /// For each cluster, scan the distinct internal similarities from the top
+    /// and return the first at which BFS over internal edges connects it.
+    fn naive_bridge(n: usize, edges: &[(u32, u32, f32)], labels: &[i64]) -> Vec<f32> {
+        let n_clusters = labels.iter().map(|&l| l + 1).max().unwrap_or(0).max(0) as usize;
+        (0..n_clusters as i64)
+            .map(|c| {
+                let members: Vec<usize> = (0..n).filter(|&i| labels[i] == c).collect();
+                if members.len() < 2 {
+                    return f32::NAN;
+                }
+                let internal: Vec<&(u32, u32, f32)> = edges
+                    .iter()
+                    .filter(|e| labels[e.0 as usize] == c && labels[e.1 as usize] == c)
+                    .collect();
+                let mut cands: Vec<f32> = internal.iter().map(|e| e.2).collect();
+                cands.sort_by(|a, b| b.total_cmp(a));
+                for t in cands {
+                    let kept: Vec<(u32, u32)> = internal
+                        .iter()
+                        .filter(|e| e.2 >= t)
+                        .map(|e| (e.0, e.1))
+                        .collect();
+                    let lab = naive_components(n, &kept);
+                    if members.iter().all(|&m| lab[m] == lab[members[0]]) {
+                        return t;
+                    }
+                }
+                f32::NAN
+            })
+            .collect()
+    }
+
+    fn split(edges: &[(u32, u32)]) -> (Vec<u32>, Vec<u32>) {
+        edges.iter().copied().unzip()
+    }
+
+    fn split3(edges: &[(u32, u32, f32)]) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+        let mut s = Vec::new();
+        let mut d = Vec::new();
+        let mut w = Vec::new();
+        for &(a, b, c) in edges {
+            s.push(a);
+            d.push(b);
+            w.push(c);
+        }
+        (s, d, w)
+    }
+
+    fn same_f32(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.is_nan() && y.is_nan()) || x == y)
+    }
+
+    /// Components with 1 thread, 2 threads and the default, all equal.
+    fn cc_all(n: usize, src: &[u32], dst: &[u32]) -> Result<Vec<i64>> {
+        let a = connected_components(n, src, dst, Some(1))?;
+        let b = connected_components(n, src, dst, Some(2))?;
+        let c = connected_components(n, src, dst, None)?;
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        Ok(a)
+    }
+
+    /// Deterministic xorshift for the larger tests.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> u32 {
+            ((self.next() >> 11) % n as u64) as u32
+        }
+    }
+
+    fn random_edges(rng: &mut Rng, n: usize, m: usize) -> (Vec<u32>, Vec<u32>) {
+        (0..m).map(|_| (rng.below(n), rng.below(n))).unzip()
+    }
+
+    // ----- connected_components ----------------------------------------------
+
+    #[test]
+    fn cc_chain() -> Result<()> {
+        // 4-3-2-1-0 given backwards, plus separate 5-6.
+        let (s, d) = split(&[(4, 3), (2, 3), (1, 2), (0, 1), (6, 5)]);
+        assert_eq!(cc_all(8, &s, &d)?, vec![0, 0, 0, 0, 0, 1, 1, 2]);
+        Ok(())
+    }
+
+    #[test]
+    fn cc_star_and_order() -> Result<()> {
+        // Star centred on 9; isolated 0, 5.
+        let (s, d) = split(&[(9, 1), (9, 3), (2, 9), (9, 8)]);
+        assert_eq!(
+            cc_all(10, &s, &d)?,
+            vec![0, 1, 1, 1, 2, 3, 4, 5, 1, 1] //
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn cc_singletons_loops_duplicates_empty() -> Result<()> {
+        assert_eq!(cc_all(4, &[], &[])?, vec![0, 1, 2, 3]);
+        assert_eq!(cc_all(0, &[], &[])?, Vec::<i64>::new());
+        let (s, d) = split(&[(2, 2), (1, 1), (3, 0), (0, 3), (3, 0), (2, 2)]);
+        assert_eq!(cc_all(4, &s, &d)?, vec![0, 1, 2, 0]);
+        Ok(())
+    }
+
+    #[test]
+    fn cc_giant_component_parallel_path() -> Result<()> {
+        // A random spanning structure over 50k nodes with 300k edges: one
+        // giant component plus leftovers; large enough for the parallel path.
+        let n = 50_000;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (s, d) = random_edges(&mut rng, n, 300_000);
+        let edges: Vec<(u32, u32)> = s.iter().copied().zip(d.iter().copied()).collect();
+        let got = cc_all(n, &s, &d)?;
+        assert_eq!(got, naive_components(n, &edges));
+        let mut uf = UnionFind::new(n)?;
+        for (&a, &b) in s.iter().zip(&d) {
+            uf.union(a, b);
+        }
+        assert_eq!(got, uf.labels());
+        // A path through all nodes in shuffled order: exactly one component.
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            perm.swap(i, rng.below(i + 1) as usize);
+        }
+        let (s, d): (Vec<u32>, Vec<u32>) = perm.windows(2).map(|w| (w[0], w[1])).unzip();
+        assert!(cc_all(n, &s, &d)?.iter().all(|&l| l == 0));
+        // Repeat with many threads for good measure.
+        assert_eq!(
+            connected_components(n, &s, &d, Some(4))?,
+            connected_components(n, &s, &d, Some(1))?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn cc_errors() {
+        assert!(matches!(
+            connected_components(3, &[0, 1], &[1], None),
+            Err(Error::Shape(m)) if m.contains("src.len() = 2") && m.contains("dst.len() = 1")
+        ));
+        assert!(matches!(
+            connected_components(3, &[0, 1, 2], &[1, 2, 3], None),
+            Err(Error::Parameter(m)) if m.contains("edge 2") && m.contains("= 3") && m.contains("n = 3")
+        ));
+        assert!(matches!(
+            connected_components(3, &[0, 7], &[1, 2], None),
+            Err(Error::Parameter(m)) if m.contains("edge 1") && m.contains("src[1] = 7")
+        ));
+        assert!(matches!(
+            connected_components(0, &[0], &[0], None),
+            Err(Error::Parameter(m)) if m.contains("edge 0")
+        ));
+        assert!(matches!(
+            connected_components(3, &[0], &[1], Some(0)),
+            Err(Error::Parameter(m)) if m.contains("n_threads")
+        ));
+        assert!(matches!(
+            connected_components(u32::MAX as usize + 2, &[], &[], None),
+            Err(Error::Parameter(m)) if m.contains("maximum")
+        ));
+        assert!(matches!(
+            UnionFind::new(MAX_NODES + 1),
+            Err(Error::Parameter(_))
+        ));
+    }
+
+    // ----- UnionFind -----------------------------------------------------------
+
+    #[test]
+    fn union_find_bookkeeping() -> Result<()> {
+        let mut uf = UnionFind::new(6)?;
+        assert_eq!(
+            (uf.len(), uf.n_components(), uf.largest_component()),
+            (6, 6, 1)
+        );
+        assert!(uf.union(5, 4));
+        assert!(uf.union(3, 4));
+        assert!(!uf.union(5, 3));
+        assert!(uf.union(0, 1));
+        assert!(uf.same(3, 5) && !uf.same(0, 5));
+        assert_eq!(uf.component_size(4), 3);
+        assert_eq!((uf.n_components(), uf.largest_component()), (3, 3));
+        assert_eq!(uf.labels(), vec![0, 0, 1, 2, 2, 2]);
+        let mut empty = UnionFind::new(0)?;
+        assert!(empty.is_empty());
+        assert_eq!((empty.n_components(), empty.largest_component()), (0, 0));
+        assert!(empty.labels().is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn f32_keys_follow_total_cmp() {
+        let xs = [
+            f32::NEG_INFINITY,
+            -1.5,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            1e-40,
+            0.5,
+            1.0,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        for a in xs {
+            assert_eq!(key_f32(f32_key(a)).to_bits(), a.to_bits());
+            for b in xs {
+                assert_eq!(a.total_cmp(&b), f32_key(a).cmp(&f32_key(b)));
+            }
+        }
+    }
+
+    // ----- threshold_sweep ------------------------------------------------------
+
+    #[test]
+    fn sweep_chain() -> Result<()> {
+        // 0 -0.9- 1 -0.5- 2 -0.7- 3, node 4 isolated, a self-loop at 0.99.
+        let (s, d, w) = split3(&[(0, 1, 0.9), (2, 1, 0.5), (3, 2, 0.7), (4, 4, 0.99)]);
+        let rows = threshold_sweep(5, &s, &d, &w, &[0.5, 1.0, 0.8, 0.7, 0.0, 0.8])?;
+        let r = |c, l| SweepRow {
+            n_components: c,
+            largest_component: l,
+        };
+        assert_eq!(
+            rows,
+            vec![r(2, 4), r(5, 1), r(4, 2), r(3, 2), r(2, 4), r(4, 2)]
+        );
+        assert!(threshold_sweep(5, &s, &d, &w, &[])?.is_empty());
+        assert_eq!(threshold_sweep(0, &[], &[], &[], &[0.3])?, vec![r(0, 0)]);
+        // Infinite thresholds and signed zeros.
+        let (s, d, w) = split3(&[(0, 1, -0.0), (1, 2, f32::INFINITY)]);
+        let rows = threshold_sweep(
+            3,
+            &s,
+            &d,
+            &w,
+            &[0.0, f32::INFINITY, -0.0, f32::NEG_INFINITY],
+        )?;
+        assert_eq!(rows, vec![r(1, 3), r(2, 2), r(1, 3), r(1, 3)]);
+        Ok(())
+    }
+
+    #[test]
+    fn sweep_errors() {
+        let e = threshold_sweep(3, &[0, 1], &[1, 2], &[0.5], &[0.1]);
+        assert!(matches!(e, Err(Error::Shape(m)) if m.contains("sim.len() = 1")));
+        let e = threshold_sweep(3, &[0, 1], &[1], &[0.5, 0.5], &[0.1]);
+        assert!(matches!(e, Err(Error::Shape(_))));
+        let e = threshold_sweep(2, &[0, 1], &[1, 2], &[0.5, 0.5], &[0.1]);
+        assert!(matches!(e, Err(Error::Parameter(m)) if m.contains("dst[1] = 2")));
+        let e = threshold_sweep(
+            3,
+            &[0, 1, 0],
+            &[1, 2, 2],
+            &[f32::NAN, 0.5, f32::NAN],
+            &[0.1],
+        );
+        assert_eq!(
+            e,
+            Err(Error::NonFinite {
+                what: "similarity",
+                rows: vec![0, 2]
+            })
+        );
+        let e = threshold_sweep(3, &[0], &[1], &[0.5], &[0.1, f32::NAN]);
+        assert!(matches!(e, Err(Error::Parameter(m)) if m.contains("thresholds[1]")));
+        let e = threshold_sweep(MAX_NODES + 1, &[], &[], &[], &[0.1]);
+        assert!(matches!(e, Err(Error::Parameter(_))));
+    }
+
+    // ----- bridge_similarity ----------------------------------------------------
+
+    #[test]
+    fn bridge_examples() -> Result<()> {
+        // Cluster 0 = {0,1,2}: path 0-1 (0.9), 1-2 (0.6) and a weaker cycle
+        // edge 0-2 (0.3): bridge 0.6. Cluster 1 = {3} singleton. Cluster 2 has
+        // no members. Cluster 3 = {4,5} connected only via noise node 6.
+        // The 0.95 edge 2-3 crosses clusters and is ignored.
+        let (s, d, w) = split3(&[
+            (1, 0, 0.9),
+            (2, 1, 0.6),
+            (0, 2, 0.3),
+            (2, 3, 0.95),
+            (4, 6, 0.9),
+            (6, 5, 0.9),
+            (4, 4, 0.1),
+            (0, 1, 0.2),
+        ]);
+        let labels = [0, 0, 0, 1, 3, 3, -1];
+        let got = bridge_similarity(7, &s, &d, &w, &labels)?;
+        assert!(
+            same_f32(&got, &[0.6, f32::NAN, f32::NAN, f32::NAN]),
+            "{got:?}"
+        );
+        // All noise, and no nodes at all.
+        assert!(bridge_similarity(2, &[0], &[1], &[0.5], &[-1, -1])?.is_empty());
+        assert!(bridge_similarity(0, &[], &[], &[], &[])?.is_empty());
+        // Duplicates: the stronger copy wins.
+        let got = bridge_similarity(2, &[0, 1], &[1, 0], &[0.2, 0.8], &[0, 0])?;
+        assert_eq!(got, vec![0.8]);
+        Ok(())
+    }
+
+    #[test]
+    fn bridge_errors() {
+        let e = bridge_similarity(3, &[0], &[1], &[0.5], &[0, 0]);
+        assert!(matches!(e, Err(Error::Shape(m)) if m.contains("labels.len() = 2")));
+        let e = bridge_similarity(3, &[0], &[1], &[0.5], &[0, -2, 0]);
+        assert!(matches!(e, Err(Error::Parameter(m)) if m.contains("labels[1] = -2")));
+        let e = bridge_similarity(3, &[0], &[1], &[0.5], &[0, 0, 3]);
+        assert!(matches!(e, Err(Error::Parameter(m)) if m.contains("labels[2] = 3")));
+        let e = bridge_similarity(3, &[0], &[1], &[0.5, 0.1], &[0, 0, 0]);
+        assert!(matches!(e, Err(Error::Shape(_))));
+        let e = bridge_similarity(3, &[0], &[5], &[0.5], &[0, 0, 0]);
+        assert!(matches!(e, Err(Error::Parameter(m)) if m.contains("edge 0")));
+        let e = bridge_similarity(3, &[0, 1], &[1, 2], &[0.5, f32::NAN], &[0, 0, 0]);
+        assert_eq!(
+            e,
+            Err(Error::NonFinite {
+                what: "similarity",
+                rows: vec![1]
+            })
+        );
+    }
+
+    // ----- property tests against the naive references -------------------------
+
+    fn graph(max_n: usize, max_m: usize) -> impl Strategy<Value = (usize, Vec<(u32, u32, f32)>)> {
+        (1..=max_n).prop_flat_map(move |n| {
+            let edge = (0..n as u32, 0..n as u32, -4i8..=10).prop_map(|(a, b, w)| {
+                // Coarse weights so that ties are common; -0.0 and 0.0 both occur.
+                let w = if w == -4 { -0.0 } else { f32::from(w) / 10.0 };
+                (a, b, w)
+            });
+            (Just(n), proptest::collection::vec(edge, 0..=max_m))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn prop_components((n, edges) in graph(200, 300)) {
+            let (s, d, _) = split3(&edges);
+            let pairs: Vec<(u32, u32)> = s.iter().copied().zip(d.iter().copied()).collect();
+            let want = naive_components(n, &pairs);
+            prop_assert_eq!(connected_components(n, &s, &d, Some(1))?, want.clone());
+            prop_assert_eq!(connected_components(n, &s, &d, Some(2))?, want.clone());
+            let mut uf = UnionFind::new(n)?;
+            for &(a, b) in &pairs {
+                uf.union(a, b);
+            }
+            prop_assert_eq!(uf.labels(), want.clone());
+            // The parallel kernel directly, whatever the input size.
+            let p: Vec<AtomicU32> = (0..n as u32).map(AtomicU32::new).collect();
+            let pool = parallel::pool(Some(2))?;
+            pool.install(|| {
+                s.par_chunks(7).zip(d.par_chunks(7)).for_each(|(s, d)| {
+                    for (&a, &b) in s.iter().zip(d) {
+                        union_atomic(&p, a, b);
+                    }
+                })
+            });
+            let p: Vec<u32> = p.into_iter().map(AtomicU32::into_inner).collect();
+            prop_assert_eq!(labels_from_min_forest(p), want);
+        }
+
+        #[test]
+        fn prop_sweep(
+            (n, edges) in graph(120, 250),
+            thresholds in proptest::collection::vec(-5i8..=12, 0..8),
+        ) {
+            let thresholds: Vec<f32> = thresholds
+                .into_iter()
+                .map(|t| if t == -5 { -0.0 } else { f32::from(t) / 10.0 })
+                .collect();
+            let (s, d, w) = split3(&edges);
+            let got = threshold_sweep(n, &s, &d, &w, &thresholds)?;
+            prop_assert_eq!(got, naive_sweep(n, &edges, &thresholds));
+        }
+
+        #[test]
+        fn prop_bridge(
+            (n, edges) in graph(80, 200),
+            label_seed in proptest::collection::vec(-1i64..6, 80),
+        ) {
+            // Cluster ids must be < n; wrap the seed (keeps empty ids and gaps).
+            let labels: Vec<i64> = label_seed[..n]
+                .iter()
+                .map(|&l| if l < 0 { l } else { l % n as i64 })
+                .collect();
+            let labels = &labels[..];
+            let (s, d, w) = split3(&edges);
+            let got = bridge_similarity(n, &s, &d, &w, labels)?;
+            let want = naive_bridge(n, &edges, labels);
+            prop_assert!(same_f32(&got, &want), "got {:?} want {:?}", got, want);
+        }
+
+        #[test]
+        fn prop_bridge_components_as_clusters((n, edges) in graph(100, 250)) {
+            // Clusters = connected components: every cluster is connected, so
+            // singletons are the only NaNs.
+            let (s, d, w) = split3(&edges);
+            let labels = connected_components(n, &s, &d, Some(2))?;
+            let got = bridge_similarity(n, &s, &d, &w, &labels)?;
+            let want = naive_bridge(n, &edges, &labels);
+            prop_assert!(same_f32(&got, &want), "got {:?} want {:?}", got, want);
+            let mut sizes = vec![0usize; got.len()];
+            for &l in &labels {
+                sizes[l as usize] += 1;
+            }
+            for (c, v) in got.iter().enumerate() {
+                prop_assert_eq!(v.is_nan(), sizes[c] == 1);
+            }
+        }
+    }
+
+    // ----- timing (cargo test -p simclust-core --release unionfind -- --ignored --nocapture)
+
+    #[test]
+    #[ignore]
+    fn timing_10m_edges() -> Result<()> {
+        use std::time::Instant;
+        let m = 10_000_000;
+        for n in [1_000_000usize, 2_000_000, 5_000_000] {
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ n as u64);
+            let (s, d) = random_edges(&mut rng, n, m);
+            let w: Vec<f32> = (0..m)
+                .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32)
+                .collect();
+            for threads in [1, 2] {
+                let t = Instant::now();
+                let lab = connected_components(n, &s, &d, Some(threads))?;
+                let c = lab.iter().max().map_or(0, |&l| l + 1);
+                eprintln!(
+                    "connected_components n={n} m={m} threads={threads}: {:.3} s ({c} components)",
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            let t = Instant::now();
+            let rows = threshold_sweep(
+                n,
+                &s,
+                &d,
+                &w,
+                &[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
+            )?;
+            eprintln!(
+                "threshold_sweep 9 thresholds: {:.3} s ({:?})",
+                t.elapsed().as_secs_f64(),
+                rows[0]
+            );
+            let lab = connected_components(n, &s, &d, None)?;
+            let t = Instant::now();
+            let b = bridge_similarity(n, &s, &d, &w, &lab)?;
+            eprintln!(
+                "bridge_similarity: {:.3} s ({} clusters)",
+                t.elapsed().as_secs_f64(),
+                b.len()
+            );
+        }
+        Ok(())
+    }
+}

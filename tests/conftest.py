@@ -1,0 +1,21 @@
+"""Shared pytest configuration for the simclust test suite.
+
+The reference implementations and data generators live in ``_reference.py``
+next to this file; make it importable whatever pytest's import mode is.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+
+@pytest.fixture
+def rng():
+    """A fresh seeded generator per test."""
+    return np.random.default_rng(20240611)

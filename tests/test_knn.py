@@ -1,0 +1,173 @@
+"""Exact cosine kNN (self-search and query search) against numpy brute force."""
+
+import numpy as np
+import pytest
+from _reference import (
+    SIZES_D,
+    SIZES_N,
+    cached_clustered,
+    check_knn,
+    clustered_embeddings,
+    exact_embeddings,
+    gaussian_embeddings,
+    ref_sims,
+)
+
+from simclust import ops
+
+
+def _ks(n_candidates):
+    """k = 1, a typical k, and the largest allowed k."""
+    return sorted({1, min(10, n_candidates), n_candidates})
+
+
+SELF_CASES = [(n, d, k) for n in SIZES_N if n > 1 for d in SIZES_D for k in _ks(n - 1)]
+
+
+@pytest.mark.parametrize(("n", "d", "k"), SELF_CASES)
+def test_self_knn_clustered(n, d, k):
+    """Self-search on clustered embeddings (dups, near-dups, outliers), self excluded."""
+    X, S = cached_clustered(1, n, d)
+    idx, sim = ops.knn(X, k)
+    check_knn(idx, sim, S, k, exclude_self=True)
+
+
+@pytest.mark.parametrize(("n", "d"), [(1000, 64), (2500, 384), (513, 3)])
+def test_self_knn_indices_mostly_compared_exactly(n, d):
+    """On tie-free Gaussian data nearly every row's neighbour list is checked index by index."""
+    X = gaussian_embeddings(2, n, d)
+    S = ref_sims(X)
+    idx, sim = ops.knn(X, 10)
+    n_exact = check_knn(idx, sim, S, 10, exclude_self=True)
+    assert n_exact >= 0.8 * n
+
+
+@pytest.mark.parametrize("d", [16, 64])
+@pytest.mark.parametrize("n", [2, 7, 200, 513])
+def test_self_knn_exact_ties_lower_index_first(n, d):
+    """Dyadic data (exact float32 similarities, many exact ties, duplicates and
+    antipodes): neighbours and similarities match the reference exactly."""
+    X = exact_embeddings(3 + n + d, n, d, n_dups=n // 5)
+    S = ref_sims(X)
+    for k in _ks(n - 1):
+        idx, sim = ops.knn(X, k)
+        check_knn(idx, sim, S, k, exclude_self=True, exact=True)
+
+
+def test_self_knn_all_rows_identical():
+    """N copies of one vector: every other row is a neighbour at similarity exactly 1,
+    in increasing index order."""
+    n = 37
+    X = np.tile(np.array([1, -1, 1, 1, -1, -1, 1, 1, 1, -1, 1, -1, 1, 1, 1, 1], np.float32), (n, 1))
+    idx, sim = ops.knn(X, n - 1)
+    want = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.uint32)
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(sim, np.ones((n, n - 1), np.float32))
+
+
+def test_self_knn_orthogonal_one_hot():
+    """One-hot rows: all similarities exactly 0, neighbours are the lowest other indices."""
+    n = 20
+    X = np.eye(n, dtype=np.float32)
+    idx, sim = ops.knn(X, 3)
+    want = np.array([[j for j in range(n) if j != i][:3] for i in range(n)], dtype=np.uint32)
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(sim, np.zeros((n, 3), np.float32))
+
+
+def test_self_knn_n2():
+    """Two rows: each is the other's only neighbour."""
+    X = np.array([[1.0, 2.0, 3.0], [-3.0, 0.5, 1.0]], np.float32)
+    idx, sim = ops.knn(X, 1)
+    np.testing.assert_array_equal(idx, np.array([[1], [0]], np.uint32))
+    s = ref_sims(X)[0, 1]
+    np.testing.assert_allclose(sim, [[s], [s]], atol=1e-6, rtol=0)
+
+
+QUERY_CASES = [
+    (1, 1, 3),
+    (1, 7, 64),
+    (7, 1, 384),
+    (7, 2500, 64),
+    (2500, 7, 3),
+    (513, 1000, 384),
+    (1000, 513, 1),
+    (2500, 1000, 64),
+]
+
+
+@pytest.mark.parametrize(("n", "m", "d"), QUERY_CASES)
+def test_query_knn(n, m, d):
+    """X vs Y search on clustered data, no exclusion, k up to M."""
+    X = clustered_embeddings(10 + n, n, d)
+    Y = clustered_embeddings(20 + m, m, d)
+    S = ref_sims(X, Y)
+    for k in _ks(m):
+        idx, sim = ops.knn(X, k, Y=Y)
+        check_knn(idx, sim, S, k, exclude_self=False)
+
+
+@pytest.mark.parametrize(("n", "d"), [(1000, 64), (513, 384), (2500, 3)])
+def test_query_knn_y_is_x_has_self_first(n, d):
+    """With Y = X the row itself is included, at rank 0 with similarity ~1."""
+    X = gaussian_embeddings(30 + n, n, d)
+    S = ref_sims(X)
+    idx, sim = ops.knn(X, 5, Y=X)
+    check_knn(idx, sim, S, 5, exclude_self=False)
+    np.testing.assert_allclose(sim[:, 0], 1.0, atol=1e-5, rtol=0)
+    # rows whose best other neighbour is clearly below 1 must have themselves first
+    S2 = S.copy()
+    np.fill_diagonal(S2, -np.inf)
+    clear = S2.max(axis=1) < 1 - 1e-5
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(idx[clear, 0], np.arange(n)[clear])
+
+
+@pytest.mark.parametrize(("n", "m", "d"), [(300, 200, 16), (7, 513, 64), (513, 7, 16)])
+def test_query_knn_exact_ties(n, m, d):
+    """Query search on dyadic data: exact indices/similarities, ties by lower index."""
+    X = exact_embeddings(40 + n, n, d, n_dups=n // 5)
+    Y = exact_embeddings(50 + m, m, d, n_dups=m // 5)
+    Y[: min(n, m) // 3] = X[: min(n, m) // 3]  # some queries have exact copies in Y
+    S = ref_sims(X, Y)
+    for k in _ks(m):
+        idx, sim = ops.knn(X, k, Y=Y)
+        check_knn(idx, sim, S, k, exclude_self=False, exact=True)
+
+
+def test_query_knn_y_is_x_exact_duplicates():
+    """Y = X with exact duplicate rows: rank 0 is the lowest index among the copies."""
+    X = exact_embeddings(60, 300, 16, n_dups=60)
+    S = ref_sims(X)
+    idx, sim = ops.knn(X, 4, Y=X)
+    check_knn(idx, sim, S, 4, exclude_self=False, exact=True)
+    assert (idx[:, 0] < np.arange(300)).any()  # the case actually occurs
+
+
+def test_knn_extreme_row_scales():
+    """Rows scaled by 1e-25 .. 1e25 (squared norms outside float32 range) give
+    the same neighbours as the unscaled rows."""
+    X = gaussian_embeddings(70, 400, 32)
+    scale = (10.0 ** np.random.default_rng(71).choice([-25, -10, 0, 10, 25], 400)).astype(np.float32)
+    Xs = X * scale[:, None]
+    assert np.isfinite(Xs).all() and (np.abs(Xs).max(axis=1) > 0).all()
+    S = ref_sims(Xs)
+    idx, sim = ops.knn(Xs, 8)
+    check_knn(idx, sim, S, 8, exclude_self=True)
+
+
+@pytest.mark.parametrize(("n", "d"), [(2500, 64), (1000, 384), (513, 3), (7, 1)])
+def test_knn_bitwise_identical_across_thread_counts(n, d):
+    """Self and query kNN are bit-identical for n_threads = 1, 2 and default."""
+    X, _ = cached_clustered(1, n, d)
+    k = min(15, n - 1)
+    runs = [ops.knn(X, k, n_threads=t) for t in (1, 2, None)]
+    for idx, sim in runs[1:]:
+        assert np.array_equal(idx, runs[0][0])
+        assert np.array_equal(sim, runs[0][1])
+    Y = np.ascontiguousarray(X[::-3])
+    kq = min(k, Y.shape[0])
+    runs = [ops.knn(X, kq, Y=Y, n_threads=t) for t in (1, 2, None)]
+    for idx, sim in runs[1:]:
+        assert np.array_equal(idx, runs[0][0])
+        assert np.array_equal(sim, runs[0][1])
