@@ -1,3 +1,4 @@
+# ruff: noqa: N803, N806  (X, Y, S, C: the field's matrix notation)
 """Seeded data generators and independent numpy/scipy references for the tests.
 
 Nothing here imports simclust: every expected value is computed from scratch
@@ -133,7 +134,7 @@ def ref_knn_order(S: np.ndarray, exclude_self: bool, top: int | None = None):
     has similarity -inf.
     """
     S = np.array(S, dtype=np.float64, copy=True)
-    n, m = S.shape
+    m = S.shape[1]
     if exclude_self:
         np.fill_diagonal(S, -np.inf)
     if top is None or 4 * top >= m:
@@ -237,7 +238,9 @@ def check_threshold_edges(src, dst, sim, S: np.ndarray, t: float, *, exact=False
     assert (ref >= t - TIE_TOL).all(), "edge with reference similarity below threshold"
     must = pair_keys(S >= t + TIE_TOL)
     missing = np.setdiff1d(must, got, assume_unique=True)
-    assert missing.size == 0, f"{missing.size} pairs above threshold missing, e.g. {divmod(int(missing[0]), n)}"
+    assert missing.size == 0, (
+        f"{missing.size} pairs above threshold missing, e.g. {divmod(int(missing[0]), n)}"
+    )
 
 
 def ref_knn_edges_exact(S: np.ndarray, k: int, t: float):
@@ -359,8 +362,11 @@ def ref_bridge(n: int, src, dst, sim, labels) -> np.ndarray:
             continue
         tree = minimum_spanning_tree(g).tocoo()
         assert tree.nnz == m - 1
-        best = dict(zip(zip(lo.tolist(), hi.tolist()), w.tolist()))
-        tw = [best[(min(r, q), max(r, q))] for r, q in zip(tree.row.tolist(), tree.col.tolist())]
+        best = dict(zip(zip(lo.tolist(), hi.tolist(), strict=True), w.tolist(), strict=True))
+        tw = [
+            best[(min(r, q), max(r, q))]
+            for r, q in zip(tree.row.tolist(), tree.col.tolist(), strict=True)
+        ]
         out[c] = np.float32(min(tw))
     return out
 

@@ -1,3 +1,4 @@
+# ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
 """connected_components against scipy.sparse.csgraph, canonical numbering."""
 
 import numpy as np
@@ -5,7 +6,6 @@ import pytest
 from _reference import canonical, random_graph, ref_components
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from simclust import ops
 
 
@@ -44,7 +44,10 @@ def test_random_graphs(n, density):
 def test_random_graphs_have_varied_structure():
     """The parametrised graphs include many and few components (the test is not trivial)."""
     n = 1000
-    counts = [int(ops.connected_components(n, *random_graph(1, n, int(f * n))).max()) + 1 for f in (0.3, 2.0)]
+    counts = [
+        int(ops.connected_components(n, *random_graph(1, n, int(f * n))).max()) + 1
+        for f in (0.3, 2.0)
+    ]
     assert counts[0] > 500 and counts[1] < 300
 
 

@@ -1,10 +1,10 @@
+# ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
 """polars frames: exact schemas (also for 0 rows) and values matching the arrays."""
 
 import numpy as np
 import polars as pl
 import pytest
 from _reference import cached_clustered
-
 from simclust import frames, ops
 
 EDGES = {"src": pl.UInt32, "dst": pl.UInt32, "similarity": pl.Float32}

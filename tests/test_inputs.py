@@ -1,10 +1,10 @@
+# ruff: noqa: N803, N806  (X, Y, S, C: the field's matrix notation)
 """Input validation (exception classes and messages) and input acceptance
 (dtypes, memory orders), plus normalize()."""
 
 import numpy as np
 import pytest
 from _reference import clustered_embeddings, gaussian_embeddings, ref_normalize
-
 from simclust import ops
 from simclust.exceptions import (
     InvalidInputError,
@@ -125,7 +125,7 @@ def test_wrong_ndim(fn, X):
 @pytest.mark.parametrize("shape", [(0, 4), (5, 0), (0, 0)])
 def test_empty(fn, shape):
     """N = 0 or D = 0 is a ShapeError."""
-    with pytest.raises(ShapeError, match=r"empty|\b0\b"):
+    with pytest.raises(ShapeError, match=r"empty|0 rows|0 columns"):
         fn(np.ones(shape, np.float32))
 
 
@@ -159,35 +159,37 @@ def test_single_row_self_knn():
 @pytest.mark.parametrize("k", [10, 11, 1000])
 def test_self_knn_k_at_least_n(k):
     """Self-search needs k <= N - 1."""
-    with pytest.raises(ParameterError, match=r"\bk\b"):
+    with pytest.raises(ParameterError, match=rf"\bk\b.*\b{k}\b"):
         ops.knn(X10, k)
 
 
 @pytest.mark.parametrize("k", [0, -1])
 def test_knn_k_not_positive(k):
     """k must be >= 1."""
-    with pytest.raises(ParameterError, match=r"\bk\b"):
+    with pytest.raises(ParameterError, match=rf"\bk\b.*{k}\b"):
         ops.knn(X10, k)
 
 
 @pytest.mark.parametrize("k", [0, -1, 10, 11])
 def test_knn_edges_bad_k(k):
     """knn_edges has the self-search range for k."""
-    with pytest.raises(ParameterError, match=r"\bk\b"):
+    with pytest.raises(ParameterError, match=rf"\bk\b.*{k}\b"):
         ops.knn_edges(X10, k, 0.0)
 
 
 @pytest.mark.parametrize("k", [0, 8])
 def test_query_knn_bad_k(k):
     """Query search needs 1 <= k <= M (here M = 7)."""
-    with pytest.raises(ParameterError, match=r"\bk\b"):
+    with pytest.raises(ParameterError, match=rf"\bk\b.*\b{k}\b"):
         ops.knn(X10, k, Y=gaussian_embeddings(4, 7, 4))
 
 
 def test_query_knn_k_equal_m_allowed():
     """k = M is the largest valid query k."""
     idx, _ = ops.knn(X10, 7, Y=gaussian_embeddings(4, 7, 4))
-    np.testing.assert_array_equal(np.sort(idx, axis=1), np.tile(np.arange(7, dtype=np.uint32), (10, 1)))
+    np.testing.assert_array_equal(
+        np.sort(idx, axis=1), np.tile(np.arange(7, dtype=np.uint32), (10, 1))
+    )
 
 
 @pytest.mark.parametrize("t", [1.5, -1.5, float("nan"), 1.0000001, float("inf")])
@@ -223,8 +225,12 @@ def test_bad_n_threads(call, n_threads):
 
 GRAPH_FUNCS = {
     "connected_components": lambda n, s, d, w: ops.connected_components(n, s, d),
-    "threshold_sweep": lambda n, s, d, w: ops.threshold_sweep(n, s, d, w, np.array([0.5], np.float32)),
-    "bridge_similarity": lambda n, s, d, w: ops.bridge_similarity(n, s, d, w, np.zeros(n, np.int64)),
+    "threshold_sweep": lambda n, s, d, w: ops.threshold_sweep(
+        n, s, d, w, np.array([0.5], np.float32)
+    ),
+    "bridge_similarity": lambda n, s, d, w: ops.bridge_similarity(
+        n, s, d, w, np.zeros(n, np.int64)
+    ),
 }
 
 
@@ -248,7 +254,7 @@ def test_edge_endpoint_out_of_range(fn, end):
     """An endpoint >= n is a ParameterError naming the bad value."""
     src, dst = E_SRC.copy(), E_DST.copy()
     (src if end == "src" else dst)[1] = 9
-    with pytest.raises(ParameterError, match=r"\b9\b"):
+    with pytest.raises(ParameterError, match=r"\b9\b.*\bn\b"):
         fn(4, src, dst, E_SIM)
 
 
@@ -260,7 +266,7 @@ def test_bridge_labels_wrong_length():
 
 def test_bridge_label_below_minus_one():
     """-1 means noise; anything lower is invalid."""
-    with pytest.raises(ParameterError, match=r"-2|-1"):
+    with pytest.raises(ParameterError, match=r"-2"):
         ops.bridge_similarity(4, E_SRC, E_DST, E_SIM, np.array([0, -2, 0, 1], np.int64))
 
 
@@ -277,14 +283,22 @@ def _variants():
     wide = np.random.default_rng(6).standard_normal((301, 96)).astype(np.float32)
     wide[:, ::2] = BASE
     return [
-        ("float64", X32.astype(np.float64) * np.float64(1 + 1e-12), (X32.astype(np.float64) * (1 + 1e-12)).astype(np.float32)),
+        (
+            "float64",
+            X32.astype(np.float64) * np.float64(1 + 1e-12),
+            (X32.astype(np.float64) * (1 + 1e-12)).astype(np.float32),
+        ),
         ("float16", X32.astype(np.float16), X32.astype(np.float16).astype(np.float32)),
         ("fortran", np.asfortranarray(X32), X32),
         ("strided_cols", wide[:, ::2], np.ascontiguousarray(wide[:, ::2])),
         ("reversed_rows", X32[::-1], np.ascontiguousarray(X32[::-1])),
         ("int64", Xi, Xi.astype(np.float32)),
         ("int32", Xi.astype(np.int32), Xi.astype(np.float32)),
-        ("int8_fortran", np.asfortranarray(np.clip(Xi, -127, 127).astype(np.int8)), np.clip(Xi, -127, 127).astype(np.float32)),
+        (
+            "int8_fortran",
+            np.asfortranarray(np.clip(Xi, -127, 127).astype(np.int8)),
+            np.clip(Xi, -127, 127).astype(np.float32),
+        ),
     ]
 
 
@@ -308,7 +322,7 @@ def test_any_dtype_and_order_matches_float32_c_order(name, X, X32):
     for got, want in pairs:
         got = got if isinstance(got, tuple) else (got,)
         want = want if isinstance(want, tuple) else (want,)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert g.dtype == w.dtype
             assert np.array_equal(g, w)
 
@@ -323,7 +337,9 @@ def test_normalize_matches_numpy(n, d):
     Xn = ops.normalize(X)
     assert Xn.dtype == np.float32 and Xn.shape == (n, d)
     np.testing.assert_allclose(Xn, ref_normalize(X), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(np.linalg.norm(Xn.astype(np.float64), axis=1), 1.0, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(
+        np.linalg.norm(Xn.astype(np.float64), axis=1), 1.0, atol=1e-6, rtol=0
+    )
     assert np.array_equal(Xn, ops.normalize(X, n_threads=1))
     assert np.array_equal(Xn, ops.normalize(X, n_threads=2))
 

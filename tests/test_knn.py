@@ -1,3 +1,4 @@
+# ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
 """Exact cosine kNN (self-search and query search) against numpy brute force."""
 
 import numpy as np
@@ -12,7 +13,6 @@ from _reference import (
     gaussian_embeddings,
     ref_sims,
 )
-
 from simclust import ops
 
 
@@ -21,7 +21,15 @@ def _ks(n_candidates):
     return sorted({1, min(10, n_candidates), n_candidates})
 
 
-SELF_CASES = [(n, d, k) for n in SIZES_N if n > 1 for d in SIZES_D for k in _ks(n - 1)]
+# k = N - 1 at N = 2500 is slow for a top-k kernel; one dimension is enough there
+SELF_CASES = [
+    (n, d, k)
+    for n in SIZES_N
+    if n > 1
+    for d in SIZES_D
+    for k in _ks(n - 1)
+    if not (n == 2500 and k == n - 1 and d != 64)
+]
 
 
 @pytest.mark.parametrize(("n", "d", "k"), SELF_CASES)
@@ -145,10 +153,11 @@ def test_query_knn_y_is_x_exact_duplicates():
 
 
 def test_knn_extreme_row_scales():
-    """Rows scaled by 1e-25 .. 1e25 (squared norms outside float32 range) give
-    the same neighbours as the unscaled rows."""
+    """Rows scaled by 1e-39 (subnormal) .. 1e37: squared norms far outside the
+    float32 range, yet neighbours and similarities match the reference."""
     X = gaussian_embeddings(70, 400, 32)
-    scale = (10.0 ** np.random.default_rng(71).choice([-25, -10, 0, 10, 25], 400)).astype(np.float32)
+    exponents = np.random.default_rng(71).choice([-39, -25, -10, 0, 10, 25, 37], 400)
+    scale = (10.0**exponents).astype(np.float32)
     Xs = X * scale[:, None]
     assert np.isfinite(Xs).all() and (np.abs(Xs).max(axis=1) > 0).all()
     S = ref_sims(Xs)
@@ -158,16 +167,16 @@ def test_knn_extreme_row_scales():
 
 @pytest.mark.parametrize(("n", "d"), [(2500, 64), (1000, 384), (513, 3), (7, 1)])
 def test_knn_bitwise_identical_across_thread_counts(n, d):
-    """Self and query kNN are bit-identical for n_threads = 1, 2 and default."""
+    """Self and query kNN are bit-identical for n_threads = 1, 2, 3 and default."""
     X, _ = cached_clustered(1, n, d)
     k = min(15, n - 1)
-    runs = [ops.knn(X, k, n_threads=t) for t in (1, 2, None)]
+    runs = [ops.knn(X, k, n_threads=t) for t in (1, 2, 3, None)]
     for idx, sim in runs[1:]:
         assert np.array_equal(idx, runs[0][0])
         assert np.array_equal(sim, runs[0][1])
     Y = np.ascontiguousarray(X[::-3])
     kq = min(k, Y.shape[0])
-    runs = [ops.knn(X, kq, Y=Y, n_threads=t) for t in (1, 2, None)]
+    runs = [ops.knn(X, kq, Y=Y, n_threads=t) for t in (1, 2, 3, None)]
     for idx, sim in runs[1:]:
         assert np.array_equal(idx, runs[0][0])
         assert np.array_equal(sim, runs[0][1])

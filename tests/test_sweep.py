@@ -1,3 +1,4 @@
+# ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
 """threshold_sweep and bridge_similarity against scipy recomputation."""
 
 import numpy as np
@@ -12,7 +13,6 @@ from _reference import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from simclust import ops
 
 SWEEP_SCHEMA = {"threshold": pl.Float32, "n_components": pl.UInt32, "largest_component": pl.UInt32}
@@ -27,7 +27,7 @@ def _check_sweep(n, src, dst, sim, thresholds):
     assert df.height == t32.size
     np.testing.assert_array_equal(df["threshold"].to_numpy(), t32)
     want = ref_sweep(n, src, dst, sim, t32)
-    got = list(zip(df["n_components"].to_list(), df["largest_component"].to_list()))
+    got = list(zip(df["n_components"].to_list(), df["largest_component"].to_list(), strict=True))
     assert got == want
     return df
 
@@ -35,12 +35,18 @@ def _check_sweep(n, src, dst, sim, thresholds):
 def _thresholds_for(sim, rng):
     """Edge similarities themselves (boundary: >= counts), values between them,
     the extremes, unsorted, with a repeat."""
-    picks = rng.choice(sim, min(8, sim.size), replace=False) if sim.size else np.array([], np.float32)
-    t = np.concatenate([picks, np.nextafter(picks, np.float32(2)), [-1, 1, 0, 0.5, 1]]).astype(np.float32)
+    picks = (
+        rng.choice(sim, min(8, sim.size), replace=False) if sim.size else np.array([], np.float32)
+    )
+    t = np.concatenate([picks, np.nextafter(picks, np.float32(2)), [-1, 1, 0, 0.5, 1]]).astype(
+        np.float32
+    )
     return t[rng.permutation(t.size)]
 
 
-@pytest.mark.parametrize(("n", "density"), [(1, 2.0), (2, 1.0), (7, 1.5), (100, 1.0), (1000, 1.2), (3000, 2.0)])
+@pytest.mark.parametrize(
+    ("n", "density"), [(1, 2.0), (2, 1.0), (7, 1.5), (100, 1.0), (1000, 1.2), (3000, 2.0)]
+)
 def test_sweep_random_weighted_graphs(n, density):
     """Random multigraphs with coarse (often equal) similarities, thresholds at and
     just above edge similarities, unsorted."""
@@ -154,7 +160,9 @@ def test_bridge_all_noise_is_empty():
     assert got.size == 0
 
 
-@pytest.mark.parametrize(("n", "density"), [(2, 1.0), (7, 2.0), (100, 1.5), (1000, 1.3), (3000, 2.5)])
+@pytest.mark.parametrize(
+    ("n", "density"), [(2, 1.0), (7, 2.0), (100, 1.5), (1000, 1.3), (3000, 2.5)]
+)
 def test_bridge_on_component_labels(n, density):
     """Labels = connected components of the graph: every multi-node cluster is
     connected, bridge = weakest maximum-spanning-tree edge."""

@@ -286,10 +286,11 @@ def bridge_similarity(
     For cluster ``c`` (labels ``0..C-1``; ``-1`` marks noise and is ignored)
     this is the weakest edge of the maximum spanning forest of the edges
     inside ``c``: the largest ``t`` such that ``c`` stays connected using only
-    its internal edges with similarity ``>= t``. A value far below the
-    clustering threshold... cannot happen for components; a value just above
-    it flags a chain held together by one weak link. NaN for singletons and
-    for clusters whose internal edges do not connect them.
+    its internal edges with similarity ``>= t``. For components of an
+    ε-graph at threshold ``t0`` the bridge is ``>= t0``; one just above
+    ``t0`` flags a chain held together by a single weak link, which the
+    component's size alone does not show. NaN for singletons and for
+    clusters whose internal edges do not connect them.
 
     Example:
         >>> bridge_similarity(3, [0, 1], [1, 2], [0.95, 0.91], [0, 0, 0]).tolist()

@@ -187,6 +187,41 @@ fn key_f32(k: u32) -> f32 {
     })
 }
 
+/// Stable LSD radix sort of `v` by the first field, in 11-bit digits; a
+/// digit that is the same for every element costs no pass.
+fn radix_sort_by_first(v: &mut Vec<(u32, u32, u32)>) {
+    const BITS: u32 = 11;
+    const RADIX: usize = 1 << BITS;
+    const PASSES: usize = 3;
+    let digit = |k: u32, p: usize| ((k >> (BITS as usize * p)) as usize) & (RADIX - 1);
+    let Some(&(k0, _, _)) = v.first() else {
+        return;
+    };
+    let mut hist = vec![[0usize; RADIX]; PASSES];
+    for &(k, _, _) in v.iter() {
+        for (p, h) in hist.iter_mut().enumerate() {
+            h[digit(k, p)] += 1;
+        }
+    }
+    let mut buf = Vec::new();
+    for (p, h) in hist.iter_mut().enumerate() {
+        if h[digit(k0, p)] == v.len() {
+            continue;
+        }
+        let mut sum = 0;
+        for c in h.iter_mut() {
+            (*c, sum) = (sum, sum + *c);
+        }
+        buf.resize(v.len(), (0, 0, 0));
+        for &x in v.iter() {
+            let slot = &mut h[digit(x.0, p)];
+            buf[*slot] = x;
+            *slot += 1;
+        }
+        std::mem::swap(v, &mut buf);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // UnionFind
 // ---------------------------------------------------------------------------
@@ -263,6 +298,12 @@ impl UnionFind {
         self.n_components -= 1;
         self.largest = self.largest.max(u64::from(merged) + 1);
         true
+    }
+
+    /// Cache hint for the parent of `x` (see [`PREFETCH_AHEAD`]).
+    #[inline(always)]
+    fn prefetch(&self, x: u32) {
+        prefetch(&self.parent, x as usize);
     }
 
     /// Whether `a` and `b` are in the same set.
@@ -532,7 +573,12 @@ pub fn threshold_sweep(
     let mut uf = UnionFind::new(n)?;
     let mut rows = Vec::with_capacity(n_levels);
     for b in 0..n_levels {
-        for &(s, d) in &edges[start[b]..start[b + 1]] {
+        for e in start[b]..start[b + 1] {
+            if let Some(&(s2, d2)) = edges.get(e + PREFETCH_AHEAD) {
+                uf.prefetch(s2);
+                uf.prefetch(d2);
+            }
+            let (s, d) = edges[e];
             uf.union(s, d);
         }
         rows.push(SweepRow {
@@ -557,17 +603,17 @@ pub fn threshold_sweep(
 /// would first split). NaN for singletons, for cluster ids with no members,
 /// and for clusters whose internal edges do not connect them.
 ///
-/// Kruskal: the internal edges, sorted by descending similarity (a total
-/// order: `f32::total_cmp`, then `(src, dst)`), are fed to one union-find;
-/// the edge that brings a cluster down to one component gives its value.
-/// The sort runs on the default pool. Self-loops are ignored.
+/// Kruskal: the internal edges, sorted by descending similarity
+/// (`f32::total_cmp`; a stable radix sort, so ties keep their input order,
+/// which cannot change the result), are fed to one union-find; the edge that
+/// brings a cluster down to one component gives its value. Self-loops are
+/// ignored, duplicate edges allowed.
 ///
 /// # Errors
 /// [`Error::Shape`] if `src`, `dst` and `sim` differ in length or
 /// `labels.len() != n`; [`Error::Parameter`] if an endpoint is `>= n`,
 /// `n > u32::MAX + 1`, or a label is `< -1` or `>= n`;
-/// [`Error::NonFinite`] listing the positions of NaN similarities;
-/// [`Error::ThreadPool`] if the pool cannot start.
+/// [`Error::NonFinite`] listing the positions of NaN similarities.
 pub fn bridge_similarity(
     n: usize,
     src: &[u32],
@@ -602,11 +648,14 @@ pub fn bridge_similarity(
         })
         .map(|((&s, &d), &w)| (!f32_key(w), s, d))
         .collect();
-    let pool = parallel::pool(None)?;
-    pool.install(|| edges.par_sort_unstable());
+    radix_sort_by_first(&mut edges);
 
     let mut uf = UnionFind::new(n)?;
-    for &(k, s, d) in &edges {
+    for (e, &(k, s, d)) in edges.iter().enumerate() {
+        if let Some(&(_, s2, d2)) = edges.get(e + PREFETCH_AHEAD) {
+            uf.prefetch(s2);
+            uf.prefetch(d2);
+        }
         if uf.union(s, d) {
             let c = labels[s as usize] as usize;
             remaining[c] -= 1;
@@ -905,6 +954,28 @@ mod tests {
             for b in xs {
                 assert_eq!(a.total_cmp(&b), f32_key(a).cmp(&f32_key(b)));
             }
+        }
+    }
+
+    #[test]
+    fn radix_sort_is_a_stable_sort_by_key() {
+        let mut rng = Rng(12345);
+        for (len, mask) in [
+            (0usize, u32::MAX),
+            (1, u32::MAX),
+            (5000, u32::MAX),
+            (5000, 0xff),
+            (5000, 0xf0_0f00),
+            (3000, 0),
+        ] {
+            let v: Vec<(u32, u32, u32)> = (0..len)
+                .map(|i| ((rng.next() as u32) & mask, i as u32, rng.next() as u32))
+                .collect();
+            let mut want = v.clone();
+            want.sort_by_key(|x| x.0);
+            let mut got = v;
+            radix_sort_by_first(&mut got);
+            assert_eq!(got, want);
         }
     }
 

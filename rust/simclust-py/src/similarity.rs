@@ -16,11 +16,18 @@ type PyEdges<'py> = (
 
 fn neighbors_out(py: Python<'_>, nn: Neighbors, n: usize) -> PyResult<PyNeighbors<'_>> {
     let k = nn.k;
-    Ok((to_py2(py, nn.indices, n, k)?, to_py2(py, nn.similarities, n, k)?))
+    Ok((
+        to_py2(py, nn.indices, n, k)?,
+        to_py2(py, nn.similarities, n, k)?,
+    ))
 }
 
 fn edges_out(py: Python<'_>, e: EdgeList) -> PyEdges<'_> {
-    (to_py1(py, e.src), to_py1(py, e.dst), to_py1(py, e.similarity))
+    (
+        to_py1(py, e.src),
+        to_py1(py, e.dst),
+        to_py1(py, e.similarity),
+    )
 }
 
 /// Unit-L2-normalised copy of `x` (float32, C-contiguous, 2-D).
@@ -33,7 +40,9 @@ fn normalize<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let xm = mat(&x, "X")?;
     let (n, d) = (xm.n_rows(), xm.n_cols());
-    let out = run_detached(py, "normalize", None, |_| similarity::normalize_rows(xm, "X", n_threads))?;
+    let out = run_detached(py, "normalize", None, |_| {
+        similarity::normalize_rows(xm, "X", n_threads)
+    })?;
     to_py2(py, out, n, d)
 }
 
@@ -48,7 +57,9 @@ fn knn<'py>(
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<PyNeighbors<'py>> {
     let xm = mat(&x, "X")?;
-    let nn = run_detached(py, "knn", progress.as_ref(), |ctl| similarity::knn(xm, k, n_threads, ctl))?;
+    let nn = run_detached(py, "knn", progress.as_ref(), |ctl| {
+        similarity::knn(xm, k, n_threads, ctl)
+    })?;
     neighbors_out(py, nn, xm.n_rows())
 }
 

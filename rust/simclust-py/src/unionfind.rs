@@ -24,6 +24,9 @@ fn connected_components<'py>(
     Ok(to_py1(py, labels))
 }
 
+/// `(n_components, largest_component)` per threshold.
+type SweepArrays<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>);
+
 /// `(n_components, largest_component)` (uint64 arrays) at each threshold.
 #[pyfunction]
 fn threshold_sweep<'py>(
@@ -33,10 +36,15 @@ fn threshold_sweep<'py>(
     dst: PyReadonlyArray1<'py, u32>,
     similarity: PyReadonlyArray1<'py, f32>,
     thresholds: PyReadonlyArray1<'py, f32>,
-) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u64>>)> {
+) -> PyResult<SweepArrays<'py>> {
     let (s, d) = (vec1(&src, "src")?, vec1(&dst, "dst")?);
-    let (w, t) = (vec1(&similarity, "similarity")?, vec1(&thresholds, "thresholds")?);
-    let rows = run_detached(py, "threshold_sweep", None, |_| unionfind::threshold_sweep(n, s, d, w, t))?;
+    let (w, t) = (
+        vec1(&similarity, "similarity")?,
+        vec1(&thresholds, "thresholds")?,
+    );
+    let rows = run_detached(py, "threshold_sweep", None, |_| {
+        unionfind::threshold_sweep(n, s, d, w, t)
+    })?;
     let comps = rows.iter().map(|r| r.n_components).collect();
     let largest = rows.iter().map(|r| r.largest_component).collect();
     Ok((to_py1(py, comps), to_py1(py, largest)))
@@ -54,7 +62,9 @@ fn bridge_similarity<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f32>>> {
     let (s, d) = (vec1(&src, "src")?, vec1(&dst, "dst")?);
     let (w, l) = (vec1(&similarity, "similarity")?, vec1(&labels, "labels")?);
-    let out = run_detached(py, "bridge_similarity", None, |_| unionfind::bridge_similarity(n, s, d, w, l))?;
+    let out = run_detached(py, "bridge_similarity", None, |_| {
+        unionfind::bridge_similarity(n, s, d, w, l)
+    })?;
     Ok(to_py1(py, out))
 }
 

@@ -170,10 +170,13 @@ pub fn knn_edges(
         .zip(nn.similarities.chunks_exact(k))
         .enumerate()
         .flat_map(|(a, (idx, sims))| {
-            idx.iter().zip(sims).filter(|(_, &s)| s >= threshold).map(move |(&b, &s)| {
-                let a = a as u32;
-                (a.min(b), a.max(b), s)
-            })
+            idx.iter()
+                .zip(sims)
+                .filter(|(_, &s)| s >= threshold)
+                .map(move |(&b, &s)| {
+                    let a = a as u32;
+                    (a.min(b), a.max(b), s)
+                })
         })
         .collect();
     edges.sort_unstable_by(|p, q| (p.0, p.1).cmp(&(q.0, q.1)).then(q.2.total_cmp(&p.2)));
@@ -190,7 +193,9 @@ mod tests {
         let mut s = seed.wrapping_add(99);
         (0..n * d)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
@@ -236,7 +241,10 @@ mod tests {
             .indices
             .chunks(k)
             .enumerate()
-            .flat_map(|(a, r)| r.iter().map(move |&b| ((a as u32).min(b), (a as u32).max(b))))
+            .flat_map(|(a, r)| {
+                r.iter()
+                    .map(move |&b| ((a as u32).min(b), (a as u32).max(b)))
+            })
             .collect();
         want.sort_unstable();
         want.dedup();

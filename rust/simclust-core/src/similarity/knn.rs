@@ -66,7 +66,13 @@ pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> 
         &pool,
         tiles.len(),
         ctl,
-        || (TopK::new(n, k), vec![0.0_f32; BLOCK * BLOCK], vec![0.0_f32; BLOCK]),
+        || {
+            (
+                TopK::new(n, k),
+                vec![0.0_f32; BLOCK * BLOCK],
+                vec![0.0_f32; BLOCK],
+            )
+        },
         |(acc, buf, tcol), t| {
             let (bi, bj) = tiles[t];
             let (i0, i1) = block_range(bi, n);
@@ -192,7 +198,13 @@ mod tests {
     use proptest::prelude::*;
 
     /// Naive reference: full similarity rows, sorted by (sim desc, idx asc).
-    fn naive(xn: &[f32], y: &[f32], d: usize, k: usize, exclude_self: bool) -> (Vec<u32>, Vec<f32>) {
+    fn naive(
+        xn: &[f32],
+        y: &[f32],
+        d: usize,
+        k: usize,
+        exclude_self: bool,
+    ) -> (Vec<u32>, Vec<f32>) {
         let n = xn.len() / d;
         let m = y.len() / d;
         let (mut idx, mut sims) = (vec![], vec![]);
@@ -214,10 +226,14 @@ mod tests {
     }
 
     fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (0..n * d)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
@@ -251,7 +267,13 @@ mod tests {
         let (n, m, d, k) = (50, BLOCK + 17, 4, 7);
         let x = data(n, d, 2);
         let y = data(m, d, 3);
-        let nn = knn_query(MatRef::new(&x, n, d)?, MatRef::new(&y, m, d)?, k, Some(2), &Control::new())?;
+        let nn = knn_query(
+            MatRef::new(&x, n, d)?,
+            MatRef::new(&y, m, d)?,
+            k,
+            Some(2),
+            &Control::new(),
+        )?;
         let xn = normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
         let yn = normalize_rows(MatRef::new(&y, m, d)?, "Y", None)?;
         check(&nn, &naive(&xn, &yn, d, k, false), k);
@@ -262,12 +284,27 @@ mod tests {
     fn bad_k_and_shapes() -> Result<()> {
         let x = data(4, 2, 4);
         let ctl = Control::new();
-        assert!(matches!(knn(MatRef::new(&x, 4, 2)?, 4, None, &ctl), Err(Error::Parameter(_))));
-        assert!(matches!(knn(MatRef::new(&x, 4, 2)?, 0, None, &ctl), Err(Error::Parameter(_))));
-        assert!(matches!(knn(MatRef::new(&x[..2], 1, 2)?, 1, None, &ctl), Err(Error::Parameter(_))));
+        assert!(matches!(
+            knn(MatRef::new(&x, 4, 2)?, 4, None, &ctl),
+            Err(Error::Parameter(_))
+        ));
+        assert!(matches!(
+            knn(MatRef::new(&x, 4, 2)?, 0, None, &ctl),
+            Err(Error::Parameter(_))
+        ));
+        assert!(matches!(
+            knn(MatRef::new(&x[..2], 1, 2)?, 1, None, &ctl),
+            Err(Error::Parameter(_))
+        ));
         let y = data(3, 4, 5);
         assert!(matches!(
-            knn_query(MatRef::new(&x, 4, 2)?, MatRef::new(&y, 3, 4)?, 1, None, &ctl),
+            knn_query(
+                MatRef::new(&x, 4, 2)?,
+                MatRef::new(&y, 3, 4)?,
+                1,
+                None,
+                &ctl
+            ),
             Err(Error::Shape(_))
         ));
         Ok(())
@@ -278,7 +315,10 @@ mod tests {
         let x = data(100, 3, 6);
         let ctl = Control::new();
         ctl.cancel();
-        assert_eq!(knn(MatRef::new(&x, 100, 3)?, 3, None, &ctl), Err(Error::Interrupted));
+        assert_eq!(
+            knn(MatRef::new(&x, 100, 3)?, 3, None, &ctl),
+            Err(Error::Interrupted)
+        );
         Ok(())
     }
 

@@ -35,7 +35,11 @@ pub(crate) fn check_non_empty(x: &MatRef<'_>, what: &str) -> Result<()> {
 /// assert_eq!(y, vec![0.6, 0.8, 0.0, 1.0]);
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
-pub fn normalize_rows(x: MatRef<'_>, what: &'static str, n_threads: Option<usize>) -> Result<Vec<f32>> {
+pub fn normalize_rows(
+    x: MatRef<'_>,
+    what: &'static str,
+    n_threads: Option<usize>,
+) -> Result<Vec<f32>> {
     check_non_empty(&x, what)?;
     let d = x.n_cols();
     let pool = parallel::pool(n_threads)?;
@@ -120,7 +124,9 @@ mod tests {
     fn unit_norm_and_thread_independent() -> Result<()> {
         let n = 10_000;
         let d = 7;
-        let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 113) as f32 - 50.5).collect();
+        let x: Vec<f32> = (0..n * d)
+            .map(|i| ((i * 7919) % 113) as f32 - 50.5)
+            .collect();
         let a = normalize_rows(MatRef::new(&x, n, d)?, "X", Some(1))?;
         let b = normalize_rows(MatRef::new(&x, n, d)?, "X", Some(2))?;
         assert_eq!(a, b);

@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_upper_triangle() {
-        assert_eq!(upper_tiles(3), vec![(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]);
+        assert_eq!(
+            upper_tiles(3),
+            vec![(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+        );
         assert_eq!(n_blocks(BLOCK + 1), 2);
         assert_eq!(block_range(1, BLOCK + 1), (BLOCK, BLOCK + 1));
     }

@@ -59,7 +59,12 @@ impl TopK {
     /// Offers every candidate of `other` (same shape) to these lists.
     pub(crate) fn merge(&mut self, other: &TopK) {
         let k = self.k;
-        for (row, (s, i)) in other.sims.chunks_exact(k).zip(other.idx.chunks_exact(k)).enumerate() {
+        for (row, (s, i)) in other
+            .sims
+            .chunks_exact(k)
+            .zip(other.idx.chunks_exact(k))
+            .enumerate()
+        {
             for (&s, &i) in s.iter().zip(i) {
                 if i == EMPTY {
                     break;

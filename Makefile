@@ -1,0 +1,59 @@
+# simclust: `make test` and `make demo` do all the set-up on a fresh machine
+# (a Rust toolchain and python3 >= 3.11 with venv/pip are all they need).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+.PHONY: all test demo build venv rust-check rust-test py-check py-test bench fmt clean
+
+all: test
+
+$(BIN)/maturin:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9,<2"
+
+venv: $(BIN)/maturin
+
+# Builds the extension in release mode and installs simclust (editable) with
+# its runtime and test dependencies into the venv.
+build: venv
+	$(BIN)/maturin develop --release --extras test
+
+rust-check:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+rust-test:
+	cargo test --workspace --locked
+
+py-check: build
+	$(BIN)/ruff check python tests bench
+	$(BIN)/ruff format --check python tests bench
+	$(BIN)/mypy
+	$(PY) -m mypy.stubtest simclust._native
+
+py-test: build
+	$(PY) -m pytest -q --doctest-modules python/simclust tests
+
+test: rust-check rust-test py-check py-test
+
+demo: build
+	$(PY) -m simclust.demo
+
+bench: build
+	$(PY) -m pip install --quiet -e ".[bench]" --no-build-isolation --no-deps
+	$(PY) -m pip install --quiet faiss-cpu threadpoolctl
+	$(PY) bench/bench_core.py
+
+fmt:
+	cargo fmt --all
+	$(BIN)/ruff format python tests bench
+	$(BIN)/ruff check --fix python tests bench
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
