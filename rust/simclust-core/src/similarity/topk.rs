@@ -1,23 +1,45 @@
-//! Fixed-size top-k lists, one per row, under a total order: higher
+//! Top-k candidate lists, one per row, under a total order: higher
 //! similarity first, ties broken by the lower index. Because the order is
 //! total, the top-k of a set does not depend on the order candidates arrive
 //! in, which is what makes the parallel kernels deterministic.
+//!
+//! Each row keeps an unsorted buffer of `2k` slots. A candidate is appended
+//! if it beats the row's threshold (the k-th best known after the last
+//! compaction); a full buffer is compacted with a linear-time selection down
+//! to its `k` best, which raises the threshold. That costs O(1) amortised
+//! per accepted candidate for any `k` (a sorted insertion costs O(k), which
+//! makes a search with `k` near N quadratic in `k`).
 
-/// Marks an empty slot (never a valid row index: N <= u32::MAX).
-const EMPTY: u32 = u32::MAX;
+use std::cmp::Ordering;
 
-/// `k` best `(similarity, index)` candidates for each of `n` rows.
-#[derive(Debug, Clone)]
-pub(crate) struct TopK {
-    k: usize,
-    sims: Vec<f32>,
-    idx: Vec<u32>,
+/// One candidate: similarity and row index.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    s: f32,
+    i: u32,
 }
 
-/// Whether `(s, j)` ranks before `(t, i)`.
+/// The total order: higher similarity first, then lower index.
+#[inline]
+fn rank(a: &Entry, b: &Entry) -> Ordering {
+    b.s.total_cmp(&a.s).then(a.i.cmp(&b.i))
+}
+
+/// Whether `(s, j)` ranks before the threshold `(t, i)`.
 #[inline(always)]
 fn better(s: f32, j: u32, t: f32, i: u32) -> bool {
     s > t || (s == t && j < i)
+}
+
+/// Up to `k` best `(similarity, index)` candidates for each of `n` rows.
+#[derive(Debug, Clone)]
+pub(crate) struct TopK {
+    k: usize,
+    entries: Vec<Entry>,
+    len: Vec<u32>,
+    /// Per row, the k-th best candidate after the last compaction
+    /// (`(-inf, u32::MAX)` before the first): anything not better is dropped.
+    thr: Vec<Entry>,
 }
 
 impl TopK {
@@ -25,58 +47,83 @@ impl TopK {
     pub(crate) fn new(n: usize, k: usize) -> Self {
         Self {
             k,
-            sims: vec![f32::NEG_INFINITY; n * k],
-            idx: vec![EMPTY; n * k],
+            entries: vec![Entry { s: 0.0, i: 0 }; n * 2 * k],
+            len: vec![0; n],
+            thr: vec![
+                Entry {
+                    s: f32::NEG_INFINITY,
+                    i: u32::MAX
+                };
+                n
+            ],
         }
     }
 
-    /// The similarity of the worst kept candidate of `row` (`-inf` while the
-    /// list is not full): a candidate below it can be skipped.
+    /// A similarity below which candidates for `row` can be skipped
+    /// (`-inf` until the row has seen enough candidates).
     #[inline(always)]
     pub(crate) fn worst(&self, row: usize) -> f32 {
-        self.sims[row * self.k + self.k - 1]
+        self.thr[row].s
     }
 
     /// Offers candidate `(s, j)` to `row`'s list.
     #[inline]
     pub(crate) fn push(&mut self, row: usize, s: f32, j: u32) {
-        let k = self.k;
-        let sims = &mut self.sims[row * k..(row + 1) * k];
-        let idx = &mut self.idx[row * k..(row + 1) * k];
-        if !better(s, j, sims[k - 1], idx[k - 1]) {
+        let t = self.thr[row];
+        if !better(s, j, t.s, t.i) {
             return;
         }
-        let mut p = k - 1;
-        while p > 0 && better(s, j, sims[p - 1], idx[p - 1]) {
-            sims[p] = sims[p - 1];
-            idx[p] = idx[p - 1];
-            p -= 1;
+        let cap = 2 * self.k;
+        let len = self.len[row] as usize;
+        self.entries[row * cap + len] = Entry { s, i: j };
+        if len + 1 == cap {
+            self.compact(row);
+        } else {
+            self.len[row] = (len + 1) as u32;
         }
-        sims[p] = s;
-        idx[p] = j;
+    }
+
+    /// Keeps the `k` best of a full buffer and raises the threshold.
+    fn compact(&mut self, row: usize) {
+        let (k, cap) = (self.k, 2 * self.k);
+        let buf = &mut self.entries[row * cap..(row + 1) * cap];
+        buf.select_nth_unstable_by(k - 1, rank);
+        self.thr[row] = buf[k - 1];
+        self.len[row] = k as u32;
     }
 
     /// Offers every candidate of `other` (same shape) to these lists.
     pub(crate) fn merge(&mut self, other: &TopK) {
-        let k = self.k;
-        for (row, (s, i)) in other
-            .sims
-            .chunks_exact(k)
-            .zip(other.idx.chunks_exact(k))
-            .enumerate()
-        {
-            for (&s, &i) in s.iter().zip(i) {
-                if i == EMPTY {
-                    break;
-                }
-                self.push(row, s, i);
+        let cap = 2 * self.k;
+        for (row, &len) in other.len.iter().enumerate() {
+            for e in &other.entries[row * cap..row * cap + len as usize] {
+                self.push(row, e.s, e.i);
             }
         }
     }
 
-    /// `(indices, similarities)`, row-major `n x k`.
-    pub(crate) fn into_parts(self) -> (Vec<u32>, Vec<f32>) {
-        (self.idx, self.sims)
+    /// `(indices, similarities)`, row-major `n x k`, each row sorted by the
+    /// total order. A row with fewer than `k` candidates is padded with
+    /// `(u32::MAX, -inf)` (the kernels never leave one).
+    pub(crate) fn into_parts(mut self) -> (Vec<u32>, Vec<f32>) {
+        let (k, cap) = (self.k, 2 * self.k);
+        let n = self.len.len();
+        let mut idx = Vec::with_capacity(n * k);
+        let mut sims = Vec::with_capacity(n * k);
+        for row in 0..n {
+            let len = self.len[row] as usize;
+            let buf = &mut self.entries[row * cap..row * cap + len];
+            buf.sort_unstable_by(rank);
+            for slot in 0..k {
+                let e = buf.get(slot).copied().unwrap_or(Entry {
+                    s: f32::NEG_INFINITY,
+                    i: u32::MAX,
+                });
+                idx.push(e.i);
+                sims.push(e.s);
+            }
+        }
+        (idx, sims)
     }
 }
 
@@ -84,32 +131,69 @@ impl TopK {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keeps_best_with_index_ties() {
-        let mut t = TopK::new(1, 3);
-        for (s, j) in [(0.5, 9), (0.9, 4), (0.5, 2), (0.1, 0), (0.9, 7), (0.5, 1)] {
+    fn pushed(k: usize, cands: &[(f32, u32)]) -> TopK {
+        let mut t = TopK::new(1, k);
+        for &(s, j) in cands {
             t.push(0, s, j);
         }
+        t
+    }
+
+    #[test]
+    fn keeps_best_with_index_ties() {
+        let t = pushed(
+            3,
+            &[
+                (0.5, 9),
+                (0.9, 4),
+                (0.5, 2),
+                (0.1, 0),
+                (0.9, 7),
+                (0.5, 1),
+                (0.2, 3),
+                (0.6, 8),
+            ],
+        );
         let (i, s) = t.into_parts();
-        assert_eq!(i, vec![4, 7, 1]);
-        assert_eq!(s, vec![0.9, 0.9, 0.5]);
+        assert_eq!(i, vec![4, 7, 8]);
+        assert_eq!(s, vec![0.9, 0.9, 0.6]);
+    }
+
+    #[test]
+    fn matches_a_full_sort_for_every_k() {
+        // Many ties and many compactions.
+        let cands: Vec<(f32, u32)> = (0..500u32)
+            .map(|j| (((j * 37) % 23) as f32 * 0.1, j))
+            .collect();
+        let mut want = cands.clone();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for k in [1, 2, 5, 64, 499, 500] {
+            let (i, s) = pushed(k, &cands).into_parts();
+            assert_eq!(
+                i,
+                want[..k].iter().map(|c| c.1).collect::<Vec<_>>(),
+                "k = {k}"
+            );
+            assert_eq!(
+                s,
+                want[..k].iter().map(|c| c.0).collect::<Vec<_>>(),
+                "k = {k}"
+            );
+        }
     }
 
     #[test]
     fn merge_is_order_independent() {
-        let cands = [(0.3, 5), (0.8, 1), (0.3, 2), (0.7, 3), (0.8, 0), (0.2, 4)];
-        let mut a = TopK::new(1, 4);
-        let mut b = TopK::new(1, 4);
-        for (n, &(s, j)) in cands.iter().enumerate() {
-            if n % 2 == 0 {
-                a.push(0, s, j);
-            } else {
-                b.push(0, s, j);
-            }
-        }
+        let cands: Vec<(f32, u32)> = (0..40u32).map(|j| (((j * 7) % 11) as f32, j)).collect();
+        let (even, odd): (Vec<_>, Vec<_>) = cands.iter().partition(|c| c.1 % 2 == 0);
+        let a = pushed(4, &even);
+        let b = pushed(4, &odd);
         let mut ab = a.clone();
         ab.merge(&b);
-        b.merge(&a);
-        assert_eq!(ab.into_parts(), b.into_parts());
+        let mut ba = b.clone();
+        ba.merge(&a);
+        let all = pushed(4, &cands);
+        assert_eq!(ab.into_parts(), ba.clone().into_parts());
+        assert_eq!(ba.into_parts(), all.into_parts());
     }
 }
