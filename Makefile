@@ -23,11 +23,11 @@ venv: $(BIN)/maturin
 build: venv
 	$(BIN)/maturin develop --release --extras test
 
-rust-check:
+rust-check: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-rust-test:
+rust-test: venv
 	cargo test --workspace --locked
 
 py-check: build

@@ -117,7 +117,7 @@ def measure(
     result: T | None = None
     for i in range(repeats):
         result = None  # free the previous result before the next run
-        gc.collect()
+        settle()
         t0 = time.perf_counter()
         result = fn()
         timing.times.append(time.perf_counter() - t0)
@@ -144,12 +144,25 @@ def measure_interleaved(
     for i in range(repeats):
         for label, fn in cases:
             results[label] = None  # free the previous result before the next run
-            gc.collect()
+            settle()
             t0 = time.perf_counter()
             results[label] = fn()
             timings[label].times.append(time.perf_counter() - t0)
             log(f"  {label}: run {i + 1}/{repeats} {timings[label].times[-1]:.3f} s")
     return {label: (timings[label], results[label]) for label, _ in cases}
+
+
+SETTLE_S = 0.5
+
+
+def settle() -> None:
+    """Collect garbage and pause before a timed run.
+
+    OpenBLAS (pthreads) and libgomp worker threads keep spinning for a while after a parallel
+    region; the pause lets them park so they do not steal cycles from the next contender.
+    """
+    gc.collect()
+    time.sleep(SETTLE_S)
 
 
 def log(msg: str) -> None:
@@ -303,6 +316,29 @@ def scipy_components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return labels
 
 
+def edge_set_diff(
+    x: np.ndarray,
+    t: float,
+    ours: tuple[np.ndarray, np.ndarray],
+    theirs: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """Pairs (i<j) in only one of two edge lists, and how far their exact cosine is from t."""
+    n = x.shape[0]
+    key_a = ours[0].astype(np.int64) * n + ours[1].astype(np.int64)
+    key_b = theirs[0].astype(np.int64) * n + theirs[1].astype(np.int64)
+    only_a = np.setdiff1d(key_a, key_b)
+    only_b = np.setdiff1d(key_b, key_a)
+    both = np.concatenate([only_a, only_b])
+    i, j = both // n, both % n
+    xi, xj = x[i].astype(np.float64), x[j].astype(np.float64)
+    cos = np.einsum("ij,ij->i", xi, xj) / (np.linalg.norm(xi, axis=1) * np.linalg.norm(xj, axis=1))
+    return {
+        "only_simclust": int(only_a.size),
+        "only_faiss": int(only_b.size),
+        "max_abs_cos_minus_t": float(np.max(np.abs(cos - t))) if cos.size else 0.0,
+    }
+
+
 def gflops(flops: float, seconds: float) -> float:
     return flops / seconds / 1e9
 
@@ -310,7 +346,25 @@ def gflops(flops: float, seconds: float) -> float:
 # --------------------------------------------------------------------------- tasks
 
 
-def bench_gemm(args: argparse.Namespace) -> tuple[Row, float]:
+@dataclass
+class GemmProbe:
+    """``inner`` float32 matmuls ``[m, kd] @ [kd, m]`` per call; ``flops`` per call."""
+
+    m: int
+    kd: int
+    inner: int
+    run: Callable[[], int]
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.m * self.m * self.kd * self.inner
+
+    @property
+    def label(self) -> str:
+        return f"GEMM {self.m}x{self.kd} @ {self.kd}x{self.m} x{self.inner}"
+
+
+def make_gemm_probe(args: argparse.Namespace) -> GemmProbe:
     m, kd, inner = int(args.gemm_size), int(args.d), int(args.gemm_inner)
     rng = np.random.default_rng(args.seed)
     a = rng.standard_normal((m, kd), dtype=np.float32)
@@ -322,25 +376,32 @@ def bench_gemm(args: argparse.Namespace) -> tuple[Row, float]:
             np.matmul(a, b, out=c)
         return inner
 
-    log(f"[gemm] {m}x{kd} @ {kd}x{m} float32, {inner} matmuls per run")
-    timing, _ = measure("numpy", run, args.repeats)
-    flops = 2.0 * m * m * kd * inner
-    median_rate = gflops(flops, timing.median)
-    best_rate = gflops(flops, timing.min)
-    row = Row(
-        task=f"GEMM {m}x{kd} @ {kd}x{m} x{inner}",
+    return GemmProbe(m=m, kd=kd, inner=inner, run=run)
+
+
+def bench_gemm(args: argparse.Namespace, probe: GemmProbe) -> Row:
+    log(f"[gemm] {probe.label} (numpy float32)")
+    timing, _ = measure("numpy", probe.run, args.repeats)
+    median_rate = gflops(probe.flops, timing.median)
+    best_rate = gflops(probe.flops, timing.min)
+    return Row(
+        task=probe.label,
         peer="numpy matmul (float32)",
         simclust=None,
         peer_time=timing,
         notes=f"{median_rate:.1f} GFLOP/s (median), {best_rate:.1f} best = reference peak",
         extra={"gflops_median": median_rate, "gflops_best": best_rate},
     )
-    return row, median_rate
 
 
 def bench_knn(
-    args: argparse.Namespace, x: np.ndarray, peak: float | None
+    args: argparse.Namespace, x: np.ndarray, probe: GemmProbe | None
 ) -> tuple[list[Row], list[str]]:
+    """kNN round-robin: simclust, faiss and (with ``probe``) the GEMM reference.
+
+    The GEMM reference is re-measured inside the same round-robin, so that the "% of GEMM
+    peak" compares rates taken under the same background load.
+    """
     n, d = x.shape
     k, threads = args.k, args.threads
     rows: list[Row] = []
@@ -366,10 +427,22 @@ def bench_knn(
         ops = SC_OPS
         cases.append(("simclust", lambda: ops.knn(x, k, n_threads=threads)))
     cases.append(("faiss", run_faiss))
-    log(f"[knn] {task}: simclust.ops.knn vs faiss IndexFlatIP (add + search k+1 + drop self)")
+    if probe is not None:
+        cases.append(("gemm-ref", probe.run))
+    log(
+        f"[knn] {task}: simclust.ops.knn vs faiss IndexFlatIP (add + search k+1 + drop self)"
+        + (f", interleaved with {probe.label}" if probe is not None else "")
+    )
     res = measure_interleaved(cases, args.repeats)
     sc_time, sc_res = res.get("simclust", (None, None))
     fa_time, fa_res = res["faiss"]
+    peak: float | None = None
+    if probe is not None:
+        peak = gflops(probe.flops, res["gemm-ref"][0].median)
+        summary.append(
+            f"GEMM reference re-measured between the kNN runs: {peak:.1f} GFLOP/s (median), "
+            f"{gflops(probe.flops, res['gemm-ref'][0].min):.1f} best"
+        )
 
     sk_time: Timing | None = None
     sk_res: tuple[np.ndarray, np.ndarray] | None = None
@@ -385,7 +458,8 @@ def bench_knn(
         sc_note = f"simclust {rate:.1f} GFLOP/s eff."
         extra["simclust_gflops_eff"] = rate
         if peak:
-            sc_note += f" = {100.0 * rate / peak:.0f}% of GEMM peak"
+            sc_note += f" = {100.0 * rate / peak:.0f}% of GEMM peak ({peak:.1f}, interleaved)"
+            extra["gemm_ref_gflops_interleaved"] = peak
             extra["simclust_pct_of_gemm_peak"] = 100.0 * rate / peak
     fa_rate = gflops(dense_flops, fa_time.median)
 
@@ -527,7 +601,7 @@ def bench_graph(args: argparse.Namespace, x: np.ndarray) -> tuple[list[Row], lis
     summary: list[str] = []
     task = f"ε-graph t={t} + CC (N={n:,}, D={d})"
 
-    def run_faiss() -> tuple[int, np.ndarray]:
+    def run_faiss() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         index = faiss.IndexFlatIP(d)
         index.add(x)
         # faiss keeps IP > t (strict), simclust cos >= t; with float rounding differences in
@@ -536,15 +610,15 @@ def bench_graph(args: argparse.Namespace, x: np.ndarray) -> tuple[list[Row], lis
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(lims).astype(np.int64))
         keep = ind > rows  # i < j, drops self
         src, dst = rows[keep], ind[keep]
-        return int(src.size), scipy_components(n, src, dst)
+        return src, dst, scipy_components(n, src, dst)
 
     cases: list[tuple[str, Callable[[], Any]]] = []
     if SC_OPS is not None:
         ops = SC_OPS
 
-        def run_simclust() -> tuple[int, np.ndarray]:
+        def run_simclust() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             src, dst, _sim = ops.threshold_edges(x, t, n_threads=threads)
-            return int(src.size), ops.connected_components(n, src, dst)
+            return src, dst, ops.connected_components(n, src, dst)
 
         cases.append(("simclust", run_simclust))
     cases.append(("faiss+scipy", run_faiss))
@@ -555,15 +629,18 @@ def bench_graph(args: argparse.Namespace, x: np.ndarray) -> tuple[list[Row], lis
     res = measure_interleaved(cases, args.repeats)
     sc_time, sc_res = res.get("simclust", (None, None))
     fa_time, fa_res = res["faiss+scipy"]
-    fa_edges, fa_labels = fa_res
+    fa_src, fa_dst, fa_labels = fa_res
+    fa_edges = int(fa_src.size)
     fa_ncomp = int(fa_labels.max()) + 1
     extra: dict[str, Any] = {"faiss_edges": fa_edges, "faiss_components": fa_ncomp}
     notes = [f"edges faiss {fa_edges:,}, comps {fa_ncomp:,}"]
     if sc_res is not None:
-        sc_edges, sc_labels = sc_res
+        sc_src, sc_dst, sc_labels = sc_res
+        sc_edges = int(sc_src.size)
         sc_ncomp = int(sc_labels.max()) + 1
         rel = abs(sc_edges - fa_edges) / max(fa_edges, 1)
         same_partition = bool(np.array_equal(canonical_labels(fa_labels), sc_labels))
+        diff = edge_set_diff(x, t, (sc_src, sc_dst), (fa_src, fa_dst))
         notes.insert(
             0, f"edges simclust {sc_edges:,} (Δ {sc_edges - fa_edges:+,}), comps {sc_ncomp:,}"
         )
@@ -572,11 +649,17 @@ def bench_graph(args: argparse.Namespace, x: np.ndarray) -> tuple[list[Row], lis
             simclust_components=sc_ncomp,
             edges_rel_diff=rel,
             same_partition=same_partition,
+            edge_diff=diff,
         )
         summary.append(
             f"ε-graph sanity: edges simclust {sc_edges:,} vs faiss {fa_edges:,} "
             f"(rel. diff {rel:.2e}{', OK' if rel < 1e-3 else ', MISMATCH'}); "
             f"components {sc_ncomp:,} vs {fa_ncomp:,}; identical partition: {same_partition}"
+        )
+        summary.append(
+            f"ε-graph edge sets: {diff['only_simclust']:,} only in simclust, "
+            f"{diff['only_faiss']:,} only in faiss; float64 |cos - t| of those pairs <= "
+            f"{diff['max_abs_cos_minus_t']:.1e} (boundary rounding if tiny)"
         )
         if not args.skip_memory:
             log("[graph] peak memory of simclust in a fresh child process")
@@ -690,10 +773,10 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[Row] = []
         summary: list[str] = []
         dataset: dict[str, Any] = {}
-        peak: float | None = None
+        probe: GemmProbe | None = None
         if "gemm" in args.tasks:
-            row, peak = bench_gemm(args)
-            rows.append(row)
+            probe = make_gemm_probe(args)
+            rows.append(bench_gemm(args, probe))
         x: np.ndarray | None = None
         if "knn" in args.tasks or "graph" in args.tasks:
             t0 = time.perf_counter()
@@ -706,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{x.nbytes / MIB:.1f} MiB float32, generated in {gen_s:.2f} s"
             )
         if "knn" in args.tasks and x is not None:
-            r, s = bench_knn(args, x, peak)
+            r, s = bench_knn(args, x, probe)
             rows += r
             summary += s
         if "graph" in args.tasks and x is not None:

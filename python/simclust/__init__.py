@@ -17,16 +17,19 @@ Example:
 
 from __future__ import annotations
 
-from simclust import exceptions, frames, ops
+from simclust import cluster, exceptions, frames, ops
 from simclust._native import __version__
+from simclust.cluster import KMeans
 from simclust.exceptions import InvalidInputError, ParameterError, ShapeError, SimclustError
 
 __all__ = [
     "InvalidInputError",
+    "KMeans",
     "ParameterError",
     "ShapeError",
     "SimclustError",
     "__version__",
+    "cluster",
     "exceptions",
     "frames",
     "ops",

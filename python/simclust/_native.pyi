@@ -1,10 +1,33 @@
 # Hand-written stub of the Rust extension (checked by `python -m mypy.stubtest simclust._native`).
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = [
+    "__version__",
+    "bridge_similarity",
+    "calinski_harabasz",
+    "centroid_similarity_matrix",
+    "centroid_stats",
+    "cluster_linkage",
+    "connected_components",
+    "davies_bouldin",
+    "default_num_threads",
+    "inter_centroid",
+    "intra_stats",
+    "kmeans",
+    "kmeans_assign",
+    "knn",
+    "knn_edges",
+    "knn_query",
+    "normalize",
+    "silhouette",
+    "threshold_edges",
+    "threshold_sweep",
+]
 
 _Progress = Callable[[int, int], object] | None
 
@@ -63,3 +86,83 @@ def bridge_similarity(
     similarity: npt.NDArray[np.float32],
     labels: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.float32]: ...
+
+# --- cluster geometry (rust/simclust-py/src/metrics.rs) ---
+def intra_stats(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    src: npt.NDArray[np.uint32] | None = None,
+    dst: npt.NDArray[np.uint32] | None = None,
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def centroid_stats(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def inter_centroid(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    top_m: int | None = None,
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def centroid_similarity_matrix(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+def cluster_linkage(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    cluster_a: npt.NDArray[np.int64],
+    cluster_b: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> dict[str, npt.NDArray[Any]]: ...
+def silhouette(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> tuple[dict[str, npt.NDArray[Any]], float]: ...
+def davies_bouldin(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+) -> float: ...
+def calinski_harabasz(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    n_threads: int | None = None,
+) -> float: ...
+def kmeans(
+    x: npt.NDArray[np.float32],
+    n_clusters: int,
+    *,
+    metric: str = "cosine",
+    init: str = "k-means++",
+    init_centroids: npt.NDArray[np.float32] | None = None,
+    n_init: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-4,
+    random_state: int = 0,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], float, int, bool, int, int]: ...
+def kmeans_assign(
+    x: npt.NDArray[np.float32],
+    centroids: npt.NDArray[np.float32],
+    *,
+    metric: str = "cosine",
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], float]: ...

@@ -30,7 +30,7 @@ from simclust import __version__, frames, ops
 from simclust.testing.datasets import make_embeddings
 
 
-def _timed(label: str, timings: dict[str, float], fn: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+def _timed(label: str, timings: dict[str, float], fn: Any, *args: Any, **kwargs: Any) -> Any:
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     timings[label] = time.perf_counter() - start

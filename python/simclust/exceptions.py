@@ -18,7 +18,9 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "ClusteringWarning",
     "InvalidInputError",
+    "NotFittedError",
     "ParameterError",
     "ShapeError",
     "SimclustError",
@@ -39,3 +41,11 @@ class InvalidInputError(SimclustError, ValueError):
 
 class ParameterError(SimclustError, ValueError):
     """A parameter is out of range (k, threshold, n_threads, node ids, labels)."""
+
+
+class NotFittedError(SimclustError, ValueError, AttributeError):
+    """An estimator was used (``predict``, a learned attribute) before ``fit``."""
+
+
+class ClusteringWarning(UserWarning):
+    """A clustering finished with a caveat, e.g. fewer non-empty clusters than requested."""

@@ -6,7 +6,8 @@ rows. Column names say what they hold: ``similarity`` is a cosine similarity
 
 Example:
     >>> import numpy as np
-    >>> df = edges_frame(np.array([0], np.uint32), np.array([1], np.uint32), np.array([0.9], np.float32))
+    >>> src, dst = np.array([0], np.uint32), np.array([1], np.uint32)
+    >>> df = edges_frame(src, dst, np.array([0.9], np.float32))
     >>> df.schema == pl.Schema(EDGES_SCHEMA)
     True
 
@@ -14,11 +15,28 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-__all__ = ["EDGES_SCHEMA", "NEIGHBORS_SCHEMA", "edges_frame", "neighbors_frame"]
+__all__ = [
+    "ASSIGNMENTS_SCHEMA",
+    "CENTROID_SCHEMA",
+    "CLUSTERS_SCHEMA",
+    "EDGES_SCHEMA",
+    "INTER_SCHEMA",
+    "INTRA_SCHEMA",
+    "LINKAGE_SCHEMA",
+    "NEIGHBORS_SCHEMA",
+    "ROW_CENTROID_SCHEMA",
+    "ROW_SILHOUETTE_SCHEMA",
+    "SILHOUETTE_SCHEMA",
+    "columns_frame",
+    "edges_frame",
+    "neighbors_frame",
+]
 
 EDGES_SCHEMA: dict[str, pl.DataType] = {
     "src": pl.UInt32(),
@@ -35,6 +53,126 @@ NEIGHBORS_SCHEMA: dict[str, pl.DataType] = {
 }
 """kNN results in long form: one row per (query, rank), rank 0 = most similar."""
 
+CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
+    "cluster": pl.Int64(),
+    "size": pl.UInt32(),
+    "n_pairs": pl.UInt64(),
+    "sim_mean": pl.Float32(),
+    "sim_min": pl.Float32(),
+    "sim_max": pl.Float32(),
+    "sim_std": pl.Float32(),
+    "n_edges": pl.UInt64(),
+    "edge_sim_mean": pl.Float32(),
+    "edge_sim_min": pl.Float32(),
+    "edge_sim_max": pl.Float32(),
+    "centroid_sim_mean": pl.Float32(),
+    "centroid_sim_min": pl.Float32(),
+    "centroid_sim_max": pl.Float32(),
+    "medoid": pl.UInt32(),
+    "nearest_cluster": pl.Int64(),
+    "nearest_cluster_similarity": pl.Float32(),
+    "bridge_similarity": pl.Float32(),
+    "silhouette_mean": pl.Float32(),
+}
+"""One row per cluster (noise, label -1, is not a cluster), ascending ``cluster`` id.
+
+* ``size``: members; ``n_pairs = size * (size - 1) / 2``.
+* ``sim_mean/min/max/std``: cosine similarity over ALL unordered pairs of members
+  (exact; ``sim_std`` is the population standard deviation). Null for singletons.
+* ``n_edges``, ``edge_sim_mean/min/max``: over the graph edges inside the cluster only,
+  each undirected pair once (fastdup reports these, counting a mutual kNN pair twice).
+  Null when the cluster has no internal edge or no edges were given.
+* ``centroid_sim_mean/min/max``: the members' cosine similarity to the centroid (the
+  normalised mean of the normalised members); ``medoid``: the row index of the member
+  most similar to the centroid, which is also the member with the largest total
+  similarity to the cluster.
+* ``nearest_cluster``, ``nearest_cluster_similarity``: the cluster whose centroid is
+  most similar to this one's, and that centroid cosine similarity.
+* ``bridge_similarity``: the similarity at which the cluster would first split
+  (single linkage over its internal edges).
+* ``silhouette_mean``: mean cosine silhouette of the members (a score in [-1, 1] built
+  from cosine distances ``1 - cos``, not a similarity).
+"""
+
+
+def _columns(schema: dict[str, pl.DataType], names: list[str]) -> dict[str, pl.DataType]:
+    return {name: schema[name] for name in names}
+
+
+INTRA_SCHEMA = _columns(
+    CLUSTERS_SCHEMA,
+    [
+        "cluster",
+        "size",
+        "n_pairs",
+        "sim_mean",
+        "sim_min",
+        "sim_max",
+        "sim_std",
+        "n_edges",
+        "edge_sim_mean",
+        "edge_sim_min",
+        "edge_sim_max",
+    ],
+)
+"""The columns of :data:`CLUSTERS_SCHEMA` that ``ops.intra_stats`` computes."""
+
+CENTROID_SCHEMA = _columns(
+    CLUSTERS_SCHEMA,
+    [
+        "cluster",
+        "size",
+        "centroid_sim_mean",
+        "centroid_sim_min",
+        "centroid_sim_max",
+        "medoid",
+        "nearest_cluster",
+        "nearest_cluster_similarity",
+    ],
+)
+"""The columns of :data:`CLUSTERS_SCHEMA` that ``ops.centroid_stats`` computes."""
+
+SILHOUETTE_SCHEMA = _columns(CLUSTERS_SCHEMA, ["cluster", "size", "silhouette_mean"])
+"""The columns of :data:`CLUSTERS_SCHEMA` that ``ops.silhouette`` computes."""
+
+ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
+    "index": pl.UInt32(),
+    "id": pl.String(),
+    "cluster": pl.Int64(),
+    "centroid_similarity": pl.Float32(),
+    "silhouette": pl.Float32(),
+}
+"""One row per input row, singletons and noise included: ``cluster`` is -1 for noise;
+``centroid_similarity`` (cosine to the own cluster's centroid) and ``silhouette`` are
+null for noise rows and when not computed."""
+
+ROW_CENTROID_SCHEMA = _columns(ASSIGNMENTS_SCHEMA, ["index", "cluster", "centroid_similarity"])
+"""The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.centroid_stats`` computes."""
+
+ROW_SILHOUETTE_SCHEMA = _columns(ASSIGNMENTS_SCHEMA, ["index", "cluster", "silhouette"])
+"""The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.silhouette`` computes."""
+
+INTER_SCHEMA: dict[str, pl.DataType] = {
+    "cluster_a": pl.Int64(),
+    "cluster_b": pl.Int64(),
+    "centroid_similarity": pl.Float32(),
+}
+"""Inter-cluster similarities in long form: for each ``cluster_a`` (ascending), its
+nearest clusters ``cluster_b`` by centroid cosine similarity, most similar first (ties
+by the lower id). Both directions of a pair appear."""
+
+LINKAGE_SCHEMA: dict[str, pl.DataType] = {
+    "cluster_a": pl.Int64(),
+    "cluster_b": pl.Int64(),
+    "n_pairs": pl.UInt64(),
+    "sim_mean": pl.Float32(),
+    "sim_min": pl.Float32(),
+    "sim_max": pl.Float32(),
+}
+"""Exact linkage between two clusters over all ``size_a * size_b`` cross pairs:
+``sim_max`` is the single-linkage, ``sim_min`` the complete-linkage and ``sim_mean``
+the average-linkage cosine similarity."""
+
 
 def _frame(columns: dict[str, npt.ArrayLike], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(
@@ -42,9 +180,29 @@ def _frame(columns: dict[str, npt.ArrayLike], schema: dict[str, pl.DataType]) ->
     )
 
 
-def edges_frame(
-    src: npt.ArrayLike, dst: npt.ArrayLike, similarity: npt.ArrayLike
+def columns_frame(
+    columns: Mapping[str, npt.ArrayLike], schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
+    """Build a frame with exactly ``schema`` from numpy columns (zero-copy where possible).
+
+    NaN in a float column becomes null (NaN marks "undefined" in the core's output).
+
+    Example:
+        >>> cols = {"cluster_a": [0], "cluster_b": [1], "centroid_similarity": [np.nan]}
+        >>> df = columns_frame(cols, INTER_SCHEMA)
+        >>> df.row(0)
+        (0, 1, None)
+
+    """
+    return pl.DataFrame(
+        [
+            pl.Series(name, np.asarray(columns[name]), dtype=dtype, nan_to_null=True)
+            for name, dtype in schema.items()
+        ]
+    )
+
+
+def edges_frame(src: npt.ArrayLike, dst: npt.ArrayLike, similarity: npt.ArrayLike) -> pl.DataFrame:
     """Build an ``edges`` frame (:data:`EDGES_SCHEMA`) from the arrays of :mod:`simclust.ops`.
 
     Example:

@@ -14,7 +14,9 @@
 //! for any thread count, because blocks and reductions have a fixed order.
 
 pub mod error;
+pub mod kmeans;
 pub mod matrix;
+pub mod metrics;
 pub mod parallel;
 pub mod similarity;
 pub mod unionfind;

@@ -8,6 +8,8 @@ use pyo3::prelude::*;
 mod arrays;
 mod detach;
 mod errors;
+mod kmeans;
+mod metrics;
 mod similarity;
 mod unionfind;
 
@@ -24,5 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
     similarity::register(m)?;
     unionfind::register(m)?;
+    metrics::register(m)?;
+    kmeans::register(m)?;
     Ok(())
 }

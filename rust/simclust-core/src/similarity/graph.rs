@@ -10,7 +10,7 @@ use crate::parallel::{self, Control};
 
 use super::knn::{check_rows_fit_u32, knn};
 use super::normalize::{check_non_empty, normalize_rows};
-use super::tiles::{block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
+use super::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
 
 /// Columns screened per vectorised step.
 const LANES: usize = 16;
@@ -83,13 +83,14 @@ pub fn threshold_edges(
     let (n, d) = (x.n_rows(), x.n_cols());
     let nb = n_blocks(n);
     let tiles = upper_tiles(nb);
-    type Found = Vec<(usize, Vec<(u32, u32, f32)>)>;
-    let states = run_dynamic(
+    // One edge list per tile, in tile order (row-major over i <= j, so the
+    // tiles of row block i are contiguous); then per row block, sort.
+    let per_tile = run_indexed(
         &pool,
         tiles.len(),
         ctl,
-        || (Found::new(), vec![0.0_f32; BLOCK * BLOCK]),
-        |(found, buf), t| {
+        || vec![0.0_f32; BLOCK * BLOCK],
+        |buf, t| {
             let (bi, bj) = tiles[t];
             let (i0, i1) = block_range(bi, n);
             let (j0, j1) = block_range(bj, n);
@@ -112,18 +113,11 @@ pub fn threshold_edges(
                     c = end;
                 }
             }
-            found.push((t, edges));
+            edges
         },
     )?;
-    // Tile t's edges into slot t; then per row block, sort and append.
-    let mut slots: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); tiles.len()];
-    for (found, _) in states {
-        for (t, e) in found {
-            slots[t] = e;
-        }
-    }
     let mut per_block: Vec<Vec<Vec<(u32, u32, f32)>>> = (0..nb).map(|_| Vec::new()).collect();
-    for (t, e) in slots.into_iter().enumerate() {
+    for (t, e) in per_tile.into_iter().enumerate() {
         per_block[tiles[t].0].push(e);
     }
     let sorted: Vec<Vec<(u32, u32, f32)>> = pool.install(|| {

@@ -13,7 +13,7 @@
 mod graph;
 mod knn;
 mod normalize;
-mod tiles;
+pub(crate) mod tiles;
 mod topk;
 
 pub use graph::{knn_edges, threshold_edges, EdgeList};

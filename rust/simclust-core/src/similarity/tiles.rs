@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::ThreadPool;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel::Control;
 
 /// Rows per block: a tile is the `BLOCK x BLOCK` similarity matrix of two
@@ -104,6 +104,42 @@ where
     Ok(states)
 }
 
+/// Runs `work(state, t)` for every task `t` in `0..n_tasks` on every thread
+/// of `pool` (each thread pulls the next index from a shared counter and
+/// keeps its own `state`, built by `init`) and returns the task results in
+/// task order, so that any later reduction is independent of the threads.
+/// Stops with `Err(Interrupted)` once `ctl` is cancelled; advances `ctl` by
+/// one per task.
+pub(crate) fn run_indexed<S, T, I, W>(
+    pool: &ThreadPool,
+    n_tasks: usize,
+    ctl: &Control,
+    init: I,
+    work: W,
+) -> Result<Vec<T>>
+where
+    S: Send,
+    T: Send,
+    I: Fn() -> S + Sync,
+    W: Fn(&mut S, usize) -> T + Sync,
+{
+    let per_thread = run_dynamic(
+        pool,
+        n_tasks,
+        ctl,
+        || (init(), Vec::new()),
+        |(state, done): &mut (S, Vec<(usize, T)>), t| done.push((t, work(state, t))),
+    )?;
+    let mut slots: Vec<Option<T>> = (0..n_tasks).map(|_| None).collect();
+    for (t, v) in per_thread.into_iter().flat_map(|(_, done)| done) {
+        slots[t] = Some(v);
+    }
+    slots
+        .into_iter()
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| Error::ThreadPool("a task of a tiled kernel did not run".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +157,14 @@ mod tests {
                 assert!((out[r * rb + c] - want).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn run_indexed_returns_in_task_order() -> Result<()> {
+        let pool = crate::parallel::pool(Some(2))?;
+        let out = run_indexed(&pool, 100, &Control::new(), || (), |_, t| t * 2)?;
+        assert_eq!(out, (0..100).map(|t| t * 2).collect::<Vec<_>>());
+        Ok(())
     }
 
     #[test]

@@ -1,0 +1,14 @@
+"""Helpers for testing and benchmarking simclust: seeded synthetic datasets.
+
+Example:
+    >>> from simclust.testing import make_embeddings
+    >>> make_embeddings(100, 8, seed=0).shape
+    (100, 8)
+
+"""
+
+from __future__ import annotations
+
+from simclust.testing.datasets import make_embeddings
+
+__all__ = ["make_embeddings"]

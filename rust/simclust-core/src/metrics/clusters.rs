@@ -1,0 +1,392 @@
+//! A validated labelling and the members of each cluster gathered into one
+//! contiguous block of L2-normalised rows.
+
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::matrix::MatRef;
+use crate::parallel;
+
+/// The label of noise / unassigned rows. Noise rows belong to no cluster.
+pub const NOISE: i64 = -1;
+
+/// "Not in a cluster" in the per-row slot table.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// Rows per parallel chunk when validating and gathering.
+const CHUNK_ROWS: usize = 4096;
+
+/// `"3, 17, 42"`, or the first ten and a count of the rest.
+pub(crate) fn list_rows(rows: &[usize]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = String::new();
+    for (i, r) in rows.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{r}");
+    }
+    if rows.len() > SHOWN {
+        let _ = write!(s, ", ... ({} more)", rows.len() - SHOWN);
+    }
+    s
+}
+
+/// `sum v^2` in f64 with independent lanes (not one long dependency chain).
+fn sum_sq(row: &[f32]) -> f64 {
+    const L: usize = 4;
+    let mut acc = [0.0_f64; L];
+    let mut chunks = row.chunks_exact(L);
+    for ch in &mut chunks {
+        for l in 0..L {
+            acc[l] += f64::from(ch[l]) * f64::from(ch[l]);
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// A labelling of `n` rows: the distinct cluster ids in ascending order
+/// (gaps allowed: ids need not be `0..K`), and each cluster's members in
+/// ascending row order. Rows labelled [`NOISE`] (`-1`) are in no cluster.
+///
+/// A cluster is addressed by its *slot* `0..K`, its position in
+/// [`ids`](Self::ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clusters {
+    ids: Vec<i64>,
+    offsets: Vec<usize>,
+    rows: Vec<u32>,
+    slot: Vec<u32>,
+}
+
+impl Clusters {
+    /// Validates `labels` for `n` rows and groups the rows by cluster.
+    ///
+    /// Errors: [`Error::Shape`] when `labels.len() != n` or `n` does not fit
+    /// in `u32`; [`Error::Parameter`] listing the rows whose label is below
+    /// `-1`.
+    ///
+    /// ```
+    /// use simclust_core::metrics::Clusters;
+    /// let c = Clusters::new(&[7, -1, 2, 7], 4)?;
+    /// assert_eq!(c.ids(), &[2, 7]);
+    /// assert_eq!(c.members(1), &[0, 3]);
+    /// # Ok::<(), simclust_core::Error>(())
+    /// ```
+    pub fn new(labels: &[i64], n: usize) -> Result<Self> {
+        if labels.len() != n {
+            return Err(Error::Shape(format!(
+                "labels has {} entries but X has {n} rows: one label per row is needed",
+                labels.len()
+            )));
+        }
+        if n >= NO_SLOT as usize {
+            return Err(Error::Shape(format!(
+                "{n} rows; at most {} are supported",
+                NO_SLOT - 1
+            )));
+        }
+        let bad: Vec<usize> = labels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l < NOISE)
+            .map(|(i, _)| i)
+            .collect();
+        if !bad.is_empty() {
+            return Err(Error::Parameter(format!(
+                "labels must be cluster ids >= 0, or -1 for noise; {} row(s) have another negative label: {}",
+                bad.len(),
+                list_rows(&bad)
+            )));
+        }
+        let max = labels.iter().copied().max().unwrap_or(NOISE);
+        // Cluster id -> slot: a dense table when ids are small, else a sorted list.
+        let mut slot = vec![NO_SLOT; n];
+        let ids: Vec<i64>;
+        if max < 0 {
+            ids = Vec::new();
+        } else if (max as u64) <= 2 * n as u64 + 1024 {
+            let mut table = vec![NO_SLOT; max as usize + 1];
+            for &l in labels.iter().filter(|&&l| l >= 0) {
+                table[l as usize] = 0;
+            }
+            let mut k = 0_u32;
+            let mut dense_ids = Vec::new();
+            for (id, t) in table.iter_mut().enumerate() {
+                if *t == 0 {
+                    *t = k;
+                    k += 1;
+                    dense_ids.push(id as i64);
+                }
+            }
+            for (s, &l) in slot.iter_mut().zip(labels) {
+                if l >= 0 {
+                    *s = table[l as usize];
+                }
+            }
+            ids = dense_ids;
+        } else {
+            let mut sorted: Vec<i64> = labels.iter().copied().filter(|&l| l >= 0).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            for (s, &l) in slot.iter_mut().zip(labels) {
+                if l >= 0 {
+                    *s = sorted.binary_search(&l).unwrap_or(0) as u32;
+                }
+            }
+            ids = sorted;
+        }
+        let k = ids.len();
+        let mut offsets = vec![0_usize; k + 1];
+        for &s in slot.iter().filter(|&&s| s != NO_SLOT) {
+            offsets[s as usize + 1] += 1;
+        }
+        for c in 0..k {
+            offsets[c + 1] += offsets[c];
+        }
+        let mut fill = offsets[..k].to_vec();
+        let mut rows = vec![0_u32; offsets[k]];
+        for (i, &s) in slot.iter().enumerate() {
+            if s != NO_SLOT {
+                rows[fill[s as usize]] = i as u32;
+                fill[s as usize] += 1;
+            }
+        }
+        Ok(Self {
+            ids,
+            offsets,
+            rows,
+            slot,
+        })
+    }
+
+    /// Number of clusters `K` (noise excluded).
+    pub fn k(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Number of rows labelled.
+    pub fn n_rows(&self) -> usize {
+        self.slot.len()
+    }
+
+    /// Number of rows in some cluster (not noise).
+    pub fn n_clustered(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The cluster ids, ascending; slot `c` is cluster `ids()[c]`.
+    pub fn ids(&self) -> &[i64] {
+        &self.ids
+    }
+
+    /// Size of the cluster in slot `c`.
+    pub fn size(&self, c: usize) -> usize {
+        self.offsets[c + 1] - self.offsets[c]
+    }
+
+    /// The member rows of slot `c`, ascending.
+    pub fn members(&self, c: usize) -> &[u32] {
+        &self.rows[self.offsets[c]..self.offsets[c + 1]]
+    }
+
+    /// Position of slot `c`'s first member in the gathered order.
+    pub fn offset(&self, c: usize) -> usize {
+        self.offsets[c]
+    }
+
+    /// All clustered rows, cluster by cluster (the gathered order).
+    pub fn gathered_rows(&self) -> &[u32] {
+        &self.rows
+    }
+
+    /// The slot of row `i`, `None` for noise.
+    pub fn slot_of(&self, i: usize) -> Option<usize> {
+        match self.slot[i] {
+            NO_SLOT => None,
+            s => Some(s as usize),
+        }
+    }
+
+    /// The slot of cluster id `id`, `None` if no row has that label.
+    pub fn slot_of_id(&self, id: i64) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
+    pub(crate) fn slots(&self) -> &[u32] {
+        &self.slot
+    }
+}
+
+/// A labelling plus the clustered rows, L2-normalised and gathered cluster
+/// by cluster into one contiguous `n_clustered x d` block (the only copy of
+/// the data the metric kernels make).
+#[derive(Debug, Clone)]
+pub struct Gathered {
+    /// The labelling.
+    pub clusters: Clusters,
+    /// Normalised rows in the gathered order (`clusters.gathered_rows()`).
+    pub xs: Vec<f32>,
+    /// Embedding dimension.
+    pub d: usize,
+}
+
+impl Gathered {
+    /// Validates `x` (every row, noise rows included: NaN/Inf and zero norm
+    /// are errors naming the rows) and `labels`, then gathers.
+    pub fn new(x: MatRef<'_>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
+        if x.n_rows() == 0 {
+            return Err(Error::Shape("X is empty: it has 0 rows".into()));
+        }
+        if x.n_cols() == 0 {
+            return Err(Error::Shape(
+                "X has 0 columns: embeddings need at least one dimension".into(),
+            ));
+        }
+        let clusters = Clusters::new(labels, x.n_rows())?;
+        let pool = parallel::pool(n_threads)?;
+        let d = x.n_cols();
+        let n = x.n_rows();
+        // Pass 1: inverse norms (f64, as `normalize_rows`) and validation.
+        let chunks: Vec<(Vec<f64>, Vec<usize>, Vec<usize>)> = pool.install(|| {
+            (0..n.div_ceil(CHUNK_ROWS))
+                .into_par_iter()
+                .map(|ch| {
+                    let (r0, r1) = (ch * CHUNK_ROWS, ((ch + 1) * CHUNK_ROWS).min(n));
+                    let mut inv = Vec::with_capacity(r1 - r0);
+                    let (mut non_finite, mut zero) = (Vec::new(), Vec::new());
+                    for r in r0..r1 {
+                        let row = x.row(r);
+                        let finite = row.iter().all(|v| v.is_finite());
+                        let sq = if finite { sum_sq(row) } else { 0.0 };
+                        if !finite {
+                            non_finite.push(r);
+                        } else if sq == 0.0 {
+                            zero.push(r);
+                        }
+                        inv.push(1.0 / sq.sqrt());
+                    }
+                    (inv, non_finite, zero)
+                })
+                .collect()
+        });
+        let non_finite: Vec<usize> = chunks.iter().flat_map(|c| c.1.iter().copied()).collect();
+        if !non_finite.is_empty() {
+            return Err(Error::NonFinite {
+                what: "X",
+                rows: non_finite,
+            });
+        }
+        let zero: Vec<usize> = chunks.iter().flat_map(|c| c.2.iter().copied()).collect();
+        if !zero.is_empty() {
+            return Err(Error::ZeroNorm {
+                what: "X",
+                rows: zero,
+            });
+        }
+        let inv: Vec<f64> = chunks.into_iter().flat_map(|c| c.0).collect();
+        // Pass 2: gather and scale.
+        let order = clusters.gathered_rows();
+        let mut xs = vec![0.0_f32; order.len() * d];
+        pool.install(|| {
+            xs.par_chunks_mut(CHUNK_ROWS * d)
+                .enumerate()
+                .for_each(|(ch, dst)| {
+                    for (p, drow) in dst.chunks_exact_mut(d).enumerate() {
+                        let r = order[ch * CHUNK_ROWS + p] as usize;
+                        let s = inv[r];
+                        for (o, &v) in drow.iter_mut().zip(x.row(r)) {
+                            *o = (f64::from(v) * s) as f32;
+                        }
+                    }
+                })
+        });
+        Ok(Self { clusters, xs, d })
+    }
+
+    /// The normalised rows of slot `c`, contiguous.
+    pub fn block(&self, c: usize) -> &[f32] {
+        let o = self.clusters.offset(c);
+        &self.xs[o * self.d..(o + self.clusters.size(c)) * self.d]
+    }
+
+    /// Position of each input row in the gathered order (`NO_SLOT` for noise).
+    pub(crate) fn positions(&self) -> Vec<u32> {
+        let mut pos = vec![NO_SLOT; self.clusters.n_rows()];
+        for (p, &r) in self.clusters.gathered_rows().iter().enumerate() {
+            pos[r as usize] = p as u32;
+        }
+        pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_rows_with_gaps_and_noise() -> Result<()> {
+        let c = Clusters::new(&[5, -1, 0, 5, 9, 0], 6)?;
+        assert_eq!(c.ids(), &[0, 5, 9]);
+        assert_eq!(c.members(0), &[2, 5]);
+        assert_eq!(c.members(1), &[0, 3]);
+        assert_eq!(c.members(2), &[4]);
+        assert_eq!(c.slot_of(1), None);
+        assert_eq!(c.slot_of(4), Some(2));
+        assert_eq!(c.n_clustered(), 5);
+        assert_eq!(c.slot_of_id(9), Some(2));
+        assert_eq!(c.slot_of_id(3), None);
+        // Huge ids take the sorted path and give the same grouping.
+        let big = Clusters::new(&[5_000_000_000, -1, 0, 5_000_000_000], 4)?;
+        assert_eq!(big.ids(), &[0, 5_000_000_000]);
+        assert_eq!(big.members(1), &[0, 3]);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_labels() {
+        assert!(matches!(Clusters::new(&[0, 1], 3), Err(Error::Shape(_))));
+        let e = Clusters::new(&[0, -2, 1, -7], 4);
+        match e {
+            Err(Error::Parameter(m)) => assert!(m.ends_with(": 1, 3"), "{m}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let all_noise = Clusters::new(&[-1, -1], 2);
+        assert!(matches!(all_noise, Ok(ref c) if c.k() == 0));
+    }
+
+    #[test]
+    fn gathers_normalised_rows_and_validates_noise_rows() -> Result<()> {
+        let x = [3.0, 4.0, 0.0, 2.0, 1.0, 0.0];
+        let g = Gathered::new(MatRef::new(&x, 3, 2)?, &[1, -1, 0], Some(2))?;
+        assert_eq!(g.xs, vec![1.0, 0.0, 0.6, 0.8]);
+        assert_eq!(g.block(1), &[0.6, 0.8]);
+        assert_eq!(g.positions(), vec![1, NO_SLOT, 0]);
+        let x = [3.0, 4.0, f32::NAN, 2.0, 0.0, 0.0];
+        let e = Gathered::new(MatRef::new(&x, 3, 2)?, &[1, -1, 0], Some(1));
+        assert_eq!(
+            e.err(),
+            Some(Error::NonFinite {
+                what: "X",
+                rows: vec![1]
+            })
+        );
+        let x = [3.0, 4.0, 1.0, 2.0, 0.0, 0.0];
+        let e = Gathered::new(MatRef::new(&x, 3, 2)?, &[1, -1, -1], Some(1));
+        assert_eq!(
+            e.err(),
+            Some(Error::ZeroNorm {
+                what: "X",
+                rows: vec![2]
+            })
+        );
+        Ok(())
+    }
+}

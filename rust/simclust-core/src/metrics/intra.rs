@@ -1,0 +1,432 @@
+//! Exact statistics over every pair of members: within a cluster (all
+//! unordered pairs) and between two clusters (all cross pairs, the exact
+//! single / complete / average linkage).
+//!
+//! The members of a cluster are contiguous normalised rows, so its pairs are
+//! the tiles of a blocked self-product: `BLOCK x BLOCK` tiles on and above
+//! the block diagonal, each one single-threaded GEMM followed by a fused scan
+//! (count, sum and sum of squares of the deviations from a shift, min, max)
+//! while the tile is hot in cache. Diagonal tiles are computed in strips so
+//! that little more than their upper triangle is multiplied. Tiles of all
+//! clusters form one task list (largest clusters first, for load balance);
+//! a giant cluster is just many tiles, so it is spread over all threads and
+//! its `n^2` matrix never exists. Each tile's partial statistics are stored
+//! at the tile's index and merged per cluster in tile order, so the result
+//! is bit-identical for any thread count.
+//!
+//! The shift is the mean similarity from the identity
+//! `sum_{i<j} <x_i, x_j> = (|sum_i x_i|^2 - sum_i |x_i|^2) / 2` (with
+//! `|x_i| = 1`), computed in f64 beforehand: the tiles then only accumulate
+//! small deviations, which keeps the f32 lane sums accurate and the variance
+//! free of cancellation. The reported mean is `shift + mean deviation`, so
+//! it does not depend on the shift being exact.
+
+use crate::error::{Error, Result};
+use crate::parallel::{self, Control};
+use crate::similarity::BLOCK;
+
+use super::clusters::Gathered;
+use super::kernel::{gemm_abt, run_indexed, Acc};
+
+/// Rows per strip of a diagonal tile of `w` rows: a strip is multiplied
+/// only with the columns from its own first row on, so a diagonal tile costs
+/// about `(1 + strip / w) / 2` of a full one: a quarter of the tile, at
+/// least 16 rows (smaller GEMMs lose more to packing than they save), at
+/// most 256.
+fn strip_rows(w: usize) -> usize {
+    (w / 4).next_multiple_of(16).clamp(16, 256)
+}
+
+/// Exact statistics of the cosine similarities of a set of pairs. Every
+/// field but `n_pairs` is NaN when there are no pairs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairStats {
+    /// Number of pairs.
+    pub n_pairs: u64,
+    /// Mean similarity.
+    pub mean: f64,
+    /// Population standard deviation (ddof = 0) of the similarities.
+    pub std: f64,
+    /// Smallest similarity.
+    pub min: f32,
+    /// Largest similarity.
+    pub max: f32,
+}
+
+impl PairStats {
+    fn from_acc(acc: &Acc, shift: f64) -> Self {
+        let (mean, std) = acc.mean_std(shift);
+        let (min, max) = acc.min_max();
+        Self {
+            n_pairs: acc.n,
+            mean,
+            std,
+            min,
+            max,
+        }
+    }
+}
+
+/// One set of pairs: all unordered pairs of slot `a` (when `a == b`) or all
+/// cross pairs of slots `a` and `b`.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    a: usize,
+    b: usize,
+    shift: f32,
+}
+
+/// `sum_i x_i` (f64) of a block of rows.
+fn row_sum(block: &[f32], d: usize) -> Vec<f64> {
+    let mut s = vec![0.0_f64; d];
+    for row in block.chunks_exact(d) {
+        for (a, &v) in s.iter_mut().zip(row) {
+            *a += f64::from(v);
+        }
+    }
+    s
+}
+
+fn n_blocks(n: usize) -> usize {
+    n.div_ceil(BLOCK)
+}
+
+fn block_range(b: usize, n: usize) -> (usize, usize) {
+    (b * BLOCK, ((b + 1) * BLOCK).min(n))
+}
+
+/// Runs every job's tiles and returns one merged [`Acc`] per job.
+fn run_jobs(
+    g: &Gathered,
+    jobs: &[Job],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<Acc>> {
+    let pool = parallel::pool(n_threads)?;
+    let cl = &g.clusters;
+    let d = g.d;
+    // Tasks job by job, so each job's tiles are a contiguous, ordered run.
+    let mut tasks: Vec<(u32, u32, u32)> = Vec::new();
+    let mut first_task = Vec::with_capacity(jobs.len() + 1);
+    for (j, job) in jobs.iter().enumerate() {
+        first_task.push(tasks.len());
+        let (na, nb) = (n_blocks(cl.size(job.a)), n_blocks(cl.size(job.b)));
+        for bi in 0..na {
+            let start = if job.a == job.b { bi } else { 0 };
+            for bj in start..nb {
+                tasks.push((j as u32, bi as u32, bj as u32));
+            }
+        }
+    }
+    first_task.push(tasks.len());
+    let partials = run_indexed(
+        &pool,
+        tasks.len(),
+        ctl,
+        || vec![0.0_f32; BLOCK * BLOCK],
+        |buf, t| {
+            let (j, bi, bj) = tasks[t];
+            let job = jobs[j as usize];
+            let (xa, xb) = (g.block(job.a), g.block(job.b));
+            let (i0, i1) = block_range(bi as usize, cl.size(job.a));
+            let (j0, j1) = block_range(bj as usize, cl.size(job.b));
+            let mut acc = Acc::EMPTY;
+            if job.a == job.b && bi == bj {
+                let strip = strip_rows(i1 - i0);
+                for s0 in (i0..i1).step_by(strip) {
+                    let s1 = (s0 + strip).min(i1);
+                    let w = i1 - s0;
+                    gemm_abt(&xa[s0 * d..s1 * d], s1 - s0, &xa[s0 * d..i1 * d], w, d, buf);
+                    for r in 0..s1 - s0 {
+                        acc.scan(&buf[r * w + r + 1..(r + 1) * w], job.shift);
+                    }
+                }
+            } else {
+                let (ra, rb) = (i1 - i0, j1 - j0);
+                gemm_abt(&xa[i0 * d..i1 * d], ra, &xb[j0 * d..j1 * d], rb, d, buf);
+                for row in buf[..ra * rb].chunks_exact(rb) {
+                    acc.scan(row, job.shift);
+                }
+            }
+            acc
+        },
+    )?;
+    Ok(first_task
+        .windows(2)
+        .map(|w| {
+            let mut total = Acc::EMPTY;
+            for p in &partials[w[0]..w[1]] {
+                total.merge(p);
+            }
+            total
+        })
+        .collect())
+}
+
+/// Exact all-pairs statistics of every cluster of `g`, in slot order: for
+/// slot `c`, the cosine similarities of all `n(n-1)/2` unordered pairs of
+/// its members. Singletons get `n_pairs = 0` and NaN statistics.
+///
+/// ```
+/// use simclust_core::{metrics::{intra_stats, Gathered}, Control, MatRef};
+/// let x = [1.0_f32, 0.0, 0.0, 1.0, 1.0, 1.0, 5.0, 5.0];
+/// let g = Gathered::new(MatRef::new(&x, 4, 2)?, &[0, 0, 0, 3], None)?;
+/// let s = intra_stats(&g, None, &Control::new())?;
+/// assert_eq!(s[0].n_pairs, 3);
+/// assert!((s[0].min - 0.0).abs() < 1e-6 && (s[0].max - 0.70710677).abs() < 1e-6);
+/// assert_eq!(s[1].n_pairs, 0);
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn intra_stats(
+    g: &Gathered,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<PairStats>> {
+    let cl = &g.clusters;
+    let k = cl.k();
+    let pool = parallel::pool(n_threads)?;
+    // Exact mean similarity per cluster (the shift), in parallel over clusters.
+    let shifts: Vec<f32> = pool.install(|| {
+        use rayon::prelude::*;
+        (0..k)
+            .into_par_iter()
+            .map(|c| {
+                let n = cl.size(c);
+                if n < 2 {
+                    return 0.0;
+                }
+                // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which
+                // only moves the shift, never the statistics.
+                let s2: f64 = row_sum(g.block(c), g.d).iter().map(|v| v * v).sum();
+                ((s2 - n as f64) / (n as f64 * (n as f64 - 1.0))) as f32
+            })
+            .collect()
+    });
+    // Largest clusters first (ties by slot) so that the tail of the task
+    // list holds only small tiles.
+    let mut order: Vec<usize> = (0..k).filter(|&c| cl.size(c) >= 2).collect();
+    order.sort_by_key(|&c| std::cmp::Reverse(cl.size(c)));
+    let jobs: Vec<Job> = order
+        .iter()
+        .map(|&c| Job {
+            a: c,
+            b: c,
+            shift: shifts[c],
+        })
+        .collect();
+    let accs = run_jobs(g, &jobs, n_threads, ctl)?;
+    let mut out = vec![PairStats::from_acc(&Acc::EMPTY, 0.0); k];
+    for (job, acc) in jobs.iter().zip(&accs) {
+        out[job.a] = PairStats::from_acc(acc, f64::from(job.shift));
+    }
+    Ok(out)
+}
+
+/// Exact linkage between pairs of clusters: for each `(a, b)` of slots,
+/// the statistics of the cosine similarities of all `size(a) * size(b)`
+/// cross pairs. `max` is the single-linkage, `min` the complete-linkage and
+/// `mean` the average-linkage similarity. Errors when a slot is out of
+/// range or `a == b` (use [`intra_stats`] for the pairs within a cluster).
+pub fn linkage(
+    g: &Gathered,
+    pairs: &[(usize, usize)],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<PairStats>> {
+    let cl = &g.clusters;
+    let k = cl.k();
+    let mut jobs = Vec::with_capacity(pairs.len());
+    for (p, &(a, b)) in pairs.iter().enumerate() {
+        if a >= k || b >= k {
+            return Err(Error::Parameter(format!(
+                "cluster pair {p} refers to slot {} but there are only {k} clusters",
+                a.max(b)
+            )));
+        }
+        if a == b {
+            return Err(Error::Parameter(format!(
+                "cluster pair {p} is cluster {} with itself; the pairs within a cluster are intra-cluster statistics",
+                cl.ids()[a]
+            )));
+        }
+        let sa = row_sum(g.block(a), g.d);
+        let sb = row_sum(g.block(b), g.d);
+        let cross: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();
+        let shift = (cross / (cl.size(a) as f64 * cl.size(b) as f64)) as f32;
+        jobs.push(Job { a, b, shift });
+    }
+    let accs = run_jobs(g, &jobs, n_threads, ctl)?;
+    Ok(jobs
+        .iter()
+        .zip(&accs)
+        .map(|(job, acc)| PairStats::from_acc(acc, f64::from(job.shift)))
+        .collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::matrix::MatRef;
+    use proptest::prelude::*;
+
+    fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n * d)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.3
+            })
+            .collect()
+    }
+
+    fn naive(
+        xs: &[f32],
+        d: usize,
+        pairs: impl Iterator<Item = (usize, usize)>,
+    ) -> (u64, f64, f64, f64, f64) {
+        let sims: Vec<f64> = pairs
+            .map(|(i, j)| {
+                (0..d)
+                    .map(|p| f64::from(xs[i * d + p]) * f64::from(xs[j * d + p]))
+                    .sum()
+            })
+            .collect();
+        let n = sims.len() as f64;
+        let mean = sims.iter().sum::<f64>() / n;
+        let var = sims.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n;
+        let mn = sims.iter().copied().fold(f64::INFINITY, f64::min);
+        let mx = sims.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (sims.len() as u64, mean, var.sqrt(), mn, mx)
+    }
+
+    fn check(st: &PairStats, want: (u64, f64, f64, f64, f64)) {
+        assert_eq!(st.n_pairs, want.0);
+        assert!(
+            (st.mean - want.1).abs() < 2e-6,
+            "mean {} vs {}",
+            st.mean,
+            want.1
+        );
+        assert!(
+            (st.std - want.2).abs() < 2e-6,
+            "std {} vs {}",
+            st.std,
+            want.2
+        );
+        assert!((f64::from(st.min) - want.3).abs() < 2e-6);
+        assert!((f64::from(st.max) - want.4).abs() < 2e-6);
+    }
+
+    #[test]
+    fn giant_cluster_matches_naive_and_threads_agree() -> Result<()> {
+        // One cluster spanning three blocks (diagonal strips and a ragged
+        // last block), a few small ones, a singleton and noise.
+        let n = 2 * BLOCK + 300 + 40;
+        let d = 9;
+        let x = data(n, d, 7);
+        let mut labels = vec![4_i64; n];
+        for (i, l) in labels.iter_mut().enumerate().skip(2 * BLOCK + 300) {
+            *l = match i % 4 {
+                0 => 10,
+                1 => 12,
+                2 => -1,
+                _ => 7,
+            };
+        }
+        labels[n - 1] = 99;
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &labels, Some(2))?;
+        let s1 = intra_stats(&g, Some(1), &Control::new())?;
+        let s2 = intra_stats(&g, Some(2), &Control::new())?;
+        for (a, b) in s1.iter().zip(&s2) {
+            assert_eq!(a.n_pairs, b.n_pairs);
+            assert_eq!(a.mean.to_bits(), b.mean.to_bits());
+            assert_eq!(a.std.to_bits(), b.std.to_bits());
+            assert_eq!(a.min.to_bits(), b.min.to_bits());
+            assert_eq!(a.max.to_bits(), b.max.to_bits());
+        }
+        for (c, st) in s1.iter().enumerate() {
+            let m = g.clusters.size(c);
+            let o = g.clusters.offset(c);
+            if m < 2 {
+                assert_eq!(st.n_pairs, 0);
+                assert!(st.mean.is_nan() && st.min.is_nan());
+                continue;
+            }
+            let want = naive(
+                &g.xs,
+                d,
+                (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j))),
+            );
+            check(st, want);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn linkage_matches_naive() -> Result<()> {
+        let n = BLOCK + 200;
+        let d = 5;
+        let x = data(n, d, 3);
+        let labels: Vec<i64> = (0..n)
+            .map(|i| {
+                if i < BLOCK + 50 {
+                    0
+                } else {
+                    2 + (i % 2) as i64
+                }
+            })
+            .collect();
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &labels, None)?;
+        let out = linkage(&g, &[(0, 1), (2, 1)], Some(2), &Control::new())?;
+        let cl = &g.clusters;
+        for (st, &(a, b)) in out.iter().zip(&[(0, 1), (2, 1)]) {
+            let (oa, ob) = (cl.offset(a), cl.offset(b));
+            let (na, nb) = (cl.size(a), cl.size(b));
+            check(
+                st,
+                naive(
+                    &g.xs,
+                    d,
+                    (oa..oa + na).flat_map(|i| (ob..ob + nb).map(move |j| (i, j))),
+                ),
+            );
+        }
+        assert!(linkage(&g, &[(1, 1)], None, &Control::new()).is_err());
+        assert!(linkage(&g, &[(0, 3)], None, &Control::new()).is_err());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_labellings_match_naive(
+            seed in 0_u64..1000,
+            n in 1_usize..300,
+            d in 1_usize..20,
+            k in 1_i64..12,
+        ) {
+            let x = data(n, d, seed);
+            let labels: Vec<i64> = (0..n).map(|i| ((i as u64 * 2654435761 + seed) % (k as u64 + 1)) as i64 - 1).collect();
+            let g = match Gathered::new(MatRef::new(&x, n, d).unwrap(), &labels, Some(2)) {
+                Ok(g) => g,
+                Err(Error::ZeroNorm { .. }) => return Ok(()),
+                Err(e) => panic!("{e}"),
+            };
+            let s = intra_stats(&g, Some(2), &Control::new()).unwrap();
+            for (c, st) in s.iter().enumerate() {
+                let m = g.clusters.size(c);
+                let o = g.clusters.offset(c);
+                if m >= 2 {
+                    check(st, naive(&g.xs, d, (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j)))));
+                } else {
+                    prop_assert_eq!(st.n_pairs, 0);
+                }
+            }
+        }
+    }
+}

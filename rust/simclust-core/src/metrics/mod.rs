@@ -1,0 +1,42 @@
+//! Cluster geometry: exact intra-cluster, centroid, inter-cluster and
+//! silhouette metrics for any labelling.
+//!
+//! A labelling gives each row a cluster id `>= 0` or [`NOISE`] (`-1`).
+//! Noise rows belong to no cluster: they are excluded from every statistic
+//! (they are still validated: NaN/Inf or zero rows are errors). Cluster ids
+//! need not be `0..K`: gaps are allowed, and clusters are reported in
+//! ascending id order (a cluster's *slot* is its rank in that order).
+//!
+//! Every kernel starts from a [`Gathered`] labelling: the clustered rows,
+//! L2-normalised and copied cluster by cluster into one contiguous block
+//! (the only copy of the data), so that a cluster's members are a matrix
+//! the GEMM kernels can multiply directly.
+//!
+//! * [`intra_stats`]: exact statistics over all unordered pairs of members
+//!   (blocked GEMM within each cluster; never an `n^2` matrix), and
+//!   [`linkage`] over all cross pairs of two clusters.
+//! * [`edge_stats`]: the same statistics over given graph edges only.
+//! * [`centroid_stats`]: unit centroids, each row's similarity to its
+//!   centroid, per-cluster mean/min/max and the medoid.
+//! * [`centroid_similarity_matrix`], [`nearest_clusters`]: centroid cosine
+//!   similarities between clusters.
+//! * [`silhouette`]: the exact cosine silhouette (`1 - cos` distances);
+//!   [`davies_bouldin`], [`calinski_harabasz`] on the normalised rows.
+//!
+//! All results are bit-identical for any thread count: work is cut into
+//! fixed tiles or segments and partial results are reduced in a fixed order.
+
+mod centroid;
+mod clusters;
+mod edges;
+mod inter;
+mod intra;
+mod kernel;
+mod silhouette;
+
+pub use centroid::{calinski_harabasz, centroid_stats, davies_bouldin, CentroidStats};
+pub use clusters::{Clusters, Gathered, NOISE};
+pub use edges::{edge_stats, EdgeStats};
+pub use inter::{centroid_similarity_matrix, nearest_clusters, NearestClusters};
+pub use intra::{intra_stats, linkage, PairStats};
+pub use silhouette::{silhouette, Silhouette};
