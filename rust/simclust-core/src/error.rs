@@ -41,7 +41,7 @@ pub enum Error {
 }
 
 /// `"3, 17, 42"`, or the first ten and a count of the rest.
-fn list_rows(rows: &[usize]) -> String {
+pub(crate) fn list_rows(rows: &[usize]) -> String {
     const SHOWN: usize = 10;
     let mut s = String::new();
     for (i, r) in rows.iter().take(SHOWN).enumerate() {

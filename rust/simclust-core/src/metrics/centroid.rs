@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::parallel::{self, Control};
 
 use super::clusters::Gathered;
-use super::kernel::{dot, run_indexed};
+use super::kernel::{dot, gemm_abt, run_indexed};
 
 /// Members per partial sum: a cluster larger than this is summed in fixed
 /// segments in parallel and the partial sums are added in segment order.
@@ -285,7 +285,7 @@ pub fn davies_bouldin(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> 
             for j0 in (0..k).step_by(DB_COLS) {
                 let j1 = (j0 + DB_COLS).min(k);
                 let kc = j1 - j0;
-                gemm_abt_f64(
+                gemm_abt(
                     &means[i0 * d..i1 * d],
                     ra,
                     &means[j0 * d..j1 * d],
@@ -317,38 +317,6 @@ pub fn davies_bouldin(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> 
     }
     let total: f64 = per.iter().flat_map(|p| p.0.iter()).sum();
     Ok(total / k as f64)
-}
-
-/// `out = a · bᵀ` in f64 (`ra x d` times `rb x d`), single-threaded.
-fn gemm_abt_f64(a: &[f64], ra: usize, b: &[f64], rb: usize, d: usize, out: &mut [f64]) {
-    assert!(a.len() >= ra * d && b.len() >= rb * d && out.len() >= ra * rb);
-    if ra == 0 || rb == 0 {
-        return;
-    }
-    // SAFETY: as `kernel::gemm_abt`: the assert bounds every strided access.
-    unsafe {
-        gemm::gemm(
-            ra,
-            rb,
-            d,
-            out.as_mut_ptr(),
-            1,
-            rb as isize,
-            false,
-            a.as_ptr(),
-            1,
-            d as isize,
-            b.as_ptr(),
-            d as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,6 @@
 //! A validated labelling and the members of each cluster gathered into one
 //! contiguous block of L2-normalised rows.
 
-use std::fmt::Write as _;
-
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -18,21 +16,7 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// Rows per parallel chunk when validating and gathering.
 const CHUNK_ROWS: usize = 4096;
 
-/// `"3, 17, 42"`, or the first ten and a count of the rest.
-pub(crate) fn list_rows(rows: &[usize]) -> String {
-    const SHOWN: usize = 10;
-    let mut s = String::new();
-    for (i, r) in rows.iter().take(SHOWN).enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        let _ = write!(s, "{r}");
-    }
-    if rows.len() > SHOWN {
-        let _ = write!(s, ", ... ({} more)", rows.len() - SHOWN);
-    }
-    s
-}
+pub(crate) use crate::error::list_rows;
 
 /// `sum v^2` in f64 with independent lanes (not one long dependency chain).
 fn sum_sq(row: &[f32]) -> f64 {

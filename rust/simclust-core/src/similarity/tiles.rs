@@ -35,7 +35,7 @@ pub(crate) fn all_tiles(nq: usize, nd: usize) -> Vec<(usize, usize)> {
 
 /// `out[r * rb + c] = <a_r, b_c>` for the `ra` rows of `a` and `rb` rows of
 /// `b` (both row-major with `d` columns): `out = a · bᵀ`, single-threaded.
-pub(crate) fn gemm_abt(a: &[f32], ra: usize, b: &[f32], rb: usize, d: usize, out: &mut [f32]) {
+pub(crate) fn gemm_abt<T: Real>(a: &[T], ra: usize, b: &[T], rb: usize, d: usize, out: &mut [T]) {
     assert!(a.len() >= ra * d && b.len() >= rb * d && out.len() >= ra * rb);
     if ra == 0 || rb == 0 {
         return;
@@ -59,14 +59,31 @@ pub(crate) fn gemm_abt(a: &[f32], ra: usize, b: &[f32], rb: usize, d: usize, out
             b.as_ptr(),
             d as isize,
             1,
-            0.0,
-            1.0,
+            T::ZERO,
+            T::ONE,
             false,
             false,
             false,
             gemm::Parallelism::None,
         );
     }
+}
+
+/// The element types the tile GEMM runs on (`f32` for similarities, `f64`
+/// where a kernel needs the extra precision).
+pub(crate) trait Real: Copy + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
 }
 
 /// Runs `work(state, tile)` for every tile index in `0..n_tiles` on every
