@@ -84,7 +84,7 @@ pub use init::{KPP_SAMPLE_MIN, KPP_SAMPLE_PER_CLUSTER};
 
 /// Rows per block of the screening pass.
 const SCREEN_ROWS: usize = 2048;
-/// Gathered rows per GEMM tile of the assignment step.
+/// Most gathered rows per GEMM tile of the assignment step.
 const GATHER_ROWS: usize = 256;
 /// Centroids per GEMM tile of the assignment step.
 const COL_BLOCK: usize = 512;
@@ -525,16 +525,23 @@ fn assign_step(
         });
         lists.concat()
     };
-    // Full search of the gathered rows, GATHER_ROWS at a time.
+    // Full search of the gathered rows, `rows` at a time: at most
+    // GATHER_ROWS, fewer (at least 64) when few rows are gathered, so that
+    // they still spread over the threads. The tiles depend on the data only.
+    let rows = gather
+        .len()
+        .div_ceil(16)
+        .next_multiple_of(16)
+        .clamp(64, GATHER_ROWS);
     let found: Vec<Vec<(TopScores, f32)>> = pool.install(|| {
         gather
-            .par_chunks(GATHER_ROWS)
+            .par_chunks(rows)
             .map_init(
                 || {
                     (
-                        vec![0.0_f32; GATHER_ROWS * d],
-                        vec![0.0_f32; GATHER_ROWS * COL_BLOCK.min(k)],
-                        vec![EMPTY_TOP; GATHER_ROWS],
+                        vec![0.0_f32; rows * d],
+                        vec![0.0_f32; rows * COL_BLOCK.min(k)],
+                        vec![EMPTY_TOP; rows],
                     )
                 },
                 |(abuf, tile, tops), idx| {

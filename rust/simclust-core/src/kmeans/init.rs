@@ -1,6 +1,8 @@
 //! Seeding: greedy k-means++ (on a uniform sample of the rows when there are
 //! many) and uniformly random rows.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
@@ -53,9 +55,9 @@ pub(crate) fn kmeans_plus_plus(
 ) -> Result<Vec<f32>> {
     let d = data.d;
     let m = kpp_sample_size(data.n, k);
-    // The sample, contiguous (rows in ascending order for locality).
-    let (xs, nx2) = if m == data.n {
-        (data.x.clone(), data.nx2.clone())
+    // The sample, contiguous, rows in ascending order (for locality).
+    let (xs, nx2): (Cow<'_, [f32]>, Cow<'_, [f32]>) = if m == data.n {
+        (Cow::Borrowed(&data.x), Cow::Borrowed(&data.nx2))
     } else {
         let mut rows = rng.sample_distinct(data.n, m);
         rows.sort_unstable();
@@ -65,7 +67,7 @@ pub(crate) fn kmeans_plus_plus(
             xs.extend_from_slice(data.row(i));
             nx2.push(data.nx2[i]);
         }
-        (xs, nx2)
+        (Cow::Owned(xs), Cow::Owned(nx2))
     };
     let trials = 2 + (k as f64).ln().floor() as usize;
 
