@@ -3,7 +3,11 @@
 simclust finds which rows of an embedding matrix (typically image
 embeddings) cluster together and measures that structure exactly: cosine
 kNN without approximation, ε-graphs, connected components and the threshold
-at which each component would split.
+at which each component would split, k-means, and each cluster's all-pairs
+tightness, distances to its centroid and to the other clusters.
+
+:func:`analyze` runs a clustering strategy and metrics chosen by name from the
+plugin host (:func:`get_host`); :mod:`simclust.ops` holds the typed kernels.
 
 Example:
     >>> import numpy as np
@@ -17,20 +21,47 @@ Example:
 
 from __future__ import annotations
 
-from simclust import cluster, exceptions, frames, ops
+from simclust import base, cluster, exceptions, frames, ops
 from simclust._native import __version__
+from simclust.base import Embedder, Loader, Metric, Strategy
 from simclust.cluster import KMeans
-from simclust.exceptions import InvalidInputError, ParameterError, ShapeError, SimclustError
+from simclust.config import load_config
+from simclust.exceptions import (
+    ConfigError,
+    InvalidInputError,
+    ParameterError,
+    PluginError,
+    ShapeError,
+    SimclustError,
+    UnknownNameError,
+)
+from simclust.host import get_host, get_plugin_manager, hookimpl
+from simclust.pipeline import Result, analyze, run
 
 __all__ = [
+    "ConfigError",
+    "Embedder",
     "InvalidInputError",
     "KMeans",
+    "Loader",
+    "Metric",
     "ParameterError",
+    "PluginError",
+    "Result",
     "ShapeError",
     "SimclustError",
+    "Strategy",
+    "UnknownNameError",
     "__version__",
+    "analyze",
+    "base",
     "cluster",
     "exceptions",
     "frames",
+    "get_host",
+    "get_plugin_manager",
+    "hookimpl",
+    "load_config",
     "ops",
+    "run",
 ]

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 __all__ = [
     "ClusteringWarning",
+    "ConfigError",
     "InvalidInputError",
     "NotFittedError",
     "ParameterError",
+    "PluginError",
     "ShapeError",
     "SimclustError",
+    "UnknownNameError",
 ]
 
 
@@ -41,6 +44,24 @@ class InvalidInputError(SimclustError, ValueError):
 
 class ParameterError(SimclustError, ValueError):
     """A parameter is out of range (k, threshold, n_threads, node ids, labels)."""
+
+
+class UnknownNameError(ParameterError, KeyError):
+    """A strategy, metric, loader or embedder name no plugin registered.
+
+    The message lists the available names and the plugin that provides each.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(ParameterError):
+    """A configuration file or mapping is invalid; the message names the key path."""
+
+
+class PluginError(SimclustError):
+    """A plugin failed to import, to register or to run; the message names it."""
 
 
 class NotFittedError(SimclustError, ValueError, AttributeError):

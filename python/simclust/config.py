@@ -1,0 +1,281 @@
+"""Run configuration: TOML files that select everything by name, and their validation.
+
+A config has five sections (all optional but ``[input]`` when a run reads a file)::
+
+    [input]
+    path = "embeddings.npy"        # .npy/.npz, .parquet, fastdup .dat, image folder
+    # loader = "parquet"           # default: the first loader that reads the path
+    # embedding_column = "vector"  # any other key is a parameter of the loader
+    [graph]
+    kind = "threshold"             # or "knn"
+    k = 10                         # neighbours per row for "knn"
+    threshold = 0.9
+    # sweep = [0.8, 0.85, 0.9, 0.95]
+    [cluster]
+    strategy = "connected-components"
+    threshold = 0.9                # any other key is a parameter of the strategy
+    [metrics]
+    use = ["intra", "centroid", "inter"]
+    [metrics.inter]                # parameters of one metric
+    top_m = 20
+    [output]
+    dir = "out"
+    report = true
+    [run]
+    threads = 2                    # default: SIMCLUST_NUM_THREADS or all cores
+
+Validation (:func:`resolve`) reports the key path and what is allowed: an unknown
+strategy lists the available ones and the plugin that provides each; an unknown
+parameter lists the strategy's parameters; a wrong type names the expected type.
+
+Example:
+    >>> from simclust import get_host
+    >>> host = get_host(autoload=False)
+    >>> cfg = resolve({"cluster": {"strategy": "kmeans", "n_clusters": 4}}, host)
+    >>> cfg["cluster"]["params"]["n_clusters"], cfg["metrics"]["use"]
+    (4, ['intra', 'centroid', 'inter'])
+    >>> try:
+    ...     resolve({"cluster": {"strategy": "kmeans", "n_clusters": "4"}}, host)
+    ... except ConfigError as e:
+    ...     print(e)
+    cluster.n_clusters: strategy 'kmeans' parameter 'n_clusters' expects int, got str '4'
+
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simclust.base import check_value, parameters
+from simclust.exceptions import ConfigError, ParameterError, UnknownNameError
+from simclust.host import Host
+
+__all__ = ["DEFAULT_METRICS", "DEFAULT_STRATEGY", "load_config", "resolve"]
+
+DEFAULT_STRATEGY = "connected-components"
+DEFAULT_METRICS = ("intra", "centroid", "inter")
+SECTIONS = ("input", "graph", "cluster", "metrics", "output", "run")
+_GRAPH_KEYS = {"kind": "graph", "k": "k", "threshold": "threshold"}
+_OUTPUT_KEYS: dict[str, type] = {"dir": str, "report": bool}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    r"""Read a TOML config file; relative input/output paths are taken from its folder.
+
+    The result is the raw mapping (validate it with :func:`resolve`, which
+    :func:`simclust.run` and :func:`simclust.analyze` do).
+
+    Raises:
+        ConfigError: the file is missing or is not valid TOML (with the line).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "run.toml"
+        >>> _ = p.write_text('[cluster]\\nstrategy = "kmeans"\\nn_clusters = 3\\n')
+        >>> load_config(p)["cluster"]
+        {'strategy': 'kmeans', 'n_clusters': 3}
+
+    """
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(p)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    base = p.resolve().parent
+    for section, key in (("input", "path"), ("input", "features"), ("output", "dir")):
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[section][key] = str(base / value)
+    return raw
+
+
+def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name}: expected a table ([{name}]), got {type(value).__name__}")
+    return dict(value)
+
+
+def _params(
+    where: str, owner: str, cls: type, given: Mapping[str, Any], *, skip: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Validate ``given`` against ``cls``'s declared parameters; fill the defaults."""
+    declared = {p.name: p for p in parameters(cls)}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key in skip:
+            continue
+        if key not in declared:
+            valid = ", ".join(declared) or "(none)"
+            raise ConfigError(
+                f"{where}.{key}: unknown parameter of {owner}; its parameters: {valid}"
+            )
+        try:
+            out[key] = check_value(owner, declared[key], value)
+        except ParameterError as exc:
+            raise ConfigError(f"{where}.{key}: {exc}") from None
+    for name, p in declared.items():
+        if name not in out:
+            if p.required:
+                raise ConfigError(
+                    f"{where}.{name}: {owner} needs parameter {name!r} ({p.type_name})"
+                )
+            out[name] = p.default
+    return out
+
+
+def _lookup(host: Host, kind: str, name: Any, where: str) -> type:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: expected a {kind} name (a string), got {name!r}")
+    try:
+        cls: type = host.registry(kind).get(name).obj
+    except UnknownNameError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return cls
+
+
+def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
+    """Validate a raw config and return it resolved: names checked, defaults filled.
+
+    The result is a plain dict (it goes into ``manifest.json``)::
+
+        {"input": {"path": str | None, "loader": str | None, "params": {...}},
+         "graph": {"kind", "k", "threshold", "sweep"} | None,
+         "cluster": {"strategy": str, "params": {...}},
+         "metrics": {"use": [names], "params": {name: {...}}},
+         "output": {"dir": str | None, "report": bool},
+         "run": {"threads": int | None}}
+
+    Raises:
+        ConfigError: naming the key path and the allowed values or type.
+
+    """
+    raw = copy.deepcopy(dict(raw))
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}"
+        )
+
+    # [input]
+    inp = _section(raw, "input")
+    path = inp.pop("path", None)
+    features = inp.pop("features", None)
+    if path is not None and features is not None:
+        raise ConfigError("input: give either path or features, not both")
+    path = path if path is not None else features
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(f"input.path: expected a string path, got {type(path).__name__}")
+    loader = inp.pop("loader", None)
+    loader_params: dict[str, Any] = {}
+    if loader is not None:
+        loader_params = _params(
+            "input", f"loader {loader!r}", _lookup(host, "loader", loader, "input.loader"), inp
+        )
+    elif inp:
+        loader_params = dict(inp)  # checked once the loader is known (run time)
+
+    # [cluster]
+    cl = _section(raw, "cluster")
+    strategy = cl.pop("strategy", DEFAULT_STRATEGY)
+    scls = _lookup(host, "strategy", strategy, "cluster.strategy")
+    declared = {p.name for p in parameters(scls)}
+
+    # [graph]: kind/k/threshold are also the graph parameters of a graph strategy
+    gr = _section(raw, "graph")
+    unknown = sorted(set(gr) - {*_GRAPH_KEYS, "sweep"})
+    if unknown:
+        raise ConfigError(
+            f"graph.{unknown[0]}: unknown key; keys: {', '.join([*_GRAPH_KEYS, 'sweep'])}"
+        )
+    for key, param in _GRAPH_KEYS.items():
+        if key in gr and param in declared:
+            if param in cl and cl[param] != gr[key]:
+                raise ConfigError(
+                    f"graph.{key} = {gr[key]!r} contradicts cluster.{param} = {cl[param]!r}"
+                )
+            cl.setdefault(param, gr[key])
+    params = _params("cluster", f"strategy {strategy!r}", scls, cl)
+
+    graph: dict[str, Any] | None = None
+    if gr:
+        kind = gr.get("kind", "knn")
+        if kind not in ("knn", "threshold"):
+            raise ConfigError(f"graph.kind: expected 'knn' or 'threshold', got {kind!r}")
+        k = gr.get("k", 10)
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ConfigError(f"graph.k: expected int, got {type(k).__name__} {k!r}")
+        t = gr.get("threshold")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float)):
+            raise ConfigError(f"graph.threshold: expected float, got {type(t).__name__} {t!r}")
+        if kind == "threshold" and t is None:
+            raise ConfigError("graph.threshold: a 'threshold' graph needs a threshold")
+        sweep = gr.get("sweep")
+        if sweep is not None and (
+            not isinstance(sweep, list)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in sweep)
+        ):
+            raise ConfigError(f"graph.sweep: expected a list of floats, got {sweep!r}")
+        graph = {
+            "kind": kind,
+            "k": k,
+            "threshold": None if t is None else float(t),
+            "sweep": None if sweep is None else [float(v) for v in sweep],
+        }
+
+    # [metrics]
+    me = _section(raw, "metrics")
+    use = me.pop("use", list(DEFAULT_METRICS))
+    if isinstance(use, str) or not isinstance(use, Sequence):
+        raise ConfigError(f"metrics.use: expected a list of metric names, got {use!r}")
+    use = list(use)
+    if len(set(use)) != len(use):
+        raise ConfigError(f"metrics.use: a metric is listed twice: {use}")
+    metric_params: dict[str, dict[str, Any]] = {}
+    for name in use:
+        mcls = _lookup(host, "metric", name, "metrics.use")
+        given = me.pop(name, {})
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"metrics.{name}: expected a table of parameters, got {given!r}")
+        metric_params[name] = _params(f"metrics.{name}", f"metric {name!r}", mcls, given)
+    if me:
+        key = sorted(me)[0]
+        raise ConfigError(
+            f"metrics.{key}: parameters for a metric not in metrics.use "
+            f"({', '.join(use) or 'none'})"
+        )
+
+    # [output]
+    out = _section(raw, "output")
+    for key, value in out.items():
+        if key not in _OUTPUT_KEYS:
+            raise ConfigError(f"output.{key}: unknown key; keys: {', '.join(_OUTPUT_KEYS)}")
+        want = _OUTPUT_KEYS[key]
+        ok = isinstance(value, want) and (want is bool or not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(
+                f"output.{key}: expected {want.__name__}, got {type(value).__name__} {value!r}"
+            )
+    # [run]
+    rn = _section(raw, "run")
+    threads = rn.pop("threads", None)
+    if rn:
+        raise ConfigError(f"run.{sorted(rn)[0]}: unknown key; keys: threads")
+    if threads is not None and (
+        not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
+    ):
+        raise ConfigError(f"run.threads: expected a positive int, got {threads!r}")
+    return {
+        "input": {"path": path, "loader": loader, "params": loader_params},
+        "graph": graph,
+        "cluster": {"strategy": strategy, "params": params},
+        "metrics": {"use": use, "params": metric_params},
+        "output": {"dir": out.get("dir"), "report": out.get("report", True)},
+        "run": {"threads": threads},
+    }

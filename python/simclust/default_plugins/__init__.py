@@ -1,0 +1,49 @@
+"""The built-in strategies, metrics and loaders: a plugin like any other.
+
+simclust registers this module under the name ``simclust.default_plugins`` through the
+same hooks a third-party plugin implements (see :mod:`simclust.hookspecs`); blocking it
+with ``SIMCLUST_BLOCK_PLUGINS=simclust.default_plugins`` leaves only installed plugins.
+
+Example:
+    >>> from simclust import get_host
+    >>> get_host(autoload=False).loaders.names()
+    ['numpy', 'parquet']
+
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simclust.default_plugins import loaders, metrics, strategies
+from simclust.host import Registry, hookimpl
+
+__all__ = [
+    "simclust_register_loaders",
+    "simclust_register_metrics",
+    "simclust_register_strategies",
+]
+
+
+@hookimpl
+def simclust_register_strategies(registry: Registry[type[Any]]) -> None:
+    """Register ``connected-components`` and ``kmeans``."""
+    registry.register("connected-components", strategies.ConnectedComponents)
+    registry.register("kmeans", strategies.KMeansStrategy)
+
+
+@hookimpl
+def simclust_register_metrics(registry: Registry[type[Any]]) -> None:
+    """Register ``intra``, ``edge``, ``centroid``, ``inter`` and ``silhouette``."""
+    registry.register("intra", metrics.Intra)
+    registry.register("edge", metrics.Edge)
+    registry.register("centroid", metrics.Centroid)
+    registry.register("inter", metrics.Inter)
+    registry.register("silhouette", metrics.SilhouetteMetric)
+
+
+@hookimpl
+def simclust_register_loaders(registry: Registry[type[Any]]) -> None:
+    """Register the ``numpy`` (.npy/.npz) and ``parquet`` loaders."""
+    registry.register("numpy", loaders.NumpyLoader)
+    registry.register("parquet", loaders.ParquetLoader)

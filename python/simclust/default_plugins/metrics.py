@@ -1,0 +1,256 @@
+"""Built-in metrics: ``intra``, ``edge``, ``centroid``, ``inter`` and ``silhouette``.
+
+Every metric returns frames whose schemas are slices of
+:data:`simclust.frames.CLUSTERS_SCHEMA`, :data:`~simclust.frames.ASSIGNMENTS_SCHEMA`
+and :data:`~simclust.frames.INTER_SCHEMA`; the pipeline joins them into the run's
+``clusters``, ``assignments`` and ``inter`` frames. All are similarities (higher =
+closer) except ``silhouette``, a score built from cosine distances.
+
+Example:
+    >>> import numpy as np
+    >>> from simclust.base import MetricContext
+    >>> X = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    >>> ctx = MetricContext(X, np.array([0, 0, 1, 1]))
+    >>> Intra().compute(ctx)["clusters"]["sim_mean"].cast(pl.Float64).round(2).to_list()
+    [0.8, 0.8]
+
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from simclust import frames, ops
+from simclust.base import Metric, MetricContext
+from simclust.exceptions import ClusteringWarning, ParameterError
+
+__all__ = ["Centroid", "Edge", "Inter", "Intra", "SilhouetteMetric"]
+
+_C = frames.CLUSTERS_SCHEMA
+_A = frames.ASSIGNMENTS_SCHEMA
+
+
+def _schema(source: Mapping[str, pl.DataType], names: list[str]) -> dict[str, pl.DataType]:
+    return {name: source[name] for name in names}
+
+
+class Intra(Metric):
+    """Exact cosine similarity over ALL pairs of members of each cluster.
+
+    Columns ``n_pairs``, ``sim_mean``, ``sim_min``, ``sim_max``, ``sim_std`` (see
+    :func:`simclust.ops.intra_stats`): blocked, never ``size**2`` memory.
+    """
+
+    outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
+        "clusters": _schema(_C, ["cluster", "n_pairs", "sim_mean", "sim_min", "sim_max", "sim_std"])
+    }
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
+        """All-pairs statistics per cluster."""
+        df = ops.intra_stats(ctx.X, ctx.labels, n_threads=ctx.n_threads, progress=ctx.progress)
+        return {"clusters": df.select(list(self.outputs["clusters"]))}
+
+
+class Edge(Metric):
+    """Statistics over the graph edges inside each cluster, and its bridge similarity.
+
+    ``n_edges`` and ``edge_sim_mean/min/max`` count each undirected edge inside a
+    cluster once (fastdup's component statistics, without its double counting);
+    ``bridge_similarity`` is the similarity at which the cluster would first split
+    (:func:`simclust.ops.bridge_similarity`). Needs the run's graph.
+
+    Example:
+        >>> from simclust.base import Graph, GraphSpec, MetricContext
+        >>> X = np.eye(3, dtype=np.float32)
+        >>> g = Graph(GraphSpec("threshold", threshold=0.0), 3, np.array([0, 0], np.uint32),
+        ...           np.array([1, 2], np.uint32), np.array([0.9, 0.5], np.float32))
+        >>> out = Edge().compute(MetricContext(X, np.array([0, 0, 0]), graph=g))
+        >>> out["clusters"].select("n_edges", "edge_sim_min", "bridge_similarity").row(0)
+        (2, 0.5, 0.5)
+
+    """
+
+    needs_graph = True
+    outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
+        "clusters": _schema(
+            _C,
+            [
+                "cluster",
+                "n_edges",
+                "edge_sim_mean",
+                "edge_sim_min",
+                "edge_sim_max",
+                "bridge_similarity",
+            ],
+        )
+    }
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
+        """Edge statistics and bridge similarity per cluster."""
+        if ctx.graph is None:
+            raise ParameterError("the 'edge' metric needs a graph (set [graph] in the config)")
+        g = ctx.graph
+        ids, dense = np.unique(ctx.labels, return_inverse=True)
+        noise = ids < 0
+        dense = dense.astype(np.int64)
+        if noise.any():  # -1 sorts first: shift the rest down
+            dense = np.where(ctx.labels < 0, -1, dense - 1)
+            ids = ids[~noise]
+        la, lb = dense[g.src], dense[g.dst]
+        inside = (la == lb) & (la >= 0)
+        edges = pl.DataFrame({"c": la[inside], "s": g.similarity[inside].astype(np.float64)})
+        per = edges.group_by("c").agg(
+            pl.len().alias("n_edges"),
+            pl.col("s").mean().alias("edge_sim_mean"),
+            pl.col("s").min().alias("edge_sim_min"),
+            pl.col("s").max().alias("edge_sim_max"),
+        )
+        bridge = ops.bridge_similarity(ctx.n_rows, g.src, g.dst, g.similarity, dense)
+        base = pl.DataFrame({"c": np.arange(ids.size, dtype=np.int64), "cluster": ids})
+        out = (
+            base.join(per, on="c", how="left", maintain_order="left")
+            .with_columns(
+                pl.col("n_edges").fill_null(0),
+                pl.Series("bridge_similarity", bridge, nan_to_null=True),
+            )
+            .drop("c")
+        )
+        schema = self.outputs["clusters"]
+        return {"clusters": out.select([pl.col(n).cast(t) for n, t in schema.items()])}
+
+
+class Centroid(Metric):
+    """Distances to the cluster centre, as cosine similarities, and the nearest cluster.
+
+    Per cluster: ``centroid_sim_mean/min/max`` (members' similarity to the centroid),
+    ``medoid``, ``nearest_cluster`` and ``nearest_cluster_similarity``; per row:
+    ``centroid_similarity`` (:func:`simclust.ops.centroid_stats`).
+    """
+
+    outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
+        "clusters": _schema(
+            _C,
+            [
+                "cluster",
+                "centroid_sim_mean",
+                "centroid_sim_min",
+                "centroid_sim_max",
+                "medoid",
+                "nearest_cluster",
+                "nearest_cluster_similarity",
+            ],
+        ),
+        "assignments": _schema(_A, ["index", "centroid_similarity"]),
+    }
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
+        """Centroid statistics per cluster and per row."""
+        res = ops.centroid_stats(ctx.X, ctx.labels, n_threads=ctx.n_threads)
+        return {
+            "clusters": res.clusters.select(list(self.outputs["clusters"])),
+            "assignments": res.rows.select(list(self.outputs["assignments"])),
+        }
+
+
+class Inter(Metric):
+    """How far apart the clusters are: centroid cosine similarity between clusters.
+
+    The ``inter`` frame lists, for each cluster with at least ``min_size`` members,
+    its ``top_m`` most similar such clusters (exact; ``top_m=None``: all of them, both
+    directions). The dense matrix over the ``matrix_size`` largest clusters is returned
+    as the array ``centroid_matrix`` (rows/columns in the order of
+    ``centroid_matrix_clusters``), for heatmaps.
+
+    Args:
+        top_m: nearest clusters listed per cluster (``None``: all).
+        min_size: clusters with fewer members are left out (singletons by default).
+        matrix_size: the dense matrix covers at most this many largest clusters.
+
+    """
+
+    outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
+        "inter": dict(frames.INTER_SCHEMA)
+    }
+    arrays = ("centroid_matrix", "centroid_matrix_clusters")
+
+    def __init__(
+        self, *, top_m: int | None = 10, min_size: int = 2, matrix_size: int = 100
+    ) -> None:
+        self.top_m = top_m
+        self.min_size = min_size
+        self.matrix_size = matrix_size
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame | np.ndarray]:
+        """The long inter frame and the dense matrix of the largest clusters."""
+        if self.top_m is not None and self.top_m < 1:
+            raise ParameterError(f"inter: top_m must be >= 1 or None, got {self.top_m}")
+        if self.min_size < 1 or self.matrix_size < 0:
+            raise ParameterError("inter: min_size must be >= 1 and matrix_size >= 0")
+        labels = ctx.labels
+        ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
+        big = ids[sizes >= self.min_size]
+        kept = np.where(np.isin(labels, big), labels, -1)
+        empty = pl.DataFrame(schema=frames.INTER_SCHEMA)
+        if big.size < 2:
+            inter = empty
+        else:
+            m = None if self.top_m is None else min(self.top_m, int(big.size) - 1)
+            inter = ops.inter_centroid(
+                ctx.X, kept, top_m=m, n_threads=ctx.n_threads, progress=ctx.progress
+            )
+        order = np.lexsort((ids, -sizes))  # largest first, ties by id
+        top = np.sort(ids[order][: self.matrix_size])
+        top = top[np.isin(top, big)]
+        if top.size:
+            sub = np.where(np.isin(labels, top), labels, -1)
+            mat_ids, mat = ops.centroid_similarity_matrix(ctx.X, sub, n_threads=ctx.n_threads)
+        else:
+            mat_ids, mat = np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        return {"inter": inter, "centroid_matrix": mat, "centroid_matrix_clusters": mat_ids}
+
+
+class SilhouetteMetric(Metric):
+    """Exact cosine silhouette per row and its mean per cluster (a score, not a similarity).
+
+    Defined for 2 to N-1 clusters; otherwise the columns stay null and a
+    :class:`~simclust.exceptions.ClusteringWarning` says why.
+    """
+
+    outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
+        "clusters": _schema(_C, ["cluster", "silhouette_mean"]),
+        "assignments": _schema(_A, ["index", "silhouette"]),
+    }
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
+        """Silhouette per row and per cluster."""
+        labels = ctx.labels
+        clustered = labels[labels >= 0]
+        k = np.unique(clustered).size
+        if not 2 <= k <= clustered.size - 1:
+            warnings.warn(
+                f"silhouette needs 2 <= clusters <= clustered rows - 1, got {k} cluster(s) "
+                f"over {clustered.size} row(s); left null",
+                ClusteringWarning,
+                stacklevel=2,
+            )
+            ids = np.unique(clustered)
+            return {
+                "clusters": pl.DataFrame(
+                    {"cluster": ids, "silhouette_mean": np.full(ids.size, None)},
+                    schema=self.outputs["clusters"],
+                ),
+                "assignments": pl.DataFrame(
+                    {"index": np.arange(labels.size), "silhouette": np.full(labels.size, None)},
+                    schema=self.outputs["assignments"],
+                ),
+            }
+        res = ops.silhouette(ctx.X, labels, n_threads=ctx.n_threads, progress=ctx.progress)
+        return {
+            "clusters": res.clusters.select(list(self.outputs["clusters"])),
+            "assignments": res.rows.select(list(self.outputs["assignments"])),
+        }

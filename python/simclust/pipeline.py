@@ -1,0 +1,675 @@
+"""The pipeline: config -> load -> normalise -> graph -> strategy -> metrics -> Result.
+
+:func:`analyze` is the Python entry point; :func:`run` executes a config file and
+writes the result. Strategies, metrics and loaders are looked up by name in the plugin
+host, so a third-party plugin's names work exactly like the built-in ones.
+
+Example:
+    >>> import numpy as np
+    >>> from simclust import analyze
+    >>> X = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99], [-1, 0]], dtype=np.float32)
+    >>> res = analyze(X, threshold=0.9)
+    >>> res.assignments["cluster"].to_list()
+    [0, 0, 1, 1, 2]
+    >>> res.clusters.select("cluster", "size", "n_pairs").rows()
+    [(0, 2, 1), (1, 2, 1), (2, 1, 0)]
+
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from simclust import config as config_mod
+from simclust import frames, ops
+from simclust.base import (
+    Graph,
+    GraphSpec,
+    LoadedData,
+    Metric,
+    MetricContext,
+    Strategy,
+)
+from simclust.default_plugins.strategies import build_graph
+from simclust.exceptions import (
+    ConfigError,
+    PluginError,
+    ShapeError,
+    SimclustError,
+)
+from simclust.host import BUILTIN_PLUGIN, Host, Registration, get_host
+
+__all__ = ["Result", "StageProgress", "analyze", "run"]
+
+StageProgress = Callable[[str, int, int], object]
+"""``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
+``cluster``, ``metric:<name>`` and ``sweep``; each reports ``(0, total)`` when it starts
+and ``(total, total)`` when it ends, and long kernels report in between."""
+
+SWEEP_SCHEMA: dict[str, pl.DataType] = {
+    "threshold": pl.Float32(),
+    "n_components": pl.UInt32(),
+    "largest_component": pl.UInt32(),
+}
+BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.String()}
+MANIFEST = "manifest.json"
+
+
+# --------------------------------------------------------------------------- Result
+
+
+@dataclass
+class Result:
+    """Everything one run computed, as Polars frames with documented schemas.
+
+    Attributes:
+        assignments: one row per input row (:data:`simclust.frames.ASSIGNMENTS_SCHEMA`
+            plus plugin columns).
+        clusters: one row per cluster (:data:`simclust.frames.CLUSTERS_SCHEMA` plus
+            plugin columns); a column whose metric did not run is null.
+        inter: inter-cluster centroid similarities (:data:`simclust.frames.INTER_SCHEMA`).
+        edges: the run's similarity graph (:data:`simclust.frames.EDGES_SCHEMA`; empty
+            when no step built one).
+        sweep: components and the largest component per threshold over the graph
+            (``threshold, n_components, largest_component``; empty without a graph).
+        centroid_matrix: dense centroid cosine similarities of the largest clusters.
+        centroid_matrix_clusters: the cluster ids of its rows and columns.
+        tables: extra frames from plugins (and ``bad_files`` from image loaders).
+        config: the resolved configuration.
+        versions: simclust, its dependencies and every plugin's version.
+        fingerprint: shape, dtype and BLAKE2b digest of the input embeddings.
+        timings: seconds per stage.
+
+    """
+
+    assignments: pl.DataFrame
+    clusters: pl.DataFrame
+    inter: pl.DataFrame
+    edges: pl.DataFrame
+    sweep: pl.DataFrame
+    centroid_matrix: npt.NDArray[np.float32]
+    centroid_matrix_clusters: npt.NDArray[np.int64]
+    config: dict[str, Any]
+    versions: dict[str, Any]
+    fingerprint: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """A small dict for printing: rows, clusters, noise, sizes, timings.
+
+        Example:
+            >>> import numpy as np
+            >>> from simclust import analyze
+            >>> analyze(np.eye(3), threshold=0.5).summary()["n_clusters"]
+            3
+
+        """
+        sizes = self.clusters["size"]
+        noise = int((self.assignments["cluster"] < 0).sum())
+        return {
+            "n_rows": self.assignments.height,
+            "n_clusters": self.clusters.height,
+            "n_noise": noise,
+            "n_singletons": int((sizes == 1).sum()),
+            "largest_cluster": int(sizes.max()) if len(sizes) else 0,  # type: ignore[arg-type]
+            "n_edges": self.edges.height,
+            "strategy": self.config["cluster"]["strategy"],
+            "metrics": list(self.config["metrics"]["use"]),
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Every frame by the file name it is written under (without ``.parquet``)."""
+        out = {
+            "assignments": self.assignments,
+            "clusters": self.clusters,
+            "inter": self.inter,
+            "edges": self.edges,
+            "sweep": self.sweep,
+        }
+        out.update(self.tables)
+        return out
+
+    def write(self, directory: str | Path, *, overwrite: bool = True) -> Path:
+        """Write every frame as Parquet, the centroid matrix as ``.npy`` and a manifest.
+
+        Atomic: everything is written into a temporary sibling folder that replaces
+        ``directory`` only when complete, so a failure (or Ctrl-C) leaves either the
+        previous contents or nothing, never a partial folder.
+
+        Returns:
+            The output folder.
+
+        Raises:
+            FileExistsError: ``directory`` exists and ``overwrite`` is false.
+
+        Example:
+            >>> import numpy as np, tempfile, pathlib
+            >>> from simclust import analyze
+            >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+            >>> _ = analyze(np.eye(3), threshold=0.5).write(out)
+            >>> sorted(p.name for p in out.iterdir())[:3]
+            ['assignments.parquet', 'centroid_matrix.npy', 'centroid_matrix_clusters.npy']
+
+        """
+        target = Path(directory)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists (pass overwrite=True to replace it)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _staging(target) as tmp:
+            files = []
+            for name, df in self.frames().items():
+                df.write_parquet(tmp / f"{name}.parquet", statistics=True)
+                files.append(f"{name}.parquet")
+            arrays = {
+                "centroid_matrix": self.centroid_matrix,
+                "centroid_matrix_clusters": self.centroid_matrix_clusters,
+                **self.arrays,
+            }
+            for name, arr in arrays.items():
+                np.save(tmp / f"{name}.npy", np.asarray(arr), allow_pickle=False)
+                files.append(f"{name}.npy")
+            manifest = {
+                "config": self.config,
+                "versions": self.versions,
+                "input": self.fingerprint,
+                "summary": self.summary(),
+                "timings_s": self.timings,
+                "files": sorted(files),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+            for hook in _WRITE_HOOKS:
+                hook(self, tmp)
+        return target
+
+
+_WRITE_HOOKS: list[Callable[[Result, Path], object]] = []
+"""Extra writers run inside the staging folder (the HTML report registers one)."""
+
+
+@contextlib.contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``target``; on success it replaces ``target``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        backup = None
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+            target.rename(backup)
+        tmp.rename(target)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _versions(host: Host) -> dict[str, Any]:
+    import pluggy
+
+    from simclust._native import __version__
+
+    return {
+        "simclust": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": pl.__version__,
+        "pluggy": pluggy.__version__,
+        "plugins": {p.name: p.version for p in host.plugins()},
+    }
+
+
+def _fingerprint(x: npt.NDArray[np.float32]) -> dict[str, Any]:
+    h = hashlib.blake2b(digest_size=16)
+    step = max(1, (1 << 24) // max(1, x.shape[1] * 4))
+    for start in range(0, x.shape[0], step):
+        h.update(np.ascontiguousarray(x[start : start + step]).tobytes())
+    return {
+        "rows": int(x.shape[0]),
+        "dim": int(x.shape[1]),
+        "dtype": "float32",
+        "blake2b": h.hexdigest(),
+    }
+
+
+def _wrap_plugin_error(reg: Registration[Any], what: str, exc: BaseException) -> BaseException:
+    """Built-ins raise their own errors; a third-party failure is named."""
+    if reg.plugin == BUILTIN_PLUGIN and isinstance(exc, SimclustError):
+        return exc
+    return PluginError(
+        f"{reg.kind} {reg.name!r} ({reg.provider}) failed in {what}: {type(exc).__name__}: {exc}"
+    )
+
+
+def _instantiate(reg: Registration[Any], params: Mapping[str, Any]) -> Any:
+    try:
+        return reg.obj(**params)
+    except Exception as exc:
+        raise _wrap_plugin_error(reg, "__init__", exc) from exc
+
+
+def _check_frame(owner: str, name: str, df: Any, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    if not isinstance(df, pl.DataFrame):
+        raise PluginError(
+            f"{owner} returned {name!r} as {type(df).__name__}, not a polars DataFrame"
+        )
+    if dict(df.schema) != dict(schema):
+        raise PluginError(
+            f"{owner} returned frame {name!r} with schema {dict(df.schema)}, "
+            f"but declared {dict(schema)}"
+        )
+    return df
+
+
+def _merge(
+    base: pl.DataFrame,
+    key: str,
+    parts: Sequence[tuple[str, pl.DataFrame]],
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    """Left-join each metric's frame onto ``base`` by ``key``; then the full schema."""
+    out = base
+    owners: dict[str, str] = {c: "simclust" for c in base.columns}
+    for owner, df in parts:
+        extra = [c for c in df.columns if c != key and c not in ("size", "cluster")]
+        for c in extra:
+            if c in owners:
+                raise PluginError(f"{owner} and {owners[c]} both produce column {c!r}")
+            owners[c] = owner
+        if df[key].is_duplicated().any():
+            raise PluginError(f"{owner} returned duplicate {key!r} values")
+        out = out.join(df.select(key, *extra), on=key, how="left", maintain_order="left")
+    full = [
+        (pl.col(n) if n in out.columns else pl.lit(None)).cast(t).alias(n)
+        for n, t in schema.items()
+    ]
+    rest = [c for c in out.columns if c not in schema]
+    return out.select(*full, *rest)
+
+
+def _as_ids(ids: Sequence[str] | npt.ArrayLike | None, n: int) -> pl.Series:
+    if ids is None:
+        return pl.Series("id", np.arange(n).astype(str), dtype=pl.String)
+    values = [str(v) for v in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]  # type: ignore[union-attr]
+    if len(values) != n:
+        raise ShapeError(f"ids has {len(values)} entries but the embeddings have {n} rows")
+    return pl.Series("id", values, dtype=pl.String)
+
+
+def _stage_cb(progress: StageProgress | None, stage: str) -> ops.Progress | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+class _Timer:
+    def __init__(self, progress: StageProgress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(name, 0, 1)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - start
+        if self.progress is not None:
+            self.progress(name, 1, 1)
+
+
+def load_input(
+    path: str | Path,
+    cfg: Mapping[str, Any],
+    host: Host,
+    *,
+    progress: StageProgress | None = None,
+) -> LoadedData:
+    """Read ``path`` with the configured loader or the first that accepts it.
+
+    Raises:
+        ConfigError: the path does not exist, or no loader reads it.
+
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"input.path: {str(p)!r} does not exist")
+    name = cfg["input"].get("loader")
+    if name is None:
+        for reg in host.loaders.registrations():
+            probe = _instantiate(reg, {})
+            if probe.can_load(p):
+                name = reg.name
+                break
+        else:
+            raise ConfigError(
+                f"input.path: no loader reads {str(p)!r}; loaders: {host.loaders.describe()}"
+            )
+    reg = host.loaders.get(name)
+    params = config_mod._params(
+        "input", f"loader {name!r}", reg.obj, cfg["input"].get("params", {})
+    )
+    loader = _instantiate(reg, params)
+    try:
+        data = loader.load(p, progress=_stage_cb(progress, "load"))
+    except (SimclustError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise _wrap_plugin_error(reg, "load", exc) from exc
+    if not isinstance(data, LoadedData):
+        raise PluginError(f"loader {name!r} returned {type(data).__name__}, not LoadedData")
+    return data
+
+
+def _sweep_thresholds(graph: Graph, cfg: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+    given = (cfg.get("graph") or {}).get("sweep")
+    if given:
+        return np.asarray(given, dtype=np.float64)
+    lo = graph.spec.threshold if graph.spec.threshold is not None else 0.5
+    lo = max(float(lo), -1.0)
+    values = np.round(np.arange(np.ceil(lo * 100) / 100, 1.0 - 1e-9, 0.01), 2).astype(np.float64)
+    return values if values.size else np.asarray([lo], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- analyze
+
+
+def _raw_config(
+    config: str | Path | Mapping[str, Any] | None,
+    strategy: str | None,
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None,
+    strategy_params: Mapping[str, Any],
+    n_threads: int | None,
+) -> dict[str, Any]:
+    if config is None:
+        raw: dict[str, Any] = {}
+    elif isinstance(config, str | Path):
+        raw = config_mod.load_config(config)
+    elif isinstance(config, Mapping):
+        raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.items()}
+    else:
+        raise ConfigError(f"config must be a path or a mapping, got {type(config).__name__}")
+    cluster = dict(raw.get("cluster", {}))
+    if strategy is not None:
+        if cluster.get("strategy", strategy) != strategy:
+            cluster = {}  # another strategy than the config's: its parameters do not apply
+        cluster["strategy"] = strategy
+    cluster.update(strategy_params)
+    raw["cluster"] = cluster
+    if metrics is not None:
+        if isinstance(metrics, str):
+            raise ConfigError(f"metrics must be a list of names, got the string {metrics!r}")
+        me: dict[str, Any] = {"use": list(metrics)}
+        if isinstance(metrics, Mapping):
+            me.update({k: dict(v) for k, v in metrics.items()})
+        raw["metrics"] = me
+    if n_threads is not None:
+        raw.setdefault("run", {})
+        raw["run"] = {**raw["run"], "threads": n_threads}
+    return raw
+
+
+def analyze(
+    X_or_path: npt.ArrayLike | str | Path | None = None,  # noqa: N803
+    *,
+    strategy: str | None = None,
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    ids: Sequence[str] | npt.ArrayLike | None = None,
+    rows: pl.DataFrame | None = None,
+    config: str | Path | Mapping[str, Any] | None = None,
+    n_threads: int | None = None,
+    progress: StageProgress | None = None,
+    host: Host | None = None,
+    **strategy_params: Any,
+) -> Result:
+    """Cluster embeddings and measure the clusters' geometry; return the :class:`Result`.
+
+    Args:
+        X_or_path: an N x D array, or a path a loader reads (``.npy``/``.npz``,
+            ``.parquet``, ...); ``None`` takes ``[input] path`` from ``config``.
+        strategy: a registered strategy name (default: the config's, else
+            ``"connected-components"``).
+        metrics: metric names, or ``{name: {parameter: value}}`` (default: the
+            config's, else ``("intra", "centroid", "inter")``).
+        ids: one string id per row (default: the loader's ids, else the row number).
+        rows: extra per-row columns for metrics, e.g. class annotations for
+            ``label-purity`` (default: the loader's, e.g. a Parquet file's other columns).
+        config: a TOML path or a mapping in the config layout (:mod:`simclust.config`);
+            the keyword arguments here override it.
+        n_threads: threads for every kernel (default ``SIMCLUST_NUM_THREADS`` or all).
+        progress: ``progress(stage, done, total)`` (see :data:`StageProgress`).
+        host: a plugin host (default: :func:`simclust.get_host`).
+        **strategy_params: parameters of the strategy, validated against its declared
+            parameters (e.g. ``threshold=0.9``, ``n_clusters=100``).
+
+    Raises:
+        ConfigError: unknown strategy/metric/parameter names, wrong types, missing input.
+        InvalidInputError: NaN/Inf or zero rows (listed), unreadable files.
+        PluginError: a plugin failed (it is named).
+
+    Example:
+        >>> import numpy as np
+        >>> from simclust.testing import make_embeddings
+        >>> X, y = make_embeddings(300, 16, n_clusters=3, seed=0, return_labels=True)
+        >>> res = analyze(X, strategy="kmeans", n_clusters=3, metrics=["intra", "silhouette"])
+        >>> res.clusters.height, res.clusters["sim_mean"].min() > 0
+        (3, True)
+
+    """
+    host = host if host is not None else get_host()
+    raw = _raw_config(config, strategy, metrics, strategy_params, n_threads)
+    if X_or_path is not None and isinstance(X_or_path, str | Path):
+        raw["input"] = {**dict(raw.get("input", {})), "path": str(X_or_path)}
+        raw["input"].pop("features", None)
+    cfg = config_mod.resolve(raw, host)
+    threads = cfg["run"]["threads"]
+    timer = _Timer(progress)
+
+    with timer.stage("load"):
+        bad_files: pl.DataFrame | None = None
+        if X_or_path is None or isinstance(X_or_path, str | Path):
+            path = cfg["input"]["path"]
+            if path is None:
+                raise ConfigError("input.path: missing; give the embeddings file or image folder")
+            data = load_input(path, cfg, host, progress=progress)
+            x_in, bad_files = data.X, data.bad_files
+            if rows is None:
+                rows = data.rows
+            if ids is None:
+                ids = data.ids
+        else:
+            x_in = X_or_path
+    arr = np.asarray(x_in)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ShapeError(
+            f"the embeddings must be a non-empty 2-D array (N x D), got shape {arr.shape}"
+        )
+    n = int(arr.shape[0])
+    id_series = _as_ids(ids, n)
+    if rows is not None and rows.height != n:
+        raise ShapeError(f"the loader's per-row columns have {rows.height} rows, not {n}")
+
+    with timer.stage("normalize"):
+        x = ops.normalize(arr, n_threads=threads)
+        fingerprint = _fingerprint(np.ascontiguousarray(arr, dtype=np.float32))
+
+    sreg = host.strategies.get(cfg["cluster"]["strategy"])
+    sparams = dict(cfg["cluster"]["params"])
+    if "n_threads" in sparams and sparams["n_threads"] is None:
+        sparams["n_threads"] = threads
+    strat: Strategy = _instantiate(sreg, sparams)
+    try:
+        own_spec = spec = strat.graph_spec()
+    except (SimclustError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise _wrap_plugin_error(sreg, "graph_spec", exc) from exc
+
+    mregs = [host.metrics.get(name) for name in cfg["metrics"]["use"]]
+    metric_objs: list[tuple[Registration[Any], Metric]] = [
+        (reg, _instantiate(reg, cfg["metrics"]["params"][reg.name])) for reg in mregs
+    ]
+    if spec is None and (cfg["graph"] is not None or any(m.needs_graph for _, m in metric_objs)):
+        g = cfg["graph"] or {"kind": "knn", "k": 10, "threshold": None}
+        spec = GraphSpec(g["kind"], k=g["k"], threshold=g["threshold"])
+    graph: Graph | None = None
+    if spec is not None:
+        with timer.stage("graph"):
+            graph = build_graph(x, spec, n_threads=threads, progress=_stage_cb(progress, "graph"))
+
+    with timer.stage("cluster"):
+        try:
+            strat.fit(x, graph=graph if own_spec is not None else None)
+            labels_raw = strat.labels_
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            raise _wrap_plugin_error(sreg, "fit", exc) from exc
+    labels = _check_labels(sreg, labels_raw, n)
+
+    ctx = MetricContext(x, labels, graph, id_series.to_list(), rows, threads)
+    cluster_parts: list[tuple[str, pl.DataFrame]] = []
+    row_parts: list[tuple[str, pl.DataFrame]] = []
+    inter = pl.DataFrame(schema=frames.INTER_SCHEMA)
+    tables: dict[str, pl.DataFrame] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for reg, metric in metric_objs:
+        stage = f"metric:{reg.name}"
+        owner = f"metric {reg.name!r} ({reg.provider})"
+        ctx.progress = _stage_cb(progress, stage)
+        with timer.stage(stage):
+            try:
+                out = metric.compute(ctx)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                raise _wrap_plugin_error(reg, "compute", exc) from exc
+        declared = type(metric).outputs
+        for name, value in out.items():
+            if name in declared:
+                df = _check_frame(owner, name, value, declared[name])
+                if name == "clusters":
+                    cluster_parts.append((owner, df))
+                elif name == "assignments":
+                    row_parts.append((owner, df))
+                elif name == "inter":
+                    inter = df
+                else:
+                    tables[name] = df
+            elif name in type(metric).arrays:
+                arrays[name] = np.asarray(value)
+            else:
+                raise PluginError(f"{owner} returned {name!r}, which it does not declare")
+        missing = sorted(set(declared) - set(out))
+        if missing:
+            raise PluginError(f"{owner} did not return the declared frame(s) {missing}")
+
+    ids_present, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    base_clusters = pl.DataFrame(
+        {
+            "cluster": pl.Series(ids_present, dtype=pl.Int64),
+            "size": pl.Series(sizes, dtype=pl.UInt32),
+        }
+    )
+    clusters = _merge(base_clusters, "cluster", cluster_parts, frames.CLUSTERS_SCHEMA)
+    base_rows = pl.DataFrame(
+        {
+            "index": pl.Series(np.arange(n), dtype=pl.UInt32),
+            "id": id_series,
+            "cluster": pl.Series(labels, dtype=pl.Int64),
+        }
+    )
+    assignments = _merge(base_rows, "index", row_parts, frames.ASSIGNMENTS_SCHEMA)
+
+    sweep = pl.DataFrame(schema=SWEEP_SCHEMA)
+    edges = pl.DataFrame(schema=frames.EDGES_SCHEMA)
+    if graph is not None:
+        edges = graph.frame()
+        with timer.stage("sweep"):
+            sweep = ops.threshold_sweep(
+                n, graph.src, graph.dst, graph.similarity, _sweep_thresholds(graph, cfg)
+            )
+    if bad_files is not None:
+        tables["bad_files"] = bad_files
+
+    matrix = arrays.pop("centroid_matrix", np.zeros((0, 0), np.float32))
+    matrix_ids = arrays.pop("centroid_matrix_clusters", np.zeros(0, np.int64))
+    result = Result(
+        assignments=assignments,
+        clusters=clusters,
+        inter=inter,
+        edges=edges,
+        sweep=sweep,
+        centroid_matrix=np.asarray(matrix, dtype=np.float32),
+        centroid_matrix_clusters=np.asarray(matrix_ids, dtype=np.int64),
+        config=cfg,
+        versions=_versions(host),
+        fingerprint=fingerprint,
+        timings=timer.timings,
+        tables=tables,
+        arrays=arrays,
+    )
+    host.run_finished(result, cfg)
+    return result
+
+
+def _check_labels(reg: Registration[Any], labels: Any, n: int) -> npt.NDArray[np.int64]:
+    owner = f"strategy {reg.name!r} ({reg.provider})"
+    lab = np.asarray(labels)
+    if lab.shape != (n,):
+        raise PluginError(f"{owner} set labels_ of shape {lab.shape}, expected ({n},)")
+    if lab.size and lab.dtype.kind not in "iu":
+        raise PluginError(f"{owner} set labels_ of dtype {lab.dtype}, expected integers")
+    lab = lab.astype(np.int64, copy=False)
+    if lab.size and lab.min() < -1:
+        raise PluginError(f"{owner} set labels below -1 (noise is -1)")
+    return lab
+
+
+def run(
+    config: str | Path | Mapping[str, Any],
+    *,
+    progress: StageProgress | None = None,
+    host: Host | None = None,
+) -> tuple[Result, Path]:
+    r"""Run a config (a TOML path or mapping) and write the result to ``[output] dir``.
+
+    Returns:
+        The result and the folder it was written to (default ``out`` beside the config
+        file, or in the working directory for a mapping).
+
+    Example:
+        >>> import numpy as np, tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> np.save(d / "x.npy", np.eye(4, dtype=np.float32))
+        >>> _ = (d / "run.toml").write_text('[input]\\npath = "x.npy"\\n[output]\\ndir = "out"\\n')
+        >>> res, out = run(d / "run.toml")
+        >>> out == d / "out", (out / "clusters.parquet").exists()
+        (True, True)
+
+    """
+    base = Path(config).resolve().parent if isinstance(config, str | Path) else Path.cwd()
+    result = analyze(config=config, progress=progress, host=host)
+    out = Path(result.config["output"]["dir"] or base / "out")
+    return result, result.write(out)

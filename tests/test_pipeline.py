@@ -1,0 +1,299 @@
+"""simclust.analyze / run / Result against the ops-level kernels and numpy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import simclust
+from polars.testing import assert_frame_equal
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components as scipy_cc
+from simclust import frames, ops
+from simclust.exceptions import InvalidInputError, PluginError, ShapeError
+from simclust.pipeline import SWEEP_SCHEMA
+from simclust.testing import make_embeddings
+
+ALL = ["intra", "edge", "centroid", "inter", "silhouette"]
+
+
+@pytest.fixture(scope="module")
+def host():
+    return simclust.get_host(autoload=False)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = make_embeddings(1500, 24, n_clusters=12, seed=3, return_labels=True)
+    return x, y
+
+
+def _unit(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _schema_prefix(df, schema):
+    assert list(df.schema.items())[: len(schema)] == list(schema.items())
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"),
+    [
+        ("connected-components", {"threshold": 0.8}),
+        ("connected-components", {"threshold": 0.8, "graph": "knn", "k": 8, "min_size": 2}),
+        ("kmeans", {"n_clusters": 12}),
+    ],
+)
+def test_analyze_schemas_and_values_equal_ops(host, data, strategy, params):
+    x, _ = data
+    res = simclust.analyze(x, strategy=strategy, metrics=ALL, host=host, **params)
+    assert dict(res.clusters.schema) == dict(frames.CLUSTERS_SCHEMA)
+    assert dict(res.assignments.schema) == dict(frames.ASSIGNMENTS_SCHEMA)
+    assert dict(res.inter.schema) == dict(frames.INTER_SCHEMA)
+    assert dict(res.edges.schema) == dict(frames.EDGES_SCHEMA)
+    assert dict(res.sweep.schema) == SWEEP_SCHEMA
+
+    labels = res.assignments["cluster"].to_numpy()
+    # the strategy's labels are the ops-level result
+    if strategy == "kmeans":
+        ref, *_ = ops.kmeans(x, 12, random_state=0)
+        np.testing.assert_array_equal(labels, ref)
+        assert res.edges.height > 0  # the edge metric asked for the default kNN graph
+    elif params.get("graph") == "knn":
+        src, dst, sim = ops.knn_edges(x, 8, 0.8)
+        ref = ops.connected_components(len(x), src, dst)
+        sizes = np.bincount(ref)
+        assert ((labels == -1) == (sizes[ref] < 2)).all()
+        kept = labels >= 0
+        # same partition of the kept rows
+        pairs = set(zip(labels[kept].tolist(), ref[kept].tolist(), strict=True))
+        assert len(pairs) == len(set(labels[kept].tolist())) == len(set(ref[kept].tolist()))
+    else:
+        src, dst, sim = ops.threshold_edges(x, 0.8)
+        np.testing.assert_array_equal(labels, ops.connected_components(len(x), src, dst))
+        # independent: scipy's components of the same ε-graph, from a numpy brute force
+        u = _unit(x)
+        g = u @ u.T >= 0.8
+        np.fill_diagonal(g, False)
+        i, j = np.nonzero(np.triu(g))
+        n_ref, _ = scipy_cc(coo_matrix((np.ones(i.size), (i, j)), shape=(len(x),) * 2))
+        assert len(np.unique(labels)) == n_ref
+        assert_frame_equal(res.edges, frames.edges_frame(src, dst, sim))
+
+    # every metric column equals the ops-level frame
+    intra = ops.intra_stats(x, labels)
+    cols = ["cluster", "size", "n_pairs", "sim_mean", "sim_min", "sim_max", "sim_std"]
+    assert_frame_equal(res.clusters.select(cols), intra.select(cols))
+    cen = ops.centroid_stats(x, labels)
+    ccols = list(frames.CENTROID_SCHEMA)
+    assert_frame_equal(res.clusters.select(ccols), cen.clusters.select(ccols))
+    assert_frame_equal(
+        res.assignments.select("index", "cluster", "centroid_similarity"),
+        cen.rows,
+    )
+    sil = ops.silhouette(x, labels)
+    assert_frame_equal(res.assignments.select("index", "cluster", "silhouette"), sil.rows)
+    # edge stats over the graph edges inside each cluster, by numpy
+    e = res.edges
+    src, dst, s = (e[c].to_numpy() for c in ("src", "dst", "similarity"))
+    for row in res.clusters.head(5).iter_rows(named=True):
+        c = row["cluster"]
+        inside = (labels[src] == c) & (labels[dst] == c)
+        assert row["n_edges"] == inside.sum()
+        if inside.any():
+            assert row["edge_sim_min"] == pytest.approx(s[inside].min(), abs=1e-6)
+            assert row["edge_sim_mean"] == pytest.approx(s[inside].mean(), abs=1e-5)
+    # inter: centroids' cosines by numpy, top 10 per cluster among clusters of size >= 2
+    sizes = res.clusters.select("cluster", "size")
+    big = sizes.filter(pl.col("size") >= 2)["cluster"].to_numpy()
+    u = _unit(x)
+    cents = {c: _unit(u[labels == c].sum(0, keepdims=True))[0] for c in big}
+    for a in big[:3]:
+        got = res.inter.filter(pl.col("cluster_a") == a)
+        want = sorted((-(cents[a] @ cents[b]), b) for b in big if b != a)[: min(10, big.size - 1)]
+        assert got["cluster_b"].to_list() == [b for _, b in want]
+        np.testing.assert_allclose(got["centroid_similarity"], [-v for v, _ in want], atol=1e-5)
+    # the dense matrix of the largest clusters
+    ids = res.centroid_matrix_clusters
+    assert res.centroid_matrix.shape == (ids.size, ids.size)
+    if ids.size >= 2:
+        ref_m = np.array([[cents[a] @ cents[b] for b in ids] for a in ids])
+        np.testing.assert_allclose(res.centroid_matrix, ref_m, atol=1e-5)
+    # sweep equals the ops-level sweep over the same graph
+    if res.sweep.height:
+        ref_sw = ops.threshold_sweep(len(x), src, dst, s, res.sweep["threshold"].to_numpy())
+        assert_frame_equal(res.sweep, ref_sw)
+
+
+def test_noise_and_missing_metrics_are_null(host):
+    x = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99], [-1, -1]], dtype=np.float32)
+    res = simclust.analyze(x, threshold=0.9, min_size=2, metrics=["centroid"], host=host)
+    assert res.assignments["cluster"].to_list() == [0, 0, 1, 1, -1]
+    assert res.assignments["centroid_similarity"][4] is None
+    assert res.assignments["silhouette"].null_count() == 5
+    assert res.clusters["cluster"].to_list() == [0, 1]
+    assert res.clusters["sim_mean"].null_count() == 2  # intra did not run
+    assert res.summary()["n_noise"] == 1
+
+
+def test_ids_rows_and_fingerprint(host, data):
+    x, _ = data
+    ids = [f"img_{i}.jpg" for i in range(len(x))]
+    res = simclust.analyze(x[:50], ids=ids[:50], threshold=0.8, host=host)
+    assert res.assignments["id"].to_list() == ids[:50]
+    with pytest.raises(ShapeError, match="ids has 49 entries but the embeddings have 50 rows"):
+        simclust.analyze(x[:50], ids=ids[:49], host=host)
+    res2 = simclust.analyze(x[:50].astype(np.float64), threshold=0.8, host=host)
+    assert res.fingerprint == res2.fingerprint
+    assert res.fingerprint["rows"] == 50
+
+
+def test_bad_input_is_named(host):
+    x = np.ones((5, 3), dtype=np.float32)
+    x[2, 1] = np.nan
+    with pytest.raises(InvalidInputError, match=r"NaN or Inf in 1 row\(s\): 2"):
+        simclust.analyze(x, host=host)
+    with pytest.raises(ShapeError, match="non-empty 2-D"):
+        simclust.analyze(np.zeros((0, 3)), host=host)
+    with pytest.raises(InvalidInputError, match="zero norm"):
+        simclust.analyze(np.zeros((3, 3)), host=host)
+
+
+def test_same_config_twice_gives_identical_parquet(tmp_path, data):
+    x, _ = data
+    np.save(tmp_path / "x.npy", x[:600])
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(
+        '[input]\npath = "x.npy"\n'
+        '[cluster]\nstrategy = "connected-components"\nthreshold = 0.8\n'
+        '[metrics]\nuse = ["intra", "edge", "centroid", "inter", "silhouette"]\n'
+        '[output]\ndir = "out"\n'
+    )
+    host = simclust.get_host(autoload=False)
+    _, out1 = simclust.run(cfg, host=host)
+    first = {p.name: p.read_bytes() for p in out1.glob("*.parquet")}
+    _, out2 = simclust.run(cfg, host=host)
+    assert out1 == out2 == tmp_path / "out"
+    second = {p.name: p.read_bytes() for p in out2.glob("*.parquet")}
+    assert first == second
+    assert set(first) == {
+        "assignments.parquet",
+        "clusters.parquet",
+        "inter.parquet",
+        "edges.parquet",
+        "sweep.parquet",
+    }
+    manifest = json.loads((out1 / "manifest.json").read_text())
+    assert manifest["config"]["cluster"]["params"]["threshold"] == 0.8
+    assert manifest["input"]["rows"] == 600
+    assert manifest["versions"]["simclust"] == simclust.__version__
+    assert set(manifest["timings_s"]) >= {"load", "graph", "cluster", "metric:intra"}
+    back = pl.read_parquet(out1 / "clusters.parquet")
+    assert dict(back.schema) == dict(frames.CLUSTERS_SCHEMA)
+
+
+def test_failed_write_leaves_no_partial_directory(tmp_path, data, monkeypatch, host):
+    res = simclust.analyze(data[0][:100], threshold=0.8, host=host)
+    out = tmp_path / "out"
+
+    def boom(self, *a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        res.write(out)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    res.write(out)
+    before = sorted(p.name for p in out.iterdir())
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
+    with pytest.raises(OSError):
+        res.write(out)
+    assert sorted(p.name for p in out.iterdir()) == before  # the old output survives
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_loaders_npy_npz_parquet(tmp_path, data, host):
+    x, y = data
+    x = x[:300]
+    ref = simclust.analyze(x, threshold=0.8, host=host)
+    np.save(tmp_path / "x.npy", x)
+    r1 = simclust.analyze(tmp_path / "x.npy", threshold=0.8, host=host)
+    assert_frame_equal(r1.clusters, ref.clusters)
+    ids = np.array([f"f{i}.png" for i in range(len(x))])
+    np.savez(tmp_path / "x.npz", embeddings=x, ids=ids)
+    r2 = simclust.analyze(str(tmp_path / "x.npz"), threshold=0.8, host=host)
+    assert r2.assignments["id"].to_list() == ids.tolist()
+    assert_frame_equal(r2.clusters, ref.clusters)
+    pl.DataFrame(
+        {"path": ids, "vec": x.tolist(), "label": y[:300].astype(str)},
+        schema={"path": pl.String, "vec": pl.List(pl.Float32), "label": pl.String},
+    ).write_parquet(tmp_path / "x.parquet")
+    r3 = simclust.analyze(tmp_path / "x.parquet", threshold=0.8, host=host)
+    assert r3.assignments["id"].to_list() == ids.tolist()
+    assert_frame_equal(r3.clusters, ref.clusters)
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    with pytest.raises(InvalidInputError, match=r"bad\.npy"):
+        simclust.analyze(tmp_path / "bad.npy", host=host)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(simclust.ConfigError, match="no loader reads"):
+        simclust.analyze(tmp_path / "notes.txt", host=host)
+
+
+def test_progress_reports_every_stage(host, data):
+    seen: dict[str, list[tuple[int, int]]] = {}
+    simclust.analyze(
+        data[0][:200],
+        threshold=0.8,
+        metrics=["intra", "edge"],
+        host=host,
+        progress=lambda stage, d, t: seen.setdefault(stage, []).append((d, t)),
+    )
+    assert list(seen) == [
+        "load",
+        "normalize",
+        "graph",
+        "cluster",
+        "metric:intra",
+        "metric:edge",
+        "sweep",
+    ]
+    for calls in seen.values():
+        assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1]
+
+
+def test_run_finished_observer_and_failing_metric(host, data):
+    class Observer:
+        def __init__(self):
+            self.calls = []
+
+        @simclust.hookimpl
+        def simclust_run_finished(self, result, config):
+            self.calls.append((result.clusters.height, config["cluster"]["strategy"]))
+
+    class BadMetric(simclust.Metric):
+        outputs = {"clusters": {"cluster": pl.Int64(), "oops": pl.Float32()}}  # noqa: RUF012
+
+        def compute(self, ctx):
+            return {"clusters": pl.DataFrame({"cluster": [0]})}
+
+    class Plugin:
+        @simclust.hookimpl
+        def simclust_register_metrics(self, registry):
+            registry.register("bad-metric", BadMetric)
+
+    pm = simclust.get_plugin_manager(autoload=False)
+    obs = Observer()
+    pm.register(obs, name="observer")
+    pm.register(Plugin(), name="bad")
+    pm.simclust_plugin_info["bad"] = simclust.host.PluginInfo("bad", "simclust-bad", "0.1")
+    h = simclust.host.build_host(pm)
+    res = simclust.analyze(data[0][:100], threshold=0.8, host=h)
+    assert obs.calls == [(res.clusters.height, "connected-components")]
+    with pytest.raises(
+        PluginError, match=r"metric 'bad-metric' \(plugin 'bad' from simclust-bad\)"
+    ):
+        simclust.analyze(data[0][:100], metrics=["bad-metric"], host=h)
