@@ -18,10 +18,14 @@ $(BIN)/maturin:
 
 venv: $(BIN)/maturin
 
+PLUGINS := plugins/simclust-hdbscan plugins/simclust-labels plugins/simclust-onnx
+
 # Builds the extension in release mode and installs simclust (editable) with
-# its runtime and test dependencies into the venv.
+# its runtime and test dependencies into the venv, then the first-party plugins
+# as separate distributions (found only through their entry points).
 build: venv
 	$(BIN)/maturin develop --release --extras test
+	$(PY) -m pip install --quiet $(addprefix -e ,$(PLUGINS))
 
 rust-check: venv
 	cargo fmt --all --check
@@ -31,18 +35,20 @@ rust-test: venv
 	cargo test --workspace --locked
 
 py-check: build
-	$(BIN)/ruff check python tests bench
-	$(BIN)/ruff format --check python tests bench
+	$(BIN)/ruff check python tests bench plugins
+	$(BIN)/ruff format --check python tests bench plugins
 	$(BIN)/mypy
+	$(BIN)/mypy --strict $(foreach p,$(PLUGINS),$(p)/$(subst -,_,$(notdir $(p))))
 	$(PY) -m mypy.stubtest simclust._native
 
 py-test: build
 	$(PY) -m pytest -q --doctest-modules python/simclust tests
+	$(PY) -m pytest -q --doctest-modules $(PLUGINS)
 
 test: rust-check rust-test py-check py-test
 
 demo: build
-	$(PY) -m simclust.demo
+	$(BIN)/simclust demo
 
 bench: build
 	$(PY) -m pip install --quiet -e ".[bench]" --no-build-isolation --no-deps
@@ -51,8 +57,8 @@ bench: build
 
 fmt:
 	cargo fmt --all
-	$(BIN)/ruff format python tests bench
-	$(BIN)/ruff check --fix python tests bench
+	$(BIN)/ruff format python tests bench plugins
+	$(BIN)/ruff check --fix python tests bench plugins
 
 clean:
 	cargo clean

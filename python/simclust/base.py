@@ -469,6 +469,9 @@ class Loader(_Parametrized, abc.ABC):
 
     """
 
+    def bind(self, host: Any) -> None:
+        """Receive the run's plugin host before :meth:`load` (e.g. to find embedders)."""
+
     @abc.abstractmethod
     def can_load(self, path: Path) -> bool:
         """Whether this loader reads ``path``."""

@@ -147,8 +147,14 @@ class Result:
         out.update(self.tables)
         return out
 
-    def write(self, directory: str | Path, *, overwrite: bool = True) -> Path:
+    def write(
+        self, directory: str | Path, *, overwrite: bool = True, report: bool | None = None
+    ) -> Path:
         """Write every frame as Parquet, the centroid matrix as ``.npy`` and a manifest.
+
+        With ``report`` (default: the config's ``[output] report``) the HTML report
+        (:func:`simclust.report.write_report`) is written beside them as ``report.html``;
+        image thumbnails are found under the input folder when the ids are image paths.
 
         Atomic: everything is written into a temporary sibling folder that replaces
         ``directory`` only when complete, so a failure (or Ctrl-C) leaves either the
@@ -194,14 +200,23 @@ class Result:
                 "timings_s": self.timings,
                 "files": sorted(files),
             }
+            if report is None:
+                report = bool(self.config.get("output", {}).get("report", False))
+            if report:
+                from simclust.report import write_report
+
+                write_report(self, tmp / "report.html", image_root=self.image_root())
+                files.append("report.html")
+                manifest["files"] = sorted(files)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-            for hook in _WRITE_HOOKS:
-                hook(self, tmp)
         return target
 
-
-_WRITE_HOOKS: list[Callable[[Result, Path], object]] = []
-"""Extra writers run inside the staging folder (the HTML report registers one)."""
+    def image_root(self) -> Path | None:
+        """The folder the ids are relative to, when the input was an image folder."""
+        path = self.config.get("input", {}).get("path")
+        if path and Path(path).is_dir():
+            return Path(path)
+        return None
 
 
 @contextlib.contextmanager
@@ -371,6 +386,7 @@ def load_input(
         "input", f"loader {name!r}", reg.obj, cfg["input"].get("params", {})
     )
     loader = _instantiate(reg, params)
+    loader.bind(host)
     try:
         data = loader.load(p, progress=_stage_cb(progress, "load"))
     except (SimclustError, KeyboardInterrupt):

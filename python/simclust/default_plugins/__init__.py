@@ -7,7 +7,7 @@ with ``SIMCLUST_BLOCK_PLUGINS=simclust.default_plugins`` leaves only installed p
 Example:
     >>> from simclust import get_host
     >>> get_host(autoload=False).loaders.names()
-    ['numpy', 'parquet']
+    ['numpy', 'parquet', 'fastdup', 'images']
 
 """
 
@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from simclust.default_plugins import loaders, metrics, strategies
+from simclust.default_plugins import embedders, loaders, metrics, strategies
 from simclust.host import Registry, hookimpl
 
 __all__ = [
+    "simclust_register_embedders",
     "simclust_register_loaders",
     "simclust_register_metrics",
     "simclust_register_strategies",
@@ -44,6 +45,18 @@ def simclust_register_metrics(registry: Registry[type[Any]]) -> None:
 
 @hookimpl
 def simclust_register_loaders(registry: Registry[type[Any]]) -> None:
-    """Register the ``numpy`` (.npy/.npz) and ``parquet`` loaders."""
+    """Register the ``numpy``, ``parquet``, ``fastdup`` and ``images`` loaders.
+
+    Order matters: without a configured loader the first that accepts the path reads
+    it, so the image-folder loader (any folder) comes last.
+    """
     registry.register("numpy", loaders.NumpyLoader)
     registry.register("parquet", loaders.ParquetLoader)
+    registry.register("fastdup", loaders.FastdupLoader)
+    registry.register("images", loaders.ImageFolderLoader)
+
+
+@hookimpl
+def simclust_register_embedders(registry: Registry[type[Any]]) -> None:
+    """Register the weight-free ``pixels`` embedder."""
+    registry.register("pixels", embedders.Pixels)

@@ -1,4 +1,4 @@
-"""Built-in loaders: ``numpy`` (.npy / .npz, memory-mapped) and ``parquet``.
+"""Built-in loaders: ``numpy`` (.npy/.npz), ``parquet``, ``fastdup`` and ``images``.
 
 Example:
     >>> import numpy as np, tempfile, pathlib
@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -19,7 +20,12 @@ import polars as pl
 from simclust.base import LoadedData, Loader, Progress
 from simclust.exceptions import InvalidInputError, ShapeError
 
-__all__ = ["NumpyLoader", "ParquetLoader"]
+if TYPE_CHECKING:
+    from simclust.host import Host
+
+__all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader"]
+
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 class NumpyLoader(Loader):
@@ -143,3 +149,92 @@ class ParquetLoader(Loader):
         ids = None if idc is None else df[idc].cast(pl.String).to_list()
         rest = df.drop([c for c in (emb, idc) if c is not None])
         return LoadedData(x, ids, rest if rest.width else None)
+
+
+class FastdupLoader(Loader):
+    """Reads fastdup's binary features: ``atrain_features.dat`` + ``.dat.csv``.
+
+    The path is the ``.dat`` file or the folder holding ``atrain_features.dat``; ids
+    are the file names of the CSV (memory-mapped, no copy).
+
+    Args:
+        d: the feature dimension (default: inferred from the file size and the row count).
+
+    """
+
+    def __init__(self, *, d: int | None = None) -> None:
+        self.d = d
+
+    def can_load(self, path: Path) -> bool:
+        """A ``.dat`` file with a ``.dat.csv`` beside it, or a folder with one."""
+        if path.is_dir():
+            return (path / "atrain_features.dat").is_file()
+        return path.suffix.lower() == ".dat" and path.with_name(path.name + ".csv").is_file()
+
+    def load(self, path: Path, *, progress: Progress | None = None) -> LoadedData:
+        """Read the features and file names."""
+        from simclust.io.fastdup import read_fastdup_features
+
+        feats = read_fastdup_features(path, d=self.d)
+        return LoadedData(feats.features, feats.filenames)
+
+
+class ImageFolderLoader(Loader):
+    """Embeds every image below a folder (jpg, png, webp, bmp, tiff; recursive).
+
+    Ids are the image paths relative to the folder (posix). Files that cannot be read
+    (corrupt, empty, truncated) are listed in the ``bad_files`` table, not fatal.
+
+    Args:
+        embedder: the registered embedder to use (``simclust plugins`` lists them).
+        embedder_params: its parameters, e.g. ``{size = 64}``.
+
+    """
+
+    def __init__(
+        self, *, embedder: str = "pixels", embedder_params: dict[str, Any] | None = None
+    ) -> None:
+        self.embedder = embedder
+        self.embedder_params = embedder_params
+        self._host: Host | None = None
+
+    def bind(self, host: Host) -> None:
+        """Use ``host``'s embedder registry."""
+        self._host = host
+
+    def can_load(self, path: Path) -> bool:
+        """A folder (one holding fastdup features is the ``fastdup`` loader's)."""
+        return path.is_dir()
+
+    def load(self, path: Path, *, progress: Progress | None = None) -> LoadedData:
+        """Find, decode and embed the images."""
+        from simclust.config import _params
+        from simclust.host import get_host
+        from simclust.io.images import find_images
+
+        host = self._host if self._host is not None else get_host()
+        reg = host.embedders.get(self.embedder)
+        params = _params(
+            "input.embedder_params",
+            f"embedder {self.embedder!r}",
+            reg.obj,
+            self.embedder_params or {},
+        )
+        emb = reg.obj(**params)
+        files = find_images(path)
+        if not files:
+            raise InvalidInputError(f"{path} holds no images ({', '.join(_SUFFIXES)})")
+        out = emb.embed(files, progress=progress)
+        root = path.resolve()
+
+        def rel(p: Path | str) -> str:
+            q = Path(p).resolve()
+            return q.relative_to(root).as_posix() if q.is_relative_to(root) else str(p)
+
+        bad = out.bad_files.with_columns(pl.col("path").map_elements(rel, return_dtype=pl.String))
+        if len(out.paths) == 0:
+            raise InvalidInputError(
+                f"none of the {len(files)} images in {path} could be read "
+                f"(first: {bad['path'][0]}: {bad['error'][0]})"
+            )
+        return LoadedData(out.features, [rel(p) for p in out.paths], None, bad)

@@ -1,0 +1,26 @@
+"""Self-contained HTML reports of a :class:`simclust.Result`.
+
+:func:`write_report` writes one HTML file that opens offline: the run summary, the
+cluster size distribution, the threshold sweep, the inter-cluster centroid similarity
+heatmap, per-cluster tightness (chained clusters flagged), galleries of the largest
+clusters ordered by similarity to their centroid, and the outliers. Every value shown
+is a cosine similarity (higher = closer).
+
+Example:
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from simclust import analyze
+    >>> from simclust.report import write_report
+    >>> res = analyze(np.eye(3), threshold=0.5)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = write_report(res, pathlib.Path(tmp) / "report.html")
+    ...     out.name, out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    ('report.html', True)
+
+"""
+
+from __future__ import annotations
+
+from simclust.report.html import write_report
+
+__all__ = ["write_report"]

@@ -1,0 +1,374 @@
+"""The HTML report: content, escaping, atomic writes, and rendering in headless Chromium."""
+
+import dataclasses
+import html
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import simclust
+import simclust.testing
+from PIL import Image
+from simclust.exceptions import ParameterError
+from simclust.report import html as report_html
+from simclust.report import write_report
+
+XSS_ALERT = "<img src=x onerror=alert(1)>.png"
+XSS_FLAG = '<img src=x onerror="window.__xss=1">.png'
+SCRIPT_ID = "</script><script>alert(1)</script>"
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (40, 60, 220),
+    "yellow": (230, 220, 40),
+    "purple": (150, 40, 170),
+}
+PER_GROUP = 12
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _write_png(path: Path, colour, rng, patch=None) -> None:
+    base = np.array(colour, dtype=np.float64) + rng.uniform(-12, 12, size=3)
+    px = np.clip(base + rng.normal(0, 8, size=(24, 24, 3)), 0, 255)
+    if patch is not None:
+        px[:8, :8] = patch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(px.astype(np.uint8), "RGB").save(path)
+
+
+def _embed(paths) -> np.ndarray:
+    """4 x 4 mean-pooled RGB pixels, centred over the dataset: one 48-d vector per image."""
+    feats = []
+    for p in paths:
+        with Image.open(p) as im:
+            a = np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
+        feats.append(a.reshape(4, 6, 4, 6, 3).mean(axis=(1, 3)).reshape(-1))
+    x = np.asarray(feats)
+    return (x - x.mean(axis=0)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def image_result(tmp_path_factory):
+    """~60 PNGs in five colour groups; the two XSS-named files are (off-centre) red ones."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(7)
+    ids = []
+    for name, colour in COLOURS.items():
+        for i in range(PER_GROUP):
+            rel = f"{name}/img_{i:02d}.png"
+            _write_png(root / rel, colour, rng)
+            ids.append(rel)
+    for name in (XSS_ALERT, XSS_FLAG):
+        rel = f"red/{name}"
+        _write_png(root / rel, COLOURS["red"], rng, patch=(200, 90, 90))
+        ids.append(rel)
+    ids.append("red/missing.png")  # listed but never written: shown as its name
+    _write_png(root / "red/missing.png", COLOURS["red"], rng)
+    x = _embed([root / i for i in ids])
+    (root / "red/missing.png").unlink()
+    res = simclust.analyze(
+        x, ids=ids, threshold=0.8, metrics=["intra", "edge", "centroid", "inter", "silhouette"]
+    )
+    res.tables["bad_files"] = pl.DataFrame(
+        {
+            "path": [f"bad/{XSS_ALERT}", f"bad/{XSS_FLAG}", "bad/broken.png"],
+            "error": ["cannot identify image file <b>", "truncated & broken", "OSError"],
+        }
+    )
+    labels = res.assignments["cluster"].to_numpy()
+    red = labels[[i for i, s in enumerate(ids) if s.startswith("red/")]]
+    assert len(set(red.tolist())) == 1, "the red group (with the XSS files) must be one cluster"
+    assert res.clusters.filter(pl.col("size") >= 2).height == len(COLOURS)
+    return res, root
+
+
+@pytest.fixture(scope="module")
+def image_report(image_result, tmp_path_factory):
+    res, root = image_result
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(res, out, image_root=root, gallery_size=16, thumb_px=64)
+    return out, out.read_text(encoding="utf-8")
+
+
+def _arc_result():
+    """One chained cluster (an arc: neighbours cos >= 0.92, ends opposite) + one tight one."""
+    angles = np.arange(10) * 0.35
+    arc = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
+    rng = np.random.default_rng(3)
+    tight = np.array([0.0, 0.0, 1.0]) + rng.normal(0, 0.02, size=(8, 3))
+    return simclust.analyze(
+        np.vstack([arc, tight]).astype(np.float32),
+        threshold=0.9,
+        metrics=["intra", "edge", "centroid", "inter", "silhouette"],
+    )
+
+
+def _section(text: str, section_id: str) -> str:
+    start = text.index(f'<section id="{section_id}">')
+    return text[start : text.index("</section>", start)]
+
+
+# --------------------------------------------------------------------------- plain tests
+
+
+def test_image_report_escapes_names(image_report):
+    _, text = image_report
+    assert html.escape(XSS_ALERT, quote=True) in text
+    assert html.escape(XSS_FLAG, quote=True) in text
+    assert "<img src=x" not in text
+    outliers = _section(text, "outliers")
+    assert "cannot identify image file &lt;b&gt;" in outliers  # errors are escaped too
+    assert "truncated &amp; broken" in outliers
+    # the XSS file is a thumbnail in the red cluster's gallery, and listed as a bad file
+    galleries = _section(text, "galleries")
+    assert f'alt="red/{html.escape(XSS_ALERT, quote=True)}"' in galleries
+    assert html.escape(f"bad/{XSS_ALERT}", quote=True) in _section(text, "outliers")
+    # a listed image that does not exist is shown as its name
+    assert '<div class="noimg"' in galleries and "red/missing.png</div>" in galleries
+
+
+def test_image_report_has_thumbnails_and_sections(image_report):
+    _, text = image_report
+    assert text.startswith("<!DOCTYPE html>")
+    assert text.count('<div class="cluster" id="cluster-') == len(COLOURS)
+    assert text.count("data:image/jpeg;base64,") >= len(COLOURS) * 8
+    for sid in ("summary", "sizes", "sweep", "heatmap", "tightness", "galleries", "outliers"):
+        assert f'<section id="{sid}">' in text
+    assert "SIMILARITIES" in text and "higher = closer" in text
+
+
+def test_report_is_offline(image_report):
+    _, text = image_report
+    assert not re.search(r"<script[^>]*\bsrc\s*=", text, re.IGNORECASE)
+    assert not re.search(r"<link[^>]*href\s*=\s*[\"']?(https?:)?//", text, re.IGNORECASE)
+    assert not re.search(r"<img[^>]*src\s*=\s*[\"']?(https?:)?//", text, re.IGNORECASE)
+    assert not re.search(r"@import|url\(\s*[\"']?https?:", text, re.IGNORECASE)
+    assert text.count("<script>") == 2  # plotly.js once, then the page script
+
+
+def test_chained_cluster_listed():
+    res = _arc_result()
+    arc_cluster = int(res.assignments["cluster"][0])
+    tight_cluster = int(res.assignments["cluster"][10])
+    assert res.assignments["cluster"][:10].n_unique() == 1
+    assert float(res.clusters.filter(pl.col("cluster") == arc_cluster)["sim_min"][0]) < 0.0
+    text = "".join(report_html._render(res, report_html._Options(None, None, 50, 24, 96)))
+    table = text[text.index('<table class="data chained">') :]
+    table = table[: table.index("</table>")]
+    assert f'<a href="#cluster-{arc_cluster}">{arc_cluster}</a>' in table
+    assert f">{tight_cluster}</a>" not in table
+    assert "all-pairs min" in table
+    # the tightness plot rings it
+    assert '"name":"chained (min)"' in text
+
+
+def test_chained_by_bridge():
+    """A cluster of 3+ whose single-linkage bridge is within 0.01 of the threshold."""
+    a = np.array([[1.0, 0.0], [np.cos(0.05), np.sin(0.05)]])
+    ang = 0.05 + np.arccos(0.805)
+    b = np.array([[np.cos(ang), np.sin(ang)], [np.cos(ang + 0.05), np.sin(ang + 0.05)]])
+    res = simclust.analyze(np.vstack([a, b]), threshold=0.8, metrics=["intra", "edge"])
+    assert res.clusters.height == 1
+    chained = report_html._chained(res, 0.8)
+    assert chained.height == 1 and "bridge" in chained["why"][0]
+    assert "all-pairs min" not in chained["why"][0]
+
+
+def test_report_without_images_shows_id_table(tmp_path):
+    x = simclust.testing.make_embeddings(300, 16, n_clusters=5, seed=1)
+    ids = [f"row-{i}" for i in range(300)]
+    ids[0] = SCRIPT_ID
+    res = simclust.analyze(x, ids=ids, threshold=0.8, metrics=["intra", "centroid", "inter"])
+    out = write_report(res, tmp_path / "r.html", max_clusters=3, gallery_size=10)
+    text = out.read_text(encoding="utf-8")
+    assert '<table class="data members">' in text
+    assert "data:image/jpeg;base64," not in text and '<div class="gallery">' not in text
+    assert text.count('<div class="cluster" id="cluster-') == 3
+    assert SCRIPT_ID not in text
+    assert "</script><script>" not in text
+    gal = _section(text, "galleries")
+    assert "(medoid)" in gal and "more members" in gal
+    assert "the rows least similar" in text
+
+
+def test_json_in_script_is_escaped():
+    s = report_html._script_json({"t": SCRIPT_ID + " & <!--"})
+    assert "<" not in s and ">" not in s and "&" not in s
+    assert s.count("\\u003c") == 4
+
+
+def test_heatmap_hover_text(image_report):
+    _, text = image_report
+    m = re.search(r'<script type="application/json" id="spec-heatmap">(.*?)</script>', text)
+    assert m is not None
+    spec = __import__("json").loads(m.group(1))
+    trace = spec["data"][0]
+    assert trace["type"] == "heatmap"
+    assert len(trace["z"]) == len(COLOURS)
+    assert re.match(
+        r"cluster \d+ \u00d7 cluster \d+: [-0-9.]+<br>sizes \d+ \u00d7 \d+", trace["text"][0][1]
+    )
+
+
+def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    res = _arc_result()
+    target = tmp_path / "out" / "report.html"
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(report_html, "_galleries_section", boom)
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_report(res, target)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+    # an existing report survives a failed rewrite untouched
+    target.write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        write_report(res, target)
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+
+
+def test_deterministic_and_noise(tmp_path):
+    res = _arc_result()
+    # mark the tight cluster's rows as noise: the report lists them
+    tight = int(res.assignments["cluster"][10])
+    res = dataclasses.replace(
+        res,
+        assignments=res.assignments.with_columns(
+            cluster=pl.when(pl.col("cluster") == tight).then(-1).otherwise(pl.col("cluster"))
+        ),
+        clusters=res.clusters.filter(pl.col("cluster") != tight),
+    )
+    a = write_report(res, tmp_path / "a.html").read_bytes()
+    b = write_report(res, tmp_path / "b.html").read_bytes()
+    assert a == b
+    text = a.decode()
+    assert "Noise rows (8)" in text
+
+
+def test_arguments_validated(tmp_path):
+    res = _arc_result()
+    with pytest.raises(ParameterError):
+        write_report(res, tmp_path / "r.html", gallery_size=0)
+    with pytest.raises(ParameterError):
+        write_report(res, tmp_path / "r.html", image_root=tmp_path / "nope")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_without_inter_and_graph(tmp_path):
+    x = simclust.testing.make_embeddings(200, 8, n_clusters=3, seed=2)
+    res = simclust.analyze(x, strategy="kmeans", n_clusters=3, metrics=["intra"])
+    text = write_report(res, tmp_path / "k.html").read_text(encoding="utf-8")
+    assert "Not computed" in _section(text, "heatmap")
+    assert "No sweep" in _section(text, "sweep")
+    assert "needs a clustering threshold" in text
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def driver():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"{CHROMIUM} is absent: install Debian's chromium and chromium-driver "
+            "(apt-get install -y chromium chromium-driver) to run the browser tests"
+        )
+    from selenium import webdriver  # a test dependency: fail, not skip, when missing
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture(scope="module")
+def loaded(driver, image_report):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    path, _ = image_report
+    driver.get(path.as_uri())
+    WebDriverWait(driver, 20).until(
+        lambda d: (
+            d.execute_script("return document.querySelectorAll('.js-plotly-plot').length") == 4
+        )
+    )
+    return driver, driver.get_log("browser")
+
+
+def test_browser_no_console_errors(loaded):
+    _, logs = loaded
+    severe = [entry for entry in logs if entry["level"] == "SEVERE"]
+    assert severe == []
+
+
+def test_browser_plots(loaded):
+    drv, _ = loaded
+    types = drv.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot'))"
+        ".map(function (el) { return el.id + ':' + el.data[0].type; });"
+    )
+    assert types == [
+        "plot-sizes:bar",
+        "plot-sweep:scatter",
+        "plot-heatmap:heatmap",
+        "plot-tightness:scatter",
+    ]
+    hover = drv.execute_script(
+        "var el = document.getElementById('plot-heatmap');"
+        "el.scrollIntoView(); Plotly.Fx.hover(el, {xval: 1, yval: 0}, 'xy');"
+        "var h = el.querySelector('.hoverlayer'); return h ? h.textContent : '';"
+    )
+    assert re.search(r"cluster \d+ \u00d7 cluster \d+: [-0-9.]+sizes \d+ \u00d7 \d+", hover)
+
+
+def test_browser_gallery_thumbnails(loaded):
+    drv, _ = loaded
+    loaded_imgs = drv.execute_script(
+        "return Array.from(document.querySelectorAll('.gallery img'))"
+        ".filter(function (im) { im.loading = 'eager'; return im.naturalWidth > 0; }).length;"
+    )
+    total = drv.execute_script("return document.querySelectorAll('.gallery img').length;")
+    assert total >= len(COLOURS) * 7
+    if loaded_imgs < total:  # lazy images below the fold: scroll through once
+        drv.execute_script("window.scrollTo(0, document.body.scrollHeight);")
+        loaded_imgs = drv.execute_script(
+            "return Array.from(document.querySelectorAll('.gallery img'))"
+            ".filter(function (im) { return im.complete && im.naturalWidth > 0; }).length;"
+        )
+    assert loaded_imgs > 0
+
+
+def test_browser_xss_names_are_text(loaded):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    drv, _ = loaded
+    with pytest.raises(NoAlertPresentException):
+        _ = drv.switch_to.alert.text
+    assert drv.execute_script("return typeof window.__xss;") == "undefined"
+    assert drv.execute_script("return document.querySelectorAll('img[src=\"x\"]').length;") == 0
+    body = drv.execute_script("return document.body.textContent;")
+    assert XSS_ALERT in body and XSS_FLAG in body
+    assert f"bad/{XSS_ALERT}" in body
