@@ -297,3 +297,45 @@ def test_run_finished_observer_and_failing_metric(host, data):
         PluginError, match=r"metric 'bad-metric' \(plugin 'bad' from simclust-bad\)"
     ):
         simclust.analyze(data[0][:100], metrics=["bad-metric"], host=h)
+
+
+def test_fastdup_loader(tmp_path, data, host):
+    from simclust.io.fastdup import write_fastdup_features
+
+    x = data[0][:200]
+    names = [f'dir/im,{i}"q"é.jpg' for i in range(len(x))]
+    write_fastdup_features(tmp_path, x, names)
+    ref = simclust.analyze(x, ids=names, threshold=0.8, host=host)
+    for path in (tmp_path, tmp_path / "atrain_features.dat"):
+        res = simclust.analyze(path, threshold=0.8, host=host)
+        assert_frame_equal(res.assignments, ref.assignments)
+        assert_frame_equal(res.clusters, ref.clusters)
+    with (tmp_path / "atrain_features.dat").open("r+b") as f:
+        f.truncate(200 * 24 * 4 - 8)
+    with pytest.raises(InvalidInputError, match="truncated"):
+        simclust.analyze(tmp_path, host=host)
+
+
+def test_image_folder_with_bad_files(tmp_path, host):
+    from simclust.io.embed import PixelEmbedder
+    from simclust.testing.images import make_image_dataset
+
+    root = tmp_path / "imgs"
+    meta = make_image_dataset(root, n_images=120, n_groups=4, seed=1)
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "sub").mkdir()
+    (root / "sub" / "empty.png").write_bytes(b"")
+    res = simclust.analyze(root, threshold=0.95, host=host)
+    bad = res.tables["bad_files"].sort("path")
+    assert bad["path"].to_list() == ["corrupt.jpg", "sub/empty.png"]
+    assert bad["error"].null_count() == 0
+    assert res.assignments.height == meta.height
+    assert sorted(res.assignments["id"].to_list()) == sorted(meta["path"].to_list())
+    # the same as embedding the readable files directly and analysing the array
+    ids = res.assignments["id"].to_list()
+    emb = PixelEmbedder().embed([root / i for i in ids], n_jobs=1).features
+    ref = simclust.analyze(emb, ids=ids, threshold=0.95, host=host)
+    assert_frame_equal(res.assignments, ref.assignments)
+    assert_frame_equal(res.clusters, ref.clusters)
+    out = res.write(tmp_path / "out", report=False)
+    assert pl.read_parquet(out / "bad_files.parquet")["path"].to_list() == bad["path"].to_list()
