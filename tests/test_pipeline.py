@@ -280,10 +280,24 @@ def test_run_finished_observer_and_failing_metric(host, data):
         def compute(self, ctx):
             return {"clusters": pl.DataFrame({"cluster": [0]})}
 
+    class PickyMetric(simclust.Metric):
+        outputs = {}  # noqa: RUF012
+
+        def __init__(self, *, level: int = 1) -> None:
+            self.level = level
+
+        def validate(self):
+            if self.level < 1:
+                raise simclust.ParameterError(f"level must be >= 1, got {self.level}")
+
+        def compute(self, ctx):
+            raise simclust.ParameterError("no labels column")
+
     class Plugin:
         @simclust.hookimpl
         def simclust_register_metrics(self, registry):
             registry.register("bad-metric", BadMetric)
+            registry.register("picky", PickyMetric)
 
     pm = simclust.get_plugin_manager(autoload=False)
     obs = Observer()
@@ -297,6 +311,17 @@ def test_run_finished_observer_and_failing_metric(host, data):
         PluginError, match=r"metric 'bad-metric' \(plugin 'bad' from simclust-bad\)"
     ):
         simclust.analyze(data[0][:100], metrics=["bad-metric"], host=h)
+    # a plugin's ParameterError keeps its type and gains the plugin's name; validate()
+    # runs before the clustering (the strategy would fail on this 1-row input otherwise)
+    with pytest.raises(simclust.ParameterError) as info:
+        simclust.analyze(
+            data[0][:1], metrics={"picky": {"level": 0}}, strategy="kmeans", n_clusters=5, host=h
+        )
+    assert str(info.value) == (
+        "metric 'picky' (plugin 'bad' from simclust-bad): level must be >= 1, got 0"
+    )
+    with pytest.raises(simclust.ParameterError, match=r"^metric 'picky' .*: no labels column$"):
+        simclust.analyze(data[0][:100], metrics=["picky"], host=h)
 
 
 def test_fastdup_loader(tmp_path, data, host):

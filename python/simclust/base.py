@@ -425,6 +425,12 @@ class Metric(_Parametrized, abc.ABC):
     arrays: ClassVar[tuple[str, ...]] = ()
     needs_graph: ClassVar[bool] = False
 
+    def validate(self) -> None:
+        """Check the parameters' values; the pipeline calls it before clustering.
+
+        Raise :class:`~simclust.exceptions.ParameterError` naming the bad parameter.
+        """
+
     @abc.abstractmethod
     def compute(self, ctx: MetricContext) -> Mapping[str, pl.DataFrame | np.ndarray]:
         """Compute the frames declared in ``outputs`` (and arrays named in ``arrays``)."""

@@ -75,7 +75,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "run.toml"
-        >>> _ = p.write_text('[cluster]\\nstrategy = "kmeans"\\nn_clusters = 3\\n')
+        >>> _ = p.write_text('[cluster]\nstrategy = "kmeans"\nn_clusters = 3\n')
         >>> load_config(p)["cluster"]
         {'strategy': 'kmeans', 'n_clusters': 3}
 

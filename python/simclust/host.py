@@ -66,6 +66,11 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
+def _normalise(distribution: str) -> str:
+    """A distribution name in PEP 503 normal form (``Simclust_X`` == ``simclust-x``)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
 def _blocked_names() -> set[str]:
     raw = os.environ.get("SIMCLUST_BLOCK_PLUGINS", "")
     return {part.strip() for part in raw.split(",") if part.strip()}
@@ -131,12 +136,24 @@ class Registry(Generic[T]):
                 f"plugin {self._plugin!r} registered the {self.kind} name {name!r}; "
                 "names must be kebab-case (lowercase letters, digits and single hyphens)"
             )
+        who = f"plugin {self._plugin!r}" + (
+            f" (distribution {self._distribution})"
+            if self._distribution and self._distribution != self._plugin
+            else ""
+        )
         old = self._items.get(name)
         if old is not None and not replace:
             raise PluginError(
-                f"plugin {self._plugin!r} registered the {self.kind} {name!r}, which "
+                f"{who} registered the {self.kind} {name!r}, which "
                 f"is already provided ({old.provider}); pass replace=True to replace it"
             )
+        if isinstance(obj, type):
+            from simclust.base import parameters
+
+            try:
+                parameters(obj)
+            except TypeError as exc:
+                raise PluginError(f"{who} registered the {self.kind} {name!r}: {exc}") from None
         self._items[name] = Registration(name, self.kind, obj, self._plugin, self._distribution)
 
     def get(self, name: str) -> Registration[T]:
@@ -222,6 +239,7 @@ def get_plugin_manager(
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     blocked = _blocked_names()
+    blocked_dists = {_normalise(name) for name in blocked}
     for name in blocked:
         pm.set_blocked(name)
     distributions: dict[str, PluginInfo] = {}
@@ -234,10 +252,23 @@ def get_plugin_manager(
         eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
         for ep in sorted(eps, key=lambda e: e.name):
             dist, version = _distribution_of(ep)
-            if ep.name in blocked or (dist is not None and dist in blocked):
+            if ep.name in blocked or (dist is not None and _normalise(dist) in blocked_dists):
                 continue
-            if pm.get_plugin(ep.name) is not None:
-                continue  # the same entry point seen twice on sys.path
+            seen = distributions.get(ep.name)
+            if seen is not None or pm.get_plugin(ep.name) is not None:
+                if seen is not None and _normalise(seen.distribution or "") == _normalise(
+                    dist or ""
+                ):
+                    continue  # the same distribution seen twice on sys.path
+                err = PluginError(
+                    f"two plugins are named {ep.name!r}: from distribution "
+                    f"{seen.distribution if seen else 'simclust'} and from {dist or 'unknown'}; "
+                    "uninstall one or block it with SIMCLUST_BLOCK_PLUGINS"
+                )
+                if strict:
+                    raise err
+                warnings.warn(f"{err}; the second skipped", RuntimeWarning, stacklevel=2)
+                continue
             try:
                 plugin = ep.load()
                 pm.register(plugin, name=ep.name)

@@ -269,9 +269,20 @@ def _fingerprint(x: npt.NDArray[np.float32]) -> dict[str, Any]:
 
 
 def _wrap_plugin_error(reg: Registration[Any], what: str, exc: BaseException) -> BaseException:
-    """Built-ins raise their own errors; a third-party failure is named."""
-    if reg.plugin == BUILTIN_PLUGIN and isinstance(exc, SimclustError):
-        return exc
+    """Name the plugin in a failure, keeping the error's type when it is simclust's.
+
+    A built-in's simclust error passes unchanged. A plugin's ``ParameterError``,
+    ``ShapeError`` or ``InvalidInputError`` (the user's parameters or data are wrong) is
+    re-raised as the same type, prefixed with the plugin's name; anything else a plugin
+    raises is a bug in the plugin: :class:`PluginError`.
+    """
+    if isinstance(exc, SimclustError):
+        if reg.plugin == BUILTIN_PLUGIN or isinstance(exc, PluginError):
+            return exc
+        try:
+            return type(exc)(f"{reg.kind} {reg.name!r} ({reg.provider}): {exc}")
+        except Exception:  # a subclass with another constructor: fall through
+            pass
     return PluginError(
         f"{reg.kind} {reg.name!r} ({reg.provider}) failed in {what}: {type(exc).__name__}: {exc}"
     )
@@ -546,6 +557,13 @@ def analyze(
     metric_objs: list[tuple[Registration[Any], Metric]] = [
         (reg, _instantiate(reg, cfg["metrics"]["params"][reg.name])) for reg in mregs
     ]
+    for reg, metric in metric_objs:  # bad parameters fail before any work is done
+        try:
+            metric.validate()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            raise _wrap_plugin_error(reg, "validate", exc) from exc
     if spec is None and (cfg["graph"] is not None or any(m.needs_graph for _, m in metric_objs)):
         g = cfg["graph"] or {"kind": "knn", "k": 10, "threshold": None}
         spec = GraphSpec(g["kind"], k=g["k"], threshold=g["threshold"])
@@ -679,7 +697,7 @@ def run(
         >>> import numpy as np, tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> np.save(d / "x.npy", np.eye(4, dtype=np.float32))
-        >>> _ = (d / "run.toml").write_text('[input]\\npath = "x.npy"\\n[output]\\ndir = "out"\\n')
+        >>> _ = (d / "run.toml").write_text('[input]\npath = "x.npy"\n[output]\ndir = "out"\n')
         >>> res, out = run(d / "run.toml")
         >>> out == d / "out", (out / "clusters.parquet").exists()
         (True, True)

@@ -185,12 +185,18 @@ class Inter(Metric):
         self.min_size = min_size
         self.matrix_size = matrix_size
 
-    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame | np.ndarray]:
-        """The long inter frame and the dense matrix of the largest clusters."""
+    def validate(self) -> None:
+        """``top_m >= 1`` or ``None``, ``min_size >= 1``, ``matrix_size >= 0``."""
         if self.top_m is not None and self.top_m < 1:
             raise ParameterError(f"inter: top_m must be >= 1 or None, got {self.top_m}")
-        if self.min_size < 1 or self.matrix_size < 0:
-            raise ParameterError("inter: min_size must be >= 1 and matrix_size >= 0")
+        if self.min_size < 1:
+            raise ParameterError(f"inter: min_size must be >= 1, got {self.min_size}")
+        if self.matrix_size < 0:
+            raise ParameterError(f"inter: matrix_size must be >= 0, got {self.matrix_size}")
+
+    def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame | np.ndarray]:
+        """The long inter frame and the dense matrix of the largest clusters."""
+        self.validate()
         labels = ctx.labels
         ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
         big = ids[sizes >= self.min_size]

@@ -9,6 +9,22 @@ Example:
 
 from __future__ import annotations
 
+from simclust.testing.checks import (
+    check_metric,
+    check_strategy,
+    make_host,
+    metric_checks,
+    parametrize_with_checks,
+    strategy_checks,
+)
 from simclust.testing.datasets import make_embeddings
 
-__all__ = ["make_embeddings"]
+__all__ = [
+    "check_metric",
+    "check_strategy",
+    "make_embeddings",
+    "make_host",
+    "metric_checks",
+    "parametrize_with_checks",
+    "strategy_checks",
+]
