@@ -20,6 +20,7 @@ def rng():
     """A fresh seeded generator per test."""
     return np.random.default_rng(20240611)
 
+
 # Throwaway plugin distributions the host tests install into a temporary venv; they
 # are data, not test modules (one raises at import on purpose).
 collect_ignore = ["plugin_fixtures"]
