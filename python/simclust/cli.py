@@ -441,24 +441,6 @@ def _stage_progress(enabled: bool) -> Iterator[StageProgress | None]:
         yield _StageBars(progress)
 
 
-class _Stages:
-    """Times the CLI's own stages and reports them to the progress callback."""
-
-    def __init__(self, progress: StageProgress | None) -> None:
-        self.progress = progress
-        self.timings: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        if self.progress is not None:
-            self.progress(name, 0, 1)
-        start = time.perf_counter()
-        yield
-        self.timings[name] = time.perf_counter() - start
-        if self.progress is not None:
-            self.progress(name, 1, 1)
-
-
 def _report_enabled(wanted: bool) -> bool:
     """``wanted``, unless ``simclust.report`` cannot be imported (then a one-line warning)."""
     if not wanted:
@@ -507,6 +489,21 @@ def _stdout() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=200)
 
 
+def _chained(result: Result) -> int:
+    """Clusters whose all-pairs minimum similarity is far below the threshold.
+
+    The same rule as the HTML report's (:data:`simclust.report.html.CHAIN_MARGIN`).
+    """
+    from simclust.report.html import CHAIN_MARGIN
+
+    threshold = result.config["cluster"]["params"].get("threshold")
+    if not isinstance(threshold, int | float) or result.clusters["sim_min"].null_count() == (
+        result.clusters.height
+    ):
+        return 0
+    return int((result.clusters["sim_min"] < threshold - CHAIN_MARGIN).sum())
+
+
 def _print_summary(
     result: Result, outputs: Mapping[str, Any], timings: Mapping[str, float]
 ) -> None:
@@ -527,10 +524,21 @@ def _print_summary(
     grid.add_row("metrics", ", ".join(s["metrics"]) or "none")
     console.print(Panel(grid, title=f"simclust {__version__}: {s['strategy']}", expand=False))
     if result.clusters.height:
+        # all-pairs sim_min beside the graph-edge minimum shows what edge statistics hide
+        wanted = (
+            "cluster",
+            "size",
+            "sim_mean",
+            "sim_min",
+            "edge_sim_min",
+            "bridge_similarity",
+            "centroid_sim_mean",
+        )
         cols = [
             c
-            for c in ("cluster", "size", "sim_mean", "sim_min", "centroid_sim_mean")
+            for c in wanted
             if c in result.clusters.columns
+            and result.clusters[c].null_count() < result.clusters.height
         ]
         top = (
             result.clusters.sort(["size", "cluster"], descending=[True, False])
@@ -543,6 +551,12 @@ def _print_summary(
         for row in top.iter_rows():
             table.add_row(*(_fmt(v) for v in row))
         console.print(table)
+        chained = _chained(result)
+        if chained:
+            console.print(
+                f"[bold yellow]{chained:,} chained cluster(s)[/]: all-pairs sim_min far below "
+                "the threshold (held together by chains of edges; see the report)"
+            )
     console.print(f"[bold]output[/]: {outputs['output_dir']}")
     console.print(f"  files: {', '.join(outputs['files'])}")
     if outputs["report"]:
@@ -693,7 +707,7 @@ def _analyze(
         host = get_host()
         with _stage_progress(not quiet) as bars:
             result = pipeline.analyze(config=raw, progress=bars, host=host)
-            stages = _Stages(bars)
+            stages = pipeline.StageTimer(bars)
             with stages.stage("write"):
                 result.write(out_dir, report=_report_enabled(result.config["output"]["report"]))
         _finish(result, out_dir, as_json=as_json, quiet=quiet, after=stages.timings)
@@ -777,7 +791,7 @@ def _sweep(
         cfg = config_mod.resolve({"input": inp}, host)
         lo = values[0]
         with _stage_progress(not quiet) as bars:
-            stages = _Stages(bars)
+            stages = pipeline.StageTimer(bars)
             with stages.stage("load"):
                 data = pipeline.load_input(path, cfg, host, progress=bars)
             with stages.stage("normalize"):
@@ -883,7 +897,7 @@ def _demo(
         images_dir, results_dir = out / "images", out / "results"
         _check_out_dir(results_dir)
         with _stage_progress(not quiet) as bars:
-            stages = _Stages(bars)
+            stages = pipeline.StageTimer(bars)
             with stages.stage("generate"):
                 dataset = make_image_dataset(images_dir, n_images=n_images, seed=0)
                 dataset.write_parquet(out / "dataset.parquet")

@@ -54,7 +54,7 @@ from simclust.exceptions import (
 )
 from simclust.host import BUILTIN_PLUGIN, Host, Registration, get_host
 
-__all__ = ["Result", "StageProgress", "analyze", "run"]
+__all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "run"]
 
 StageProgress = Callable[[str, int, int], object]
 """``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
@@ -349,13 +349,27 @@ def _stage_cb(progress: StageProgress | None, stage: str) -> ops.Progress | None
     return lambda done, total: progress(stage, done, total)
 
 
-class _Timer:
+class StageTimer:
+    """Times named stages and reports their start and end to a ``StageProgress``.
+
+    Example:
+        >>> t = StageTimer(lambda stage, done, total: print(stage, done, total))
+        >>> with t.stage("load"):
+        ...     pass
+        load 0 1
+        load 1 1
+        >>> list(t.timings)
+        ['load']
+
+    """
+
     def __init__(self, progress: StageProgress | None) -> None:
         self.progress = progress
         self.timings: dict[str, float] = {}
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the ``with`` block as stage ``name``."""
         if self.progress is not None:
             self.progress(name, 0, 1)
         start = time.perf_counter()
@@ -511,7 +525,7 @@ def analyze(
         raw["input"].pop("features", None)
     cfg = config_mod.resolve(raw, host)
     threads = cfg["run"]["threads"]
-    timer = _Timer(progress)
+    timer = StageTimer(progress)
 
     with timer.stage("load"):
         bad_files: pl.DataFrame | None = None
