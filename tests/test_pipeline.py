@@ -364,3 +364,30 @@ def test_image_folder_with_bad_files(tmp_path, host):
     assert_frame_equal(res.clusters, ref.clusters)
     out = res.write(tmp_path / "out", report=False)
     assert pl.read_parquet(out / "bad_files.parquet")["path"].to_list() == bad["path"].to_list()
+
+
+def test_chained_clusters(host):
+    deg = np.radians
+    arc = np.c_[np.cos(deg(np.arange(0, 100, 10))), np.sin(deg(np.arange(0, 100, 10)))]
+    # a trio in the x-z plane around -x: 0-1 and 1-2 at cos 0.905, 0-2 at cos ~0.64
+    t = np.arccos(0.905)
+    trio = np.c_[-np.cos([0, t, 2 * t]), np.zeros(3), -np.sin([0, t, 2 * t])]
+    tight = np.array([[0, 0, 1], [0, 0.01, 1], [0.01, 0, 1]], dtype=np.float64)
+    # rows: 10 on the arc (x-y plane), the trio, 3 tight rows near +z
+    x = np.vstack([np.c_[arc, np.zeros(len(arc))], trio, tight])
+    res = simclust.analyze(x, threshold=0.9, metrics=["intra", "edge"], host=host)
+    labels = res.assignments["cluster"].to_numpy()
+    u = _unit(x)
+    flags = {r["cluster"]: r for r in res.chained_clusters().iter_rows(named=True)}
+    for c in np.unique(labels):
+        members = u[labels == c]
+        sims = members @ members.T
+        n = len(members)
+        sim_min = sims[np.triu_indices(n, 1)].min() if n > 1 else None
+        loose = n >= 2 and sim_min < 0.9 - 0.1
+        row = res.clusters.filter(pl.col("cluster") == c).row(0, named=True)
+        weak = n >= 3 and abs(row["bridge_similarity"] - 0.9) <= 0.01
+        assert (c in flags) == (loose or weak), c
+        if c in flags:
+            assert flags[c]["loose"] == loose and flags[c]["weak_bridge"] == weak
+    assert res.summary()["n_chained"] == len(flags) >= 2

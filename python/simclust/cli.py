@@ -489,21 +489,6 @@ def _stdout() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=200)
 
 
-def _chained(result: Result) -> int:
-    """Clusters whose all-pairs minimum similarity is far below the threshold.
-
-    The same rule as the HTML report's (:data:`simclust.report.html.CHAIN_MARGIN`).
-    """
-    from simclust.report.html import CHAIN_MARGIN
-
-    threshold = result.config["cluster"]["params"].get("threshold")
-    if not isinstance(threshold, int | float) or result.clusters["sim_min"].null_count() == (
-        result.clusters.height
-    ):
-        return 0
-    return int((result.clusters["sim_min"] < threshold - CHAIN_MARGIN).sum())
-
-
 def _print_summary(
     result: Result, outputs: Mapping[str, Any], timings: Mapping[str, float]
 ) -> None:
@@ -551,7 +536,7 @@ def _print_summary(
         for row in top.iter_rows():
             table.add_row(*(_fmt(v) for v in row))
         console.print(table)
-        chained = _chained(result)
+        chained = s["n_chained"]
         if chained:
             console.print(
                 f"[bold yellow]{chained:,} chained cluster(s)[/]: all-pairs sim_min far below "

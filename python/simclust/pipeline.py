@@ -68,6 +68,10 @@ SWEEP_SCHEMA: dict[str, pl.DataType] = {
 }
 BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.String()}
 MANIFEST = "manifest.json"
+CHAIN_MARGIN = 0.1
+"""A cluster is ``loose`` when its all-pairs ``sim_min`` is below ``threshold - CHAIN_MARGIN``."""
+BRIDGE_MARGIN = 0.01
+"""A cluster has a ``weak_bridge`` when its bridge similarity is within this of the threshold."""
 
 
 # --------------------------------------------------------------------------- Result
@@ -130,10 +134,58 @@ class Result:
             "n_singletons": int((sizes == 1).sum()),
             "largest_cluster": int(sizes.max()) if len(sizes) else 0,  # type: ignore[arg-type]
             "n_edges": self.edges.height,
+            "n_chained": self.chained_clusters().height,
             "strategy": self.config["cluster"]["strategy"],
             "metrics": list(self.config["metrics"]["use"]),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+    def threshold(self) -> float | None:
+        """The strategy's similarity threshold, if it has one (connected components)."""
+        value = self.config.get("cluster", {}).get("params", {}).get("threshold")
+        return float(value) if isinstance(value, int | float) else None
+
+    def chained_clusters(self) -> pl.DataFrame:
+        """Clusters held together by chains of edges rather than by mutual similarity.
+
+        A cluster of at least 2 members is flagged ``loose`` when its all-pairs
+        ``sim_min`` is more than :data:`CHAIN_MARGIN` below the clustering threshold
+        (members that never reach the threshold directly), and ``weak_bridge`` when it
+        has at least 3 members and its ``bridge_similarity`` is within
+        :data:`BRIDGE_MARGIN` of the threshold (one edge near the threshold holds it
+        together). fastdup's edge statistics cannot show either: every edge is above
+        the threshold by construction. Empty without a threshold or the ``intra`` /
+        ``edge`` columns.
+
+        Returns:
+            ``cluster, size, sim_min, bridge_similarity, loose, weak_bridge``, loosest
+            first.
+
+        Example:
+            >>> import numpy as np
+            >>> angles = np.radians(np.arange(0, 100, 10))  # an arc: neighbours at cos 0.985
+            >>> X = np.c_[np.cos(angles), np.sin(angles)]
+            >>> res = analyze(X, threshold=0.98, metrics=["intra", "edge"])
+            >>> res.chained_clusters().select("cluster", "size", "loose").rows()
+            [(0, 10, True)]
+
+        """
+        t = self.threshold()
+        cols = ["cluster", "size", "sim_min", "bridge_similarity"]
+        out = self.clusters.select(cols).with_columns(
+            loose=pl.lit(False), weak_bridge=pl.lit(False)
+        )
+        if t is None:
+            return out.head(0)
+        loose = (pl.col("sim_min") < t - CHAIN_MARGIN).fill_null(False)
+        weak = (
+            (pl.col("size") >= 3) & ((pl.col("bridge_similarity") - t).abs() <= BRIDGE_MARGIN)
+        ).fill_null(False)
+        return (
+            out.with_columns(loose=loose, weak_bridge=weak)
+            .filter((pl.col("size") >= 2) & (pl.col("loose") | pl.col("weak_bridge")))
+            .sort(["sim_min", "cluster"], nulls_last=True)
+        )
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Every frame by the file name it is written under (without ``.parquet``)."""

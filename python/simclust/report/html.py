@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from simclust.exceptions import ParameterError
+from simclust.pipeline import BRIDGE_MARGIN, CHAIN_MARGIN
 
 if TYPE_CHECKING:
     from simclust.pipeline import Result
@@ -57,11 +58,6 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
 )
 """File name suffixes (lower case) that make an id count as an image path."""
 
-CHAIN_MARGIN = 0.1
-"""A cluster is chained when its all-pairs ``sim_min`` is below ``threshold - CHAIN_MARGIN``."""
-
-BRIDGE_MARGIN = 0.01
-"""... or when (size >= 3) its ``bridge_similarity`` is within this of the threshold."""
 
 _MAX_SCATTER = 20_000  # clusters in the tightness scatter (the largest, plus all chained)
 _MAX_TABLE_ROWS = 200  # rows of the chained / bad-files tables
@@ -398,17 +394,14 @@ def _galleries(result: Result, opts: _Options) -> list[_Gallery]:
 
 def _chained(result: Result, threshold: float | None) -> pl.DataFrame:
     """Clusters held together by a chain, loosest first; ``why`` says what flagged them."""
-    cl = result.clusters
-    if threshold is None or cl.height == 0:
-        return cl.head(0).with_columns(why=pl.lit(None, dtype=pl.String))
-    loose = (pl.col("sim_min") < threshold - CHAIN_MARGIN).fill_null(False)
-    bridge = (
-        (pl.col("size") >= 3) & ((pl.col("bridge_similarity") - threshold).abs() <= BRIDGE_MARGIN)
-    ).fill_null(False)
-    flagged = (
-        cl.filter((pl.col("size") >= 2) & (loose | bridge))
-        .with_columns(_loose=loose, _bridge=bridge)
-        .sort(["sim_min", "cluster"], nulls_last=True)
+    flags = result.chained_clusters()
+    if threshold is None or flags.height == 0:
+        return result.clusters.head(0).with_columns(why=pl.lit(None, dtype=pl.String))
+    flagged = result.clusters.join(
+        flags.select("cluster", _loose="loose", _bridge="weak_bridge"),
+        on="cluster",
+        how="inner",
+        maintain_order="right",
     )
     why = []
     for r in flagged.iter_rows(named=True):
