@@ -177,6 +177,45 @@ def test_analyze_parquet_knn_graph_and_params(tmp_path, data):
     }
 
 
+def test_analyze_fastdup_features(tmp_path, data):
+    from simclust.io.fastdup import write_fastdup_features
+
+    names = [f"imgs/a,{i}.jpg" for i in range(len(data))]
+    write_fastdup_features(tmp_path / "fd", data, names)
+    out = tmp_path / "out"
+    r = invoke("analyze", tmp_path / "fd", "--threshold", 0.8, "--out", out, "--no-report", "-q")
+    assert_ok(r)
+    expected = simclust.analyze(data, ids=names, threshold=0.8)
+    assert_written_like(out, expected)
+    with (tmp_path / "fd" / "atrain_features.dat").open("r+b") as f:
+        f.truncate(100)
+    r = invoke("analyze", tmp_path / "fd", "--out", tmp_path / "out2", "-q")
+    assert_error(r, 2, "truncated")
+    assert not (tmp_path / "out2").exists()
+
+
+def test_analyze_image_folder_with_report(tmp_path):
+    from simclust.io.embed import PixelEmbedder
+    from simclust.testing.images import make_image_dataset
+
+    root = tmp_path / "imgs"
+    make_image_dataset(root, n_images=80, n_groups=4, seed=2)
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "out"
+    r = invoke("analyze", root, "--threshold", 0.93, "--out", out, "--json")
+    assert_ok(r)
+    payload = json.loads(r.stdout)
+    assert "report.html" in payload["files"] and "bad_files.parquet" in payload["files"]
+    bad = pl.read_parquet(out / "bad_files.parquet")
+    assert bad["path"].to_list() == ["broken.png"]
+    ids = pl.read_parquet(out / "assignments.parquet")["id"].to_list()
+    feats = PixelEmbedder().embed([root / i for i in ids], n_jobs=1).features
+    expected = simclust.analyze(feats, ids=ids, threshold=0.93)
+    assert_written_like(out, expected)
+    html = (out / "report.html").read_text()
+    assert "data:image/jpeg;base64," in html  # thumbnails found beside the input
+
+
 def test_analyze_overlays_config_file(tmp_path, npy):
     (tmp_path / "run.toml").write_text(
         "[graph]\nthreshold = 0.95\n"
