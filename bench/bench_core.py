@@ -15,158 +15,39 @@ Run from the repository root, e.g. ``.venv/bin/python bench/bench_core.py --n 10
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib
-import importlib.metadata
 import json
-import os
-import platform
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
-# Project rule: benchmark numpy with OpenBLAS' own CPU detection. The environment may set
-# OPENBLAS_CORETYPE (forces a kernel, e.g. an older/slower one) and OPENBLAS_L2_SIZE (changes
-# the GEMM blocking); both slow numpy's float32 GEMM down and would understate the "machine
-# peak" and the peers. OpenBLAS reads them once, when the library is loaded, so they are
-# removed here, before numpy (or anything that imports it) is imported. Child processes
-# (the memory measurement) inherit the cleaned environment.
-_REMOVED_ENV = {
-    key: os.environ.pop(key)
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-    if key in os.environ
-}
+import _common  # noqa: F401  (first: removes OPENBLAS_* from the environment before numpy loads)
+import faiss
+import numpy as np
+import scipy.sparse as sp
+from _common import (
+    MIB,
+    Timing,
+    bench_parser,
+    gemm_runner,
+    gflops,
+    import_simclust_ops,
+    log,
+    measure,
+    measure_interleaved,
+    parse_tasks,
+    report_machine,
+    run_memory_child,
+    thread_limits,
+)
+from datasets import make_embeddings
+from scipy.sparse.csgraph import connected_components as scipy_cc
+from sklearn.neighbors import NearestNeighbors
 
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
-import sklearn  # noqa: E402
-import threadpoolctl  # noqa: E402
-from scipy.sparse.csgraph import connected_components as scipy_cc  # noqa: E402
-from sklearn.neighbors import NearestNeighbors  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datasets import make_embeddings  # noqa: E402
-
-T = TypeVar("T")
 TASKS = ("gemm", "knn", "graph", "uf")
-MIB = 1024 * 1024
 
-
-def _import_simclust() -> tuple[ModuleType | None, str | None]:
-    try:
-        return importlib.import_module("simclust.ops"), None
-    except Exception as exc:  # ImportError, or a broken half-built extension
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-SC_OPS, SC_IMPORT_ERROR = _import_simclust()
-
-
-# --------------------------------------------------------------------------- timing
-
-
-@dataclass
-class Timing:
-    times: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    @property
-    def min(self) -> float:
-        return min(self.times)
-
-    @property
-    def max(self) -> float:
-        return max(self.times)
-
-    def fmt(self) -> str:
-        if len(self.times) == 1:
-            return f"{self.median:.3f} (1 run)"
-        return f"{self.median:.3f} ({self.min:.3f}-{self.max:.3f})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "median": self.median,
-            "min": self.min,
-            "max": self.max,
-            "times": self.times,
-        }
-
-
-def measure(
-    label: str, fn: Callable[[], T], repeats: int, *, warmup: bool = True
-) -> tuple[Timing, T]:
-    """Warm up once (optional), then time ``repeats`` calls; return timing and last result."""
-    if warmup:
-        t0 = time.perf_counter()
-        fn()
-        log(f"  {label}: warm-up {time.perf_counter() - t0:.3f} s")
-        gc.collect()
-    timing = Timing()
-    result: T | None = None
-    for i in range(repeats):
-        result = None  # free the previous result before the next run
-        settle()
-        t0 = time.perf_counter()
-        result = fn()
-        timing.times.append(time.perf_counter() - t0)
-        log(f"  {label}: run {i + 1}/{repeats} {timing.times[-1]:.3f} s")
-    assert result is not None
-    return timing, result
-
-
-def measure_interleaved(
-    cases: list[tuple[str, Callable[[], Any]]], repeats: int
-) -> dict[str, tuple[Timing, Any]]:
-    """Like :func:`measure` for several contenders, run round-robin (A B A B ...).
-
-    On a shared, noisy machine this spreads background load evenly over simclust and its peer,
-    so their ratio is more stable than with back-to-back blocks of runs.
-    """
-    for label, fn in cases:
-        t0 = time.perf_counter()
-        fn()
-        log(f"  {label}: warm-up {time.perf_counter() - t0:.3f} s")
-        gc.collect()
-    timings = {label: Timing() for label, _ in cases}
-    results: dict[str, Any] = {}
-    for i in range(repeats):
-        for label, fn in cases:
-            results[label] = None  # free the previous result before the next run
-            settle()
-            t0 = time.perf_counter()
-            results[label] = fn()
-            timings[label].times.append(time.perf_counter() - t0)
-            log(f"  {label}: run {i + 1}/{repeats} {timings[label].times[-1]:.3f} s")
-    return {label: (timings[label], results[label]) for label, _ in cases}
-
-
-SETTLE_S = 0.5
-
-
-def settle() -> None:
-    """Collect garbage and pause before a timed run.
-
-    OpenBLAS (pthreads) and libgomp worker threads keep spinning for a while after a parallel
-    region; the pause lets them park so they do not steal cycles from the next contender.
-    """
-    gc.collect()
-    time.sleep(SETTLE_S)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+SC_OPS, SC_IMPORT_ERROR = import_simclust_ops()
 
 
 # --------------------------------------------------------------------------- results
@@ -210,84 +91,6 @@ TABLE_HEADER = (
     "| notes (GFLOP/s, % peak, edges, memory) |\n"
     "| --- | --- | --- | --- | --- | --- |"
 )
-
-
-# --------------------------------------------------------------------------- machine info
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    cpu_model = "unknown"
-    flags: set[str] = set()
-    mem_total = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu_model == "unknown":
-                cpu_model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_total = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni") if f in flags]
-    return {
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "simd": simd,
-        "mem_total": mem_total,
-        "threads": threads,
-        "python": platform.python_version(),
-        "versions": {
-            "simclust": _simclust_version(),
-            "faiss": faiss.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-            "threadpoolctl": threadpoolctl.__version__,
-        },
-        "removed_env": _REMOVED_ENV,
-    }
-
-
-def _simclust_version() -> str:
-    if SC_OPS is None:
-        return f"unavailable ({SC_IMPORT_ERROR})"
-    pkg = importlib.import_module("simclust")
-    version = getattr(pkg, "__version__", None)
-    if version is None:
-        try:
-            version = importlib.metadata.version("simclust")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
-    return str(version)
-
-
-def print_machine_info(info: dict[str, Any], pools: list[dict[str, Any]]) -> None:
-    print("## Machine")
-    print(
-        f"- CPU: {info['cpu_model']}; cores: {info['cpu_count']} "
-        f"(usable {info['cpus_usable']}); SIMD: {', '.join(info['simd']) or 'none'}; "
-        f"RAM: {info['mem_total']}"
-    )
-    print(f"- threads for every library: {info['threads']}")
-    vers = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    print(f"- Python {info['python']}; {vers}")
-    removed = info["removed_env"]
-    print(
-        "- removed from env before importing numpy: "
-        + (", ".join(f"{k}={v}" for k, v in removed.items()) if removed else "none was set")
-    )
-    print("- threadpoolctl pools:")
-    for pool in pools:
-        print(
-            f"  - {pool.get('internal_api')} {pool.get('version')} ({pool.get('prefix')}): "
-            f"architecture={pool.get('architecture', '-')}, "
-            f"threading={pool.get('threading_layer', '-')}, "
-            f"num_threads={pool.get('num_threads')}"
-        )
-    print()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -339,10 +142,6 @@ def edge_set_diff(
     }
 
 
-def gflops(flops: float, seconds: float) -> float:
-    return flops / seconds / 1e9
-
-
 # --------------------------------------------------------------------------- tasks
 
 
@@ -366,16 +165,7 @@ class GemmProbe:
 
 def make_gemm_probe(args: argparse.Namespace) -> GemmProbe:
     m, kd, inner = int(args.gemm_size), int(args.d), int(args.gemm_inner)
-    rng = np.random.default_rng(args.seed)
-    a = rng.standard_normal((m, kd), dtype=np.float32)
-    b = rng.standard_normal((kd, m), dtype=np.float32)
-    c = np.empty((m, m), dtype=np.float32)
-
-    def run() -> int:
-        for _ in range(inner):
-            np.matmul(a, b, out=c)
-        return inner
-
+    run, _flops = gemm_runner(kd, m, inner, args.seed)
     return GemmProbe(m=m, kd=kd, inner=inner, run=run)
 
 
@@ -529,56 +319,28 @@ def bench_knn(
 
 
 _MEMORY_CHILD = r"""
-import json, resource, sys, time
-import numpy as np
 import simclust.ops as ops
-
-def vm_hwm_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return -1
 
 path, threshold, threads = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 x = np.load(path)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-base_hwm = vm_hwm_kib()
+base, base_hwm = maxrss_kib(), vm_hwm_kib()
 t0 = time.perf_counter()
 src, dst, sim = ops.threshold_edges(x, threshold, n_threads=threads)
 labels = ops.connected_components(x.shape[0], src, dst)
 seconds = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-peak_hwm = vm_hwm_kib()
-print(json.dumps({
-    "base_kib": base, "peak_kib": peak, "base_hwm_kib": base_hwm, "peak_hwm_kib": peak_hwm,
-    "edges": int(src.size), "n_components": int(labels.max()) + 1 if labels.size else 0,
-    "seconds": seconds,
-}))
+report(
+    base, base_hwm, seconds, edges=int(src.size),
+    n_components=int(labels.max()) + 1 if labels.size else 0,
+)
 """
-
-# Linux keeps a process' ru_maxrss across exec, and a forked child starts with its parent's
-# resident size: a child spawned directly from this (large) process would report the
-# benchmark's own RSS as its baseline and hide its real peak. A small /bin/sh in between
-# forks the python child (the trailing "exit" stops sh from exec-ing it in place), so the
-# child's ru_maxrss starts from the small shell. VmHWM (per address space) is kept as a
-# cross-check.
-_SPAWN_VIA_SH = ["/bin/sh", "-c", '"$0" "$@"; exit $?']
 
 
 def measure_graph_memory(x: np.ndarray, threshold: float, threads: int) -> dict[str, Any]:
     """Peak extra RSS of threshold_edges + connected_components in a fresh child process."""
-    with tempfile.TemporaryDirectory(prefix="simclust_bench_") as tmp:
-        path = Path(tmp) / "x.npy"
-        np.save(path, x)
-        cmd = [sys.executable, "-c", _MEMORY_CHILD, str(path), repr(threshold), str(threads)]
-        proc = subprocess.run(_SPAWN_VIA_SH + cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory child failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = run_memory_child(_MEMORY_CHILD, {"x": x}, [repr(threshold), str(threads)])
     input_bytes = x.nbytes
     edge_bytes = 12 * res["edges"]  # uint32 src + uint32 dst + float32 similarity
-    peak_extra = (res["peak_kib"] - res["base_kib"]) * 1024  # Linux: ru_maxrss in KiB
-    peak_extra_hwm = (res["peak_hwm_kib"] - res["base_hwm_kib"]) * 1024
+    peak_extra = res["peak_extra_bytes"]
     budget = input_bytes + 2 * edge_bytes + 256 * MIB
     return {
         "input_bytes": input_bytes,
@@ -586,7 +348,7 @@ def measure_graph_memory(x: np.ndarray, threshold: float, threads: int) -> dict[
         "baseline_maxrss_bytes": res["base_kib"] * 1024,
         "peak_maxrss_bytes": res["peak_kib"] * 1024,
         "peak_extra_bytes": peak_extra,
-        "peak_extra_vmhwm_bytes": peak_extra_hwm,
+        "peak_extra_vmhwm_bytes": res["peak_extra_vmhwm_bytes"],
         "budget_bytes": budget,
         "within_budget": peak_extra <= budget,
         "child_seconds": res["seconds"],
@@ -730,17 +492,9 @@ def bench_uf(args: argparse.Namespace) -> tuple[list[Row], list[str]]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000, help="rows of the embedding dataset")
-    p.add_argument("--d", type=int, default=384, help="embedding dimension")
+    p = bench_parser(__doc__, TASKS, seed_help="dataset / random-edge seed")
     p.add_argument("--k", type=int, default=10, help="neighbours per row (self excluded)")
     p.add_argument("--threshold", type=float, default=0.9, help="ε-graph cosine threshold")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up")
-    p.add_argument("--threads", type=int, default=2, help="threads for every library")
-    p.add_argument(
-        "--only", default=",".join(TASKS), help=f"comma list of tasks among {','.join(TASKS)}"
-    )
-    p.add_argument("--seed", type=int, default=0, help="dataset / random-edge seed")
     p.add_argument("--skip-sklearn", action="store_true", help="do not run sklearn kNN")
     p.add_argument("--sklearn-repeats", type=int, default=1, help="sklearn runs (no warm-up)")
     p.add_argument("--skip-memory", action="store_true", help="skip the child memory run")
@@ -750,11 +504,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--uf-edges", type=int, default=10_000_000, help="union-find edges")
     p.add_argument("--json", type=Path, default=None, help="write all numbers to this file")
     args = p.parse_args(argv)
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(only) - set(TASKS))
-    if unknown:
-        p.error(f"unknown task(s) in --only: {', '.join(unknown)}")
-    args.tasks = only
+    args.tasks = parse_tasks(p, args.only, TASKS)
     if args.repeats < 1 or args.threads < 1 or args.sklearn_repeats < 1:
         p.error("--repeats, --threads and --sklearn-repeats must be >= 1")
     return args
@@ -762,11 +512,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    faiss.omp_set_num_threads(args.threads)
-    with threadpoolctl.threadpool_limits(limits=args.threads):
-        info = machine_info(args.threads)
-        pools = threadpoolctl.threadpool_info()
-        print_machine_info(info, pools)
+    with thread_limits(args.threads):
+        info, pools = report_machine(
+            args.threads, ("faiss", "numpy", "scipy", "sklearn", "threadpoolctl")
+        )
         if SC_OPS is None:
             print(f"**simclust.ops not importable ({SC_IMPORT_ERROR}): peers only (dry run)**\n")
 

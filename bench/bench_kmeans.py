@@ -22,40 +22,28 @@ Run from the repository root, e.g. ``.venv/bin/python bench/bench_kmeans.py --n 
 
 from __future__ import annotations
 
-import os
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
 
-# Project rule (see bench_core.py): OpenBLAS reads these once, when it is loaded, and they slow
-# numpy's float32 GEMM (the reference peak) and scikit-learn down. Remove them before numpy loads.
-_REMOVED_ENV = {
-    key: os.environ.pop(key)
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-    if key in os.environ
-}
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-import threadpoolctl  # noqa: E402
-from sklearn.cluster import KMeans as SkKMeans  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import (  # noqa: E402
+import _common  # noqa: F401  (first: removes OPENBLAS_* from the environment before numpy loads)
+import faiss
+import numpy as np
+from _common import (
     Timing,
+    bench_parser,
     gflops,
     log,
-    machine_info,
     measure,
     measure_interleaved,
-    print_machine_info,
+    parse_tasks,
+    report_machine,
+    thread_limits,
 )
-from datasets import make_embeddings  # noqa: E402
-from simclust import ops  # noqa: E402
+from datasets import make_embeddings
+from simclust import ops
+from sklearn.cluster import KMeans as SkKMeans
 
 TASKS = ("assign", "lloyd", "fit")
 
@@ -96,11 +84,7 @@ def inertia(x: np.ndarray, centroids: np.ndarray) -> float:
 
 
 def fmt(t: Timing | None) -> str:
-    if t is None:
-        return "n/a"
-    if len(t.times) == 1:
-        return f"{t.median:.2f} (1 run)"
-    return f"{t.median:.2f} ({t.min:.2f}-{t.max:.2f})"
+    return "n/a" if t is None else t.fmt(2)
 
 
 HEADER = (
@@ -318,23 +302,14 @@ def bench_fit(args: argparse.Namespace, x: np.ndarray) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000, help="rows")
-    p.add_argument("--d", type=int, default=384, help="dimension")
+    p = bench_parser(__doc__, TASKS, n_help="rows", seed_help="dataset and initialisation seed")
     p.add_argument("--k", type=int, default=1000, help="clusters")
     p.add_argument("--iters", type=int, default=20, help="Lloyd iterations of the lloyd task")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up")
-    p.add_argument("--threads", type=int, default=2, help="threads for every library")
-    p.add_argument("--seed", type=int, default=0, help="dataset and initialisation seed")
-    p.add_argument("--only", default=",".join(TASKS), help=f"comma list among {','.join(TASKS)}")
     p.add_argument("--skip-sklearn-lloyd", action="store_true", help="no sklearn in lloyd")
     p.add_argument("--skip-sklearn-fit", action="store_true", help="no sklearn in fit")
     p.add_argument("--sklearn-repeats", type=int, default=1, help="sklearn default-fit runs")
     args = p.parse_args(argv)
-    args.tasks = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(args.tasks) - set(TASKS))
-    if unknown:
-        p.error(f"unknown task(s) in --only: {', '.join(unknown)}")
+    args.tasks = parse_tasks(p, args.only, TASKS)
     if min(args.repeats, args.threads, args.sklearn_repeats, args.iters) < 1:
         p.error("--repeats, --threads, --sklearn-repeats and --iters must be >= 1")
     if not 1 <= args.k <= args.n:
@@ -344,11 +319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    faiss.omp_set_num_threads(args.threads)
-    with threadpoolctl.threadpool_limits(limits=args.threads):
-        info = machine_info(args.threads)
-        info["removed_env"] = _REMOVED_ENV
-        print_machine_info(info, threadpoolctl.threadpool_info())
+    with thread_limits(args.threads):
+        report_machine(args.threads, ("faiss", "numpy", "scipy", "sklearn", "threadpoolctl"))
         t0 = time.perf_counter()
         x = make_embeddings(args.n, args.d, seed=args.seed)
         log(

@@ -20,233 +20,72 @@ Run from the repository root, e.g. ``.venv/bin/python bench/bench_metrics.py`` (
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import time
+from pathlib import Path
+from typing import Any
 
-# Project rule (as bench_core.py): benchmark numpy with OpenBLAS' own CPU detection.
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE force a kernel / change the GEMM blocking and would
-# understate the GEMM peak and scikit-learn; OpenBLAS reads them once, at load time, so they are
-# removed before numpy is imported. Child processes inherit the cleaned environment.
-_REMOVED_ENV = {
-    key: os.environ.pop(key)
-    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-    if key in os.environ
-}
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
-import threadpoolctl  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import _common  # noqa: F401  (first: removes OPENBLAS_* from the environment before numpy loads)
+import numpy as np
+from _common import (
+    MIB,
+    bench_parser,
+    gemm_runner,
+    log,
+    measure_interleaved,
+    parse_tasks,
+    report_machine,
+    run_memory_child,
+    thread_limits,
+)
+from datasets import make_embeddings
+from simclust import ops
+from sklearn.metrics import (
     calinski_harabasz_score,
     davies_bouldin_score,
     silhouette_samples,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import simclust  # noqa: E402
-from datasets import make_embeddings  # noqa: E402
-from simclust import ops  # noqa: E402
-
 TASKS = ("intra", "silhouette", "scores")
-MIB = 1024 * 1024
-PAUSE_S = 0.5
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- timing
-
-
-@dataclass
-class Timing:
-    times: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-    def fmt(self) -> str:
-        if len(self.times) == 1:
-            return f"{self.times[0]:.3f} (1 run)"
-        return f"{self.median:.3f} ({min(self.times):.3f}-{max(self.times):.3f})"
-
-
-def measure_interleaved(
-    cases: list[tuple[str, Callable[[], Any]]], repeats: int, *, warmup: bool = True
-) -> dict[str, tuple[Timing, Any]]:
-    """Time several contenders round-robin (A B A B ...) after one warm-up each.
-
-    On a shared, noisy machine this spreads background load evenly, so ratios measured in the
-    same rounds are more stable than back-to-back blocks of runs.
-    """
-    if warmup:
-        for label, fn in cases:
-            t0 = time.perf_counter()
-            fn()
-            log(f"  {label}: warm-up {time.perf_counter() - t0:.3f} s")
-            gc.collect()
-    timings = {label: Timing() for label, _ in cases}
-    results: dict[str, Any] = {}
-    for i in range(repeats):
-        for label, fn in cases:
-            results[label] = None
-            gc.collect()
-            # OpenBLAS' threads spin for a while after a call: let them park before timing
-            # the next contender, so numpy's GEMM does not steal cores from simclust.
-            time.sleep(PAUSE_S)
-            t0 = time.perf_counter()
-            results[label] = fn()
-            timings[label].times.append(time.perf_counter() - t0)
-            log(f"  {label}: run {i + 1}/{repeats} {timings[label].times[-1]:.3f} s")
-    return {label: (timings[label], results[label]) for label, _ in cases}
 
 
 # --------------------------------------------------------------------------- memory child
 
 _MEMORY_CHILD = r"""
-import json, resource, sys, time
-import numpy as np
 import simclust.ops as ops
 
-def vm_hwm_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return -1
-
-task, xpath, lpath, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+xpath, lpath, task, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 x = np.load(xpath)
 labels = np.load(lpath)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-base_hwm = vm_hwm_kib()
+base, base_hwm = maxrss_kib(), vm_hwm_kib()
 t0 = time.perf_counter()
 if task == "intra":
     out = ops.intra_stats(x, labels, n_threads=threads)
 else:
     out = ops.silhouette(x, labels, n_threads=threads)
-seconds = time.perf_counter() - t0
-print(json.dumps({
-    "base_kib": base, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "base_hwm_kib": base_hwm, "peak_hwm_kib": vm_hwm_kib(), "seconds": seconds,
-}))
+report(base, base_hwm, time.perf_counter() - t0)
 """
 
-# A forked child starts with its parent's ru_maxrss: a small /bin/sh in between forks the python
-# child (the trailing "exit" stops sh from exec-ing it in place), so the child's ru_maxrss starts
-# from the small shell (see bench_core.py).
-_SPAWN_VIA_SH = ["/bin/sh", "-c", '"$0" "$@"; exit $?']
 
-
-def child_memory(task: str, x: np.ndarray, labels: np.ndarray, threads: int) -> dict[str, Any]:
+def child_memory(
+    task: str, x: np.ndarray, labels: np.ndarray, threads: int, budget: int
+) -> dict[str, Any]:
     """Peak extra RSS (after loading the data) of one simclust call in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="simclust_bench_") as tmp:
-        xp, lp = Path(tmp) / "x.npy", Path(tmp) / "labels.npy"
-        np.save(xp, x)
-        np.save(lp, labels)
-        cmd = [sys.executable, "-c", _MEMORY_CHILD, task, str(xp), str(lp), str(threads)]
-        proc = subprocess.run(_SPAWN_VIA_SH + cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory child failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res = run_memory_child(_MEMORY_CHILD, {"x": x, "labels": labels}, [task, str(threads)])
     return {
         "input_bytes": x.nbytes,
         "baseline_maxrss_bytes": res["base_kib"] * 1024,
-        "peak_extra_bytes": (res["peak_kib"] - res["base_kib"]) * 1024,
-        "peak_extra_vmhwm_bytes": (res["peak_hwm_kib"] - res["base_hwm_kib"]) * 1024,
+        "peak_extra_bytes": res["peak_extra_bytes"],
+        "peak_extra_vmhwm_bytes": res["peak_extra_vmhwm_bytes"],
         "child_seconds": res["seconds"],
+        "budget_bytes": budget,
+        "within_budget": res["peak_extra_bytes"] <= budget,
     }
-
-
-# --------------------------------------------------------------------------- machine
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    cpu_model, flags, mem_total = "unknown", set[str](), "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu_model == "unknown":
-                cpu_model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_total = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "simd": [f for f in ("avx2", "fma", "avx512f") if f in flags],
-        "mem_total": mem_total,
-        "threads": threads,
-        "python": platform.python_version(),
-        "versions": {
-            "simclust": simclust.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__,
-            "threadpoolctl": threadpoolctl.__version__,
-        },
-        "removed_env": _REMOVED_ENV,
-        "loadavg_start": os.getloadavg(),
-    }
-
-
-def print_machine_info(info: dict[str, Any]) -> None:
-    print("## Machine")
-    print(
-        f"- CPU: {info['cpu_model']}; cores: {info['cpu_count']} (usable {info['cpus_usable']}); "
-        f"SIMD: {', '.join(info['simd']) or 'none'}; RAM: {info['mem_total']}; "
-        f"load average at start: {', '.join(f'{v:.2f}' for v in info['loadavg_start'])}"
-    )
-    print(f"- threads for every library: {info['threads']}")
-    print(
-        f"- Python {info['python']}; " + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    )
-    removed = info["removed_env"]
-    print(
-        "- removed from env before importing numpy: "
-        + (", ".join(f"{k}={v}" for k, v in removed.items()) if removed else "none was set")
-    )
-    for pool in threadpoolctl.threadpool_info():
-        print(
-            f"- {pool.get('internal_api')} {pool.get('version')}: "
-            f"architecture={pool.get('architecture', '-')}, num_threads={pool.get('num_threads')}"
-        )
-    print()
 
 
 # --------------------------------------------------------------------------- tasks
-
-
-def gemm_runner(d: int, size: int, inner: int, seed: int) -> tuple[Callable[[], int], float]:
-    """A numpy float32 GEMM run (``inner`` matmuls of size x d @ d x size) and its flop count."""
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((size, d), dtype=np.float32)
-    b = rng.standard_normal((d, size), dtype=np.float32)
-    c = np.empty((size, size), dtype=np.float32)
-
-    def run() -> int:
-        for _ in range(inner):
-            np.matmul(a, b, out=c)
-        return inner
-
-    return run, 2.0 * size * size * d * inner
 
 
 def intra_dataset(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
@@ -372,10 +211,9 @@ def bench_intra(
         )
     if not args.skip_memory:
         log("[intra] peak memory in a fresh child process")
-        mem = child_memory("intra", x, labels, args.threads)
         budget = x.nbytes + 512 * MIB
-        ok = mem["peak_extra_bytes"] <= budget
-        mem.update(budget_bytes=budget, within_budget=ok)
+        mem = child_memory("intra", x, labels, args.threads, budget)
+        ok = mem["within_budget"]
         out["intra"]["memory"] = mem
         table.append(
             f"| intra_stats peak memory (fresh child, {mem['child_seconds']:.1f} s) | - | - | "
@@ -449,10 +287,9 @@ def bench_silhouette(
         )
     if not args.skip_memory:
         log("[silhouette] peak memory in a fresh child process")
-        mem = child_memory("silhouette", x, labels, args.threads)
         budget = x.nbytes + 8 * n * k + 256 * MIB
-        ok = mem["peak_extra_bytes"] <= budget
-        mem.update(budget_bytes=budget, within_budget=ok)
+        mem = child_memory("silhouette", x, labels, args.threads, budget)
+        ok = mem["within_budget"]
         entry["memory"] = mem
         table.append(
             f"| silhouette peak memory (fresh child) | - | - | peak extra "
@@ -516,26 +353,18 @@ def bench_scores(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n", type=int, default=100_000, help="rows of the intra dataset")
-    p.add_argument("--d", type=int, default=384, help="embedding dimension")
+    p = bench_parser(__doc__, TASKS, n_help="rows of the intra dataset")
     p.add_argument("--clusters", type=int, default=1000, help="clusters besides the giant one")
     p.add_argument("--giant", type=int, default=20_000, help="members of the giant cluster")
     p.add_argument("--sil-n", type=int, default=50_000, help="rows of the silhouette dataset")
     p.add_argument("--sil-k", type=int, default=100, help="clusters of the silhouette dataset")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up")
     p.add_argument("--sklearn-repeats", type=int, default=1, help="sklearn silhouette runs")
-    p.add_argument("--threads", type=int, default=2, help="threads for every library")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", default=",".join(TASKS), help=f"comma list among {','.join(TASKS)}")
     p.add_argument("--skip-sklearn", action="store_true", help="do not run sklearn silhouette")
     p.add_argument("--skip-memory", action="store_true", help="skip the child memory runs")
     p.add_argument("--skip-check", action="store_true", help="skip the numpy intra reference")
     p.add_argument("--json", type=Path, default=None, help="write all numbers to this file")
     args = p.parse_args(argv)
-    args.tasks = [s.strip() for s in args.only.split(",") if s.strip()]
-    if set(args.tasks) - set(TASKS):
-        p.error(f"unknown task(s): {sorted(set(args.tasks) - set(TASKS))}")
+    args.tasks = parse_tasks(p, args.only, TASKS)
     if not 0 < args.giant < args.n:
         p.error("--giant must be in (0, --n)")
     return args
@@ -543,9 +372,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with threadpoolctl.threadpool_limits(limits=args.threads):
-        info = machine_info(args.threads)
-        print_machine_info(info)
+    with thread_limits(args.threads):
+        info, _pools = report_machine(
+            args.threads,
+            ("numpy", "sklearn", "threadpoolctl"),
+            simd=("avx2", "fma", "avx512f"),
+            loadavg=True,
+            pool_details=False,
+        )
         table = [
             "| task | simclust s (median, min-max) | peer s | result | target |",
             "| --- | --- | --- | --- | --- |",

@@ -626,3 +626,31 @@ def test_demo(tmp_path):
     assert (out / "results" / "clusters.parquet").is_file()
     assert pl.read_parquet(out / "dataset.parquet").height == 120
     assert payload["metrics"] == ["intra", "edge", "centroid", "inter", "silhouette"]
+
+
+def test_embed_then_analyze_saved_features(tmp_path):
+    from simclust.io.fastdup import read_fastdup_features
+    from simclust.testing.images import make_image_dataset
+
+    root = tmp_path / "imgs"
+    make_image_dataset(root, n_images=60, n_groups=3, seed=5)
+    (root / "empty.jpg").write_bytes(b"")
+    r = invoke("embed", root, "--out", tmp_path / "feats", "--json", "--param", "size=32")
+    assert_ok(r)
+    payload = json.loads(r.stdout)
+    assert payload["format"] == "fastdup" and payload["n_bad_files"] == 1
+    assert payload["n_images"] == 60 and payload["bad_files"][0]["path"] == "empty.jpg"
+    saved = read_fastdup_features(tmp_path / "feats")
+    direct = simclust.analyze(root, config={"input": {"embedder_params": {"size": 32}}})
+    assert saved.filenames == direct.assignments["id"].to_list()
+    # analysing the saved features gives the folder's result
+    out = tmp_path / "out"
+    assert_ok(invoke("analyze", tmp_path / "feats", "--out", out, "--no-report", "-q"))
+    assert_written_like(out, direct)
+    r = invoke("embed", root, "--out", tmp_path / "f.npz", "-q", "--param", "size=32")
+    assert_ok(r)
+    with np.load(tmp_path / "f.npz") as npz:
+        np.testing.assert_array_equal(npz["embeddings"], saved.features)
+        assert npz["ids"].tolist() == saved.filenames
+    r = invoke("embed", root, "--out", tmp_path / "x", "--embedder", "nope")
+    assert_error(r, 2, "unknown embedder 'nope'")
