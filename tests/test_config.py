@@ -123,6 +123,18 @@ def test_load_config_toml(tmp_path, host):
     )
     raw = load_config(path)
     assert raw["input"]["path"] == str(tmp_path / "x.npy")
+    path.write_text(
+        '[input]\npath = "imgs"\nloader = "images"\nembedder = "onnx"\n'
+        '[input.embedder_params]\nmodel = "m/model.onnx"\nsize = 3\n'
+        'labels_file = "/abs/l.csv"\n'
+    )
+    emb = load_config(path)["input"]["embedder_params"]
+    assert emb == {"model": str(tmp_path / "m/model.onnx"), "size": 3, "labels_file": "/abs/l.csv"}
+    path.write_text(
+        '[input]\npath = "x.npy"\n[cluster]\nstrategy = "kmeans"\nn_clusters = 4\n'
+        '[output]\ndir = "results"\n'
+    )
+    raw = load_config(path)
     assert raw["output"]["dir"] == str(tmp_path / "results")
     cfg = resolve(raw, host)
     assert cfg["cluster"]["params"]["n_clusters"] == 4

@@ -63,8 +63,15 @@ _GRAPH_KEYS = {"kind": "graph", "k": "k", "threshold": "threshold"}
 _OUTPUT_KEYS: dict[str, type] = {"dir": str, "report": bool}
 
 
+_PATH_KEYS = ("path", "features", "model")
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
-    r"""Read a TOML config file; relative input/output paths are taken from its folder.
+    r"""Read a TOML config file; relative paths in it are taken from its folder.
+
+    Paths are ``[input]``'s and ``[input.embedder_params]``'s values under the keys
+    ``path``, ``features``, ``model`` or a key ending in ``_path`` / ``_file``, and
+    ``[output] dir``.
 
     The result is the raw mapping (validate it with :func:`resolve`, which
     :func:`simclust.run` and :func:`simclust.analyze` do).
@@ -88,10 +95,19 @@ def load_config(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     base = p.resolve().parent
-    for section, key in (("input", "path"), ("input", "features"), ("output", "dir")):
-        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
-        if isinstance(value, str) and value and not Path(value).is_absolute():
-            raw[section][key] = str(base / value)
+
+    def rebase(table: Any, keys: Sequence[str] = ()) -> None:
+        if not isinstance(table, dict):
+            return
+        for key, value in table.items():
+            is_path = key in keys or key in _PATH_KEYS or key.endswith(("_path", "_file"))
+            if is_path and isinstance(value, str) and value and not Path(value).is_absolute():
+                table[key] = str(base / value)
+
+    rebase(raw.get("input"))
+    if isinstance(raw.get("input"), dict):
+        rebase(raw["input"].get("embedder_params"))
+    rebase(raw.get("output"), ("dir",))
     return raw
 
 
