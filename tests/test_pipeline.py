@@ -391,3 +391,18 @@ def test_chained_clusters(host):
         if c in flags:
             assert flags[c]["loose"] == loose and flags[c]["weak_bridge"] == weak
     assert res.summary()["n_chained"] == len(flags) >= 2
+
+
+@pytest.mark.parametrize("strategy", ["connected-components", "kmeans"])
+def test_same_result_for_any_thread_count(host, data, strategy):
+    x = data[0]
+    params = {"threshold": 0.8} if strategy == "connected-components" else {"n_clusters": 12}
+    runs = [
+        simclust.analyze(x, strategy=strategy, metrics=ALL, n_threads=t, host=host, **params)
+        for t in (1, 2, 3)
+    ]
+    for other in runs[1:]:
+        for name, df in runs[0].frames().items():
+            assert_frame_equal(other.frames()[name], df)
+        np.testing.assert_array_equal(other.centroid_matrix, runs[0].centroid_matrix)
+        assert other.config["run"]["threads"] != runs[0].config["run"]["threads"]
