@@ -50,10 +50,13 @@ test: rust-check rust-test py-check py-test
 demo: build
 	$(BIN)/simclust demo
 
+# The peers (faiss-cpu, scikit-learn, scipy, imagehash) are dev dependencies only.
 bench: build
-	$(PY) -m pip install --quiet -e ".[bench]" --no-build-isolation --no-deps
-	$(PY) -m pip install --quiet faiss-cpu threadpoolctl
+	$(PY) -m pip install --quiet "faiss-cpu>=1.8" "threadpoolctl>=3" "imagehash>=4.3"
 	$(PY) bench/bench_core.py
+	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_kmeans.py
+	$(PY) bench/bench_pipeline.py
 
 fmt:
 	cargo fmt --all
