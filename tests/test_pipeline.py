@@ -406,3 +406,26 @@ def test_same_result_for_any_thread_count(host, data, strategy):
             assert_frame_equal(other.frames()[name], df)
         np.testing.assert_array_equal(other.centroid_matrix, runs[0].centroid_matrix)
         assert other.config["run"]["threads"] != runs[0].config["run"]["threads"]
+
+
+def test_parquet_loader_errors(tmp_path, host):
+    def write(df):
+        path = tmp_path / "x.parquet"
+        df.write_parquet(path)
+        return path
+
+    ragged = write(pl.DataFrame({"v": [[1.0, 0.0], [1.0]]}))
+    with pytest.raises(ShapeError, match=r"different lengths \(1\.\.2\)"):
+        simclust.analyze(ragged, host=host)
+    nulls = write(pl.DataFrame({"v": [[1.0, 0.0], None]}))
+    with pytest.raises(InvalidInputError, match="1 null row"):
+        simclust.analyze(nulls, host=host)
+    text = write(pl.DataFrame({"v": [["a", "b"], ["c", "d"]]}))
+    with pytest.raises(InvalidInputError, match="not numeric vectors"):
+        simclust.analyze(text, host=host)
+    two = write(pl.DataFrame({"a": [[1.0], [2.0]], "b": [[1.0], [2.0]]}))
+    with pytest.raises(InvalidInputError, match="cannot tell the embedding column"):
+        simclust.analyze(two, host=host)
+    ints = write(pl.DataFrame({"id": ["p", "q", "r"], "v": [[1, 0], [1, 0], [0, 1]]}))
+    res = simclust.analyze(ints, threshold=0.9, host=host)
+    assert res.assignments.select("id", "cluster").rows() == [("p", 0), ("q", 0), ("r", 1)]

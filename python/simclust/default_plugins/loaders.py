@@ -128,15 +128,20 @@ class ParquetLoader(Loader):
             raise InvalidInputError(f"{path}: column {emb!r} has {col.null_count()} null row(s)")
         if isinstance(col.dtype, pl.List):
             lengths = col.list.len()
-            if lengths.n_unique() > 1:
+            lo, hi = lengths.min(), lengths.max()
+            if lo != hi:
                 raise ShapeError(
-                    f"{path}: the vectors in {emb!r} have different lengths "
-                    f"({lengths.min()!r}..{lengths.max()!r})"
+                    f"{path}: the vectors in {emb!r} have different lengths ({lo!r}..{hi!r})"
                 )
-            dim = int(lengths[0]) if len(col) else 0
-            col = col.cast(pl.Array(pl.Float32, dim))
+            col = col.list.to_array(int(hi) if len(col) else 0)  # type: ignore[arg-type]
+        if not isinstance(col.dtype, pl.Array):
+            raise InvalidInputError(
+                f"{path}: column {emb!r} holds {col.dtype}, not a list or array of numbers"
+            )
         try:
-            x = col.cast(pl.Array(pl.Float32, col.dtype.size)).to_numpy()  # type: ignore[attr-defined]
+            if col.dtype.inner != pl.Float32:
+                col = col.cast(pl.Array(pl.Float32, col.dtype.size))
+            x = col.to_numpy()
         except Exception as exc:
             raise InvalidInputError(
                 f"{path}: column {emb!r} is not numeric vectors: {exc}"
