@@ -62,6 +62,9 @@ BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.Str
 """Schema of :attr:`EmbedResult.bad_files`: the file and why it could not be read."""
 
 # RGB -> YCbCr (ITU-R BT.601, as in JPEG); the offsets do not matter after centring.
+_BATCH = 64
+"""Decoded images embedded together (vectorised numpy; rows are independent)."""
+
 _YCC = np.array(
     [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]],
     dtype=np.float32,
@@ -298,45 +301,52 @@ class PixelEmbedder:
                 f"images must be [n, {self.size}, {self.size}, 3] RGB, got shape {x.shape}"
             )
         out = np.empty((x.shape[0], self.dim), dtype=np.float32)
-        for i in range(x.shape[0]):
-            out[i] = self._embed_one(x[i])
+        for start in range(0, x.shape[0], _BATCH):
+            out[start : start + _BATCH] = self._embed_batch(x[start : start + _BATCH])
         return out[0] if single else out
 
-    def _embed_one(self, rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-        f = rgb.astype(np.float32)  # [s, s, 3]
+    def _embed_batch(self, rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """Embed ``uint8[B, size, size, 3]``; each row depends on its own image only."""
+        f = rgb.astype(np.float32)  # [B, s, s, 3]
+        n, s = f.shape[0], self.size
 
         # Structure: low-frequency 2-D DCT of the luma, zig-zag order, no DC.
         c = self._dct_rows
-        luma = f @ _YCC[0]
-        dct = (c @ luma @ c.T).ravel()[self._zz]
+        luma = f @ _YCC[0]  # [B, s, s]
+        dct = (c @ luma @ c.T).reshape(n, -1)[:, self._zz]
 
         # Colour layout: t x t block means in YCbCr, each channel centred. A @ X @ A.T
         # averages the blocks of each channel (matmul over the stack of [s, 3] slices).
         a = self._thumb_avg
-        thumb = (a @ (a @ f.reshape(self.size, -1)).reshape(len(a), self.size, 3)).reshape(-1, 3)
-        thumb = thumb @ _YCC.T
-        thumb = (thumb - thumb.mean(axis=0)).ravel()
+        t = len(a)
+        rows = (a @ f.reshape(n, s, -1)).reshape(n, t, s, 3)  # [B, t, s, 3]: row-block means
+        thumb = (a @ rows).reshape(n, t * t, 3) @ _YCC.T  # [B, t*t, 3]
+        thumb = (thumb - thumb.mean(axis=1, keepdims=True)).reshape(n, -1)
 
         # Colour content: soft RGB histogram of every other pixel in each direction. Each
         # pixel spreads a unit weight over the 8 nearest bin centres (trilinear "tent"
         # weights, looked up per uint8 value): hist[r, g, b] = sum_p R[r,p] G[g,p] B[b,p].
-        px = rgb[::2, ::2].reshape(-1, 3)
+        px = rgb[:, ::2, ::2].reshape(n, -1, 3)
+        m = px.shape[1]
         tent = self._tent
-        r, g, b = (np.take(tent, px[:, i], axis=1) for i in range(3))
-        rg = (r[:, None, :] * g[None, :, :]).reshape(-1, len(px))
-        hist = np.sqrt(np.maximum(rg @ b.T, 0.0).ravel() / len(px))
+        r, g, b = (np.take(tent, px[:, :, i], axis=1).transpose(1, 0, 2) for i in range(3))
+        rg = (r[:, :, None, :] * g[:, None, :, :]).reshape(n, -1, m)  # [B, bins^2, P]
+        hist = np.sqrt(np.maximum(rg @ b.transpose(0, 2, 1), 0.0).reshape(n, -1) / m)
 
         # Blocks with an RMS contrast below one grey level shrink instead of being blown up
         # to unit norm (pixel noise of flat images); the histogram always has norm 1.
-        blocks = (_unit(dct, float(self.size)), _unit(thumb, float(self.thumb)), _unit(hist))
-        return _unit(np.concatenate([v * w for v, w in zip(blocks, self._scale, strict=True)]))
+        blocks = (
+            _unit_rows(dct, float(self.size)),
+            _unit_rows(thumb, float(self.thumb)),
+            _unit_rows(hist),
+        )
+        return _unit_rows(np.hstack([v * w for v, w in zip(blocks, self._scale, strict=True)]))
 
-    def _embed_path(self, path: Path) -> npt.NDArray[np.float32] | str:
+    def _decode(self, path: Path) -> npt.NDArray[np.uint8] | str:
         try:
-            rgb = load_image(path, self.size)
+            return load_image(path, self.size)
         except ImageReadError as e:
             return e.reason
-        return self._embed_one(rgb)
 
     def embed(
         self,
@@ -387,28 +397,41 @@ class PixelEmbedder:
         bad_paths: list[str] = []
         bad_errors: list[str] = []
 
-        def collect(done: int, path: Path, res: npt.NDArray[np.float32] | str) -> None:
+        pending: list[npt.NDArray[np.uint8]] = []
+
+        def flush() -> None:
+            if pending:
+                start = len(ok_paths) - len(pending)
+                out[start : len(ok_paths)] = self._embed_batch(np.stack(pending))
+                pending.clear()
+
+        def collect(done: int, path: Path, res: npt.NDArray[np.uint8] | str) -> None:
             if isinstance(res, str):
                 bad_paths.append(os.fspath(path))
                 bad_errors.append(res)
             else:
-                out[len(ok_paths)] = res
+                pending.append(res)
                 ok_paths.append(path)
+                if len(pending) == _BATCH:
+                    flush()
             if progress is not None:
                 progress(done, total)
 
+        # Decoding (Pillow releases the GIL) runs in the pool; the features are computed
+        # in batches of _BATCH decoded images in input order, each row from its own image
+        # only, so the result does not depend on n_jobs.
         if n_jobs == 1 or total <= 1:
             for i, path in enumerate(items):
-                collect(i + 1, path, self._embed_path(path))
+                collect(i + 1, path, self._decode(path))
         else:
             # A bounded window of futures, consumed in input order: deterministic output
             # and memory independent of the number of files.
-            window: deque[tuple[Path, Future[npt.NDArray[np.float32] | str]]] = deque()
+            window: deque[tuple[Path, Future[npt.NDArray[np.uint8] | str]]] = deque()
             with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 done = 0
                 for path in items:
-                    window.append((path, pool.submit(self._embed_path, path)))
-                    if len(window) >= 4 * n_jobs:
+                    window.append((path, pool.submit(self._decode, path)))
+                    if len(window) >= 4 * n_jobs + _BATCH:
                         p, fut = window.popleft()
                         done += 1
                         collect(done, p, fut.result())
@@ -416,6 +439,7 @@ class PixelEmbedder:
                     p, fut = window.popleft()
                     done += 1
                     collect(done, p, fut.result())
+        flush()
 
         n_ok = len(ok_paths)
         features = out if n_ok == total else out[:n_ok].copy()
@@ -432,8 +456,9 @@ def _block_mean_matrix(n_out: int, n_in: int) -> npt.NDArray[np.float32]:
     return m
 
 
-def _unit(v: npt.NDArray[Any], floor: float = 0.0) -> npt.NDArray[np.float32]:
-    """``v / max(|v|, floor)`` in float32 (zero stays zero)."""
+def _unit_rows(v: npt.NDArray[Any], floor: float = 0.0) -> npt.NDArray[np.float32]:
+    """Each row ``v / max(|v|, floor)`` in float32 (a zero row stays zero)."""
     v64 = v.astype(np.float64)
-    n = max(float(np.sqrt(v64 @ v64)), floor)
-    return (v64 / n).astype(np.float32) if n > 0 else np.zeros(v.shape, np.float32)
+    n = np.maximum(np.sqrt(np.einsum("ij,ij->i", v64, v64)), floor)[:, None]
+    safe = np.where(n > 0, n, 1.0)
+    return np.where(n > 0, v64 / safe, 0.0).astype(np.float32)
