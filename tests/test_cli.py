@@ -654,3 +654,31 @@ def test_embed_then_analyze_saved_features(tmp_path):
         assert npz["ids"].tolist() == saved.filenames
     r = invoke("embed", root, "--out", tmp_path / "x", "--embedder", "nope")
     assert_error(r, 2, "unknown embedder 'nope'")
+
+
+def test_report_rerenders_a_result_folder(tmp_path):
+    from simclust.testing.images import make_image_dataset
+
+    root = tmp_path / "imgs"
+    make_image_dataset(root, n_images=60, n_groups=3, seed=7)
+    (root / "bad.webp").write_bytes(b"RIFF....WEBP")
+    out = tmp_path / "out"
+    assert_ok(invoke("analyze", root, "--threshold", 0.93, "--out", out, "--no-report", "-q"))
+    assert not (out / "report.html").exists()
+    back = simclust.Result.read(out)
+    written = simclust.analyze(root, threshold=0.93)
+    for name, df in written.frames().items():
+        assert_frame_equal(back.frames()[name], df)
+    np.testing.assert_array_equal(back.centroid_matrix, written.centroid_matrix)
+    assert back.fingerprint == written.fingerprint
+    assert {k: v for k, v in back.config.items() if k != "output"} == {
+        k: v for k, v in written.config.items() if k != "output"
+    }
+    # the images moved: --images says where they are now
+    root.rename(tmp_path / "moved")
+    r = invoke("report", out, "--images", tmp_path / "moved", "--gallery-size", 4)
+    assert_ok(r)
+    html = (out / "report.html").read_text()
+    assert r.stdout.strip() == str(out / "report.html")
+    assert "data:image/jpeg;base64," in html and "bad.webp" in html
+    assert_error(invoke("report", tmp_path), 1, "no manifest.json")

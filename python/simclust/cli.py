@@ -1,4 +1,4 @@
-"""The ``simclust`` command line: ``analyze``, ``run``, ``sweep``, ``embed``, ``plugins``, ``demo``.
+"""The ``simclust`` command line: analyze, run, sweep, embed, report, plugins and demo.
 
 ::
 
@@ -9,6 +9,7 @@
     simclust run CONFIG.toml [--report/--no-report] [--json] [--quiet] [--debug]
     simclust sweep PATH --thresholds 0.8:0.99:0.01 [--graph threshold|knn] [--k K] [--json]
     simclust embed FOLDER --out DIR|FILE.npz [--format fastdup|npz] [--embedder NAME]
+    simclust report RESULTS [--out FILE] [--images DIR] [--max-clusters N]
     simclust plugins [--json]
     simclust demo [--out DIR] [--n-images N] [--json] [--quiet]
 
@@ -906,6 +907,51 @@ def _embed(
             f"embedded {payload['n_images']:,} images ({payload['dim']} dims) with "
             f"{embedder!r} -> {payload['output']} ({kind}); {bad} unreadable file(s)"
         )
+
+
+@main.command("report")
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The HTML file (default: RESULTS/report.html).",
+)
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder the ids are relative to (default: the run's input folder).",
+)
+@click.option("--max-clusters", type=int, default=50, show_default=True, help="Galleries.")
+@click.option("--gallery-size", type=int, default=24, show_default=True, help="Images each.")
+@click.option("--debug", is_flag=True, help="Print the traceback of an error.")
+def _report(
+    results: Path,
+    out: Path | None,
+    images: Path | None,
+    max_clusters: int,
+    gallery_size: int,
+    debug: bool,
+) -> None:
+    """Render the HTML report of a written result folder again.
+
+    For example with more galleries, or after the images moved (``--images``).
+    """
+    with _errors(debug):
+        from simclust.report import write_report
+
+        result = Result.read(results)
+        target = out if out is not None else results / "report.html"
+        written = write_report(
+            result,
+            target,
+            image_root=images if images is not None else result.image_root(),
+            max_clusters=max_clusters,
+            gallery_size=gallery_size,
+        )
+    click.echo(str(written))
 
 
 @main.command("plugins")

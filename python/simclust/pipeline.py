@@ -48,6 +48,7 @@ from simclust.base import (
 from simclust.default_plugins.strategies import build_graph
 from simclust.exceptions import (
     ConfigError,
+    InvalidInputError,
     PluginError,
     ShapeError,
     SimclustError,
@@ -68,6 +69,7 @@ SWEEP_SCHEMA: dict[str, pl.DataType] = {
 }
 BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.String()}
 MANIFEST = "manifest.json"
+_CORE_FRAMES = ("assignments", "clusters", "inter", "edges", "sweep")
 CHAIN_MARGIN = 0.1
 """A cluster is ``loose`` when its all-pairs ``sim_min`` is below ``threshold - CHAIN_MARGIN``."""
 BRIDGE_MARGIN = 0.01
@@ -262,6 +264,59 @@ class Result:
                 manifest["files"] = sorted(files)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         return target
+
+    @classmethod
+    def read(cls, directory: str | Path) -> Result:
+        """Load a result that :meth:`write` wrote (frames, arrays, config, versions).
+
+        Raises:
+            FileNotFoundError: ``directory`` has no ``manifest.json``.
+            InvalidInputError: a file the manifest lists is missing or unreadable.
+
+        Example:
+            >>> import numpy as np, tempfile, pathlib
+            >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+            >>> res = analyze(np.eye(3), threshold=0.5)
+            >>> back = Result.read(res.write(out, report=False))
+            >>> back.clusters.equals(res.clusters), back.config == res.config
+            (True, True)
+
+        """
+        root = Path(directory)
+        manifest_path = root / MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{root} holds no {MANIFEST}: not a simclust result folder")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            files = set(manifest["files"])
+            frames_ = {
+                name[: -len(".parquet")]: pl.read_parquet(root / name)
+                for name in sorted(files)
+                if name.endswith(".parquet")
+            }
+            arrays = {
+                name[: -len(".npy")]: np.load(root / name, allow_pickle=False)
+                for name in sorted(files)
+                if name.endswith(".npy")
+            }
+            core = {
+                n: frames_.pop(n) for n in ("assignments", "clusters", "inter", "edges", "sweep")
+            }
+            matrix = arrays.pop("centroid_matrix")
+            matrix_ids = arrays.pop("centroid_matrix_clusters")
+        except (OSError, KeyError, ValueError) as exc:
+            raise InvalidInputError(f"{root}: cannot read the result: {exc}") from exc
+        return cls(
+            **core,
+            centroid_matrix=matrix,
+            centroid_matrix_clusters=matrix_ids,
+            config=manifest["config"],
+            versions=manifest["versions"],
+            fingerprint=manifest["input"],
+            timings=manifest.get("timings_s", {}),
+            tables=frames_,
+            arrays=arrays,
+        )
 
     def image_root(self) -> Path | None:
         """The folder the ids are relative to, when the input was an image folder."""
