@@ -429,3 +429,19 @@ def test_parquet_loader_errors(tmp_path, host):
     ints = write(pl.DataFrame({"id": ["p", "q", "r"], "v": [[1, 0], [1, 0], [0, 1]]}))
     res = simclust.analyze(ints, threshold=0.9, host=host)
     assert res.assignments.select("id", "cluster").rows() == [("p", 0), ("q", 0), ("r", 1)]
+
+
+def test_tiny_inputs(host):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3))
+    # the edge metric's default kNN graph shrinks to k = N - 1: the complete graph here
+    res = simclust.analyze(x, strategy="kmeans", n_clusters=3, metrics=["edge"], host=host)
+    assert res.edges.height == 10
+    with pytest.raises(simclust.ParameterError, match="n_clusters must satisfy"):
+        simclust.analyze(x, strategy="kmeans", n_clusters=10, metrics=["edge"], host=host)
+    # a k the user asked for is not shrunk
+    with pytest.raises(simclust.ParameterError, match=r"graph k must be in 1\.\.N-1 = 1\.\.4"):
+        simclust.analyze(x, graph="knn", k=10, host=host)
+    with pytest.warns(simclust.exceptions.ClusteringWarning, match="silhouette needs"):
+        one = simclust.analyze(np.ones((1, 3)), metrics=["intra", "silhouette"], host=host)
+    assert one.clusters.select("cluster", "size", "n_pairs").rows() == [(0, 1, 0)]

@@ -686,7 +686,8 @@ def analyze(
         except Exception as exc:
             raise _wrap_plugin_error(reg, "validate", exc) from exc
     if spec is None and (cfg["graph"] is not None or any(m.needs_graph for _, m in metric_objs)):
-        g = cfg["graph"] or {"kind": "knn", "k": 10, "threshold": None}
+        # a graph only the metrics asked for: each row's 10 nearest (fewer on tiny inputs)
+        g = cfg["graph"] or {"kind": "knn", "k": max(1, min(10, n - 1)), "threshold": None}
         spec = GraphSpec(g["kind"], k=g["k"], threshold=g["threshold"])
     graph: Graph | None = None
     if spec is not None:
