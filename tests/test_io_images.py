@@ -462,3 +462,37 @@ def test_dataset_parameters(tmp_path):
 
 
 # ruff: noqa: N806  (X, S, C: the field's matrix notation)
+
+
+def test_interrupt_stops_decoding(tmp_path, monkeypatch):
+    import threading
+
+    import simclust.io.embed as embed_mod
+
+    root = tmp_path / "imgs"
+    root.mkdir()
+    img = Image.new("RGB", (16, 16), (200, 10, 10))
+    paths = []
+    for i in range(400):
+        p = root / f"{i:03d}.png"
+        img.save(p)
+        paths.append(p)
+    calls = []
+    lock = threading.Lock()
+    real = embed_mod.load_image
+
+    def counting(path, size):
+        with lock:
+            calls.append(path)
+        return real(path, size)
+
+    monkeypatch.setattr(embed_mod, "load_image", counting)
+
+    def stop(done, total):
+        if done == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        PixelEmbedder().embed(paths, progress=stop, n_jobs=2)
+    # at most the bounded window of queued decodes ran, not the remaining ~390 files
+    assert 10 <= len(calls) <= 10 + 4 * 2 + 64 + 2

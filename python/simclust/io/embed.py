@@ -427,7 +427,8 @@ class PixelEmbedder:
             # A bounded window of futures, consumed in input order: deterministic output
             # and memory independent of the number of files.
             window: deque[tuple[Path, Future[npt.NDArray[np.uint8] | str]]] = deque()
-            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            pool = ThreadPoolExecutor(max_workers=n_jobs)
+            try:
                 done = 0
                 for path in items:
                     window.append((path, pool.submit(self._decode, path)))
@@ -439,6 +440,9 @@ class PixelEmbedder:
                     p, fut = window.popleft()
                     done += 1
                     collect(done, p, fut.result())
+            finally:
+                # on Ctrl-C (or a failing progress callback) drop the queued decodes
+                pool.shutdown(wait=True, cancel_futures=True)
         flush()
 
         n_ok = len(ok_paths)
