@@ -69,10 +69,10 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 
 use crate::error::{Error, Result};
-use crate::matrix::MatRef;
+use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
-use crate::similarity::normalize_rows;
 use crate::similarity::tiles::gemm_abt;
+use crate::similarity::{check_non_empty, check_rows_fit_u32, normalize_rows};
 
 use kernels::{
     screen, sq_dist, sq_norms, top_tile, RowsMut, ScreenIn, TopScores, EMPTY_TOP, KEEP, TRACK,
@@ -333,22 +333,8 @@ impl Data {
 }
 
 fn check_shape(x: &MatRef<'_>, what: &str) -> Result<()> {
-    if x.n_rows() == 0 {
-        return Err(Error::Shape(format!("{what} is empty: it has 0 rows")));
-    }
-    if x.n_cols() == 0 {
-        return Err(Error::Shape(format!(
-            "{what} has 0 columns: embeddings need at least one dimension"
-        )));
-    }
-    if x.n_rows() > u32::MAX as usize {
-        return Err(Error::Shape(format!(
-            "{what} has {} rows; at most {} are supported",
-            x.n_rows(),
-            u32::MAX
-        )));
-    }
-    Ok(())
+    check_non_empty(x, what)?;
+    check_rows_fit_u32(x, what)
 }
 
 /// [`Error::NonFinite`] listing every row of `x` with NaN or ±Inf.
@@ -973,13 +959,7 @@ pub fn assign(
 ) -> Result<Assignment> {
     check_shape(&x, "X")?;
     check_shape(&centroids, "centroids")?;
-    if x.n_cols() != centroids.n_cols() {
-        return Err(Error::Shape(format!(
-            "X and centroids must have the same number of columns, got {} and {}",
-            x.n_cols(),
-            centroids.n_cols()
-        )));
-    }
+    check_same_cols(&x, "X", &centroids, "centroids")?;
     let pool = parallel::pool(n_threads)?;
     let data = Data::prepare(x, metric, n_threads, &pool)?;
     let c = data.prepare_centroids(centroids, "centroids", n_threads, &pool)?;

@@ -56,3 +56,20 @@ impl<'a> MatRef<'a> {
         &self.data[start * self.n_cols..end * self.n_cols]
     }
 }
+
+/// [`Error::Shape`] unless `a` and `b` have the same number of columns (dimension).
+pub(crate) fn check_same_cols(
+    a: &MatRef<'_>,
+    a_name: &str,
+    b: &MatRef<'_>,
+    b_name: &str,
+) -> Result<()> {
+    if a.n_cols() != b.n_cols() {
+        return Err(Error::Shape(format!(
+            "{a_name} and {b_name} must have the same number of columns, got {} and {}",
+            a.n_cols(),
+            b.n_cols()
+        )));
+    }
+    Ok(())
+}

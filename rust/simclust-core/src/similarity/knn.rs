@@ -1,7 +1,7 @@
 //! Exact cosine k-nearest neighbours.
 
 use crate::error::{Error, Result};
-use crate::matrix::MatRef;
+use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
 
 use super::normalize::{check_non_empty, normalize_rows};
@@ -128,13 +128,7 @@ pub fn knn_query(
     check_non_empty(&x, "X")?;
     check_non_empty(&y, "Y")?;
     check_rows_fit_u32(&y, "Y")?;
-    if x.n_cols() != y.n_cols() {
-        return Err(Error::Shape(format!(
-            "X and Y must have the same number of columns, got {} and {}",
-            x.n_cols(),
-            y.n_cols()
-        )));
-    }
+    check_same_cols(&x, "X", &y, "Y")?;
     let (n, m) = (x.n_rows(), y.n_rows());
     if k == 0 || k > m {
         return Err(Error::Parameter(format!(

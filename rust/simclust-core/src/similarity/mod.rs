@@ -17,6 +17,8 @@ pub(crate) mod tiles;
 mod topk;
 
 pub use graph::{knn_edges, threshold_edges, EdgeList};
+pub(crate) use knn::check_rows_fit_u32;
 pub use knn::{knn, knn_query, Neighbors};
+pub(crate) use normalize::check_non_empty;
 pub use normalize::normalize_rows;
 pub use tiles::BLOCK;
