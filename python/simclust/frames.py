@@ -36,6 +36,7 @@ __all__ = [
     "columns_frame",
     "edges_frame",
     "neighbors_frame",
+    "subschema",
 ]
 
 EDGES_SCHEMA: dict[str, pl.DataType] = {
@@ -95,11 +96,18 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
 """
 
 
-def _columns(schema: dict[str, pl.DataType], names: list[str]) -> dict[str, pl.DataType]:
+def subschema(schema: Mapping[str, pl.DataType], names: list[str]) -> dict[str, pl.DataType]:
+    """The columns ``names`` of ``schema``, in that order, with their types.
+
+    Example:
+        >>> subschema(EDGES_SCHEMA, ["dst", "similarity"])
+        {'dst': UInt32, 'similarity': Float32}
+
+    """
     return {name: schema[name] for name in names}
 
 
-INTRA_SCHEMA = _columns(
+INTRA_SCHEMA = subschema(
     CLUSTERS_SCHEMA,
     [
         "cluster",
@@ -117,7 +125,7 @@ INTRA_SCHEMA = _columns(
 )
 """The columns of :data:`CLUSTERS_SCHEMA` that ``ops.intra_stats`` computes."""
 
-CENTROID_SCHEMA = _columns(
+CENTROID_SCHEMA = subschema(
     CLUSTERS_SCHEMA,
     [
         "cluster",
@@ -132,7 +140,7 @@ CENTROID_SCHEMA = _columns(
 )
 """The columns of :data:`CLUSTERS_SCHEMA` that ``ops.centroid_stats`` computes."""
 
-SILHOUETTE_SCHEMA = _columns(CLUSTERS_SCHEMA, ["cluster", "size", "silhouette_mean"])
+SILHOUETTE_SCHEMA = subschema(CLUSTERS_SCHEMA, ["cluster", "size", "silhouette_mean"])
 """The columns of :data:`CLUSTERS_SCHEMA` that ``ops.silhouette`` computes."""
 
 ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
@@ -146,10 +154,10 @@ ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
 ``centroid_similarity`` (cosine to the own cluster's centroid) and ``silhouette`` are
 null for noise rows and when not computed."""
 
-ROW_CENTROID_SCHEMA = _columns(ASSIGNMENTS_SCHEMA, ["index", "cluster", "centroid_similarity"])
+ROW_CENTROID_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "centroid_similarity"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.centroid_stats`` computes."""
 
-ROW_SILHOUETTE_SCHEMA = _columns(ASSIGNMENTS_SCHEMA, ["index", "cluster", "silhouette"])
+ROW_SILHOUETTE_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "silhouette"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.silhouette`` computes."""
 
 INTER_SCHEMA: dict[str, pl.DataType] = {

@@ -32,11 +32,11 @@ from simclust.exceptions import ClusteringWarning, ParameterError
 __all__ = ["Centroid", "Edge", "Inter", "Intra", "SilhouetteMetric"]
 
 _C = frames.CLUSTERS_SCHEMA
-_A = frames.ASSIGNMENTS_SCHEMA
 
 
-def _schema(source: Mapping[str, pl.DataType], names: list[str]) -> dict[str, pl.DataType]:
-    return {name: source[name] for name in names}
+def _without(schema: Mapping[str, pl.DataType], *names: str) -> dict[str, pl.DataType]:
+    """``schema`` minus the key columns the pipeline supplies itself."""
+    return {k: v for k, v in schema.items() if k not in names}
 
 
 class Intra(Metric):
@@ -47,7 +47,9 @@ class Intra(Metric):
     """
 
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
-        "clusters": _schema(_C, ["cluster", "n_pairs", "sim_mean", "sim_min", "sim_max", "sim_std"])
+        "clusters": frames.subschema(
+            _C, ["cluster", "n_pairs", "sim_mean", "sim_min", "sim_max", "sim_std"]
+        )
     }
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
@@ -77,7 +79,7 @@ class Edge(Metric):
 
     needs_graph = True
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
-        "clusters": _schema(
+        "clusters": frames.subschema(
             _C,
             [
                 "cluster",
@@ -133,19 +135,8 @@ class Centroid(Metric):
     """
 
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
-        "clusters": _schema(
-            _C,
-            [
-                "cluster",
-                "centroid_sim_mean",
-                "centroid_sim_min",
-                "centroid_sim_max",
-                "medoid",
-                "nearest_cluster",
-                "nearest_cluster_similarity",
-            ],
-        ),
-        "assignments": _schema(_A, ["index", "centroid_similarity"]),
+        "clusters": _without(frames.CENTROID_SCHEMA, "size"),
+        "assignments": _without(frames.ROW_CENTROID_SCHEMA, "cluster"),
     }
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
@@ -228,8 +219,8 @@ class SilhouetteMetric(Metric):
     """
 
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
-        "clusters": _schema(_C, ["cluster", "silhouette_mean"]),
-        "assignments": _schema(_A, ["index", "silhouette"]),
+        "clusters": _without(frames.SILHOUETTE_SCHEMA, "size"),
+        "assignments": _without(frames.ROW_SILHOUETTE_SCHEMA, "cluster"),
     }
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
