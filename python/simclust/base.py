@@ -320,6 +320,9 @@ class Graph:
 
     def at_least(self, threshold: float) -> Graph:
         """The subgraph of the edges with ``similarity >= threshold``."""
+        built_at = self.spec.threshold
+        if built_at is not None and np.float32(built_at) >= np.float32(threshold):
+            return self  # every edge already passed a threshold at least as high
         keep = self.similarity >= np.float32(threshold)
         return Graph(self.spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep])
 

@@ -362,11 +362,12 @@ def _versions(host: Host) -> dict[str, Any]:
     }
 
 
-def _fingerprint(x: npt.NDArray[np.float32]) -> dict[str, Any]:
+def _fingerprint(x: npt.NDArray[Any]) -> dict[str, Any]:
+    """Digest of the input as float32 C-order, converted block by block (no full copy)."""
     h = hashlib.blake2b(digest_size=16)
     step = max(1, (1 << 24) // max(1, x.shape[1] * 4))
     for start in range(0, x.shape[0], step):
-        h.update(np.ascontiguousarray(x[start : start + step]).tobytes())
+        h.update(np.ascontiguousarray(x[start : start + step], dtype=np.float32).tobytes())
     return {
         "rows": int(x.shape[0]),
         "dim": int(x.shape[1]),
@@ -660,7 +661,7 @@ def analyze(
 
     with timer.stage("normalize"):
         x = ops.normalize(arr, n_threads=threads)
-        fingerprint = _fingerprint(np.ascontiguousarray(arr, dtype=np.float32))
+        fingerprint = _fingerprint(arr)
 
     sreg = host.strategies.get(cfg["cluster"]["strategy"])
     sparams = dict(cfg["cluster"]["params"])
