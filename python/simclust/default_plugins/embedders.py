@@ -69,5 +69,4 @@ class Pixels(Embedder):
 
     def embed(self, paths: Sequence[Path], *, progress: Progress | None = None) -> EmbedderOutput:
         """Embed the images; unreadable ones go to ``bad_files``."""
-        res = self._impl().embed(paths, progress=progress, n_jobs=self.n_jobs)
-        return EmbedderOutput(res.features, list(res.paths), res.bad_files)
+        return self._impl().embed(paths, progress=progress, n_jobs=self.n_jobs)

@@ -47,12 +47,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from simclust.base import EmbedderOutput
 from simclust.exceptions import ParameterError, ShapeError
 from simclust.io.images import ImageReadError, load_image
 
@@ -132,26 +133,11 @@ def zigzag_indices(n: int, count: int) -> tuple[npt.NDArray[np.intp], npt.NDArra
     return r[order].astype(np.intp), c[order].astype(np.intp)
 
 
-class EmbedResult(NamedTuple):
-    """What :meth:`PixelEmbedder.embed` returns.
-
-    Attributes:
-        features: ``float32[n_ok, dim]``, one unit-norm row per readable image, in
-            input order (``(0, dim)`` when no image could be read).
-        paths: The ``n_ok`` readable paths, ``paths[i]`` belonging to ``features[i]``.
-        bad_files: The unreadable files, in input order, with
-            :data:`BAD_FILES_SCHEMA` (``path``, ``error``).
-
-    Example:
-        >>> r = PixelEmbedder().embed([])
-        >>> r.features.shape, r.paths, r.bad_files.columns
-        ((0, 360), [], ['path', 'error'])
-
-    """
-
-    features: npt.NDArray[np.float32]
-    paths: list[Path]
-    bad_files: pl.DataFrame
+EmbedResult = EmbedderOutput
+"""What :meth:`PixelEmbedder.embed` returns: :class:`simclust.base.EmbedderOutput`
+``(features, paths, bad_files)``: ``float32[n_ok, dim]`` unit-norm rows of the readable
+images in input order, their paths, and the unreadable files with
+:data:`BAD_FILES_SCHEMA` (``path``, ``error``)."""
 
 
 class PixelEmbedder:
