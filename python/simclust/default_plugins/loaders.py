@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader"]
 
-_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
 
 class NumpyLoader(Loader):
     """Reads a 2-D array from ``.npy`` (memory-mapped: no copy) or ``.npz``.
@@ -215,7 +213,7 @@ class ImageFolderLoader(Loader):
         """Find, decode and embed the images."""
         from simclust.config import _params
         from simclust.host import get_host
-        from simclust.io.images import find_images
+        from simclust.io.images import IMAGE_SUFFIXES, find_images
 
         host = self._host if self._host is not None else get_host()
         reg = host.embedders.get(self.embedder)
@@ -228,7 +226,7 @@ class ImageFolderLoader(Loader):
         emb = reg.obj(**params)
         files = find_images(path)
         if not files:
-            raise InvalidInputError(f"{path} holds no images ({', '.join(_SUFFIXES)})")
+            raise InvalidInputError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         out = emb.embed(files, progress=progress)
         root = path.resolve()
 
