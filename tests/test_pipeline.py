@@ -13,7 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_cc
 from simclust import frames, ops
 from simclust.exceptions import InvalidInputError, PluginError, ShapeError
-from simclust.pipeline import SWEEP_SCHEMA
+from simclust.result import SWEEP_SCHEMA
 from simclust.testing import make_embeddings
 
 ALL = ["intra", "edge", "centroid", "inter", "silhouette"]

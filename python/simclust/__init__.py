@@ -36,7 +36,8 @@ from simclust.exceptions import (
     UnknownNameError,
 )
 from simclust.host import get_host, get_plugin_manager, hookimpl
-from simclust.pipeline import Result, analyze, run
+from simclust.pipeline import analyze, run
+from simclust.result import Result
 
 __all__ = [
     "ConfigError",

@@ -64,6 +64,7 @@ from rich.table import Table
 
 from simclust import __version__, ops, pipeline
 from simclust import config as config_mod
+from simclust import result as result_mod
 from simclust.base import GraphSpec
 from simclust.default_plugins.strategies import build_graph
 from simclust.exceptions import (
@@ -75,7 +76,8 @@ from simclust.exceptions import (
     SimclustError,
 )
 from simclust.host import get_host
-from simclust.pipeline import Result, StageProgress
+from simclust.pipeline import StageProgress
+from simclust.result import Result
 
 __all__ = [
     "DEMO_THRESHOLD",
@@ -459,10 +461,10 @@ def _check_out_dir(out: Path) -> None:
     """Refuse to replace a file or a non-empty folder that is not a simclust output."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output folder {str(out)!r} is a file")
-    if out.is_dir() and any(out.iterdir()) and not (out / pipeline.MANIFEST).is_file():
+    if out.is_dir() and any(out.iterdir()) and not (out / result_mod.MANIFEST).is_file():
         raise FileExistsError(
             f"output folder {str(out)!r} exists and is not a simclust output "
-            f"(no {pipeline.MANIFEST}); refusing to replace it"
+            f"(no {result_mod.MANIFEST}); refusing to replace it"
         )
 
 

@@ -31,7 +31,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from simclust.host import Registry
-    from simclust.pipeline import Result
+    from simclust.result import Result
 
 __all__ = [
     "hookspec",

@@ -46,10 +46,10 @@ import numpy as np
 import polars as pl
 
 from simclust.exceptions import ParameterError
-from simclust.pipeline import BRIDGE_MARGIN, CHAIN_MARGIN
+from simclust.result import BRIDGE_MARGIN, CHAIN_MARGIN
 
 if TYPE_CHECKING:
-    from simclust.pipeline import Result
+    from simclust.result import Result
 
 __all__ = ["BRIDGE_MARGIN", "CHAIN_MARGIN", "IMAGE_SUFFIXES", "write_report"]
 
