@@ -15,7 +15,6 @@ __all__ = [
     "cluster_linkage",
     "connected_components",
     "davies_bouldin",
-    "default_num_threads",
     "inter_centroid",
     "intra_stats",
     "kmeans",
@@ -24,6 +23,7 @@ __all__ = [
     "knn_edges",
     "knn_query",
     "normalize",
+    "resolve_threads",
     "silhouette",
     "threshold_edges",
     "threshold_sweep",
@@ -31,7 +31,7 @@ __all__ = [
 
 _Progress = Callable[[int, int], object] | None
 
-def default_num_threads() -> int: ...
+def resolve_threads(n_threads: int | None = None) -> int: ...
 def normalize(
     x: npt.NDArray[np.float32], *, n_threads: int | None = None
 ) -> npt.NDArray[np.float32]: ...

@@ -22,6 +22,7 @@ __all__ = [
     "ConfigError",
     "InvalidInputError",
     "NotFittedError",
+    "OutOfMemoryError",
     "ParameterError",
     "PluginError",
     "ShapeError",
@@ -44,6 +45,10 @@ class InvalidInputError(SimclustError, ValueError):
 
 class ParameterError(SimclustError, ValueError):
     """A parameter is out of range (k, threshold, n_threads, node ids, labels)."""
+
+
+class OutOfMemoryError(SimclustError, MemoryError):
+    """A result would not fit in memory; raised before the work starts."""
 
 
 class UnknownNameError(ParameterError, KeyError):

@@ -51,6 +51,7 @@ __all__ = [
     "knn",
     "knn_edges",
     "normalize",
+    "resolve_threads",
     "silhouette",
     "threshold_edges",
     "threshold_sweep",
@@ -107,8 +108,30 @@ def _as_count(value: int, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def resolve_threads(n_threads: int | None = None) -> int:
+    """The number of threads a kernel runs with for ``n_threads``.
+
+    ``None`` means ``SIMCLUST_NUM_THREADS`` if set, else every core. A count below 1,
+    above ``max(256, 4 x cores)``, or an invalid ``SIMCLUST_NUM_THREADS`` raises
+    :class:`~simclust.exceptions.ParameterError`: it is never ignored or clipped.
+
+    Example:
+        >>> resolve_threads(2)
+        2
+        >>> resolve_threads(0)
+        Traceback (most recent call last):
+        ...
+        simclust.exceptions.ParameterError: n_threads must be >= 1, got 0
+
+    """
+    if n_threads is None:
+        return _native.resolve_threads(None)
+    n = _as_count(n_threads, "n_threads")
+    return _native.resolve_threads(min(n, 2**62))
+
+
 def _as_threads(n_threads: int | None) -> int | None:
-    return None if n_threads is None else _as_count(n_threads, "n_threads")
+    return None if n_threads is None else resolve_threads(n_threads)
 
 
 def _as_threshold(threshold: float) -> float:

@@ -35,6 +35,14 @@ pub enum Error {
     /// The thread pool could not be built.
     #[error("could not start the thread pool: {0}")]
     ThreadPool(String),
+    /// Memory for a result could not be allocated (checked before the work).
+    #[error("cannot allocate {} for {what}: not enough memory", crate::memory::human_bytes(*bytes))]
+    OutOfMemory {
+        /// What the memory was for.
+        what: String,
+        /// The size of the request.
+        bytes: u64,
+    },
     /// The caller asked the computation to stop (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -233,6 +233,11 @@ pub(crate) struct Data {
     metric: Metric,
     /// Column means subtracted from the rows (Euclidean); empty for cosine.
     offset: Vec<f64>,
+    /// Power of two the centred rows are multiplied by (Euclidean), so that
+    /// squared distances stay far from float32 overflow and underflow; 1
+    /// for data of ordinary magnitude. Exact: it changes no bit of the
+    /// result beyond the scale, which outputs undo.
+    scale: f64,
 }
 
 impl Data {
@@ -244,11 +249,12 @@ impl Data {
     ) -> Result<Self> {
         check_shape(&x, "X")?;
         let (n, d) = (x.n_rows(), x.n_cols());
-        let (xs, offset) = match metric {
-            Metric::Cosine => (normalize_rows(x, "X", n_threads)?, Vec::new()),
+        let (xs, offset, scale) = match metric {
+            Metric::Cosine => (normalize_rows(x, "X", n_threads)?, Vec::new(), 1.0),
             Metric::Euclidean => {
                 check_finite(&x, "X", pool)?;
                 let mean = column_means(&x, pool);
+                let scale = magnitude_scale(&x, &mean, pool);
                 let mut xs = vec![0.0_f32; n * d];
                 pool.install(|| {
                     xs.par_chunks_mut(CHUNK_ROWS * d)
@@ -256,12 +262,12 @@ impl Data {
                         .for_each(|(o, src)| {
                             for (orow, srow) in o.chunks_exact_mut(d).zip(src.chunks_exact(d)) {
                                 for ((ov, &sv), &m) in orow.iter_mut().zip(srow).zip(&mean) {
-                                    *ov = (f64::from(sv) - m) as f32;
+                                    *ov = ((f64::from(sv) - m) * scale) as f32;
                                 }
                             }
                         });
                 });
-                (xs, mean)
+                (xs, mean, scale)
             }
         };
         let mut nx2 = vec![0.0_f32; n];
@@ -277,6 +283,7 @@ impl Data {
             nx2,
             metric,
             offset,
+            scale,
         })
     }
 
@@ -301,7 +308,7 @@ impl Data {
                     .flat_map(|row| {
                         row.iter()
                             .zip(&self.offset)
-                            .map(|(&v, &m)| (f64::from(v) - m) as f32)
+                            .map(|(&v, &m)| ((f64::from(v) - m) * self.scale) as f32)
                     })
                     .collect())
             }
@@ -317,7 +324,7 @@ impl Data {
                 .flat_map(|row| {
                     row.iter()
                         .zip(&self.offset)
-                        .map(|(&v, &m)| (f64::from(v) + m) as f32)
+                        .map(|(&v, &m)| (f64::from(v) / self.scale + m) as f32)
                 })
                 .collect(),
         }
@@ -327,9 +334,36 @@ impl Data {
     fn objective(&self, sum_d2: f64) -> f64 {
         match self.metric {
             Metric::Cosine => 0.5 * sum_d2,
-            Metric::Euclidean => sum_d2,
+            Metric::Euclidean => sum_d2 / (self.scale * self.scale),
         }
     }
+}
+
+/// The largest centred magnitude kept as it is; beyond it (or below its
+/// inverse) the rows are rescaled by a power of two. `2^40` squared and
+/// summed over thousands of dimensions stays far below `f32::MAX`.
+const MAX_MAGNITUDE: f64 = (1u64 << 40) as f64;
+
+/// The power of two that brings the largest `|x - mean|` to about 1 when it
+/// is above [`MAX_MAGNITUDE`] or below its inverse (else 1).
+fn magnitude_scale(x: &MatRef<'_>, mean: &[f64], pool: &ThreadPool) -> f64 {
+    let d = x.n_cols();
+    let peak = pool.install(|| {
+        x.as_slice()
+            .par_chunks(CHUNK_ROWS * d)
+            .map(|chunk| {
+                chunk.chunks_exact(d).fold(0.0_f64, |acc, row| {
+                    row.iter()
+                        .zip(mean)
+                        .fold(acc, |a, (&v, &m)| a.max((f64::from(v) - m).abs()))
+                })
+            })
+            .reduce(|| 0.0, f64::max)
+    });
+    if peak == 0.0 || (1.0 / MAX_MAGNITUDE..=MAX_MAGNITUDE).contains(&peak) {
+        return 1.0;
+    }
+    2.0_f64.powi(-peak.log2().ceil() as i32)
 }
 
 fn check_shape(x: &MatRef<'_>, what: &str) -> Result<()> {

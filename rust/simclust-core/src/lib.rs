@@ -9,6 +9,8 @@
 //! * [`unionfind`]: connected components, the threshold sweep and the
 //!   per-component bridge similarity (single linkage).
 //! * [`parallel`]: the owned rayon pools and the cancel/progress [`Control`].
+//! * [`simd`]: the run-time SIMD choice (`SIMCLUST_SIMD=portable` forces the
+//!   portable paths on any CPU).
 //!
 //! Every kernel is deterministic: the same input gives bit-identical output
 //! for any thread count, because blocks and reductions have a fixed order.
@@ -16,8 +18,10 @@
 pub mod error;
 pub mod kmeans;
 pub mod matrix;
+pub mod memory;
 pub mod metrics;
 pub mod parallel;
+pub mod simd;
 pub mod similarity;
 pub mod unionfind;
 

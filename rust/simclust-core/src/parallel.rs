@@ -32,33 +32,82 @@ fn cache() -> &'static Mutex<PoolCache> {
     })
 }
 
-/// The thread count used when the caller gives none: `SIMCLUST_NUM_THREADS`
-/// if it is a positive integer, else the number of available cores.
-pub fn default_num_threads() -> usize {
-    std::env::var(NUM_THREADS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+/// The number of cores this process may use (at least 1).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
-/// Resolves a requested thread count (`None` = default); `Some(0)` is an error.
+/// The most threads one pool may have: `max(256, 4 x cores)`. More threads
+/// than that only add contention (and thousands never finish starting).
+pub fn max_threads() -> usize {
+    (4 * available_cores()).max(256)
+}
+
+/// The thread count used when the caller gives none: `SIMCLUST_NUM_THREADS`
+/// if set, else the number of available cores.
+///
+/// A set but invalid `SIMCLUST_NUM_THREADS` (not an integer, `0`, negative,
+/// above [`max_threads`]) is an error naming the variable, never ignored.
+pub fn default_num_threads() -> Result<usize> {
+    match std::env::var(NUM_THREADS_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(available_cores()),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::Parameter(format!(
+            "{NUM_THREADS_ENV} must be a positive integer, got a value that is not text"
+        ))),
+        Ok(v) if v.trim().is_empty() => Ok(available_cores()),
+        Ok(v) => match v.trim().parse::<i128>() {
+            Ok(n) => check_threads(n, NUM_THREADS_ENV),
+            Err(_) => Err(Error::Parameter(format!(
+                "{NUM_THREADS_ENV} must be a positive integer, got {v:?}"
+            ))),
+        },
+    }
+}
+
+/// `n` as a thread count, or an error naming `what` when it is not in
+/// `1..=max_threads()`.
+fn check_threads(n: i128, what: &str) -> Result<usize> {
+    let cap = max_threads();
+    if n < 1 {
+        return Err(Error::Parameter(format!(
+            "{what} must be a positive integer, got {n}"
+        )));
+    }
+    if n > cap as i128 {
+        return Err(Error::Parameter(format!(
+            "{what} = {n} is more than the {cap} threads simclust allows \
+             (4 x the {} cores, at least 256)",
+            available_cores()
+        )));
+    }
+    Ok(n as usize)
+}
+
+/// Resolves a requested thread count (`None` = [`default_num_threads`]).
+///
+/// `Some(0)` and counts above [`max_threads`] are errors.
+///
+/// ```
+/// use simclust_core::parallel::{max_threads, resolve_threads};
+/// assert_eq!(resolve_threads(Some(3)), Ok(3));
+/// assert!(resolve_threads(Some(0)).is_err());
+/// assert!(resolve_threads(Some(max_threads() + 1)).is_err());
+/// ```
 pub fn resolve_threads(n_threads: Option<usize>) -> Result<usize> {
     match n_threads {
-        None => Ok(default_num_threads()),
-        Some(0) => Err(Error::Parameter(
-            "n_threads must be a positive integer, got 0".into(),
-        )),
-        Some(n) => Ok(n),
+        None => default_num_threads(),
+        Some(n) => check_threads(n as i128, "n_threads"),
     }
 }
 
 /// The cached pool with `n_threads` workers (`None` = default size).
+///
+/// Every kernel starts here, so this is also where an invalid
+/// `SIMCLUST_SIMD` setting is reported.
 pub fn pool(n_threads: Option<usize>) -> Result<Arc<ThreadPool>> {
+    crate::simd::check_setting()?;
     let n = resolve_threads(n_threads)?;
     let mut guard = cache()
         .lock()
@@ -150,6 +199,7 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(a.current_num_threads(), 2);
         assert!(pool(Some(0)).is_err());
+        assert!(pool(Some(max_threads() + 1)).is_err());
         Ok(())
     }
 

@@ -86,13 +86,20 @@ fn prefetch_edge<T>(p: &[T], src: &[u32], dst: &[u32], e: usize) {
 // Validation
 // ---------------------------------------------------------------------------
 
+/// Bytes per node the union-find kernels hold at their peak (parents, the
+/// ranks or sizes, the output labels).
+const BYTES_PER_NODE: usize = 24;
+
 fn check_n(n: usize) -> Result<()> {
     if n as u64 > MAX_NODES {
         return Err(Error::Parameter(format!(
             "n = {n} nodes is more than the supported maximum of {MAX_NODES} (node ids are u32)"
         )));
     }
-    Ok(())
+    crate::memory::ensure_allocatable(
+        n.saturating_mul(BYTES_PER_NODE),
+        &format!("the union-find state of {n} nodes"),
+    )
 }
 
 fn check_lengths(src: &[u32], dst: &[u32]) -> Result<()> {

@@ -9,6 +9,7 @@ pyo3::import_exception!(simclust.exceptions, ShapeError);
 pyo3::import_exception!(simclust.exceptions, InvalidInputError);
 pyo3::import_exception!(simclust.exceptions, ParameterError);
 pyo3::import_exception!(simclust.exceptions, SimclustError);
+pyo3::import_exception!(simclust.exceptions, OutOfMemoryError);
 
 /// Converts a core error into the matching Python exception.
 pub(crate) fn to_pyerr(e: Error) -> PyErr {
@@ -18,6 +19,7 @@ pub(crate) fn to_pyerr(e: Error) -> PyErr {
         Error::NonFinite { .. } | Error::ZeroNorm { .. } => InvalidInputError::new_err(msg),
         Error::Parameter(_) => ParameterError::new_err(msg),
         Error::ThreadPool(_) => SimclustError::new_err(msg),
+        Error::OutOfMemory { .. } => OutOfMemoryError::new_err(msg),
         Error::Interrupted => PyKeyboardInterrupt::new_err("simclust computation interrupted"),
     }
 }

@@ -13,17 +13,28 @@ mod metrics;
 mod similarity;
 mod unionfind;
 
-/// The thread count used when `n_threads` is not given
-/// (`SIMCLUST_NUM_THREADS`, else the number of cores).
+/// The thread count a kernel uses for `n_threads` (`None`:
+/// `SIMCLUST_NUM_THREADS`, else the number of cores); an invalid or too large
+/// count raises `ParameterError`.
 #[pyfunction]
-fn default_num_threads() -> usize {
-    simclust_core::parallel::default_num_threads()
+#[pyo3(signature = (n_threads=None))]
+fn resolve_threads(n_threads: Option<i64>) -> PyResult<usize> {
+    let n = match n_threads {
+        None => None,
+        Some(n) if n < 1 => {
+            return Err(errors::to_pyerr(simclust_core::Error::Parameter(format!(
+                "n_threads must be a positive integer, got {n}"
+            ))))
+        }
+        Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+    };
+    simclust_core::parallel::resolve_threads(n).map_err(errors::to_pyerr)
 }
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_function(wrap_pyfunction!(default_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;
     similarity::register(m)?;
     unionfind::register(m)?;
     metrics::register(m)?;

@@ -10,7 +10,9 @@ const L: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    !crate::simd::forced_portable()
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
 }
 
 /// The vector primitives the kernels are written in. Every implementation

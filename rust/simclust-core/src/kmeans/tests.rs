@@ -197,6 +197,47 @@ fn euclidean_is_translation_invariant() -> Result<()> {
 }
 
 #[test]
+fn euclidean_handles_extreme_magnitudes() -> Result<()> {
+    // |x| around 1e20 overflows float32 squared distances; around 1e-25 they
+    // underflow. A power-of-two rescale gives the same labels as the plain
+    // data, and the centroids and objective in the input's units.
+    let (n, d, k) = (500, 4, 6);
+    let (x, _) = blobs(n, d, 8, 1.0, 0.0, 5);
+    let init: Vec<f32> = x[..k * d].to_vec();
+    let plain = kmeans(
+        MatRef::new(&x, n, d)?,
+        &params(
+            k,
+            Metric::Euclidean,
+            Init::Centroids(MatRef::new(&init, k, d)?),
+        ),
+        &Control::new(),
+    )?;
+    for factor in [1e20_f32, 1e-25_f32] {
+        let y: Vec<f32> = x.iter().map(|v| v * factor).collect();
+        let iy: Vec<f32> = init.iter().map(|v| v * factor).collect();
+        let big = kmeans(
+            MatRef::new(&y, n, d)?,
+            &params(
+                k,
+                Metric::Euclidean,
+                Init::Centroids(MatRef::new(&iy, k, d)?),
+            ),
+            &Control::new(),
+        )?;
+        assert_eq!(big.labels, plain.labels, "factor {factor}");
+        let f = f64::from(factor);
+        let rel = (big.objective / (f * f) - plain.objective).abs() / plain.objective;
+        assert!(rel < 1e-4, "factor {factor}: objective off by {rel}");
+        for (u, v) in big.centroids.iter().zip(&plain.centroids) {
+            let want = f64::from(*v) * f;
+            assert!((f64::from(*u) - want).abs() <= 1e-4 * f, "{u} vs {want}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn bounds_change_nothing_and_threads_change_nothing() -> Result<()> {
     // Several screening blocks, gather chunks and centroid column blocks.
     let (n, d, k) = (5000, 12, 600);

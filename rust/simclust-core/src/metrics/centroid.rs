@@ -9,6 +9,7 @@ use crate::parallel::{self, Control};
 
 use super::clusters::Gathered;
 use super::kernel::{dot, gemm_abt, run_indexed};
+use crate::similarity::exact::{margin, refine};
 
 /// Members per partial sum: a cluster larger than this is summed in fixed
 /// segments in parallel and the partial sums are added in segment order.
@@ -76,6 +77,7 @@ pub struct CentroidStats {
 pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<CentroidStats> {
     let cl = &g.clusters;
     let (k, d) = (cl.k(), g.d);
+    let lo = 1.0 - margin(d);
     let pool = parallel::pool(n_threads)?;
     // Disjoint per-cluster slices of the gathered-order similarities.
     let mut sims_gathered = vec![f32::NAN; cl.n_clustered()];
@@ -104,7 +106,7 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
                     .zip(block.par_chunks(SEGMENT * d))
                     .for_each(|(out, rows)| {
                         for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-                            *o = dot(row, &centroid);
+                            *o = refine(row, &centroid, dot(row, &centroid), lo);
                         }
                     });
                 let members = cl.members(c);

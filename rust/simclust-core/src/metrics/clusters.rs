@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel;
+use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
 
 /// The label of noise / unassigned rows. Noise rows belong to no cluster.
 pub const NOISE: i64 = -1;
@@ -17,24 +18,6 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 const CHUNK_ROWS: usize = 4096;
 
 pub(crate) use crate::error::list_rows;
-
-/// `sum v^2` in f64 with independent lanes (not one long dependency chain).
-fn sum_sq(row: &[f32]) -> f64 {
-    const L: usize = 4;
-    let mut acc = [0.0_f64; L];
-    let mut chunks = row.chunks_exact(L);
-    for ch in &mut chunks {
-        for l in 0..L {
-            acc[l] += f64::from(ch[l]) * f64::from(ch[l]);
-        }
-    }
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum();
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
 
 /// A labelling of `n` rows: the distinct cluster ids in ascending order
 /// (gaps allowed: ids need not be `0..K`), and each cluster's members in
@@ -226,57 +209,12 @@ impl Gathered {
     /// Validates `x` (every row, noise rows included: NaN/Inf and zero norm
     /// are errors naming the rows) and `labels`, then gathers.
     pub fn new(x: MatRef<'_>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
-        if x.n_rows() == 0 {
-            return Err(Error::Shape("X is empty: it has 0 rows".into()));
-        }
-        if x.n_cols() == 0 {
-            return Err(Error::Shape(
-                "X has 0 columns: embeddings need at least one dimension".into(),
-            ));
-        }
+        check_non_empty(&x, "X")?;
         let clusters = Clusters::new(labels, x.n_rows())?;
         let pool = parallel::pool(n_threads)?;
         let d = x.n_cols();
-        let n = x.n_rows();
-        // Pass 1: inverse norms (f64, as `normalize_rows`) and validation.
-        let chunks: Vec<(Vec<f64>, Vec<usize>, Vec<usize>)> = pool.install(|| {
-            (0..n.div_ceil(CHUNK_ROWS))
-                .into_par_iter()
-                .map(|ch| {
-                    let (r0, r1) = (ch * CHUNK_ROWS, ((ch + 1) * CHUNK_ROWS).min(n));
-                    let mut inv = Vec::with_capacity(r1 - r0);
-                    let (mut non_finite, mut zero) = (Vec::new(), Vec::new());
-                    for r in r0..r1 {
-                        let row = x.row(r);
-                        let finite = row.iter().all(|v| v.is_finite());
-                        let sq = if finite { sum_sq(row) } else { 0.0 };
-                        if !finite {
-                            non_finite.push(r);
-                        } else if sq == 0.0 {
-                            zero.push(r);
-                        }
-                        inv.push(1.0 / sq.sqrt());
-                    }
-                    (inv, non_finite, zero)
-                })
-                .collect()
-        });
-        let non_finite: Vec<usize> = chunks.iter().flat_map(|c| c.1.iter().copied()).collect();
-        if !non_finite.is_empty() {
-            return Err(Error::NonFinite {
-                what: "X",
-                rows: non_finite,
-            });
-        }
-        let zero: Vec<usize> = chunks.iter().flat_map(|c| c.2.iter().copied()).collect();
-        if !zero.is_empty() {
-            return Err(Error::ZeroNorm {
-                what: "X",
-                rows: zero,
-            });
-        }
-        let inv: Vec<f64> = chunks.into_iter().flat_map(|c| c.0).collect();
-        // Pass 2: gather and scale.
+        let factors = unit_factors(x, "X", &pool)?;
+        // Gather and scale, in the gathered order.
         let order = clusters.gathered_rows();
         let mut xs = vec![0.0_f32; order.len() * d];
         pool.install(|| {
@@ -285,10 +223,7 @@ impl Gathered {
                 .for_each(|(ch, dst)| {
                     for (p, drow) in dst.chunks_exact_mut(d).enumerate() {
                         let r = order[ch * CHUNK_ROWS + p] as usize;
-                        let s = inv[r];
-                        for (o, &v) in drow.iter_mut().zip(x.row(r)) {
-                            *o = (f64::from(v) * s) as f32;
-                        }
+                        scale_row(x.row(r), factors[r], drow);
                     }
                 })
         });

@@ -8,6 +8,7 @@ use crate::parallel;
 
 use super::clusters::{list_rows, Gathered, NO_SLOT};
 use super::kernel::{dot, Acc};
+use crate::similarity::exact::{margin, refine};
 
 /// Edges per parallel chunk when computing similarities.
 const CHUNK: usize = 16_384;
@@ -71,6 +72,7 @@ pub fn edge_stats(
     let pool = parallel::pool(n_threads)?;
     let pos = g.positions();
     let d = g.d;
+    let lo = 1.0 - margin(d);
     let (keys, sims) = pool.install(|| {
         let mut keys: Vec<u64> = src
             .par_iter()
@@ -92,7 +94,8 @@ pub fn edge_stats(
                         pos[(key >> 32) as usize] as usize,
                         pos[(key & 0xFFFF_FFFF) as usize] as usize,
                     );
-                    dot(&g.xs[a * d..(a + 1) * d], &g.xs[b * d..(b + 1) * d])
+                    let (u, v) = (&g.xs[a * d..(a + 1) * d], &g.xs[b * d..(b + 1) * d]);
+                    refine(u, v, dot(u, v), lo)
                 })
             })
             .collect();

@@ -9,6 +9,7 @@ use crate::parallel::{self, Control};
 use crate::similarity::{self, BLOCK};
 
 use super::kernel::gemm_abt;
+use crate::similarity::exact::refine_tile;
 
 /// The dense `K x K` matrix of cosine similarities between the unit
 /// centroids (`k x d`, row-major, as [`super::CentroidStats::centroids`]).
@@ -37,6 +38,7 @@ pub fn centroid_similarity_matrix(
                 let ra = dst.len() / k;
                 let a = &centroids[b * BLOCK * d..(b * BLOCK + ra) * d];
                 gemm_abt(a, ra, centroids, k, d, dst);
+                refine_tile(dst, ra, k, a, centroids, d);
             })
     });
     Ok(out)

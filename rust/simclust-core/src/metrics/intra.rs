@@ -27,6 +27,7 @@ use crate::similarity::BLOCK;
 
 use super::clusters::Gathered;
 use super::kernel::{gemm_abt, run_indexed, Acc};
+use crate::similarity::exact::refine_tile;
 
 /// Rows per strip of a diagonal tile of `w` rows: a strip is multiplied
 /// only with the columns from its own first row on, so a diagonal tile costs
@@ -136,14 +137,18 @@ fn run_jobs(
                 for s0 in (i0..i1).step_by(strip) {
                     let s1 = (s0 + strip).min(i1);
                     let w = i1 - s0;
-                    gemm_abt(&xa[s0 * d..s1 * d], s1 - s0, &xa[s0 * d..i1 * d], w, d, buf);
+                    let (sa, sb) = (&xa[s0 * d..s1 * d], &xa[s0 * d..i1 * d]);
+                    gemm_abt(sa, s1 - s0, sb, w, d, buf);
+                    refine_tile(buf, s1 - s0, w, sa, sb, d);
                     for r in 0..s1 - s0 {
                         acc.scan(&buf[r * w + r + 1..(r + 1) * w], job.shift);
                     }
                 }
             } else {
                 let (ra, rb) = (i1 - i0, j1 - j0);
-                gemm_abt(&xa[i0 * d..i1 * d], ra, &xb[j0 * d..j1 * d], rb, d, buf);
+                let (ta, tb) = (&xa[i0 * d..i1 * d], &xb[j0 * d..j1 * d]);
+                gemm_abt(ta, ra, tb, rb, d, buf);
+                refine_tile(buf, ra, rb, ta, tb, d);
                 for row in buf[..ra * rb].chunks_exact(rb) {
                     acc.scan(row, job.shift);
                 }

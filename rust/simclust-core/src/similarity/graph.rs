@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 
+use super::exact::{margin, refine};
 use super::knn::{check_rows_fit_u32, knn};
 use super::normalize::{check_non_empty, normalize_rows};
 use super::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
@@ -81,6 +82,15 @@ pub fn threshold_edges(
     let pool = parallel::pool(n_threads)?;
     let xn = normalize_rows(x, "X", n_threads)?;
     let (n, d) = (x.n_rows(), x.n_cols());
+    // Pairs within rounding of ±1 are re-checked exactly (see `exact`), so a
+    // threshold that close to 1 screens at `lo` and decides on the exact
+    // value, and -1 keeps every pair (opposite rows can round below -1).
+    let lo = 1.0 - margin(d);
+    let screen = if threshold <= -lo {
+        f32::NEG_INFINITY
+    } else {
+        threshold.min(lo)
+    };
     let nb = n_blocks(n);
     let tiles = upper_tiles(nb);
     // One edge list per tile, in tile order (row-major over i <= j, so the
@@ -103,10 +113,15 @@ pub fn threshold_edges(
                 let mut c = first;
                 while c < rb {
                     let end = (c + LANES).min(rb);
-                    if row[c..end].iter().fold(false, |h, &s| h | (s >= threshold)) {
+                    if row[c..end].iter().fold(false, |h, &s| h | (s >= screen)) {
                         for (cc, &s) in row[c..end].iter().enumerate() {
-                            if s >= threshold {
-                                edges.push(((i0 + r) as u32, (j0 + c + cc) as u32, s));
+                            if s >= screen {
+                                let (a, b) = (i0 + r, j0 + c + cc);
+                                let v =
+                                    refine(&xn[a * d..(a + 1) * d], &xn[b * d..(b + 1) * d], s, lo);
+                                if v >= threshold {
+                                    edges.push((a as u32, b as u32, v));
+                                }
                             }
                         }
                     }

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
 
+use super::exact::{margin, refine};
 use super::normalize::{check_non_empty, normalize_rows};
 use super::tiles::{all_tiles, block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
 use super::topk::TopK;
@@ -113,7 +114,9 @@ pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> 
             }
         },
     )?;
-    Ok(merge_states(states.into_iter().map(|s| s.0), n, k))
+    let mut nn = merge_states(states.into_iter().map(|s| s.0), n, k);
+    refine_lists(&mut nn, &xn, &xn, d);
+    Ok(nn)
 }
 
 /// Exact cosine kNN of each row of `x` among the rows of `y` (no
@@ -168,7 +171,40 @@ pub fn knn_query(
             }
         },
     )?;
-    Ok(merge_states(states.into_iter().map(|s| s.0), n, k))
+    let mut nn = merge_states(states.into_iter().map(|s| s.0), n, k);
+    refine_lists(&mut nn, &xn, &yn, d);
+    Ok(nn)
+}
+
+/// Makes the listed similarities exact near ±1 (so within `[-1, 1]`)
+/// (see `exact`); a row whose values changed is re-sorted (similarity
+/// descending, ties by the lower index). Rows of `xn` query rows of `yn`.
+fn refine_lists(nn: &mut Neighbors, xn: &[f32], yn: &[f32], d: usize) {
+    let (k, lo) = (nn.k, 1.0 - margin(d));
+    for (a, (idx, sims)) in nn
+        .indices
+        .chunks_exact_mut(k)
+        .zip(nn.similarities.chunks_exact_mut(k))
+        .enumerate()
+    {
+        let mut changed = false;
+        for (&b, s) in idx.iter().zip(sims.iter_mut()) {
+            if b != u32::MAX && (*s >= lo || *s <= -lo) {
+                let b = b as usize;
+                let v = refine(&xn[a * d..(a + 1) * d], &yn[b * d..(b + 1) * d], *s, lo);
+                changed |= v != *s;
+                *s = v;
+            }
+        }
+        if changed {
+            let mut row: Vec<(f32, u32)> = sims.iter().copied().zip(idx.iter().copied()).collect();
+            row.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+            for (slot, (v, b)) in row.into_iter().enumerate() {
+                sims[slot] = v;
+                idx[slot] = b;
+            }
+        }
+    }
 }
 
 /// Merges the per-thread lists; the result does not depend on their order.

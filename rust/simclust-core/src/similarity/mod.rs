@@ -10,9 +10,10 @@
 //! count, and every reduction is order-independent (a top-k under a total
 //! order, or a sort), so results are bit-identical for any thread count.
 
+pub(crate) mod exact;
 mod graph;
 mod knn;
-mod normalize;
+pub(crate) mod normalize;
 pub(crate) mod tiles;
 mod topk;
 

@@ -22,17 +22,103 @@ pub(crate) fn check_non_empty(x: &MatRef<'_>, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// How far a row's squared norm may be from 1 for the row to count as unit
+/// already: the float32 rounding of a unit vector moves it by at most
+/// `2u + u²` (`u = 2^-24`), whatever the dimension.
+const UNIT_TOLERANCE: f64 = 2.0 * f32::EPSILON as f64;
+
+/// The factor that scales `row` to unit norm: `1 / |row|` (norm in f64),
+/// or exactly `1.0` when the row is unit to within float32 rounding, so that
+/// normalising twice gives the same bits as normalising once. `None` for a
+/// row with NaN/Inf or of zero norm.
+fn unit_factor(row: &[f32]) -> Option<f64> {
+    if !row.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let sq = sum_sq(row);
+    if sq == 0.0 {
+        None
+    } else if (sq - 1.0).abs() <= UNIT_TOLERANCE {
+        Some(1.0)
+    } else {
+        Some(1.0 / sq.sqrt())
+    }
+}
+
+/// `sum v^2` in f64 with independent lanes (not one long dependency chain).
+pub(crate) fn sum_sq(row: &[f32]) -> f64 {
+    const L: usize = 4;
+    let mut acc = [0.0_f64; L];
+    let mut chunks = row.chunks_exact(L);
+    for ch in &mut chunks {
+        for l in 0..L {
+            acc[l] += f64::from(ch[l]) * f64::from(ch[l]);
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Validates every row of `x` and returns the factor that makes each a unit
+/// row (see [`unit_factor`]).
+///
+/// Rows holding NaN or ±Inf give [`Error::NonFinite`], rows of zero norm
+/// [`Error::ZeroNorm`]; each error lists every offending row index (`what`
+/// names the array in the message). The one validation and normalisation
+/// rule of the crate: [`normalize_rows`] and the metrics' gathered rows both
+/// use it.
+pub(crate) fn unit_factors(
+    x: MatRef<'_>,
+    what: &'static str,
+    pool: &rayon::ThreadPool,
+) -> Result<Vec<f64>> {
+    check_non_empty(&x, what)?;
+    let n = x.n_rows();
+    let chunks: Vec<Vec<Option<f64>>> = pool.install(|| {
+        (0..n.div_ceil(CHUNK_ROWS))
+            .into_par_iter()
+            .map(|c| {
+                (c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(n))
+                    .map(|r| unit_factor(x.row(r)))
+                    .collect()
+            })
+            .collect()
+    });
+    let factors: Vec<Option<f64>> = chunks.into_iter().flatten().collect();
+    let bad: Vec<usize> = (0..n).filter(|&r| factors[r].is_none()).collect();
+    if !bad.is_empty() {
+        let (non_finite, zero): (Vec<usize>, Vec<usize>) = bad
+            .into_iter()
+            .partition(|&r| x.row(r).iter().any(|v| !v.is_finite()));
+        if !non_finite.is_empty() {
+            return Err(Error::NonFinite {
+                what,
+                rows: non_finite,
+            });
+        }
+        return Err(Error::ZeroNorm { what, rows: zero });
+    }
+    Ok(factors.into_iter().map(|f| f.unwrap_or(1.0)).collect())
+}
+
 /// Returns a copy of `x` with every row scaled to unit L2 norm.
 ///
-/// Norms are accumulated in `f64`. Rows holding NaN or ±Inf give
-/// [`Error::NonFinite`], rows of zero norm [`Error::ZeroNorm`]; each error
-/// lists every offending row index (`what` names the array in the message).
+/// Norms are accumulated in `f64`; a row that is unit already (to float32
+/// rounding) is copied unchanged, so normalising is idempotent. Rows holding
+/// NaN or ±Inf give [`Error::NonFinite`], rows of zero norm
+/// [`Error::ZeroNorm`]; each error lists every offending row index (`what`
+/// names the array in the message).
 ///
 /// ```
 /// use simclust_core::{similarity::normalize_rows, MatRef};
 /// let x = [3.0_f32, 4.0, 0.0, 2.0];
 /// let y = normalize_rows(MatRef::new(&x, 2, 2)?, "X", None)?;
 /// assert_eq!(y, vec![0.6, 0.8, 0.0, 1.0]);
+/// assert_eq!(normalize_rows(MatRef::new(&y, 2, 2)?, "X", None)?, y);
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
 pub fn normalize_rows(
@@ -40,53 +126,28 @@ pub fn normalize_rows(
     what: &'static str,
     n_threads: Option<usize>,
 ) -> Result<Vec<f32>> {
-    check_non_empty(&x, what)?;
-    let d = x.n_cols();
     let pool = parallel::pool(n_threads)?;
+    let factors = unit_factors(x, what, &pool)?;
+    let d = x.n_cols();
     let mut out = vec![0.0_f32; x.as_slice().len()];
-    // Per chunk: (non-finite rows, zero rows), merged in chunk order.
-    let bad: Vec<(Vec<usize>, Vec<usize>)> = pool.install(|| {
+    pool.install(|| {
         out.par_chunks_mut(CHUNK_ROWS * d)
             .enumerate()
-            .map(|(c, dst)| {
-                let first = c * CHUNK_ROWS;
-                let mut non_finite = Vec::new();
-                let mut zero = Vec::new();
+            .for_each(|(c, dst)| {
                 for (r, drow) in dst.chunks_exact_mut(d).enumerate() {
-                    let row = x.row(first + r);
-                    let mut sq = 0.0_f64;
-                    let mut finite = true;
-                    for &v in row {
-                        finite &= v.is_finite();
-                        sq += f64::from(v) * f64::from(v);
-                    }
-                    if !finite {
-                        non_finite.push(first + r);
-                    } else if sq == 0.0 {
-                        zero.push(first + r);
-                    } else {
-                        let inv = 1.0 / sq.sqrt();
-                        for (o, &v) in drow.iter_mut().zip(row) {
-                            *o = (f64::from(v) * inv) as f32;
-                        }
-                    }
+                    let row = c * CHUNK_ROWS + r;
+                    scale_row(x.row(row), factors[row], drow);
                 }
-                (non_finite, zero)
             })
-            .collect()
     });
-    let non_finite: Vec<usize> = bad.iter().flat_map(|b| b.0.iter().copied()).collect();
-    if !non_finite.is_empty() {
-        return Err(Error::NonFinite {
-            what,
-            rows: non_finite,
-        });
-    }
-    let zero: Vec<usize> = bad.iter().flat_map(|b| b.1.iter().copied()).collect();
-    if !zero.is_empty() {
-        return Err(Error::ZeroNorm { what, rows: zero });
-    }
     Ok(out)
+}
+
+/// `out = row * factor`, each product in f64 rounded once to f32.
+pub(crate) fn scale_row(row: &[f32], factor: f64, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (f64::from(v) * factor) as f32;
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +195,8 @@ mod tests {
             let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-6);
         }
+        let again = normalize_rows(MatRef::new(&a, n, d)?, "X", Some(2))?;
+        assert_eq!(again, a, "normalising twice changed bits");
         Ok(())
     }
 }

@@ -35,9 +35,16 @@ pub(crate) fn all_tiles(nq: usize, nd: usize) -> Vec<(usize, usize)> {
 
 /// `out[r * rb + c] = <a_r, b_c>` for the `ra` rows of `a` and `rb` rows of
 /// `b` (both row-major with `d` columns): `out = a · bᵀ`, single-threaded.
+///
+/// The `gemm` crate's kernel, dispatched on the CPU, unless
+/// `SIMCLUST_SIMD=portable` forces [`gemm_abt_portable`].
 pub(crate) fn gemm_abt<T: Real>(a: &[T], ra: usize, b: &[T], rb: usize, d: usize, out: &mut [T]) {
     assert!(a.len() >= ra * d && b.len() >= rb * d && out.len() >= ra * rb);
     if ra == 0 || rb == 0 {
+        return;
+    }
+    if crate::simd::forced_portable() {
+        gemm_abt_portable(a, ra, b, rb, d, out);
         return;
     }
     // SAFETY: the asserts above bound every access the strides below allow:
@@ -69,21 +76,74 @@ pub(crate) fn gemm_abt<T: Real>(a: &[T], ra: usize, b: &[T], rb: usize, d: usize
     }
 }
 
+/// Accumulators per dot product in [`gemm_abt_portable`]: enough
+/// independent sums for the compiler to vectorise without reassociating.
+const PORTABLE_LANES: usize = 8;
+
+/// [`gemm_abt`] in plain Rust: one dot product per output, summed in
+/// [`PORTABLE_LANES`] interleaved partial sums.
+pub(crate) fn gemm_abt_portable<T: Real>(
+    a: &[T],
+    ra: usize,
+    b: &[T],
+    rb: usize,
+    d: usize,
+    out: &mut [T],
+) {
+    for (r, orow) in out[..ra * rb].chunks_exact_mut(rb).enumerate() {
+        let ar = &a[r * d..(r + 1) * d];
+        for (c, o) in orow.iter_mut().enumerate() {
+            let bc = &b[c * d..(c + 1) * d];
+            let mut acc = [T::ZERO; PORTABLE_LANES];
+            let mut ca = ar.chunks_exact(PORTABLE_LANES);
+            let mut cb = bc.chunks_exact(PORTABLE_LANES);
+            for (x, y) in (&mut ca).zip(&mut cb) {
+                for l in 0..PORTABLE_LANES {
+                    acc[l] = acc[l].add(x[l].mul(y[l]));
+                }
+            }
+            let mut tail = T::ZERO;
+            for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+                tail = tail.add(x.mul(y));
+            }
+            *o = acc.iter().fold(T::ZERO, |s, &v| s.add(v)).add(tail);
+        }
+    }
+}
+
 /// The element types the tile GEMM runs on (`f32` for similarities, `f64`
 /// where a kernel needs the extra precision).
 pub(crate) trait Real: Copy + 'static {
     const ZERO: Self;
     const ONE: Self;
+    fn add(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
 }
 
 impl Real for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        self * other
+    }
 }
 
 impl Real for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        self * other
+    }
 }
 
 /// Runs `work(state, tile)` for every tile index in `0..n_tiles` on every
@@ -172,6 +232,21 @@ mod tests {
             for c in 0..rb {
                 let want: f32 = (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum();
                 assert!((out[r * rb + c] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn portable_gemm_matches_naive() {
+        let (ra, rb, d) = (4, 6, 19);
+        let a: Vec<f64> = (0..ra * d).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..rb * d).map(|i| (i as f64 * 0.11).cos()).collect();
+        let mut out = vec![f64::NAN; ra * rb];
+        gemm_abt_portable(&a, ra, &b, rb, d, &mut out);
+        for r in 0..ra {
+            for c in 0..rb {
+                let want: f64 = (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum();
+                assert!((out[r * rb + c] - want).abs() < 1e-12);
             }
         }
     }
