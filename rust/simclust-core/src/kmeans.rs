@@ -71,8 +71,8 @@ use rayon::ThreadPool;
 use crate::error::{Error, Result};
 use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
-use crate::similarity::tiles::gemm_abt;
 use crate::similarity::{check_non_empty, check_rows_fit_u32, normalize_rows};
+use crate::tiles::gemm_abt;
 
 use kernels::{
     screen, sq_dist, sq_norms, top_tile, RowsMut, ScreenIn, TopScores, EMPTY_TOP, KEEP, TRACK,

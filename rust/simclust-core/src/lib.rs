@@ -9,6 +9,10 @@
 //! * [`unionfind`]: connected components, the threshold sweep and the
 //!   per-component bridge similarity (single linkage).
 //! * [`parallel`]: the owned rayon pools and the cancel/progress [`Control`].
+//! * [`kmeans`]: spherical and Euclidean k-means; [`metrics`]: cluster
+//!   geometry (intra, centroid, inter, silhouette) for any labelling.
+//! * [`memory`]: allocation checks (an error, never an abort).
+//! * `tiles`: the tile GEMM and task runners shared by all kernels.
 //! * [`simd`]: the run-time SIMD choice (`SIMCLUST_SIMD=portable` forces the
 //!   portable paths on any CPU).
 //!
@@ -23,8 +27,20 @@ pub mod metrics;
 pub mod parallel;
 pub mod simd;
 pub mod similarity;
+pub(crate) mod tiles;
 pub mod unionfind;
+
+#[cfg(test)]
+mod testdata;
 
 pub use error::{Error, Result};
 pub use matrix::MatRef;
 pub use parallel::Control;
+
+/// The label of noise / unassigned rows in every labelling (`-1`, as
+/// scikit-learn's): noise rows belong to no cluster.
+pub const NOISE: i64 = -1;
+
+/// A row in no cluster, in the compact per-row cluster tables (`u32` slots)
+/// the kernels build from a labelling.
+pub(crate) const NO_SLOT: u32 = u32::MAX;

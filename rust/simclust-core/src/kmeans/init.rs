@@ -8,7 +8,7 @@ use rayon::ThreadPool;
 
 use crate::error::Result;
 use crate::parallel::Control;
-use crate::similarity::tiles::gemm_abt;
+use crate::tiles::gemm_abt;
 
 use super::kernels::{kpp_eval, sq_norms, KppIn};
 use super::rng::SplitMix64;

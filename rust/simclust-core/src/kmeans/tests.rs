@@ -1,19 +1,9 @@
 use super::*;
 use proptest::prelude::*;
 
-/// Uniform noise in [-0.5, 0.5) from a tiny LCG (independent of the code under test).
+/// Uniform noise in [-0.5, 0.5).
 fn noise(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
+    crate::testdata::uniform(len, seed, -0.5)
 }
 
 /// `n` rows around `c` random centres (spread `spread`), offset by `shift`;

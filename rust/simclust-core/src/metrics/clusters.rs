@@ -8,11 +8,8 @@ use crate::matrix::MatRef;
 use crate::parallel;
 use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
 
-/// The label of noise / unassigned rows. Noise rows belong to no cluster.
-pub const NOISE: i64 = -1;
-
-/// "Not in a cluster" in the per-row slot table.
-pub(crate) const NO_SLOT: u32 = u32::MAX;
+pub use crate::NOISE;
+pub(crate) use crate::NO_SLOT;
 
 /// Rows per parallel chunk when validating and gathering.
 const CHUNK_ROWS: usize = 4096;

@@ -276,17 +276,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.3
-            })
-            .collect()
+        crate::testdata::uniform(n * d, seed, -0.3)
     }
 
     fn naive(

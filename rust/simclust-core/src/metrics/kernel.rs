@@ -3,14 +3,14 @@
 //! similarity rows and a deterministic dot product.
 //!
 //! The GEMM wrapper and the indexed task runner come from
-//! `similarity::tiles`: every task returns a value stored at its index, so
+//! the crate's `tiles` module: every task returns a value stored at its index, so
 //! reductions run afterwards in a fixed order whatever thread ran the task.
 
 /// Lanes of the vectorised scans: independent accumulators the compiler
 /// keeps in SIMD registers.
 pub(crate) const LANES: usize = 8;
 
-pub(crate) use crate::similarity::tiles::{gemm_abt, run_indexed};
+pub(crate) use crate::tiles::{gemm_abt, run_indexed};
 
 /// Running statistics of a set of similarities, kept as sums of the
 /// deviations `s - shift` (f64) so the variance does not cancel.

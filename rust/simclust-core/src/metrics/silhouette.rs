@@ -201,12 +201,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
         fn matches_naive(seed in 0_u64..1000, n in 3_usize..200, d in 1_usize..12, k in 2_usize..9) {
-            let mut s = seed.wrapping_add(99);
-            let mut rnd = || {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (s >> 33) as f32 / (1u64 << 31) as f32
-            };
-            let x: Vec<f32> = (0..n * d).map(|_| rnd() - 0.4).collect();
+            let x = crate::testdata::uniform(n * d, seed, -0.4);
             let labels: Vec<i64> = (0..n).map(|i| (i % k) as i64).collect();
             let g = match Gathered::new(MatRef::new(&x, n, d).unwrap(), &labels, Some(2)) {
                 Ok(g) => g,

@@ -11,7 +11,7 @@ use crate::parallel::{self, Control};
 use super::exact::{margin, refine};
 use super::knn::{check_rows_fit_u32, knn};
 use super::normalize::{check_non_empty, normalize_rows};
-use super::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
+use crate::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
 
 /// Columns screened per vectorised step.
 const LANES: usize = 16;
@@ -199,15 +199,7 @@ mod tests {
     use super::*;
 
     fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_add(99);
-        (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect()
+        crate::testdata::uniform(n * d, seed, -0.5)
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::parallel::{self, Control};
 
 use super::exact::{margin, refine};
 use super::normalize::{check_non_empty, normalize_rows};
-use super::tiles::{all_tiles, block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
 use super::topk::TopK;
+use crate::tiles::{all_tiles, block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
 
 /// Columns scanned per vectorised screening step of a tile row.
 const LANES: usize = 16;
@@ -256,17 +256,7 @@ mod tests {
     }
 
     fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect()
+        crate::testdata::uniform(n * d, seed, -0.5)
     }
 
     fn check(nn: &Neighbors, want: &(Vec<u32>, Vec<f32>), k: usize) {

@@ -14,12 +14,11 @@ pub(crate) mod exact;
 mod graph;
 mod knn;
 pub(crate) mod normalize;
-pub(crate) mod tiles;
 mod topk;
 
+pub use crate::tiles::BLOCK;
 pub use graph::{knn_edges, threshold_edges, EdgeList};
 pub(crate) use knn::check_rows_fit_u32;
 pub use knn::{knn, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
 pub use normalize::normalize_rows;
-pub use tiles::BLOCK;
