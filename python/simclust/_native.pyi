@@ -1,22 +1,16 @@
 # Hand-written stub of the Rust extension (checked by `python -m mypy.stubtest simclust._native`).
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "Labelling",
     "__version__",
     "bridge_similarity",
-    "calinski_harabasz",
-    "centroid_similarity_matrix",
-    "centroid_stats",
-    "cluster_linkage",
     "connected_components",
-    "davies_bouldin",
-    "inter_centroid",
-    "intra_stats",
     "kmeans",
     "kmeans_assign",
     "knn",
@@ -24,7 +18,6 @@ __all__ = [
     "knn_query",
     "normalize",
     "resolve_threads",
-    "silhouette",
     "threshold_edges",
     "threshold_sweep",
 ]
@@ -88,63 +81,47 @@ def bridge_similarity(
 ) -> npt.NDArray[np.float32]: ...
 
 # --- cluster geometry (rust/simclust-py/src/metrics.rs) ---
-def intra_stats(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    src: npt.NDArray[np.uint32] | None = None,
-    dst: npt.NDArray[np.uint32] | None = None,
-    *,
-    n_threads: int | None = None,
-    progress: _Progress = None,
-) -> dict[str, npt.NDArray[Any]]: ...
-def centroid_stats(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-) -> dict[str, npt.NDArray[Any]]: ...
-def inter_centroid(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    top_m: int | None = None,
-    *,
-    n_threads: int | None = None,
-    progress: _Progress = None,
-) -> dict[str, npt.NDArray[Any]]: ...
-def centroid_similarity_matrix(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
-def cluster_linkage(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    cluster_a: npt.NDArray[np.int64],
-    cluster_b: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-    progress: _Progress = None,
-) -> dict[str, npt.NDArray[Any]]: ...
-def silhouette(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-    progress: _Progress = None,
-) -> tuple[dict[str, npt.NDArray[Any]], float]: ...
-def davies_bouldin(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-) -> float: ...
-def calinski_harabasz(
-    x: npt.NDArray[np.float32],
-    labels: npt.NDArray[np.int64],
-    *,
-    n_threads: int | None = None,
-) -> float: ...
+@final
+class Labelling:
+    def __new__(
+        cls,
+        x: npt.NDArray[np.float32],
+        labels: npt.NDArray[np.int64],
+        *,
+        n_threads: int | None = None,
+    ) -> Labelling: ...
+    @property
+    def n_rows(self) -> int: ...
+    @property
+    def cluster_ids(self) -> npt.NDArray[np.int64]: ...
+    def intra_stats(self, *, progress: _Progress = None) -> dict[str, npt.NDArray[Any]]: ...
+    def edge_stats(
+        self, src: npt.NDArray[np.uint32], dst: npt.NDArray[np.uint32]
+    ) -> dict[str, npt.NDArray[Any]]: ...
+    def centroid_stats(self) -> dict[str, npt.NDArray[Any]]: ...
+    def inter_centroid(
+        self,
+        clusters: npt.NDArray[np.int64] | None = None,
+        top_m: int | None = None,
+        *,
+        progress: _Progress = None,
+    ) -> dict[str, npt.NDArray[Any]]: ...
+    def centroid_similarity_matrix(
+        self, clusters: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def linkage(
+        self,
+        cluster_a: npt.NDArray[np.int64],
+        cluster_b: npt.NDArray[np.int64],
+        *,
+        progress: _Progress = None,
+    ) -> dict[str, npt.NDArray[Any]]: ...
+    def silhouette(
+        self, *, progress: _Progress = None
+    ) -> tuple[dict[str, npt.NDArray[Any]], float]: ...
+    def davies_bouldin(self) -> float: ...
+    def calinski_harabasz(self) -> float: ...
+
 def kmeans(
     x: npt.NDArray[np.float32],
     n_clusters: int,

@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from simclust import ops
 from simclust.exceptions import ParameterError
 
 __all__ = [
@@ -393,12 +394,26 @@ class MetricContext:
     n_threads: int | None = None
     progress: Progress | None = None
     cache: dict[str, Any] = field(default_factory=dict)
-    """Scratch space shared by the metrics of one run (e.g. the centroids)."""
+    """Scratch space shared by the metrics of one run."""
 
     @property
     def n_rows(self) -> int:
         """The number of rows."""
         return int(self.X.shape[0])
+
+    @property
+    def labelling(self) -> ops.Labelling:
+        """The rows gathered by cluster, built on first use and shared by every metric.
+
+        Pass it to the :mod:`simclust.ops` metric functions in place of ``X, labels``
+        so that a run validates, normalises and gathers its rows once.
+        """
+        lab = self.cache.get("labelling")
+        if lab is None:
+            lab = self.cache["labelling"] = ops.Labelling(
+                self.X, self.labels, n_threads=self.n_threads
+            )
+        return lab
 
 
 class Metric(_Parametrized, abc.ABC):

@@ -36,6 +36,7 @@ from simclust.exceptions import (
 
 __all__ = [
     "CentroidStats",
+    "Labelling",
     "Silhouette",
     "bridge_similarity",
     "calinski_harabasz",
@@ -44,6 +45,7 @@ __all__ = [
     "cluster_linkage",
     "connected_components",
     "davies_bouldin",
+    "edge_stats",
     "inter_centroid",
     "intra_stats",
     "kmeans",
@@ -402,9 +404,70 @@ def _edge_ends(edges: EdgesLike) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np
     return _as_nodes(src, "src"), _as_nodes(dst, "dst")
 
 
+class Labelling:
+    """Rows validated, normalised and gathered cluster by cluster once, for many metrics.
+
+    Every metric function below takes a ``Labelling`` in place of ``x`` (then without
+    ``labels``): a run builds one and all its metrics read the same gathered copy of
+    the rows, so the rows are checked, normalised and copied once per run, and the
+    centroids are computed once for :func:`centroid_stats`, :func:`inter_centroid` and
+    :func:`centroid_similarity_matrix`. Given an array and labels instead, each
+    function builds its own.
+
+    Args:
+        x: N x D embeddings (any float dtype; rows are normalised).
+        labels: one int cluster id per row (``-1`` = noise).
+        n_threads: threads for every kernel run on it (default ``SIMCLUST_NUM_THREADS``
+            or all cores).
+
+    Raises:
+        ShapeError: ``labels`` does not have one entry per row.
+        InvalidInputError: NaN/Inf or zero rows in ``x`` (every one listed).
+
+    Example:
+        >>> lab = Labelling([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], [0, 0, 1])
+        >>> lab.cluster_ids.tolist(), intra_stats(lab)["n_pairs"].to_list()
+        ([0, 1], [1, 0])
+
+    """
+
+    def __init__(
+        self, x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+    ) -> None:
+        self.labels = _as_labels(labels)
+        self._native = _native.Labelling(
+            _as_matrix(x, "X"), self.labels, n_threads=_as_threads(n_threads)
+        )
+
+    @property
+    def n_rows(self) -> int:
+        """The number of input rows (noise included)."""
+        return int(self._native.n_rows)
+
+    @property
+    def cluster_ids(self) -> npt.NDArray[np.int64]:
+        """The cluster ids, ascending (noise excluded)."""
+        return self._native.cluster_ids
+
+
+def _labelling(
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None, n_threads: int | None
+) -> Labelling:
+    """``x`` itself when it is a :class:`Labelling`, else one built from ``x, labels``."""
+    if isinstance(x, Labelling):
+        if labels is not None:
+            raise ParameterError(
+                "pass labels with an array x, not with a Labelling (it has its own)"
+            )
+        return x
+    if labels is None:
+        raise ParameterError("labels is required when x is an array")
+    return Labelling(x, labels, n_threads=n_threads)
+
+
 def intra_stats(
-    x: npt.ArrayLike,
-    labels: LabelsLike,
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
     *,
     edges: EdgesLike | None = None,
     n_threads: int | None = None,
@@ -419,13 +482,9 @@ def intra_stats(
     ``n_pairs = 0`` and null statistics. Noise rows (label ``-1``) are excluded.
 
     With ``edges`` (e.g. from :func:`threshold_edges` or :func:`knn_edges`) the frame
-    also holds ``n_edges`` and ``edge_sim_mean/min/max``: the same statistics over the
-    graph edges inside each cluster only, which is what fastdup's component statistics
-    measure. Each undirected pair counts once however often it is listed (fastdup counts
-    a mutual kNN pair twice); self-loops and edges leaving the cluster are ignored. Edge
-    similarities are recomputed from ``x`` (a third ``similarity`` array is not used), so
-    they are the same cosines as the all-pairs columns. Without ``edges`` those columns
-    are null and ``n_edges`` is 0.
+    also holds ``n_edges`` and ``edge_sim_mean/min/max`` from :func:`edge_stats`: the
+    same statistics over the graph edges inside each cluster only. Without ``edges``
+    those columns are null and ``n_edges`` is 0.
 
     Returns:
         A frame with :data:`simclust.frames.INTRA_SCHEMA`, one row per cluster,
@@ -445,13 +504,52 @@ def intra_stats(
         (2, 0.0)
 
     """
-    xm = _as_matrix(x, "X")
-    lab = _as_labels(labels)
-    src, dst = _edge_ends(edges) if edges is not None else (None, None)
-    cols = _native.intra_stats(
-        xm, lab, src, dst, n_threads=_as_threads(n_threads), progress=progress
-    )
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.intra_stats(progress=progress)
+    if edges is not None:
+        cols.update(lab._native.edge_stats(*_edge_ends(edges)))
+    else:
+        k = len(cols["cluster"])
+        cols.update(
+            n_edges=np.zeros(k, np.uint64),
+            **{c: np.full(k, np.nan) for c in ("edge_sim_mean", "edge_sim_min", "edge_sim_max")},
+        )
     return frames.columns_frame(cols, frames.INTRA_SCHEMA)
+
+
+def edge_stats(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    edges: EdgesLike,
+    n_threads: int | None = None,
+) -> pl.DataFrame:
+    """Cosine-similarity statistics over the graph edges inside each cluster.
+
+    ``n_edges`` and ``edge_sim_mean/min/max`` per cluster: what fastdup's component
+    statistics measure, made exact and explicit. Each undirected pair counts once
+    however often it is listed (fastdup counts a mutual kNN pair twice); self-loops and
+    edges leaving a cluster or touching noise are ignored. Edge similarities are
+    recomputed from the rows (a third ``similarity`` array is not used), so they are the
+    same cosines as :func:`intra_stats`' all-pairs columns. Clusters without an internal
+    edge get ``n_edges = 0`` and null statistics.
+
+    Returns:
+        ``cluster, n_edges, edge_sim_mean, edge_sim_min, edge_sim_max``, ascending
+        ``cluster`` (the columns of :data:`simclust.frames.INTRA_SCHEMA`).
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]]
+        >>> edge_stats(X, [0, 0, 0, 7], edges=([0, 1, 1], [1, 2, 0])).rows()
+        [(0, 2, 0.0, 0.0, 0.0), (7, 0, None, None, None)]
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.edge_stats(*_edge_ends(edges))
+    schema = frames.subschema(
+        frames.INTRA_SCHEMA, ["cluster", "n_edges", "edge_sim_mean", "edge_sim_min", "edge_sim_max"]
+    )
+    return frames.columns_frame(cols, schema)
 
 
 class CentroidStats(NamedTuple):
@@ -466,7 +564,10 @@ class CentroidStats(NamedTuple):
 
 
 def centroid_stats(
-    x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    n_threads: int | None = None,
 ) -> CentroidStats:
     """Each cluster's centroid, each row's cosine similarity to it, and the medoid.
 
@@ -489,17 +590,16 @@ def centroid_stats(
         [0.707, 0.707, 1.0, 1.0]
 
     """
-    xm = _as_matrix(x, "X")
-    lab = _as_labels(labels)
-    cols = _native.centroid_stats(xm, lab, n_threads=_as_threads(n_threads))
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.centroid_stats()
     clusters = frames.columns_frame(cols, frames.CENTROID_SCHEMA).with_columns(
         pl.when(pl.col("nearest_cluster") >= 0).then(pl.col("nearest_cluster")),
         pl.when(pl.col("medoid") != _U32_MAX).then(pl.col("medoid")),
     )
     rows = frames.columns_frame(
         {
-            "index": np.arange(lab.size, dtype=np.uint32),
-            "cluster": lab,
+            "index": np.arange(lab.labels.size, dtype=np.uint32),
+            "cluster": lab.labels,
             "centroid_similarity": cols["centroid_similarity"],
         },
         frames.ROW_CENTROID_SCHEMA,
@@ -507,11 +607,21 @@ def centroid_stats(
     return CentroidStats(clusters, rows, cols["centroids"])
 
 
+def _cluster_subset(clusters: npt.ArrayLike | None) -> npt.NDArray[np.int64] | None:
+    if clusters is None:
+        return None
+    a = np.asarray(clusters)
+    if a.size and a.dtype.kind not in "iu":
+        raise InvalidInputError(f"clusters must hold integer cluster ids, got dtype {a.dtype}")
+    return np.ascontiguousarray(a.reshape(-1), dtype=np.int64)
+
+
 def inter_centroid(
-    x: npt.ArrayLike,
-    labels: LabelsLike,
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
     *,
     top_m: int | None = None,
+    clusters: npt.ArrayLike | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
@@ -521,10 +631,14 @@ def inter_centroid(
     cosine similarity, most similar first, ties to the lower id (exact: a blocked kNN
     over the centroids). ``top_m=None`` lists all ``K - 1`` others, so both directions
     of every pair appear (``K * (K - 1)`` rows, ``O(K**2)`` memory): pass ``top_m`` when
-    K is large. Clusters with an undefined centroid are left out.
+    K is large. ``clusters`` restricts both sides to those cluster ids (default: all).
+    Clusters with an undefined centroid are left out.
 
     Returns:
         A frame with :data:`simclust.frames.INTER_SCHEMA`.
+
+    Raises:
+        ParameterError: a cluster id in ``clusters`` that no row has.
 
     Example:
         >>> X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
@@ -533,20 +647,21 @@ def inter_centroid(
 
     """
     m = None if top_m is None else _as_count(top_m, "top_m")
-    cols = _native.inter_centroid(
-        _as_matrix(x, "X"),
-        _as_labels(labels),
-        m,
-        n_threads=_as_threads(n_threads),
-        progress=progress,
-    )
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.inter_centroid(_cluster_subset(clusters), m, progress=progress)
     return frames.columns_frame(cols, frames.INTER_SCHEMA)
 
 
 def centroid_similarity_matrix(
-    x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    clusters: npt.ArrayLike | None = None,
+    n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
     """Return the dense ``K x K`` matrix of cosine similarities between cluster centroids.
+
+    ``clusters`` restricts the matrix to those cluster ids (default: all).
 
     Returns:
         ``(cluster_ids, matrix)``: the ascending cluster ids (noise excluded) and the
@@ -561,15 +676,14 @@ def centroid_similarity_matrix(
         ([4, 9], [[1.0, 0.0], [0.0, 1.0]])
 
     """
-    return _native.centroid_similarity_matrix(
-        _as_matrix(x, "X"), _as_labels(labels), n_threads=_as_threads(n_threads)
-    )
+    lab = _labelling(x, labels, n_threads)
+    return lab._native.centroid_similarity_matrix(_cluster_subset(clusters))
 
 
 def cluster_linkage(
-    x: npt.ArrayLike,
-    labels: LabelsLike,
-    pairs: Sequence[tuple[int, int]] | npt.ArrayLike,
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    pairs: Sequence[tuple[int, int]] | npt.ArrayLike = (),
     *,
     n_threads: int | None = None,
     progress: Progress | None = None,
@@ -602,14 +716,8 @@ def cluster_linkage(
         raise InvalidInputError(f"pairs must hold integer cluster ids, got dtype {p.dtype}")
     pa = np.ascontiguousarray(p[:, 0], dtype=np.int64)
     pb = np.ascontiguousarray(p[:, 1], dtype=np.int64)
-    cols = _native.cluster_linkage(
-        _as_matrix(x, "X"),
-        _as_labels(labels),
-        pa,
-        pb,
-        n_threads=_as_threads(n_threads),
-        progress=progress,
-    )
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.linkage(pa, pb, progress=progress)
     return frames.columns_frame(cols, frames.LINKAGE_SCHEMA)
 
 
@@ -625,8 +733,8 @@ class Silhouette(NamedTuple):
 
 
 def silhouette(
-    x: npt.ArrayLike,
-    labels: LabelsLike,
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
     *,
     n_threads: int | None = None,
     progress: Progress | None = None,
@@ -654,14 +762,12 @@ def silhouette(
         0.994
 
     """
-    lab = _as_labels(labels)
-    cols, mean = _native.silhouette(
-        _as_matrix(x, "X"), lab, n_threads=_as_threads(n_threads), progress=progress
-    )
+    lab = _labelling(x, labels, n_threads)
+    cols, mean = lab._native.silhouette(progress=progress)
     rows = frames.columns_frame(
         {
-            "index": np.arange(lab.size, dtype=np.uint32),
-            "cluster": lab,
+            "index": np.arange(lab.labels.size, dtype=np.uint32),
+            "cluster": lab.labels,
             "silhouette": cols["silhouette"],
         },
         frames.ROW_SILHOUETTE_SCHEMA,
@@ -669,7 +775,9 @@ def silhouette(
     return Silhouette(rows, frames.columns_frame(cols, frames.SILHOUETTE_SCHEMA), float(mean))
 
 
-def davies_bouldin(x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None) -> float:
+def davies_bouldin(
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None = None, *, n_threads: int | None = None
+) -> float:
     """Davies-Bouldin index of the L2-normalised rows (noise excluded); lower is better.
 
     Equals ``sklearn.metrics.davies_bouldin_score`` on the normalised clustered rows
@@ -682,13 +790,11 @@ def davies_bouldin(x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | Non
         0.074
 
     """
-    return _native.davies_bouldin(
-        _as_matrix(x, "X"), _as_labels(labels), n_threads=_as_threads(n_threads)
-    )
+    return float(_labelling(x, labels, n_threads)._native.davies_bouldin())
 
 
 def calinski_harabasz(
-    x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None = None, *, n_threads: int | None = None
 ) -> float:
     """Calinski-Harabasz index of the L2-normalised rows (noise excluded); higher is better.
 
@@ -701,9 +807,7 @@ def calinski_harabasz(
         362.0
 
     """
-    return _native.calinski_harabasz(
-        _as_matrix(x, "X"), _as_labels(labels), n_threads=_as_threads(n_threads)
-    )
+    return float(_labelling(x, labels, n_threads)._native.calinski_harabasz())
 
 
 # --------------------------------------------------------------------------- k-means

@@ -54,7 +54,7 @@ class Intra(Metric):
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
         """All-pairs statistics per cluster."""
-        df = ops.intra_stats(ctx.X, ctx.labels, n_threads=ctx.n_threads, progress=ctx.progress)
+        df = ops.intra_stats(ctx.labelling, progress=ctx.progress)
         return {"clusters": df.select(list(self.outputs["clusters"]))}
 
 
@@ -62,18 +62,19 @@ class Edge(Metric):
     """Statistics over the graph edges inside each cluster, and its bridge similarity.
 
     ``n_edges`` and ``edge_sim_mean/min/max`` count each undirected edge inside a
-    cluster once (fastdup's component statistics, without its double counting);
+    cluster once (fastdup's component statistics, without its double counting;
+    :func:`simclust.ops.edge_stats`, the cosines recomputed from the rows);
     ``bridge_similarity`` is the similarity at which the cluster would first split
     (:func:`simclust.ops.bridge_similarity`). Needs the run's graph.
 
     Example:
         >>> from simclust.base import Graph, GraphSpec, MetricContext
-        >>> X = np.eye(3, dtype=np.float32)
-        >>> g = Graph(GraphSpec("threshold", threshold=0.0), 3, np.array([0, 0], np.uint32),
-        ...           np.array([1, 2], np.uint32), np.array([0.9, 0.5], np.float32))
+        >>> X = np.array([[1, 0], [0.6, 0.8], [0, 1]], dtype=np.float32)
+        >>> g = Graph(GraphSpec("threshold", threshold=0.5), 3, np.array([0, 1], np.uint32),
+        ...           np.array([1, 2], np.uint32), np.array([0.6, 0.8], np.float32))
         >>> out = Edge().compute(MetricContext(X, np.array([0, 0, 0]), graph=g))
         >>> out["clusters"].select("n_edges", "edge_sim_min", "bridge_similarity").row(0)
-        (2, 0.5, 0.5)
+        (2, 0.6000000238418579, 0.6000000238418579)
 
     """
 
@@ -97,31 +98,13 @@ class Edge(Metric):
         if ctx.graph is None:
             raise ParameterError("the 'edge' metric needs a graph (set [graph] in the config)")
         g = ctx.graph
+        stats = ops.edge_stats(ctx.labelling, edges=(g.src, g.dst))
         ids, dense = np.unique(ctx.labels, return_inverse=True)
-        noise = ids < 0
         dense = dense.astype(np.int64)
-        if noise.any():  # -1 sorts first: shift the rest down
+        if ids.size and ids[0] < 0:  # -1 sorts first: shift the rest down
             dense = np.where(ctx.labels < 0, -1, dense - 1)
-            ids = ids[~noise]
-        la, lb = dense[g.src], dense[g.dst]
-        inside = (la == lb) & (la >= 0)
-        edges = pl.DataFrame({"c": la[inside], "s": g.similarity[inside].astype(np.float64)})
-        per = edges.group_by("c").agg(
-            pl.len().alias("n_edges"),
-            pl.col("s").mean().alias("edge_sim_mean"),
-            pl.col("s").min().alias("edge_sim_min"),
-            pl.col("s").max().alias("edge_sim_max"),
-        )
         bridge = ops.bridge_similarity(ctx.n_rows, g.src, g.dst, g.similarity, dense)
-        base = pl.DataFrame({"c": np.arange(ids.size, dtype=np.int64), "cluster": ids})
-        out = (
-            base.join(per, on="c", how="left", maintain_order="left")
-            .with_columns(
-                pl.col("n_edges").fill_null(0),
-                pl.Series("bridge_similarity", bridge, nan_to_null=True),
-            )
-            .drop("c")
-        )
+        out = stats.with_columns(pl.Series("bridge_similarity", bridge, nan_to_null=True))
         schema = self.outputs["clusters"]
         return {"clusters": out.select([pl.col(n).cast(t) for n, t in schema.items()])}
 
@@ -141,7 +124,7 @@ class Centroid(Metric):
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
         """Centroid statistics per cluster and per row."""
-        res = ops.centroid_stats(ctx.X, ctx.labels, n_threads=ctx.n_threads)
+        res = ops.centroid_stats(ctx.labelling)
         return {
             "clusters": res.clusters.select(list(self.outputs["clusters"])),
             "assignments": res.rows.select(list(self.outputs["assignments"])),
@@ -191,21 +174,17 @@ class Inter(Metric):
         labels = ctx.labels
         ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
         big = ids[sizes >= self.min_size]
-        kept = np.where(np.isin(labels, big), labels, -1)
         empty = pl.DataFrame(schema=frames.INTER_SCHEMA)
         if big.size < 2:
             inter = empty
         else:
             m = None if self.top_m is None else min(self.top_m, int(big.size) - 1)
-            inter = ops.inter_centroid(
-                ctx.X, kept, top_m=m, n_threads=ctx.n_threads, progress=ctx.progress
-            )
+            inter = ops.inter_centroid(ctx.labelling, top_m=m, clusters=big, progress=ctx.progress)
         order = np.lexsort((ids, -sizes))  # largest first, ties by id
         top = np.sort(ids[order][: self.matrix_size])
         top = top[np.isin(top, big)]
         if top.size:
-            sub = np.where(np.isin(labels, top), labels, -1)
-            mat_ids, mat = ops.centroid_similarity_matrix(ctx.X, sub, n_threads=ctx.n_threads)
+            mat_ids, mat = ops.centroid_similarity_matrix(ctx.labelling, clusters=top)
         else:
             mat_ids, mat = np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return {"inter": inter, "centroid_matrix": mat, "centroid_matrix_clusters": mat_ids}
@@ -246,7 +225,7 @@ class SilhouetteMetric(Metric):
                     schema=self.outputs["assignments"],
                 ),
             }
-        res = ops.silhouette(ctx.X, labels, n_threads=ctx.n_threads, progress=ctx.progress)
+        res = ops.silhouette(ctx.labelling, progress=ctx.progress)
         return {
             "clusters": res.clusters.select(list(self.outputs["clusters"])),
             "assignments": res.rows.select(list(self.outputs["assignments"])),
