@@ -31,8 +31,14 @@ rust-check: venv
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The kernels pick SIMD paths at run time; SIMCLUST_SIMD=portable forces the portable
+# ones, so both are tested on whatever CPU runs this.
+KERNEL_TESTS := tests/test_knn.py tests/test_edges.py tests/test_components.py \
+	tests/test_sweep.py tests/test_metrics.py tests/test_kmeans.py tests/test_exact_edges.py
+
 rust-test: venv
 	cargo test --workspace --locked
+	SIMCLUST_SIMD=portable cargo test --workspace --locked
 
 py-check: build
 	$(BIN)/ruff check python tests bench plugins
@@ -43,6 +49,7 @@ py-check: build
 
 py-test: build
 	$(PY) -m pytest -q --doctest-modules python/simclust tests
+	SIMCLUST_SIMD=portable $(PY) -m pytest -q $(KERNEL_TESTS)
 	$(PY) -m pytest -q --doctest-modules $(PLUGINS)
 
 test: rust-check rust-test py-check py-test

@@ -551,7 +551,7 @@ def test_refuses_to_replace_a_foreign_folder(tmp_path, npy):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    assert_error(invoke("analyze", npy, "--out", out), 1, "not a simclust output")
+    assert_error(invoke("analyze", npy, "--out", out), 2, "not a simclust output")
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
@@ -681,4 +681,4 @@ def test_report_rerenders_a_result_folder(tmp_path):
     html = (out / "report.html").read_text()
     assert r.stdout.strip() == str(out / "report.html")
     assert "data:image/jpeg;base64," in html and "bad.webp" in html
-    assert_error(invoke("report", tmp_path), 1, "no manifest.json")
+    assert_error(invoke("report", tmp_path), 2, "no manifest.json")  # bad input: exit 2

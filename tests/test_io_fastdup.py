@@ -68,7 +68,7 @@ def test_csv_with_bom_and_crlf(tmp_path):
     X.astype("<f4").tofile(tmp_path / "atrain_features.dat")
     text = 'index,filename\r\n1,"b,1.jpg"\r\n0,a.jpg\r\n'
     (tmp_path / "atrain_features.dat.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    feats, names = read_fastdup_features(tmp_path)
+    feats, names = read_fastdup_features(tmp_path, d=3)
     np.testing.assert_array_equal(feats, X)
     assert names == ["a.jpg", "b,1.jpg"]
 
@@ -76,7 +76,8 @@ def test_csv_with_bom_and_crlf(tmp_path):
 def test_d_inferred(tmp_path, rng):
     X = rng.standard_normal((10, 384)).astype(np.float32)
     _write_by_hand(tmp_path, X, [(i, f"{i}.jpg") for i in range(10)])
-    feats, _ = read_fastdup_features(tmp_path)
+    with pytest.warns(fd.InferredShapeWarning, match=r"read as 10 rows x 384 dims.*give d"):
+        feats, _ = read_fastdup_features(tmp_path)
     assert feats.shape == (10, 384)
     np.testing.assert_array_equal(feats, X)
 

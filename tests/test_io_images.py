@@ -481,10 +481,10 @@ def test_interrupt_stops_decoding(tmp_path, monkeypatch):
     lock = threading.Lock()
     real = embed_mod.load_image
 
-    def counting(path, size):
+    def counting(path, size, **kwargs):
         with lock:
             calls.append(path)
-        return real(path, size)
+        return real(path, size, **kwargs)
 
     monkeypatch.setattr(embed_mod, "load_image", counting)
 

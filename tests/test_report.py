@@ -230,10 +230,11 @@ def test_atomic_write_failure_leaves_nothing(tmp_path, monkeypatch):
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
     # an existing report survives a failed rewrite untouched
-    target.write_text("old", encoding="utf-8")
+    old = '<meta name="generator" content="simclust.report">old'
+    target.write_text(old, encoding="utf-8")
     with pytest.raises(RuntimeError):
         write_report(res, target)
-    assert target.read_text(encoding="utf-8") == "old"
+    assert target.read_text(encoding="utf-8") == old
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]
 
 
@@ -276,13 +277,38 @@ def test_without_inter_and_graph(tmp_path):
 # --------------------------------------------------------------------------- browser
 
 
+def browser_missing(paths=(CHROMIUM, CHROMEDRIVER)):
+    """Why the browser tests cannot run here (``None``: they can): each tool must exist."""
+    missing = [p for p in paths if not (os.path.isfile(p) and os.access(p, os.X_OK))]
+    if not missing:
+        return None
+    return (
+        f"{' and '.join(missing)} absent: install Debian's chromium and chromium-driver "
+        "(apt-get install -y chromium chromium-driver) to run the browser tests"
+    )
+
+
+def test_browser_skip_reason_names_each_missing_tool(tmp_path):
+    """A machine with chromium but no chromedriver skips (it must not error in setup)."""
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    driver_path = str(tmp_path / "chromedriver")
+    reason = browser_missing((str(browser), driver_path))
+    assert reason is not None and reason.startswith(f"{driver_path} absent")
+    assert str(browser) not in reason
+    assert browser_missing((str(browser),)) is None
+    both = browser_missing((str(tmp_path / "a"), str(tmp_path / "b")))
+    assert both is not None and both.startswith(f"{tmp_path / 'a'} and {tmp_path / 'b'} absent")
+
+
 @pytest.fixture(scope="module")
 def driver():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(
-            f"{CHROMIUM} is absent: install Debian's chromium and chromium-driver "
-            "(apt-get install -y chromium chromium-driver) to run the browser tests"
-        )
+    reason = browser_missing()
+    if reason is not None:
+        if os.environ.get("SIMCLUST_REQUIRE_BROWSER"):  # CI installs both: never skip there
+            pytest.fail(f"SIMCLUST_REQUIRE_BROWSER is set but {reason}")
+        pytest.skip(reason)
     from selenium import webdriver  # a test dependency: fail, not skip, when missing
     from selenium.webdriver.chrome.service import Service
 

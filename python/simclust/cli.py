@@ -17,7 +17,8 @@ Progress bars go to stderr (only on a terminal, never with ``--quiet``); the sum
 or with ``--json`` a JSON document and nothing else, goes to stdout.
 
 Exit codes: ``0`` success; ``2`` an invalid config, parameter or input (``ConfigError``,
-``ParameterError``, ``InvalidInputError``, ``ShapeError``, and click's usage errors);
+``ParameterError``, ``InvalidInputError``, ``ShapeError``, an output folder simclust
+refuses to write into, and click's usage errors);
 ``3`` a plugin failed (``PluginError``); ``1`` any other error (other ``SimclustError``,
 ``OSError``, internal errors); ``130`` interrupted (Ctrl-C). An error is one line on
 stderr; ``--debug`` prints its traceback first.
@@ -35,11 +36,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 import re
+import shutil
 import sys
 import time
 import tomllib
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
@@ -97,6 +101,9 @@ DEMO_LOADER = "images"
 """The image-folder loader the demo needs."""
 DEFAULT_OUT = "simclust-out"
 DEMO_OUT = "simclust-demo"
+DEMO_MARKER = "simclust-demo.json"
+"""Records the images an earlier ``simclust demo`` wrote, the only ones a rerun replaces."""
+DEMO_DATASET = "dataset.parquet"
 REPORT_NAME = "report.html"
 TOP_CLUSTERS = 10
 MAX_THRESHOLDS = 10_000
@@ -229,6 +236,7 @@ def analyze_config(
     params: Mapping[str, Any] | None = None,
     metrics: Sequence[str] | None = None,
     threads: int | None = None,
+    max_edges: int | None = None,
     out: str | Path | None = None,
     report: bool | None = None,
 ) -> dict[str, Any]:
@@ -239,7 +247,7 @@ def analyze_config(
     parameter that is also a ``[graph]`` key of the base (``threshold``, ``k``,
     ``graph`` as ``kind``) overrides it there too; ``metrics`` replaces
     ``[metrics] use`` (keeping the base's parameters of the metrics still used);
-    ``threads`` and ``out``/``report`` go into ``[run]`` and ``[output]``. The result
+    ``threads``/``max_edges`` and ``out``/``report`` go into ``[run]`` and ``[output]``. The result
     is validated later by :func:`simclust.config.resolve`.
 
     Example:
@@ -284,6 +292,8 @@ def analyze_config(
         }
     if threads is not None:
         section("run")["threads"] = threads
+    if max_edges is not None:
+        section("run")["max_edges"] = max_edges
     if out is not None:
         section("output")["dir"] = str(out)
     if report is not None:
@@ -302,10 +312,14 @@ def exit_code(exc: BaseException) -> int:
     """
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(exc, SystemExit):
+        return EXIT_ERROR  # an unexpected sys.exit() inside a command is never a success
     if isinstance(exc, PluginError):
         return EXIT_PLUGIN
-    if isinstance(exc, ParameterError | InvalidInputError | ShapeError):
-        return EXIT_USAGE  # ConfigError and UnknownNameError are ParameterErrors
+    if isinstance(exc, ParameterError | InvalidInputError | ShapeError | FileExistsError):
+        # ConfigError and UnknownNameError are ParameterErrors; FileExistsError is an
+        # output folder simclust refuses to write into
+        return EXIT_USAGE
     return EXIT_ERROR
 
 
@@ -358,11 +372,31 @@ def _warn(message: str) -> None:
     click.echo(f"warning: {_one_line(message)}", err=True)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the CLI: one line, without the file and source line."""
+    _warn(str(message))
+
+
 @contextlib.contextmanager
 def _errors(debug: bool) -> Iterator[None]:
-    """Turn exceptions into one-line errors and exit codes (and a traceback with --debug)."""
+    """Turn exceptions into one-line errors and exit codes (and a traceback with --debug).
+
+    Warnings are printed as one line each (``warning: ...``), and a ``SystemExit`` from
+    inside a command (a library or plugin calling ``sys.exit``) is an error, never a
+    silent exit 0.
+    """
     try:
-        yield
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _show_warning
+            yield
     except (click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except KeyboardInterrupt:
@@ -370,14 +404,19 @@ def _errors(debug: bool) -> Iterator[None]:
             traceback.print_exc(file=sys.stderr)
         click.echo("error: interrupted", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         if debug:
             traceback.print_exc(file=sys.stderr)
-        message = _one_line(str(exc)) or type(exc).__name__
-        if not isinstance(exc, SimclustError | OSError):
-            message = f"internal error: {type(exc).__name__}: {message}"
-            if not debug:
-                message += " (rerun with --debug for the traceback)"
+        if isinstance(exc, SystemExit):
+            message = f"internal error: sys.exit({exc.code!r}) was called during the command"
+        elif isinstance(exc, MemoryError):
+            message = f"out of memory: {_one_line(str(exc)) or 'an allocation failed'}"
+        else:
+            message = _one_line(str(exc)) or type(exc).__name__
+            if not isinstance(exc, SimclustError | OSError):
+                message = f"internal error: {type(exc).__name__}: {message}"
+                if not debug:
+                    message += " (rerun with --debug for the traceback)"
         click.echo(f"error: {message}", err=True)
         raise click.exceptions.Exit(exit_code(exc)) from None
 
@@ -457,23 +496,90 @@ def _report_enabled(wanted: bool) -> bool:
     return True
 
 
-def _check_out_dir(out: Path) -> None:
-    """Refuse to replace a file or a non-empty folder that is not a simclust output."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"output folder {str(out)!r} is a file")
-    if out.is_dir() and any(out.iterdir()) and not (out / result_mod.MANIFEST).is_file():
+def _check_out_dir(out: Path, input_path: str | Path | None = None) -> None:
+    """Before any work: refuse an output folder simclust must not write into.
+
+    Allowed are an absent or empty folder and one holding a simclust result (whose files
+    alone are replaced); see :func:`simclust.result.check_output_dir`.
+    """
+    result_mod.check_output_dir(out, input_path=input_path)
+
+
+def _check_demo_dir(out: Path) -> list[str]:
+    """Before any work: refuse a demo folder with files the demo did not write there.
+
+    Returns:
+        The images an earlier demo wrote in ``out/images`` (relative posix paths).
+
+    """
+    shown = repr(str(out))
+    if os.path.lexists(out) and not out.is_dir():
+        raise FileExistsError(f"demo folder {shown} is not a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return []
+    try:
+        marker = json.loads((out / DEMO_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        marker = None
+    images = marker.get("images") if isinstance(marker, dict) else None
+    if not (
+        isinstance(marker, dict)
+        and marker.get("simclust_demo") == 1
+        and isinstance(images, list)
+        and all(isinstance(i, str) and _is_relative_inside(i) for i in images)
+    ):
         raise FileExistsError(
-            f"output folder {str(out)!r} exists and is not a simclust output "
-            f"(no {result_mod.MANIFEST}); refusing to replace it"
+            f"demo folder {shown} is not empty and was not written by `simclust demo` "
+            f"(no {DEMO_MARKER}); choose a new or empty folder"
         )
+    images_dir = out / "images"
+    if os.path.lexists(images_dir) and (images_dir.is_symlink() or not images_dir.is_dir()):
+        raise FileExistsError(f"demo folder {shown}: images is not a folder the demo wrote")
+    listed = set(images)
+    for path in sorted(images_dir.rglob("*")) if images_dir.is_dir() else []:
+        rel = path.relative_to(images_dir).as_posix()
+        if (path.is_symlink() or not path.is_dir()) and rel not in listed:
+            raise FileExistsError(
+                f"demo folder {shown}: images/{rel} was not written by the demo and would be "
+                "clustered with its images; move it or choose another folder"
+            )
+    if os.path.lexists(out / DEMO_DATASET) and (out / DEMO_DATASET).is_dir():
+        raise FileExistsError(f"demo folder {shown}: {DEMO_DATASET} is a folder")
+    return sorted(listed)
+
+
+def _is_relative_inside(name: str) -> bool:
+    p = Path(name)
+    return bool(name) and not p.is_absolute() and ".." not in p.parts
+
+
+def _write_demo_marker(out: Path, images: Sequence[str]) -> None:
+    tmp = out / f".{DEMO_MARKER}.tmp"
+    tmp.write_text(json.dumps({"simclust_demo": 1, "images": list(images)}) + "\n")
+    tmp.replace(out / DEMO_MARKER)
+
+
+def _swap_demo_images(stage: Path, images_dir: Path, previous: Sequence[str]) -> None:
+    """Remove the earlier demo's images, then move the freshly drawn ones in."""
+    for rel in previous:
+        (images_dir / rel).unlink(missing_ok=True)
+    if images_dir.is_dir():
+        for sub in sorted(images_dir.rglob("*"), key=lambda p: -len(p.parts)):
+            if sub.is_dir() and not sub.is_symlink():
+                with contextlib.suppress(OSError):
+                    sub.rmdir()  # only folders left empty
+        images_dir.rmdir()  # fails (and the run stops) if something new appeared in it
+    stage.rename(images_dir)
 
 
 def _outputs(out: Path) -> dict[str, Any]:
+    """The folder, the files simclust wrote there (not the user's) and the report."""
+    files = result_mod.result_files(out) or []
     report = out / REPORT_NAME
     return {
         "output_dir": str(out.resolve()),
-        "files": sorted(p.name for p in out.iterdir()),
-        "report": str(report.resolve()) if report.is_file() else None,
+        "files": sorted({*files, result_mod.MANIFEST}),
+        "report": str(report.resolve()) if REPORT_NAME in files else None,
     }
 
 
@@ -592,6 +698,14 @@ _threads_option = click.option(
     help="Threads for every kernel (default: SIMCLUST_NUM_THREADS or all cores).",
 )
 
+_max_edges_option = click.option(
+    "--max-edges",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse a similarity graph estimated to have more edges (12 bytes each; "
+    "default: the config's [run] max_edges, else 100000000).",
+)
+
 
 # --------------------------------------------------------------------------- commands
 
@@ -640,6 +754,7 @@ def main() -> None:
 )
 @click.option("--report/--no-report", default=None, help="Write report.html (default: on).")
 @_threads_option
+@_max_edges_option
 @_common_options
 def _analyze(
     path: Path,
@@ -654,6 +769,7 @@ def _analyze(
     out: Path | None,
     report: bool | None,
     threads: int | None,
+    max_edges: int | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -689,10 +805,11 @@ def _analyze(
             params=cluster_params,
             metrics=None if metrics is None else parse_metrics(metrics),
             threads=threads,
+            max_edges=max_edges,
             out=out_dir,
             report=report,
         )
-        _check_out_dir(out_dir)
+        _check_out_dir(out_dir, path)
         host = get_host()
         with _stage_progress(not quiet) as bars:
             result = pipeline.analyze(config=raw, progress=bars, host=host)
@@ -723,7 +840,9 @@ def _run(config_file: Path, report: bool | None, as_json: bool, quiet: bool, deb
                 output["dir"] = str(config_file.resolve().parent / "out")
             if report is not None:
                 output["report"] = report
-            _check_out_dir(Path(output["dir"]))
+            inp = raw.get("input")
+            inp_path = inp.get("path") if isinstance(inp, dict) else None
+            _check_out_dir(Path(output["dir"]), inp_path if isinstance(inp_path, str) else None)
             if output.get("report", True) is True and not _report_enabled(True):
                 output["report"] = False
         host = get_host()
@@ -751,6 +870,7 @@ def _run(config_file: Path, report: bool | None, as_json: bool, quiet: bool, deb
 @click.option("--k", type=int, default=10, show_default=True, help="Neighbours for --graph knn.")
 @click.option("--loader", help="Loader name (default: the first that reads PATH).")
 @_threads_option
+@_max_edges_option
 @_common_options
 def _sweep(
     path: Path,
@@ -759,6 +879,7 @@ def _sweep(
     k: int,
     loader: str | None,
     threads: int | None,
+    max_edges: int | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -777,7 +898,10 @@ def _sweep(
         inp: dict[str, Any] = {"path": str(path)}
         if loader is not None:
             inp["loader"] = loader
-        cfg = config_mod.resolve({"input": inp}, host)
+        run: dict[str, Any] = {} if threads is None else {"threads": threads}
+        if max_edges is not None:
+            run["max_edges"] = max_edges
+        cfg = config_mod.resolve({"input": inp, "run": run}, host)
         lo = values[0]
         with _stage_progress(not quiet) as bars:
             stages = pipeline.StageTimer(bars)
@@ -789,7 +913,9 @@ def _sweep(
             spec = GraphSpec(kind, k=k, threshold=lo)
             with stages.stage("graph"):
                 cb = None if bars is None else (lambda d, t: bars("graph", d, t))
-                graph = build_graph(x, spec, n_threads=threads, progress=cb)
+                graph = build_graph(
+                    x, spec, n_threads=threads, progress=cb, max_edges=cfg["run"]["max_edges"]
+                )
             with stages.stage("sweep"):
                 table = sweep_table(x.shape[0], graph.src, graph.dst, graph.similarity, values)
     n = int(x.shape[0])
@@ -945,14 +1071,16 @@ def _report(
         from simclust.report import write_report
 
         result = Result.read(results)
-        target = out if out is not None else results / "report.html"
-        written = write_report(
+        target = out if out is not None else results / REPORT_NAME
+        written = write_report(  # refuses to replace a file that is not a simclust report
             result,
             target,
             image_root=images if images is not None else result.image_root(),
             max_clusters=max_clusters,
             gallery_size=gallery_size,
         )
+        if target.parent.resolve() == results.resolve():
+            result_mod.record_file(results, target.name)  # a later run may replace it
     click.echo(str(written))
 
 
@@ -1012,6 +1140,8 @@ def _demo(
 
     Draws a seeded synthetic image dataset into OUT/images (its ground truth in
     OUT/dataset.parquet), clusters it and writes the tables and report to OUT/results.
+    OUT must be new, empty or an earlier demo's folder (recorded in OUT/simclust-demo.json,
+    whose images alone are replaced).
     """
     with _errors(debug):
         host = get_host()
@@ -1025,12 +1155,26 @@ def _demo(
         except ImportError as exc:
             raise SimclustError(f"the demo cannot generate images: {exc}") from exc
         images_dir, results_dir = out / "images", out / "results"
-        _check_out_dir(results_dir)
+        previous = _check_demo_dir(out)
+        _check_out_dir(results_dir, images_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_demo_marker(out, previous)  # first: a crash leaves nothing unrecorded
         with _stage_progress(not quiet) as bars:
             stages = pipeline.StageTimer(bars)
             with stages.stage("generate"):
-                dataset = make_image_dataset(images_dir, n_images=n_images, seed=0)
-                dataset.write_parquet(out / "dataset.parquet")
+                stage = result_mod._make_dir(out, ".images.tmp-")
+                try:
+                    dataset = make_image_dataset(stage, n_images=n_images, seed=0)
+                    fresh = dataset["path"].to_list()
+                    _write_demo_marker(out, sorted({*previous, *fresh}))
+                    _swap_demo_images(stage, images_dir, previous)
+                finally:
+                    if stage.exists():
+                        shutil.rmtree(stage, ignore_errors=True)
+                _write_demo_marker(out, fresh)
+                tmp = out / f".{DEMO_DATASET}.tmp"
+                dataset.write_parquet(tmp)
+                tmp.replace(out / DEMO_DATASET)
             result = pipeline.analyze(
                 str(images_dir),
                 strategy="connected-components",
@@ -1044,7 +1188,7 @@ def _demo(
                 result.write(results_dir, report=_report_enabled(report))
         extra = {
             "images_dir": str(images_dir.resolve()),
-            "dataset": str((out / "dataset.parquet").resolve()),
+            "dataset": str((out / DEMO_DATASET).resolve()),
         }
         _finish(
             result,

@@ -23,6 +23,7 @@ A config has five sections (all optional but ``[input]`` when a run reads a file
     report = true
     [run]
     threads = 2                    # default: SIMCLUST_NUM_THREADS or all cores
+    max_edges = 100_000_000        # refuse a similarity graph estimated to be larger
 
 Validation (:func:`resolve`) reports the key path and what is allowed: an unknown
 strategy lists the available ones and the plugin that provides each; an unknown
@@ -50,11 +51,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simclust import ops
 from simclust.base import check_value, parameters
+from simclust.default_plugins.strategies import DEFAULT_MAX_EDGES
 from simclust.exceptions import ConfigError, ParameterError, UnknownNameError
 from simclust.host import Host
 
-__all__ = ["DEFAULT_METRICS", "DEFAULT_STRATEGY", "load_config", "resolve"]
+__all__ = ["DEFAULT_MAX_EDGES", "DEFAULT_METRICS", "DEFAULT_STRATEGY", "load_config", "resolve"]
 
 DEFAULT_STRATEGY = "connected-components"
 DEFAULT_METRICS = ("intra", "centroid", "inter")
@@ -92,9 +95,22 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {str(p)!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); TOML is UTF-8"
+        ) from None
+    except OSError as exc:  # a folder, no permission, an I/O error
+        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     base = p.resolve().parent
+    for section, key in (("input", "path"), ("input", "features"), ("output", "dir")):
+        table = raw.get(section)
+        if isinstance(table, dict) and key in table and not isinstance(table[key], str):
+            value = table[key]
+            raise ConfigError(
+                f"{section}.{key}: expected a string path, got {type(value).__name__} {value!r}"
+            )
 
     def rebase(table: Any, keys: Sequence[str] = ()) -> None:
         if not isinstance(table, dict):
@@ -166,7 +182,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
          "cluster": {"strategy": str, "params": {...}},
          "metrics": {"use": [names], "params": {name: {...}}},
          "output": {"dir": str | None, "report": bool},
-         "run": {"threads": int | None}}
+         "run": {"threads": int | None, "max_edges": int}}
 
     Raises:
         ConfigError: naming the key path and the allowed values or type.
@@ -232,12 +248,19 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
             raise ConfigError(f"graph.threshold: expected float, got {type(t).__name__} {t!r}")
         if kind == "threshold" and t is None:
             raise ConfigError("graph.threshold: a 'threshold' graph needs a threshold")
+        if t is not None and not -1.0 <= t <= 1.0:  # also NaN
+            raise ConfigError(f"graph.threshold: must be a cosine similarity in [-1, 1], got {t}")
         sweep = gr.get("sweep")
         if sweep is not None and (
             not isinstance(sweep, list)
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in sweep)
         ):
             raise ConfigError(f"graph.sweep: expected a list of floats, got {sweep!r}")
+        bad = [v for v in sweep or () if not -1.0 <= v <= 1.0]
+        if bad:
+            raise ConfigError(
+                f"graph.sweep: thresholds are cosine similarities in [-1, 1], got {bad[0]}"
+            )
         graph = {
             "kind": kind,
             "k": k,
@@ -281,17 +304,24 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     # [run]
     rn = _section(raw, "run")
     threads = rn.pop("threads", None)
+    max_edges = rn.pop("max_edges", DEFAULT_MAX_EDGES)
     if rn:
-        raise ConfigError(f"run.{sorted(rn)[0]}: unknown key; keys: threads")
+        raise ConfigError(f"run.{sorted(rn)[0]}: unknown key; keys: threads, max_edges")
     if threads is not None and (
         not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
     ):
         raise ConfigError(f"run.threads: expected a positive int, got {threads!r}")
+    try:  # one rule for every thread count (and a set SIMCLUST_NUM_THREADS is checked here)
+        ops.resolve_threads(threads)
+    except ParameterError as exc:
+        raise ConfigError(f"run.threads: {exc}") from None
+    if not isinstance(max_edges, int) or isinstance(max_edges, bool) or max_edges < 1:
+        raise ConfigError(f"run.max_edges: expected a positive int, got {max_edges!r}")
     return {
         "input": {"path": path, "loader": loader, "params": loader_params},
         "graph": graph,
         "cluster": {"strategy": strategy, "params": params},
         "metrics": {"use": use, "params": metric_params},
         "output": {"dir": out.get("dir"), "report": out.get("report", True)},
-        "run": {"threads": threads},
+        "run": {"threads": threads, "max_edges": max_edges},
     }

@@ -272,7 +272,7 @@ def get_plugin_manager(
             try:
                 plugin = ep.load()
                 pm.register(plugin, name=ep.name)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() at import is a failure too
                 err = PluginError(
                     f"plugin {ep.name!r} (distribution {dist or 'unknown'}) failed to load: "
                     f"{type(exc).__name__}: {exc}"
@@ -379,7 +379,7 @@ class Host:
             caller(**kwargs)
         except PluginError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the run
             where = f"{name!r}" + (f" (distribution {dist})" if dist and dist != name else "")
             raise PluginError(
                 f"plugin {where} failed in {hook}: {type(exc).__name__}: {exc}"

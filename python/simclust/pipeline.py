@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,12 +44,14 @@ from simclust.base import (
 from simclust.default_plugins.strategies import build_graph
 from simclust.exceptions import (
     ConfigError,
+    InvalidInputError,
+    ParameterError,
     PluginError,
     ShapeError,
     SimclustError,
 )
 from simclust.host import BUILTIN_PLUGIN, Host, Registration, get_host
-from simclust.result import SWEEP_SCHEMA, Result
+from simclust.result import SWEEP_SCHEMA, Result, check_output_dir
 
 __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "run"]
 
@@ -89,6 +92,12 @@ def _fingerprint(x: npt.NDArray[Any]) -> dict[str, Any]:
     }
 
 
+_PLUGIN_FAILURES = (Exception, SystemExit, pl.exceptions.PanicException)
+"""What a plugin call may raise that becomes an error naming the plugin: a plugin's
+``sys.exit()`` must not end the run silently, nor a Rust panic (a ``BaseException``)
+inside a library it calls; KeyboardInterrupt passes unchanged."""
+
+
 def _wrap_plugin_error(reg: Registration[Any], what: str, exc: BaseException) -> BaseException:
     """Name the plugin in a failure, keeping the error's type when it is simclust's.
 
@@ -97,6 +106,11 @@ def _wrap_plugin_error(reg: Registration[Any], what: str, exc: BaseException) ->
     re-raised as the same type, prefixed with the plugin's name; anything else a plugin
     raises is a bug in the plugin: :class:`PluginError`.
     """
+    if isinstance(exc, SystemExit):
+        return PluginError(
+            f"{reg.kind} {reg.name!r} ({reg.provider}) called sys.exit({exc.code!r}) "
+            f"in {what}; a plugin must raise an exception instead"
+        )
     if isinstance(exc, SimclustError):
         if reg.plugin == BUILTIN_PLUGIN or isinstance(exc, PluginError):
             return exc
@@ -109,10 +123,14 @@ def _wrap_plugin_error(reg: Registration[Any], what: str, exc: BaseException) ->
     )
 
 
+def _os_reason(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
 def _instantiate(reg: Registration[Any], params: Mapping[str, Any]) -> Any:
     try:
         return reg.obj(**params)
-    except Exception as exc:
+    except _PLUGIN_FAILURES as exc:
         raise _wrap_plugin_error(reg, "__init__", exc) from exc
 
 
@@ -146,6 +164,14 @@ def _merge(
             owners[c] = owner
         if df[key].is_duplicated().any():
             raise PluginError(f"{owner} returned duplicate {key!r} values")
+        unknown = df[key].filter(~df[key].is_in(base[key].implode()) | df[key].is_null())
+        if unknown.len():
+            what = "clusters" if key == "cluster" else "rows"
+            shown = ", ".join(str(v) for v in unknown.head(5).to_list())
+            raise PluginError(
+                f"{owner} returned {unknown.len()} {key!r} value(s) for {what} that do not "
+                f"exist (e.g. {shown}); nothing is dropped silently"
+            )
         out = out.join(df.select(key, *extra), on=key, how="left", maintain_order="left")
     full = [
         (pl.col(n) if n in out.columns else pl.lit(None)).cast(t).alias(n)
@@ -155,12 +181,53 @@ def _merge(
     return out.select(*full, *rest)
 
 
-def _as_ids(ids: Sequence[str] | npt.ArrayLike | None, n: int) -> pl.Series:
+def _id_text(value: Any, i: int) -> str:
+    """One row id as text: a string, UTF-8 bytes, an integer or a path; else an error."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | np.bytes_):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"ids[{i}] = {bytes(value)!r} is not UTF-8 text") from None
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, os.PathLike):
+        return str(os.fspath(value))
+    what = "null" if value is None else f"{type(value).__name__} {value!r}"
+    raise InvalidInputError(f"ids[{i}] is {what}; ids must be strings (or integers)")
+
+
+def as_ids(ids: Sequence[Any] | npt.ArrayLike | pl.Series | None, n: int) -> pl.Series:
+    """The ``id`` column: one string per row (default: the row number).
+
+    Bytes are decoded as UTF-8; a null, a float or another object is an error (never
+    its ``str()``, such as ``"None"`` or ``"b'x.png'"``).
+
+    Raises:
+        InvalidInputError: an id is null, not text or not UTF-8 (the row is named).
+        ShapeError: not one id per row.
+
+    Example:
+        >>> as_ids([b"a.png", "b.png", 7], 3).to_list()
+        ['a.png', 'b.png', '7']
+
+    """
     if ids is None:
         return pl.Series("id", np.arange(n).astype(str), dtype=pl.String)
-    values = [str(v) for v in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]  # type: ignore[union-attr]
-    if len(values) != n:
-        raise ShapeError(f"ids has {len(values)} entries but the embeddings have {n} rows")
+    if isinstance(ids, str | bytes):
+        raise InvalidInputError(f"ids must be one id per row, got a single {type(ids).__name__}")
+    if isinstance(ids, pl.Series):
+        values_in = ids.to_list()
+    elif isinstance(ids, np.ndarray):
+        if ids.ndim != 1:
+            raise ShapeError(f"ids must be 1-D (one id per row), got shape {ids.shape}")
+        values_in = ids.tolist()
+    else:
+        values_in = list(ids)  # type: ignore[arg-type]
+    if len(values_in) != n:
+        raise ShapeError(f"ids has {len(values_in)} entries but the embeddings have {n} rows")
+    values = [_id_text(v, i) for i, v in enumerate(values_in)]
     return pl.Series("id", values, dtype=pl.String)
 
 
@@ -220,7 +287,13 @@ def load_input(
     if name is None:
         for reg in host.loaders.registrations():
             probe = _instantiate(reg, {})
-            if probe.can_load(p):
+            try:
+                accepts = probe.can_load(p)
+            except OSError as exc:  # e.g. a folder it may not list
+                raise InvalidInputError(f"cannot read {str(p)!r}: {_os_reason(exc)}") from exc
+            except _PLUGIN_FAILURES as exc:
+                raise _wrap_plugin_error(reg, "can_load", exc) from exc
+            if accepts:
                 name = reg.name
                 break
         else:
@@ -232,26 +305,80 @@ def load_input(
         "input", f"loader {name!r}", reg.obj, cfg["input"].get("params", {})
     )
     loader = _instantiate(reg, params)
-    loader.bind(host)
     try:
+        loader.bind(host)
         data = loader.load(p, progress=_stage_cb(progress, "load"))
     except (SimclustError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except OSError as exc:  # unreadable input (permissions, I/O): the user's to fix
+        where = exc.filename if exc.filename is not None else p
+        raise InvalidInputError(f"cannot read {str(where)!r}: {_os_reason(exc)}") from exc
+    except _PLUGIN_FAILURES as exc:
         raise _wrap_plugin_error(reg, "load", exc) from exc
     if not isinstance(data, LoadedData):
         raise PluginError(f"loader {name!r} returned {type(data).__name__}, not LoadedData")
     return data
 
 
-def _sweep_thresholds(graph: Graph, cfg: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+def _sweep_thresholds(spec: GraphSpec, cfg: Mapping[str, Any]) -> npt.NDArray[np.float64]:
     given = (cfg.get("graph") or {}).get("sweep")
     if given:
-        return np.asarray(given, dtype=np.float64)
-    lo = graph.spec.threshold if graph.spec.threshold is not None else 0.5
+        values = np.asarray(given, dtype=np.float64)
+        if not np.all((values >= -1.0) & (values <= 1.0)):  # resolve() checks it too
+            bad = values[~((values >= -1.0) & (values <= 1.0))][0]
+            raise ConfigError(
+                f"graph.sweep: thresholds are cosine similarities in [-1, 1], got {bad}"
+            )
+        return values
+    lo = spec.threshold if spec.threshold is not None else 0.5
     lo = max(float(lo), -1.0)
     values = np.round(np.arange(np.ceil(lo * 100) / 100, 1.0 - 1e-9, 0.01), 2).astype(np.float64)
     return values if values.size else np.asarray([lo], dtype=np.float64)
+
+
+def _sweep_spec(spec: GraphSpec, thresholds: npt.NDArray[np.float64]) -> GraphSpec:
+    """The graph the sweep needs: ``spec``, or ``spec`` built at a lower threshold.
+
+    Thresholds below the graph's are counted on the graph built at the lowest one
+    (never on the graph cut at the higher threshold, which would miss edges).
+    """
+    if spec.threshold is None or not thresholds.size:
+        return spec  # a kNN graph without a cut holds every kNN edge
+    lowest = float(thresholds.min())
+    if np.float32(lowest) >= np.float32(spec.threshold):
+        return spec
+    return GraphSpec(spec.kind, k=spec.k, threshold=lowest)
+
+
+def _cut(graph: Graph, spec: GraphSpec) -> Graph:
+    """``graph`` (built at a lower threshold) restricted to ``spec``'s threshold."""
+    assert spec.threshold is not None
+    keep = graph.similarity >= np.float32(spec.threshold)
+    return _read_only(
+        Graph(spec, graph.n_nodes, graph.src[keep], graph.dst[keep], graph.similarity[keep])
+    )
+
+
+def _read_only(graph: Graph) -> Graph:
+    """The same graph with read-only edge arrays: a plugin cannot reorder the run's edges."""
+    src, dst, sim = graph.src.view(), graph.dst.view(), graph.similarity.view()
+    for a in (src, dst, sim):
+        a.flags.writeable = False
+    return Graph(graph.spec, graph.n_nodes, src, dst, sim)
+
+
+def _as_matrix(x_in: Any) -> npt.NDArray[Any]:
+    try:
+        arr = np.asarray(x_in)
+    except (ValueError, TypeError) as exc:  # ragged rows, objects numpy cannot stack
+        raise InvalidInputError(f"the embeddings are not an N x D array of numbers: {exc}") from exc
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ShapeError(
+            f"the embeddings must be a non-empty 2-D array (N x D), got shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"the embeddings must be real numbers, got dtype {arr.dtype}")
+    return arr
 
 
 # --------------------------------------------------------------------------- analyze
@@ -263,6 +390,7 @@ def _raw_config(
     metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None,
     strategy_params: Mapping[str, Any],
     n_threads: int | None,
+    max_edges: int | None = None,
 ) -> dict[str, Any]:
     if config is None:
         raw: dict[str, Any] = {}
@@ -286,9 +414,14 @@ def _raw_config(
         if isinstance(metrics, Mapping):
             me.update({k: dict(v) for k, v in metrics.items()})
         raw["metrics"] = me
-    if n_threads is not None:
-        raw.setdefault("run", {})
-        raw["run"] = {**raw["run"], "threads": n_threads}
+    for key, value in (("threads", n_threads), ("max_edges", max_edges)):
+        if value is not None:
+            run_section = raw.get("run", {})
+            if not isinstance(run_section, Mapping):
+                raise ConfigError(
+                    f"run: expected a table ([run]), got {type(run_section).__name__}"
+                )
+            raw["run"] = {**run_section, key: value}
     return raw
 
 
@@ -301,6 +434,7 @@ def analyze(
     rows: pl.DataFrame | None = None,
     config: str | Path | Mapping[str, Any] | None = None,
     n_threads: int | None = None,
+    max_edges: int | None = None,
     progress: StageProgress | None = None,
     host: Host | None = None,
     **strategy_params: Any,
@@ -320,6 +454,9 @@ def analyze(
         config: a TOML path or a mapping in the config layout (:mod:`simclust.config`);
             the keyword arguments here override it.
         n_threads: threads for every kernel (default ``SIMCLUST_NUM_THREADS`` or all).
+        max_edges: the similarity graph's edge budget (default the config's
+            ``[run] max_edges``, else 100 M, about 1.2 GB): a graph estimated to be
+            larger is refused before it is built.
         progress: ``progress(stage, done, total)`` (see :data:`StageProgress`).
         host: a plugin host (default: :func:`simclust.get_host`).
         **strategy_params: parameters of the strategy, validated against its declared
@@ -340,7 +477,7 @@ def analyze(
 
     """
     host = host if host is not None else get_host()
-    raw = _raw_config(config, strategy, metrics, strategy_params, n_threads)
+    raw = _raw_config(config, strategy, metrics, strategy_params, n_threads, max_edges)
     if X_or_path is not None and isinstance(X_or_path, str | Path):
         raw["input"] = {**dict(raw.get("input", {})), "path": str(X_or_path)}
         raw["input"].pop("features", None)
@@ -362,18 +499,17 @@ def analyze(
                 ids = data.ids
         else:
             x_in = X_or_path
-    arr = np.asarray(x_in)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ShapeError(
-            f"the embeddings must be a non-empty 2-D array (N x D), got shape {arr.shape}"
-        )
+    arr = _as_matrix(x_in)
     n = int(arr.shape[0])
-    id_series = _as_ids(ids, n)
+    id_series = as_ids(ids, n)
+    if rows is not None and not isinstance(rows, pl.DataFrame):
+        raise ParameterError(f"rows must be a polars DataFrame, got {type(rows).__name__}")
     if rows is not None and rows.height != n:
-        raise ShapeError(f"the loader's per-row columns have {rows.height} rows, not {n}")
+        raise ShapeError(f"the per-row columns (rows) have {rows.height} rows, not {n}")
 
     with timer.stage("normalize"):
-        x = ops.normalize(arr, n_threads=threads)
+        x = ops.normalize(arr, n_threads=threads).view()
+        x.flags.writeable = False  # plugins get read-only views: none can corrupt the next
         fingerprint = _fingerprint(arr)
 
     sreg = host.strategies.get(cfg["cluster"]["strategy"])
@@ -385,8 +521,13 @@ def analyze(
         own_spec = spec = strat.graph_spec()
     except (SimclustError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except _PLUGIN_FAILURES as exc:
         raise _wrap_plugin_error(sreg, "graph_spec", exc) from exc
+    if own_spec is not None and not isinstance(own_spec, GraphSpec):
+        raise PluginError(
+            f"strategy {sreg.name!r} ({sreg.provider}) returned {type(own_spec).__name__} "
+            "from graph_spec, not a GraphSpec or None"
+        )
 
     mregs = [host.metrics.get(name) for name in cfg["metrics"]["use"]]
     metric_objs: list[tuple[Registration[Any], Metric]] = [
@@ -397,16 +538,36 @@ def analyze(
             metric.validate()
         except KeyboardInterrupt:
             raise
-        except Exception as exc:
+        except _PLUGIN_FAILURES as exc:
             raise _wrap_plugin_error(reg, "validate", exc) from exc
     if spec is None and (cfg["graph"] is not None or any(m.needs_graph for _, m in metric_objs)):
         # a graph only the metrics asked for: each row's 10 nearest (fewer on tiny inputs)
         g = cfg["graph"] or {"kind": "knn", "k": max(1, min(10, n - 1)), "threshold": None}
         spec = GraphSpec(g["kind"], k=g["k"], threshold=g["threshold"])
     graph: Graph | None = None
+    sweep_graph: Graph | None = None
     if spec is not None:
+        thresholds = _sweep_thresholds(spec, cfg)
+        build_spec = _sweep_spec(spec, thresholds)
         with timer.stage("graph"):
-            graph = build_graph(x, spec, n_threads=threads, progress=_stage_cb(progress, "graph"))
+            try:
+                sweep_graph = build_graph(
+                    x,
+                    build_spec,
+                    n_threads=threads,
+                    progress=_stage_cb(progress, "graph"),
+                    max_edges=cfg["run"]["max_edges"],
+                )
+            except ConfigError as exc:
+                if build_spec is spec:
+                    raise
+                low = build_spec.threshold
+                raise ConfigError(
+                    f"graph.sweep: {low:g} is below the graph's threshold {spec.threshold:g}, "
+                    f"so the sweep needs the graph at {low:g}, but {exc}"
+                ) from None
+        sweep_graph = _read_only(sweep_graph)
+        graph = sweep_graph if build_spec is spec else _cut(sweep_graph, spec)
 
     with timer.stage("cluster"):
         try:
@@ -414,7 +575,7 @@ def analyze(
             labels_raw = strat.labels_
         except KeyboardInterrupt:
             raise
-        except Exception as exc:
+        except _PLUGIN_FAILURES as exc:
             raise _wrap_plugin_error(sreg, "fit", exc) from exc
     labels = _check_labels(sreg, labels_raw, n)
 
@@ -433,9 +594,14 @@ def analyze(
                 out = metric.compute(ctx)
             except KeyboardInterrupt:
                 raise
-            except Exception as exc:
+            except _PLUGIN_FAILURES as exc:
                 raise _wrap_plugin_error(reg, "compute", exc) from exc
         declared = type(metric).outputs
+        if not isinstance(out, Mapping):
+            raise PluginError(
+                f"{owner} returned {type(out).__name__} from compute, not a mapping of "
+                "frame names to frames"
+            )
         for name, value in out.items():
             if name in declared:
                 df = _check_frame(owner, name, value, declared[name])
@@ -448,7 +614,7 @@ def analyze(
                 else:
                     tables[name] = df
             elif name in type(metric).arrays:
-                arrays[name] = np.asarray(value)
+                arrays[name] = _check_array(owner, name, value)
             else:
                 raise PluginError(f"{owner} returned {name!r}, which it does not declare")
         missing = sorted(set(declared) - set(out))
@@ -474,11 +640,11 @@ def analyze(
 
     sweep = pl.DataFrame(schema=SWEEP_SCHEMA)
     edges = pl.DataFrame(schema=frames.EDGES_SCHEMA)
-    if graph is not None:
+    if graph is not None and sweep_graph is not None:
         edges = graph.frame()
         with timer.stage("sweep"):
             sweep = ops.threshold_sweep(
-                n, graph.src, graph.dst, graph.similarity, _sweep_thresholds(graph, cfg)
+                n, sweep_graph.src, sweep_graph.dst, sweep_graph.similarity, thresholds
             )
     if bad_files is not None:
         tables["bad_files"] = bad_files
@@ -500,8 +666,23 @@ def analyze(
         tables=tables,
         arrays=arrays,
     )
-    host.run_finished(result, cfg)
+    observed = result.copy()  # observers cannot change what is returned or written
+    host.run_finished(observed, observed.config)
     return result
+
+
+def _check_array(owner: str, name: str, value: Any) -> npt.NDArray[Any]:
+    """A metric's declared array: numeric (it is written to Parquet/JSON as numbers)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise PluginError(f"{owner} returned array {name!r} that numpy cannot read: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise PluginError(
+            f"{owner} returned array {name!r} of dtype {arr.dtype}, not numbers "
+            f"(bool, int or float)"
+        )
+    return arr
 
 
 def _check_labels(reg: Registration[Any], labels: Any, n: int) -> npt.NDArray[np.int64]:
@@ -511,9 +692,10 @@ def _check_labels(reg: Registration[Any], labels: Any, n: int) -> npt.NDArray[np
         raise PluginError(f"{owner} set labels_ of shape {lab.shape}, expected ({n},)")
     if lab.size and lab.dtype.kind not in "iu":
         raise PluginError(f"{owner} set labels_ of dtype {lab.dtype}, expected integers")
-    lab = lab.astype(np.int64, copy=False)
+    lab = np.array(lab, dtype=np.int64)  # a copy: the plugin keeps its own array
     if lab.size and lab.min() < -1:
         raise PluginError(f"{owner} set labels below -1 (noise is -1)")
+    lab.flags.writeable = False  # shared by every metric: none may change it
     return lab
 
 
@@ -525,9 +707,16 @@ def run(
 ) -> tuple[Result, Path]:
     r"""Run a config (a TOML path or mapping) and write the result to ``[output] dir``.
 
+    The output folder is checked before any work (:func:`simclust.result.check_output_dir`:
+    absent, empty or a previous simclust result, never the input) and chosen before the
+    ``simclust_run_finished`` hooks run, so an observer cannot redirect the write.
+
     Returns:
         The result and the folder it was written to (default ``out`` beside the config
         file, or in the working directory for a mapping).
+
+    Raises:
+        FileExistsError: the output folder is not one simclust may write into.
 
     Example:
         >>> import numpy as np, tempfile, pathlib
@@ -539,7 +728,16 @@ def run(
         (True, True)
 
     """
-    base = Path(config).resolve().parent if isinstance(config, str | Path) else Path.cwd()
+    if isinstance(config, str | Path):
+        base = Path(config).resolve().parent
+        config = config_mod.load_config(config)
+    else:
+        base = Path.cwd()
+    output = config.get("output") if isinstance(config, Mapping) else None
+    out_dir = output.get("dir") if isinstance(output, Mapping) else None
+    out = Path(out_dir) if isinstance(out_dir, str) and out_dir else base / "out"
+    inp = config.get("input") if isinstance(config, Mapping) else None
+    inp_path = inp.get("path") if isinstance(inp, Mapping) else None
+    check_output_dir(out, input_path=inp_path if isinstance(inp_path, str) else None)
     result = analyze(config=config, progress=progress, host=host)
-    out = Path(result.config["output"]["dir"] or base / "out")
     return result, result.write(out)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from simclust.base import Embedder, EmbedderOutput, Progress
 from simclust.io.embed import PixelEmbedder
+from simclust.io.images import DEFAULT_MAX_PIXELS
 
 __all__ = ["Pixels"]
 
@@ -31,7 +32,10 @@ class Pixels(Embedder):
         thumb: side of the colour thumbnail (layout of colour).
         hist_bins: levels per RGB channel of the colour histogram.
         weights: weights of the DCT, thumbnail and histogram blocks.
-        n_jobs: decoding threads (default: all cores).
+        n_jobs: decoding threads (default: ``SIMCLUST_NUM_THREADS`` or all cores; the
+            kernels' cap applies, :func:`simclust.ops.resolve_threads`).
+        max_pixels: images with more pixels are listed in ``bad_files`` without being
+            decoded (a tiny PNG can claim 12000 x 12000 pixels).
 
     """
 
@@ -44,6 +48,7 @@ class Pixels(Embedder):
         hist_bins: int = 4,
         weights: tuple[float, ...] = (0.5, 0.3, 0.2),
         n_jobs: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.size = size
         self.n_dct = n_dct
@@ -51,6 +56,7 @@ class Pixels(Embedder):
         self.hist_bins = hist_bins
         self.weights = weights
         self.n_jobs = n_jobs
+        self.max_pixels = max_pixels
 
     def _impl(self) -> PixelEmbedder:
         w = tuple(self.weights)
@@ -60,6 +66,7 @@ class Pixels(Embedder):
             thumb=self.thumb,
             hist_bins=self.hist_bins,
             weights=w,  # type: ignore[arg-type]  # PixelEmbedder checks the length
+            max_pixels=self.max_pixels,
         )
 
     @property

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from simclust.base import LoadedData, Loader, Progress
-from simclust.exceptions import InvalidInputError, ShapeError
+from simclust.exceptions import InvalidInputError, PluginError, ShapeError, SimclustError
 
 if TYPE_CHECKING:
     from simclust.host import Host
@@ -73,12 +74,44 @@ class NumpyLoader(Loader):
                 if ids_key is not None:
                     if ids_key not in names:
                         raise InvalidInputError(f"{path} has no array {ids_key!r}; it has {names}")
-                    ids = [str(v) for v in npz[ids_key].tolist()]
+                    raw_ids = npz[ids_key]
+                    if raw_ids.ndim != 1 or raw_ids.shape[0] != _rows(x):
+                        raise ShapeError(
+                            f"{path}: ids array {ids_key!r} has shape {raw_ids.shape}, but "
+                            f"{key!r} has shape {x.shape} (one id per row)"
+                        )
+                    try:
+                        ids = _text_ids(raw_ids.tolist())
+                    except InvalidInputError as exc:
+                        raise InvalidInputError(f"{path}: array {ids_key!r}: {exc}") from None
                 return LoadedData(x, ids)
-        except (ValueError, OSError, EOFError) as exc:
-            if isinstance(exc, InvalidInputError):
-                raise
-            raise InvalidInputError(f"cannot read {path}: {exc} (truncated or not numpy?)") from exc
+        except SimclustError:
+            raise
+        except Exception as exc:  # numpy/zipfile parse the bytes: any failure is a bad file
+            # (ValueError, EOFError, BadZipFile, zlib.error, SyntaxError of a mangled
+            # header, NotImplementedError of a zip method, RuntimeError of an encrypted zip)
+            reason = _first_line(exc)
+            if not isinstance(exc, ValueError):
+                reason = f"{type(exc).__name__}: {reason}"
+            raise InvalidInputError(
+                f"cannot read {path}: {reason} (truncated or not numpy?)"
+            ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
+def _rows(x: np.ndarray) -> int:
+    return int(x.shape[0]) if x.ndim else -1
+
+
+def _text_ids(values: list[Any]) -> list[str]:
+    """Ids as text: UTF-8 bytes decoded, a null or a non-text id refused (row named)."""
+    from simclust.pipeline import as_ids  # not at import: the pipeline imports the plugins
+
+    out: list[str] = as_ids(values, len(values)).to_list()
+    return out
 
 
 class ParquetLoader(Loader):
@@ -108,8 +141,10 @@ class ParquetLoader(Loader):
         """Read the vectors, ids and the other columns."""
         try:
             df = pl.read_parquet(path)
-        except Exception as exc:
-            raise InvalidInputError(f"cannot read {path} as Parquet: {exc}") from exc
+        except (Exception, pl.exceptions.PanicException) as exc:  # a panic on bad bytes too
+            raise InvalidInputError(
+                f"cannot read {path} as Parquet: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
         emb = self.embedding_column
         if emb is None:
             vec = [n for n, t in df.schema.items() if isinstance(t, pl.List | pl.Array)]
@@ -149,7 +184,27 @@ class ParquetLoader(Loader):
             idc = next((c for c in ("id", "filename", "path") if c in df.columns), None)
         elif idc not in df.columns:
             raise InvalidInputError(f"{path} has no column {idc!r}; it has {df.columns}")
-        ids = None if idc is None else df[idc].cast(pl.String).to_list()
+        ids = None
+        if idc is not None:
+            id_col = df[idc]
+            if id_col.null_count():
+                rows = np.flatnonzero(id_col.is_null().to_numpy())
+                shown = ", ".join(str(int(i)) for i in rows[:5])
+                raise InvalidInputError(
+                    f"{path}: id column {idc!r} has {rows.size} null(s) (rows {shown}"
+                    f"{', ...' if rows.size > 5 else ''}); every row needs an id"
+                )
+            if (
+                not isinstance(id_col.dtype, pl.String | pl.Binary)
+                and not id_col.dtype.is_integer()
+            ):
+                raise InvalidInputError(
+                    f"{path}: id column {idc!r} holds {id_col.dtype}, not text or integers"
+                )
+            try:
+                ids = _text_ids(id_col.to_list())
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{path}: id column {idc!r}: {exc}") from None
         rest = df.drop([c for c in (emb, idc) if c is not None])
         return LoadedData(x, ids, rest if rest.width else None)
 
@@ -214,6 +269,7 @@ class ImageFolderLoader(Loader):
         from simclust.config import _params
         from simclust.host import get_host
         from simclust.io.images import IMAGE_SUFFIXES, find_images
+        from simclust.pipeline import _PLUGIN_FAILURES, _wrap_plugin_error
 
         host = self._host if self._host is not None else get_host()
         reg = host.embedders.get(self.embedder)
@@ -223,19 +279,39 @@ class ImageFolderLoader(Loader):
             reg.obj,
             self.embedder_params or {},
         )
-        emb = reg.obj(**params)
         files = find_images(path)
         if not files:
             raise InvalidInputError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        out = emb.embed(files, progress=progress)
-        root = path.resolve()
+        try:
+            emb = reg.obj(**params)
+            out = emb.embed(files, progress=progress)
+        except (SimclustError, KeyboardInterrupt, OSError):
+            raise
+        except _PLUGIN_FAILURES as exc:  # the embedder's failure, named (also sys.exit)
+            raise _wrap_plugin_error(reg, "embed", exc) from exc
+        # An id is the path below the folder as found (a symlink keeps its own name, even
+        # when it points outside the folder), never a resolved or absolute path.
+        ids = {os.fspath(f): f.relative_to(path).as_posix() for f in files}
+
+        resolved: dict[str, str] = {}  # for an embedder that returns resolved paths
 
         def rel(p: Path | str) -> str:
-            q = Path(p).resolve()
-            return q.relative_to(root).as_posix() if q.is_relative_to(root) else str(p)
+            key = os.fspath(p)
+            if key in ids:
+                return ids[key]
+            if not resolved:
+                for f in files:
+                    resolved.setdefault(os.fspath(f.resolve()), ids[os.fspath(f)])
+            if key not in resolved:
+                raise PluginError(
+                    f"embedder {self.embedder!r} ({reg.provider}) returned the path "
+                    f"{key!r}, which it was not given"
+                )
+            return resolved[key]
 
-        bad = out.bad_files.with_columns(pl.col("path").map_elements(rel, return_dtype=pl.String))
-        if len(out.paths) == 0:
+        bad_paths = [rel(p) for p in out.bad_files["path"].to_list()]
+        bad = out.bad_files.with_columns(pl.Series("path", bad_paths, dtype=pl.String))
+        if len(out.paths) == 0 and bad.height:
             raise InvalidInputError(
                 f"none of the {len(files)} images in {path} could be read "
                 f"(first: {bad['path'][0]}: {bad['error'][0]})"

@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,10 +53,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from PIL import Image
 
 from simclust.base import EmbedderOutput
 from simclust.exceptions import ParameterError, ShapeError
-from simclust.io.images import ImageReadError, load_image
+from simclust.io.images import DEFAULT_MAX_PIXELS, ImageReadError, load_image
+from simclust.ops import resolve_threads
 
 __all__ = ["BAD_FILES_SCHEMA", "EmbedResult", "PixelEmbedder", "dct_matrix", "zigzag_indices"]
 
@@ -152,6 +155,8 @@ class PixelEmbedder:
             positive sum; normalised to sum 1). The cosine of two embeddings is the
             weighted mean of the block cosines. With a zero ``hist`` weight a uniform
             image embeds to the zero vector.
+        max_pixels: Images with more pixels are listed as unreadable without being
+            decoded (see :func:`~simclust.io.load_image`); ``None``: no limit of simclust's.
 
     Raises:
         ParameterError: A parameter is out of range.
@@ -177,7 +182,13 @@ class PixelEmbedder:
         thumb: int = 8,
         hist_bins: int = 4,
         weights: tuple[float, float, float] = (0.5, 0.3, 0.2),
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
+        if max_pixels is not None and (
+            isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
+        ):
+            raise ParameterError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+        self.max_pixels = max_pixels
         for name, value, low in [
             ("size", size, 8),
             ("thumb", thumb, 1),
@@ -330,7 +341,7 @@ class PixelEmbedder:
 
     def _decode(self, path: Path) -> npt.NDArray[np.uint8] | str:
         try:
-            return load_image(path, self.size)
+            return load_image(path, self.size, max_pixels=self.max_pixels)
         except ImageReadError as e:
             return e.reason
 
@@ -350,8 +361,9 @@ class PixelEmbedder:
             paths: The image files.
             progress: Called as ``progress(done, total)`` from the calling thread as
                 images finish (in input order).
-            n_jobs: Number of threads; ``None`` uses ``os.cpu_count()``; ``1`` runs in
-                the calling thread.
+            n_jobs: Number of threads; ``None`` uses ``SIMCLUST_NUM_THREADS`` or all
+                cores (:func:`simclust.ops.resolve_threads`, the kernels' rule and cap);
+                ``1`` runs in the calling thread.
 
         Returns:
             An :class:`EmbedResult` ``(features, paths, bad_files)``: the features of the
@@ -359,7 +371,8 @@ class PixelEmbedder:
             the reason.
 
         Raises:
-            ParameterError: ``n_jobs < 1``.
+            ParameterError: ``n_jobs`` (or ``SIMCLUST_NUM_THREADS`` when it is ``None``) is
+                not a positive int or is above :func:`simclust.ops.resolve_threads`' cap.
 
         Example:
             >>> import tempfile
@@ -372,10 +385,17 @@ class PixelEmbedder:
             ((0, 360), True)
 
         """
-        if n_jobs is None:
-            n_jobs = os.cpu_count() or 1
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        if n_jobs is not None and (
+            isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1
+        ):
             raise ParameterError(f"n_jobs must be a positive int or None, got {n_jobs!r}")
+        try:  # one rule (and cap) for every thread count simclust starts
+            n_jobs = resolve_threads(n_jobs)
+        except ParameterError as exc:
+            message = str(exc)
+            if message.startswith("n_threads"):
+                message = "n_jobs" + message.removeprefix("n_threads")
+            raise ParameterError(message) from None
         items = [Path(p) for p in paths]
         total = len(items)
         out = np.empty((total, self.dim), dtype=np.float32)
@@ -403,6 +423,25 @@ class PixelEmbedder:
             if progress is not None:
                 progress(done, total)
 
+        with warnings.catch_warnings():
+            # max_pixels is the size limit: Pillow's warning that an image is above its
+            # default limit says nothing here (the image is refused or was allowed).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            self._embed_all(items, n_jobs, collect)
+        flush()
+
+        n_ok = len(ok_paths)
+        features = out if n_ok == total else out[:n_ok].copy()
+        bad = pl.DataFrame({"path": bad_paths, "error": bad_errors}, schema=BAD_FILES_SCHEMA)
+        return EmbedResult(features, ok_paths, bad)
+
+    def _embed_all(
+        self,
+        items: list[Path],
+        n_jobs: int,
+        collect: Callable[[int, Path, npt.NDArray[np.uint8] | str], None],
+    ) -> None:
+        total = len(items)
         # Decoding (Pillow releases the GIL) runs in the pool; the features are computed
         # in batches of _BATCH decoded images in input order, each row from its own image
         # only, so the result does not depend on n_jobs.
@@ -429,12 +468,6 @@ class PixelEmbedder:
             finally:
                 # on Ctrl-C (or a failing progress callback) drop the queued decodes
                 pool.shutdown(wait=True, cancel_futures=True)
-        flush()
-
-        n_ok = len(ok_paths)
-        features = out if n_ok == total else out[:n_ok].copy()
-        bad = pl.DataFrame({"path": bad_paths, "error": bad_errors}, schema=BAD_FILES_SCHEMA)
-        return EmbedResult(features, ok_paths, bad)
 
 
 def _block_mean_matrix(n_out: int, n_in: int) -> npt.NDArray[np.float32]:

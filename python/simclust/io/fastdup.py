@@ -8,8 +8,13 @@ fastdup stores the embeddings of a run in two files in its work directory:
   and one row per feature row (filenames CSV-quoted when they hold commas,
   quotes or newlines).
 
-``D`` is not stored anywhere: it is given by the caller or inferred as
-``file_size / (4 * N)`` with ``N`` the number of CSV rows.
+fastdup stores ``D`` nowhere. simclust's writer adds a small sidecar,
+``atrain_features.dat.json`` (``{"rows": N, "dim": D, "dtype": "float32"}``), and the
+reader takes ``D`` from the caller (``d=``), else from the sidecar, checking the CSV's
+row count and the file size against it: a truncated ``.dat`` or a CSV listing only part
+of the rows is refused, never reshaped into scrambled rows. Without either, ``D`` is
+inferred as ``file_size / (4 * N)`` and a :class:`InferredShapeWarning` reports the
+inferred shape (pass ``d`` to have it checked).
 
 Example:
     >>> import tempfile
@@ -25,12 +30,14 @@ Example:
 from __future__ import annotations
 
 import csv
+import json
 import os
+import secrets
 import shutil
-import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +46,10 @@ from simclust.exceptions import InvalidInputError, ParameterError, ShapeError
 
 __all__ = [
     "FEATURES_CSV_NAME",
+    "FEATURES_META_NAME",
     "FEATURES_NAME",
     "FastdupFeatures",
+    "InferredShapeWarning",
     "read_fastdup_features",
     "write_fastdup_features",
 ]
@@ -50,6 +59,16 @@ FEATURES_NAME = "atrain_features.dat"
 
 FEATURES_CSV_NAME = FEATURES_NAME + ".csv"
 """File name of the CSV listing the file behind each feature row."""
+
+FEATURES_META_NAME = FEATURES_NAME + ".json"
+"""File name of simclust's sidecar giving the shape (``rows``, ``dim``, ``dtype``)."""
+
+_META_FORMAT = "simclust-fastdup-features"
+
+
+class InferredShapeWarning(UserWarning):
+    """A fastdup feature file was read with a dimension inferred from its size."""
+
 
 _WRITE_CHUNK_ROWS = 65_536
 
@@ -147,6 +166,47 @@ def _read_csv(csv_path: Path) -> list[str]:
     return filenames
 
 
+def _write_meta_tmp(out_dir: Path, n: int, d: int, created: list[Path]) -> Path:
+    """Write the shape sidecar to a temporary file (appended to ``created``)."""
+    tmp = out_dir / f".{FEATURES_META_NAME}.{os.getpid()}.tmp"
+    created.append(tmp)
+    meta = {"format": _META_FORMAT, "rows": int(n), "dim": int(d), "dtype": "float32"}
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def _read_meta(meta_path: Path) -> tuple[int, int] | None:
+    """``(rows, dim)`` from simclust's sidecar, ``None`` when there is none."""
+    name = meta_path.name
+    try:
+        text = meta_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"{name} is not valid utf-8: {e}") from None
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"{name} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise InvalidInputError(f"{name} must hold a JSON object with rows, dim and dtype")
+    out = []
+    for key in ("rows", "dim"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"{name}: {key!r} must be a positive integer, got {value!r}")
+        out.append(value)
+    if meta.get("dtype", "float32") != "float32":
+        raise InvalidInputError(
+            f"{name}: dtype {meta.get('dtype')!r} is not supported (fastdup's is float32)"
+        )
+    return out[0], out[1]
+
+
 def _some(a: npt.NDArray[np.int64], k: int = 5) -> str:
     s = ", ".join(str(int(v)) for v in a[:k])
     return s + (", ..." if a.size > k else "")
@@ -162,7 +222,8 @@ def read_fastdup_features(
     Args:
         path: The ``atrain_features.dat`` file, or the directory that contains it. The
             CSV is ``<path>.csv`` next to it.
-        d: The feature dimension; inferred as ``file_size / (4 * N)`` when ``None``.
+        d: The feature dimension. ``None``: the sidecar's (``atrain_features.dat.json``),
+            else inferred as ``file_size / (4 * N)`` with an :class:`InferredShapeWarning`.
         mmap: Memory-map the file read-only (no copy, no read until used) instead of
             loading it.
 
@@ -173,8 +234,9 @@ def read_fastdup_features(
         FileNotFoundError: ``path`` (or ``atrain_features.dat`` in the directory) does
             not exist.
         InvalidInputError: The CSV is missing or malformed (bad header, indices not
-            exactly ``0..N-1``), a file is empty, or the size of the ``.dat`` file is not
-            ``N * d * 4`` bytes (truncated file or wrong ``d``).
+            exactly ``0..N-1``), a file is empty, the size of the ``.dat`` file is not
+            ``N * d * 4`` bytes (truncated file or wrong ``d``), or the sidecar disagrees
+            with ``d``, the CSV's rows or the file size.
         ParameterError: ``d <= 0``.
 
     Example:
@@ -210,13 +272,40 @@ def read_fastdup_features(
             f"{name} holds {size} bytes, which is not a multiple of 4 (float32): truncated file"
         )
     n_floats = size // 4
-    if d is None:
+    meta_path = dat.with_name(dat.name + ".json")
+    meta = _read_meta(meta_path)
+    if meta is not None:
+        rows, dim = meta
+        if d is not None and d != dim:
+            raise InvalidInputError(
+                f"d = {d} contradicts {meta_path.name}, which gives dim = {dim} "
+                "(delete the sidecar if the features were rewritten by another tool)"
+            )
+        if rows != n:
+            raise InvalidInputError(
+                f"{csv_path.name} lists {n} rows but {meta_path.name} says the features have "
+                f"{rows}: the CSV is incomplete or from another run"
+            )
+        if n_floats != rows * dim:
+            raise InvalidInputError(
+                f"{name} holds {size} bytes, but {meta_path.name} says {rows} rows x {dim} "
+                f"float32 ({rows * dim * 4} bytes): truncated or replaced file"
+            )
+        d = dim
+    elif d is None:
         if n_floats % n:
             raise InvalidInputError(
                 f"{name} holds {size} bytes = {n_floats} float32, which is not a multiple of "
                 f"the {n} rows listed in {csv_path.name}: truncated file or mismatched CSV"
             )
         d = n_floats // n
+        warnings.warn(
+            f"{name}: read as {n} rows x {d} dims, the dimension inferred from the file "
+            f"size and the {n} rows of {csv_path.name} (no {meta_path.name}, no d given); "
+            f"a truncated file or an incomplete CSV would also fit: give d to check it",
+            InferredShapeWarning,
+            stacklevel=2,
+        )
     elif n_floats != n * d:
         raise InvalidInputError(
             f"{name} holds {size} bytes, which is not {n} rows x {d} float32 "
@@ -235,6 +324,23 @@ def read_fastdup_features(
     return FastdupFeatures(features, filenames)
 
 
+def _new_file(directory: Path, name: str, created: list[Path], mode: str) -> IO[Any]:
+    """Open a new hidden temporary ``.{name}.*.tmp`` in ``directory``, umask permissions.
+
+    Its path is appended to ``created`` (for the caller to clean up).
+    """
+    while True:
+        path = directory / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        created.append(path)
+        if "b" in mode:
+            return os.fdopen(fd, mode)
+        return os.fdopen(fd, mode, encoding="utf-8", newline="")
+
+
 def write_fastdup_features(
     directory: str | os.PathLike[str],
     features: npt.ArrayLike,
@@ -243,7 +349,8 @@ def write_fastdup_features(
     """Write ``atrain_features.dat`` and ``atrain_features.dat.csv`` atomically.
 
     Both files are written to temporary files in ``directory`` and moved into place
-    with :func:`os.replace`. On any failure the temporary files are removed and an
+    with :func:`os.replace`; they get the permissions the umask allows (like any new
+    file). On any failure the temporary files are removed and an
     existing pair is left as it was (a backup of the old ``.dat``, a hard link when possible,
     restores it if the second rename fails). ``directory`` is created if needed.
 
@@ -294,30 +401,20 @@ def write_fastdup_features(
     csv_path = out_dir / FEATURES_CSV_NAME
     tmp_paths: list[Path] = []
     try:
-        with tempfile.NamedTemporaryFile(
-            "wb", dir=out_dir, prefix=f".{FEATURES_NAME}.", suffix=".tmp", delete=False
-        ) as fb:
-            tmp_paths.append(Path(fb.name))
+        # created with the umask's permissions (tempfile's would be 0600)
+        with _new_file(out_dir, FEATURES_NAME, tmp_paths, "wb") as fb:
             for start in range(0, n, _WRITE_CHUNK_ROWS):
                 chunk = np.ascontiguousarray(x[start : start + _WRITE_CHUNK_ROWS], dtype="<f4")
                 fb.write(chunk.tobytes())
             fb.flush()
             os.fsync(fb.fileno())
-        with tempfile.NamedTemporaryFile(
-            "w",
-            dir=out_dir,
-            prefix=f".{FEATURES_CSV_NAME}.",
-            suffix=".tmp",
-            delete=False,
-            encoding="utf-8",
-            newline="",
-        ) as fc:
-            tmp_paths.append(Path(fc.name))
+        with _new_file(out_dir, FEATURES_CSV_NAME, tmp_paths, "w") as fc:
             writer = csv.writer(fc, lineterminator="\n")
             writer.writerow(["index", "filename"])
             writer.writerows(enumerate(names))
             fc.flush()
             os.fsync(fc.fileno())
+        meta_tmp = _write_meta_tmp(out_dir, n, d, tmp_paths)
         # Two renames are not atomic together: keep a hard link to the old .dat so that a
         # failure of the second rename can restore it.
         backup = out_dir / f".{FEATURES_NAME}.{os.getpid()}.bak"
@@ -337,6 +434,11 @@ def write_fastdup_features(
                 os.replace(backup, dat)
             else:
                 dat.unlink(missing_ok=True)
+            raise
+        try:  # simclust's sidecar last: without it the reader infers (and says so)
+            os.replace(meta_tmp, out_dir / FEATURES_META_NAME)
+        except BaseException:
+            (out_dir / FEATURES_META_NAME).unlink(missing_ok=True)  # never a stale shape
             raise
     finally:
         for tmp in tmp_paths:

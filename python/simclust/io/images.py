@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from simclust.exceptions import InvalidInputError, ParameterError
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "find_images", "load_image"]
+__all__ = ["DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "ImageReadError", "find_images", "load_image"]
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 """File suffixes :func:`find_images` treats as images (compared case-insensitively)."""
@@ -134,7 +134,15 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
-def load_image(path: str | os.PathLike[str], size: int) -> npt.NDArray[np.uint8]:
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Default of :func:`load_image`'s ``max_pixels``: larger images are refused undecoded
+(a 50 M pixel image decodes to about 150 MB of RGB; a PNG of a few KB can claim
+12000 x 12000 pixels)."""
+
+
+def load_image(
+    path: str | os.PathLike[str], size: int, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> npt.NDArray[np.uint8]:
     """Decode an image into a ``size x size`` RGB array.
 
     The image is opened with Pillow, rotated/flipped by its EXIF orientation
@@ -144,9 +152,14 @@ def load_image(path: str | os.PathLike[str], size: int) -> npt.NDArray[np.uint8]
     ratio) with an antialiasing bilinear filter. JPEGs are decoded at a reduced scale
     when much larger than ``size`` (fast, and the result is about the same).
 
+    An image with more than ``max_pixels`` pixels (after the JPEG reduction) is refused
+    from its header, before anything is decoded. Pillow's own decompression-bomb limit
+    still refuses images above twice :data:`PIL.Image.MAX_IMAGE_PIXELS`.
+
     Args:
         path: The image file.
         size: Side of the output in pixels.
+        max_pixels: The most pixels an image may have (``None``: no limit of simclust's).
 
     Returns:
         ``uint8[size, size, 3]``, RGB, C-order.
@@ -154,7 +167,7 @@ def load_image(path: str | os.PathLike[str], size: int) -> npt.NDArray[np.uint8]
     Raises:
         ImageReadError: The file cannot be read or decoded (missing, empty, corrupt,
             truncated, unsupported format).
-        ParameterError: ``size < 1``.
+        ParameterError: ``size < 1`` or ``max_pixels < 1``.
 
     Example:
         >>> import tempfile
@@ -169,12 +182,24 @@ def load_image(path: str | os.PathLike[str], size: int) -> npt.NDArray[np.uint8]
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
         raise ParameterError(f"size must be a positive int, got {size!r}")
     size = int(size)
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool)
+        or not isinstance(max_pixels, int | np.integer)
+        or max_pixels < 1
+    ):
+        raise ParameterError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
     try:
         if os.path.getsize(path) == 0:
             raise ImageReadError(path, "file is empty (0 bytes)")
         with Image.open(path) as im:
             if im.format == "JPEG" and im.width * im.height > 16 * size * size:
                 im.draft("RGB", (2 * size, 2 * size))
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise ImageReadError(
+                    path,
+                    f"{im.width} x {im.height} = {im.width * im.height:,} pixels, more than "
+                    f"the limit max_pixels = {int(max_pixels):,} (not decoded)",
+                )
             im.load()
             try:
                 out = ImageOps.exif_transpose(im)

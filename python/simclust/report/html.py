@@ -63,6 +63,7 @@ _MAX_SCATTER = 20_000  # clusters in the tightness scatter (the largest, plus al
 _MAX_TABLE_ROWS = 200  # rows of the chained / bad-files tables
 _MEMBER_ROWS = 10  # rows per member table (id-only galleries)
 _THUMB_QUALITY = 80
+_GENERATOR = '<meta name="generator" content="simclust.report">'
 _SIM = "cosine similarity"
 _TIMES, _MINUS, _DASH = "\u00d7", "\u2212", "\u2013"  # times, minus, en dash
 
@@ -93,15 +94,18 @@ def write_report(
     noise rows and unreadable files (``result.tables["bad_files"]``).
 
     Galleries show thumbnails when the ids are image paths (or ``image_root`` is
-    given); an image that is missing or unreadable is shown as its (escaped) name.
+    given); an image that is missing or unreadable, or whose path leads outside the
+    image root (``../x.png``, an absolute path elsewhere, a symlink out of it), is shown
+    as its (escaped) name. An existing ``path`` is replaced only if it is a report
+    simclust wrote.
     Otherwise they show the member ids and similarities as a table. The output depends
     only on ``result``, the arguments and the image files.
 
     Args:
         result: the result of :func:`simclust.analyze`.
         path: the HTML file to write; its folder is created if needed.
-        image_root: the folder relative image ids are resolved against (default: the
-            working directory).
+        image_root: the folder relative image ids are resolved against and that every
+            thumbnail must lie in (default: the working directory).
         title: the page title (default: rows and clusters of the run).
         max_clusters: clusters in the galleries and the heatmap (the largest first).
         gallery_size: members shown per cluster; a larger cluster shows its members
@@ -113,6 +117,7 @@ def write_report(
 
     Raises:
         ParameterError: an argument is out of range, or ``image_root`` is not a folder.
+        FileExistsError: ``path`` exists and is not a simclust report.
 
     Example:
         >>> import tempfile, pathlib
@@ -135,6 +140,10 @@ def write_report(
     if root is not None and not root.is_dir():
         raise ParameterError(f"image_root {str(root)!r} is not a folder")
     target = Path(path)
+    if os.path.lexists(target) and not _is_report(target):
+        raise FileExistsError(
+            f"{target} exists and is not a simclust report; refusing to replace it"
+        )
     opts = _Options(root, title, max_clusters, gallery_size, thumb_px)
     _atomic_write(target, _render(result, opts))
     return target
@@ -150,6 +159,15 @@ class _Options:
     max_clusters: int
     gallery_size: int
     thumb_px: int
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is a file this module wrote (its generator tag near the start)."""
+    try:
+        with path.open("rb") as f:
+            return _GENERATOR.encode() in f.read(4096)
+    except OSError:
+        return False
 
 
 def _atomic_write(target: Path, chunks: Iterable[str]) -> None:
@@ -261,19 +279,21 @@ def _is_image_mode(ids: pl.Series, image_root: Path | None) -> bool:
     return bool(hits.sum() * 2 >= ids.len())
 
 
-def _resolve(name: str, image_root: Path | None) -> Path:
-    p = Path(name)
-    if image_root is not None and not p.is_absolute():
-        p = image_root / p
-    return p
+def _resolve(name: str, root: Path) -> Path | None:
+    """``name`` under the (resolved) ``root``; ``None`` if it leads outside (also via links)."""
+    try:
+        p = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+    return p if p.is_relative_to(root) else None
 
 
-def _make_thumb(path: Path, px: int) -> Thumb | None:
+def _make_thumb(path: Path | None, px: int) -> Thumb | None:
     """A JPEG thumbnail of ``path`` as a data URI, or ``None`` if it cannot be read."""
     from PIL import Image, ImageOps
 
     try:
-        if not path.is_file():
+        if path is None or not path.is_file():
             return None
         with Image.open(path) as opened:
             opened.draft("RGB", (px, px))
@@ -296,7 +316,8 @@ def _make_thumb(path: Path, px: int) -> Thumb | None:
 def _make_thumbs(names: Sequence[str], opts: _Options, cap: int) -> dict[str, Thumb | None]:
     """Thumbnails of the first ``cap`` distinct names (in order), made in parallel."""
     unique = list(dict.fromkeys(names))[:cap]
-    paths = [_resolve(n, opts.image_root) for n in unique]
+    root = (opts.image_root if opts.image_root is not None else Path.cwd()).resolve()
+    paths = [_resolve(n, root) for n in unique]
     workers = min(8, os.cpu_count() or 1, max(1, len(paths)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         thumbs = list(pool.map(lambda p: _make_thumb(p, opts.thumb_px), paths))
@@ -505,7 +526,7 @@ def _head(title: str, plotly_js: str) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{_esc(csp)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta name="generator" content="simclust.report">\n'
+        f"{_GENERATOR}\n"
         '<link rel="icon" href="data:,">\n'
         f"<title>{_esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
     )
