@@ -8,6 +8,7 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "Labelling",
+    "Partition",
     "__version__",
     "bridge_similarity",
     "connected_components",
@@ -143,3 +144,47 @@ def kmeans_assign(
     metric: str = "cosine",
     n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], float]: ...
+
+_EdgesStats = tuple[
+    npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
+]
+
+@final
+class Partition:
+    def __new__(
+        cls,
+        x: npt.NDArray[np.float32],
+        n_lists: int | None = None,
+        *,
+        train_size: int | None = None,
+        max_iter: int = 20,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: _Progress = None,
+    ) -> Partition: ...
+    @property
+    def n_lists(self) -> int: ...
+    @property
+    def list_sizes(self) -> npt.NDArray[np.uint64]: ...
+    def knn_edges(
+        self,
+        k: int,
+        threshold: float,
+        nprobe: int,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: _Progress = None,
+    ) -> _EdgesStats: ...
+    def threshold_edges(
+        self,
+        threshold: float,
+        *,
+        certified: bool,
+        nprobe: int = 1,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: _Progress = None,
+    ) -> _EdgesStats: ...

@@ -60,7 +60,7 @@
 
 mod init;
 mod kernels;
-mod rng;
+pub(crate) mod rng;
 mod sums;
 
 use std::str::FromStr;

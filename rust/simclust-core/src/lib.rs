@@ -11,6 +11,9 @@
 //! * [`parallel`]: the owned rayon pools and the cancel/progress [`Control`].
 //! * [`kmeans`]: spherical and Euclidean k-means; [`metrics`]: cluster
 //!   geometry (intra, centroid, inter, silhouette) for any labelling.
+//! * [`ivf`]: partitioned graphs (rows split into lists by spherical
+//!   k-means): approximate kNN and ε-graphs with measured recall, and the
+//!   certified exact ε-graph.
 //! * [`memory`]: allocation checks (an error, never an abort).
 //! * `tiles`: the tile GEMM and task runners shared by all kernels.
 //! * [`simd`]: the run-time SIMD choice (`SIMCLUST_SIMD=portable` forces the
@@ -20,6 +23,7 @@
 //! for any thread count, because blocks and reductions have a fixed order.
 
 pub mod error;
+pub mod ivf;
 pub mod kmeans;
 pub mod matrix;
 pub mod memory;

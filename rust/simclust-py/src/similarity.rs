@@ -2,6 +2,8 @@
 
 use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use simclust_core::ivf;
 use simclust_core::similarity::{self, EdgeList, Neighbors};
 
 use crate::arrays::{mat, to_py1, to_py2};
@@ -117,7 +119,167 @@ fn knn_edges<'py>(
     Ok(edges_out(py, e))
 }
 
+/// The rows split into lists by spherical k-means (an inverted file), for
+/// partitioned graphs: approximate kNN and ε-graphs with measured recall,
+/// and the certified exact ε-graph.
+#[pyclass(frozen, module = "simclust._native")]
+pub(crate) struct Partition {
+    inner: ivf::Partition,
+}
+
+/// What a partitioned search computed, as a `dict` (recall `None` when not
+/// measured).
+fn stats_out<'py>(
+    py: Python<'py>,
+    part: &ivf::Partition,
+    stats: &ivf::SearchStats,
+    recall: Option<f64>,
+    recall_rows: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("n_lists", part.n_lists)?;
+    d.set_item("list_pairs", stats.list_pairs)?;
+    d.set_item("pairs_computed", stats.pairs_computed)?;
+    d.set_item("pairs_total", stats.pairs_total)?;
+    d.set_item("recall", recall)?;
+    d.set_item("recall_rows", recall_rows)?;
+    Ok(d)
+}
+
+type PyEdgesStats<'py> = (
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyDict>,
+);
+
+#[pymethods]
+impl Partition {
+    /// Trains `n_lists` lists on a seeded sample of `train_size` rows and
+    /// assigns every row (defaults: `4 sqrt(N)` lists, 64 rows per list).
+    #[new]
+    #[pyo3(signature = (x, n_lists=None, *, train_size=None, max_iter=20, seed=0, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        n_lists: Option<usize>,
+        train_size: Option<usize>,
+        max_iter: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let xm = mat(&x, "X")?;
+        let mut p = ivf::PartitionParams::for_rows(xm.n_rows());
+        if let Some(l) = n_lists {
+            p.n_lists = l;
+            p.train_size = 64 * l;
+        }
+        if let Some(t) = train_size {
+            p.train_size = t;
+        }
+        p.max_iter = max_iter;
+        p.seed = seed;
+        p.n_threads = n_threads;
+        let inner = run_detached(py, "partition", progress.as_ref(), |ctl| {
+            ivf::Partition::build(xm, &p, ctl)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// Number of lists.
+    #[getter]
+    fn n_lists(&self) -> usize {
+        self.inner.n_lists
+    }
+
+    /// List sizes, in list order.
+    #[getter]
+    fn list_sizes<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let o = &self.inner.offsets;
+        to_py1(py, o.windows(2).map(|w| (w[1] - w[0]) as u64).collect())
+    }
+
+    /// The undirected kNN graph (edges `>= threshold`) from an approximate
+    /// search probing `nprobe` lists, with its recall@k measured on
+    /// `recall_rows` seeded rows (0: not measured).
+    #[pyo3(signature = (k, threshold, nprobe, *, recall_rows=1000, seed=0, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn knn_edges<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+        threshold: f32,
+        nprobe: usize,
+        recall_rows: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<PyEdgesStats<'py>> {
+        let part = &self.inner;
+        let (e, stats, recall, m) = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
+            let (e, nn, stats) = ivf::knn_edges(part, k, threshold, nprobe, n_threads, ctl)?;
+            let rows = ivf::recall_sample(part.n_rows(), recall_rows, seed);
+            let recall = if rows.is_empty() {
+                None
+            } else {
+                Some(ivf::knn_recall(part, &nn, &rows, n_threads, ctl)?)
+            };
+            Ok((e, stats, recall, rows.len()))
+        })?;
+        let (s, d, w) = edges_out(py, e);
+        Ok((s, d, w, stats_out(py, part, &stats, recall, m)?))
+    }
+
+    /// The ε-graph at `threshold`: exact with `certified`, else from lists
+    /// probing `nprobe` others, with its pair recall measured on
+    /// `recall_rows` seeded rows (0: not measured; a certified graph's is 1).
+    #[pyo3(signature = (threshold, *, certified, nprobe=1, recall_rows=1000, seed=0, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn threshold_edges<'py>(
+        &self,
+        py: Python<'py>,
+        threshold: f32,
+        certified: bool,
+        nprobe: usize,
+        recall_rows: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<PyEdgesStats<'py>> {
+        let part = &self.inner;
+        let probe = if certified {
+            ivf::Probe::Certified(threshold)
+        } else {
+            ivf::Probe::Nearest(nprobe)
+        };
+        let (e, stats, recall, m) =
+            run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
+                let (e, stats) = ivf::threshold_edges(part, threshold, probe, n_threads, ctl)?;
+                let rows = if certified {
+                    Vec::new()
+                } else {
+                    ivf::recall_sample(part.n_rows(), recall_rows, seed)
+                };
+                let recall = if certified {
+                    Some(1.0)
+                } else if rows.is_empty() {
+                    None
+                } else {
+                    Some(ivf::edge_recall(
+                        part, &e, threshold, &rows, n_threads, ctl,
+                    )?)
+                };
+                Ok((e, stats, recall, rows.len()))
+            })?;
+        let (s, d, w) = edges_out(py, e);
+        Ok((s, d, w, stats_out(py, part, &stats, recall, m)?))
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Partition>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;

@@ -9,7 +9,7 @@ use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 
 use super::exact::{margin, refine};
-use super::knn::{check_rows_fit_u32, knn};
+use super::knn::{check_rows_fit_u32, knn, Neighbors};
 use super::normalize::{check_non_empty, normalize_rows};
 use crate::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
 
@@ -173,6 +173,13 @@ pub fn knn_edges(
 ) -> Result<EdgeList> {
     check_threshold(threshold)?;
     let nn = knn(x, k, n_threads, ctl)?;
+    Ok(edges_from_neighbors(&nn, threshold))
+}
+
+/// The undirected edges `(min, max)` of kNN lists with similarity
+/// `>= threshold`, deduplicated (a mutual pair once), sorted by `(src, dst)`.
+pub(crate) fn edges_from_neighbors(nn: &Neighbors, threshold: f32) -> EdgeList {
+    let k = nn.k;
     let mut edges: Vec<(u32, u32, f32)> = nn
         .indices
         .chunks_exact(k)
@@ -181,7 +188,7 @@ pub fn knn_edges(
         .flat_map(|(a, (idx, sims))| {
             idx.iter()
                 .zip(sims)
-                .filter(|(_, &s)| s >= threshold)
+                .filter(|(&b, &s)| b != u32::MAX && s >= threshold)
                 .map(move |(&b, &s)| {
                     let a = a as u32;
                     (a.min(b), a.max(b), s)
@@ -190,7 +197,7 @@ pub fn knn_edges(
         .collect();
     edges.sort_unstable_by(|p, q| (p.0, p.1).cmp(&(q.0, q.1)).then(q.2.total_cmp(&p.2)));
     edges.dedup_by_key(|e| (e.0, e.1));
-    Ok(EdgeList::from_sorted(&edges))
+    EdgeList::from_sorted(&edges)
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ pub fn knn_query(
 /// Makes the listed similarities exact near ±1 (so within `[-1, 1]`)
 /// (see `exact`); a row whose values changed is re-sorted (similarity
 /// descending, ties by the lower index). Rows of `xn` query rows of `yn`.
-fn refine_lists(nn: &mut Neighbors, xn: &[f32], yn: &[f32], d: usize) {
+pub(crate) fn refine_lists(nn: &mut Neighbors, xn: &[f32], yn: &[f32], d: usize) {
     let (k, lo) = (nn.k, 1.0 - margin(d));
     for (a, (idx, sims)) in nn
         .indices

@@ -17,8 +17,10 @@ pub(crate) mod normalize;
 mod topk;
 
 pub use crate::tiles::BLOCK;
+pub(crate) use graph::{check_threshold, edges_from_neighbors};
 pub use graph::{knn_edges, threshold_edges, EdgeList};
-pub(crate) use knn::check_rows_fit_u32;
+pub(crate) use knn::{check_rows_fit_u32, refine_lists};
 pub use knn::{knn, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
 pub use normalize::normalize_rows;
+pub(crate) use topk::TopK;

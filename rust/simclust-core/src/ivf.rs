@@ -1,0 +1,864 @@
+//! Partitioned similarity graphs: the rows split into lists by spherical
+//! k-means (an inverted file, as faiss' IVF), and the pairwise work done
+//! only between lists that can hold neighbours.
+//!
+//! * [`Partition::build`] trains k-means on a seeded sample, assigns every
+//!   row to its nearest centroid (blocked, without a full normalised copy),
+//!   and keeps each list as one contiguous block of unit rows (the only copy
+//!   of the data), with each list's radius (the smallest cosine of a member
+//!   to its centroid).
+//! * **Approximate** ([`Probe::Nearest`]): each list is compared with the
+//!   `nprobe` lists whose centroids are most similar to its own (itself
+//!   included). Every unordered pair of lists is computed once, as one or
+//!   more GEMM tiles, and updates both sides, so a pair is found when either
+//!   list probes the other. Every similarity computed is exact fp32; what is
+//!   approximate is which pairs are computed, and [`knn_recall`] /
+//!   [`edge_recall`] measure what that cost on a seeded sample of rows.
+//! * **Certified** ([`Probe::Certified`], threshold graphs only): angles on
+//!   the sphere obey the triangle inequality, so members `a` of list `i` and
+//!   `b` of list `j` satisfy `angle(a, b) >= angle(c_i, c_j) - r_i - r_j`.
+//!   A pair of lists whose bound exceeds `arccos t` (by a safety margin for
+//!   float32 rounding) cannot hold an edge and is skipped; every other pair
+//!   is computed in full, so the ε-graph is exact.
+//!
+//! Results do not depend on the thread count: tiles are fixed, top-k lists
+//! are order-independent, edge lists are sorted.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::kmeans::{self, rng::SplitMix64, Init, KMeansParams, Metric};
+use crate::matrix::MatRef;
+use crate::parallel::{self, Control};
+use crate::similarity::exact::{margin, refine};
+use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
+use crate::similarity::{check_rows_fit_u32, EdgeList, Neighbors};
+use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
+
+/// Rows per block when assigning rows to lists.
+const ASSIGN_ROWS: usize = 1024;
+
+/// Angle (radians) added to the certified bound: float32 dot products near
+/// 1 lose up to about `sqrt(2 (D + 2) eps)` of angle, which stays below this
+/// for any D below 100,000.
+const ANGLE_MARGIN: f64 = 0.05;
+
+/// Parameters of [`Partition::build`].
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionParams {
+    /// Number of lists (k-means clusters), `1 <= n_lists <= N`.
+    pub n_lists: usize,
+    /// Rows k-means is trained on (a seeded uniform sample; all when larger
+    /// than N).
+    pub train_size: usize,
+    /// Lloyd iterations of the training.
+    pub max_iter: usize,
+    /// Seed of the sample and of k-means.
+    pub seed: u64,
+    /// Threads (`None`: the default pool).
+    pub n_threads: Option<usize>,
+}
+
+impl PartitionParams {
+    /// Defaults for `n` rows: `4 sqrt(N)` lists (about `sqrt(N) / 4` rows
+    /// each), trained on `64` rows per list, 20 iterations, seed 0.
+    pub fn for_rows(n: usize) -> Self {
+        let n_lists = ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1));
+        Self {
+            n_lists,
+            train_size: 64 * n_lists,
+            max_iter: 20,
+            seed: 0,
+            n_threads: None,
+        }
+    }
+}
+
+/// The rows split into lists, each a contiguous block of unit rows.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    /// Number of lists.
+    pub n_lists: usize,
+    /// Dimension.
+    pub d: usize,
+    /// `n_lists x d` unit centroids.
+    pub centroids: Vec<f32>,
+    /// List `l` is positions `offsets[l]..offsets[l + 1]`.
+    pub offsets: Vec<usize>,
+    /// The input row at each position (ascending within a list).
+    pub order: Vec<u32>,
+    /// The unit rows in position order (`n x d`).
+    pub xs: Vec<f32>,
+    /// Per list, the smallest cosine of a member to its centroid (1 when
+    /// empty): its angular radius is `arccos` of it.
+    pub min_cos: Vec<f32>,
+}
+
+impl Partition {
+    /// Trains the lists on a sample and assigns every row.
+    ///
+    /// Errors: [`Error::Shape`] on empty input, [`Error::NonFinite`] /
+    /// [`Error::ZeroNorm`] naming bad rows, [`Error::Parameter`] for
+    /// `n_lists` outside `1..=N`.
+    pub fn build(x: MatRef<'_>, params: &PartitionParams, ctl: &Control) -> Result<Self> {
+        check_non_empty(&x, "X")?;
+        check_rows_fit_u32(&x, "X")?;
+        let (n, d) = (x.n_rows(), x.n_cols());
+        let l = params.n_lists;
+        if l == 0 || l > n {
+            return Err(Error::Parameter(format!(
+                "n_lists must be in 1..=N = 1..={n}, got {l}"
+            )));
+        }
+        let pool = parallel::pool(params.n_threads)?;
+        let factors = unit_factors(x, "X", &pool)?;
+        let centroids = train(x, &factors, params, ctl)?;
+        let (list, cos) = assign(x, &factors, &centroids, l, &pool, ctl)?;
+
+        let mut offsets = vec![0_usize; l + 1];
+        for &c in &list {
+            offsets[c as usize + 1] += 1;
+        }
+        for i in 0..l {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next = offsets.clone();
+        let mut order = vec![0_u32; n];
+        let mut min_cos = vec![1.0_f32; l];
+        for (r, (&c, &s)) in list.iter().zip(&cos).enumerate() {
+            let c = c as usize;
+            order[next[c]] = r as u32;
+            next[c] += 1;
+            min_cos[c] = min_cos[c].min(s);
+        }
+        let mut xs = vec![0.0_f32; n * d];
+        pool.install(|| {
+            xs.par_chunks_mut(ASSIGN_ROWS * d)
+                .enumerate()
+                .for_each(|(ch, dst)| {
+                    for (p, drow) in dst.chunks_exact_mut(d).enumerate() {
+                        let r = order[ch * ASSIGN_ROWS + p] as usize;
+                        scale_row(x.row(r), factors[r], drow);
+                    }
+                })
+        });
+        Ok(Self {
+            n_lists: l,
+            d,
+            centroids,
+            offsets,
+            order,
+            xs,
+            min_cos,
+        })
+    }
+
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.order.len()
+    }
+
+    fn list(&self, l: usize) -> (usize, usize) {
+        (self.offsets[l], self.offsets[l + 1])
+    }
+
+    fn row(&self, p: usize) -> &[f32] {
+        &self.xs[p * self.d..(p + 1) * self.d]
+    }
+
+    /// `n_lists x n_lists` centroid cosine similarities.
+    fn centroid_sims(&self, pool: &rayon::ThreadPool) -> Vec<f32> {
+        let (l, d) = (self.n_lists, self.d);
+        let mut out = vec![0.0_f32; l * l];
+        pool.install(|| {
+            out.par_chunks_mut(BLOCK * l)
+                .enumerate()
+                .for_each(|(b, dst)| {
+                    let ra = dst.len() / l;
+                    let a = &self.centroids[b * BLOCK * d..(b * BLOCK + ra) * d];
+                    gemm_abt(a, ra, &self.centroids, l, d, dst);
+                })
+        });
+        out
+    }
+
+    /// The unordered list pairs `(i, j)`, `i <= j`, whose rows are compared.
+    fn list_pairs(&self, probe: Probe, pool: &rayon::ThreadPool) -> Vec<(u32, u32)> {
+        let l = self.n_lists;
+        let sims = self.centroid_sims(pool);
+        let mut pairs: Vec<(u32, u32)> = match probe {
+            Probe::Nearest(nprobe) => {
+                let m = nprobe.clamp(1, l);
+                (0..l)
+                    .into_par_iter()
+                    .flat_map_iter(|i| {
+                        let row = &sims[i * l..(i + 1) * l];
+                        let mut idx: Vec<u32> = (0..l as u32).collect();
+                        // itself first, then by similarity (ties: lower index)
+                        let key = |j: u32| {
+                            if j as usize == i {
+                                f32::INFINITY
+                            } else {
+                                row[j as usize]
+                            }
+                        };
+                        idx.sort_unstable_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+                        idx.truncate(m);
+                        idx.into_iter()
+                            .map(move |j| ((i as u32).min(j), (i as u32).max(j)))
+                    })
+                    .collect()
+            }
+            Probe::Certified(t) => {
+                let theta = f64::from(t.clamp(-1.0, 1.0)).acos();
+                let radius: Vec<f64> = self
+                    .min_cos
+                    .iter()
+                    .map(|&c| f64::from(c.clamp(-1.0, 1.0)).acos())
+                    .collect();
+                (0..l)
+                    .into_par_iter()
+                    .flat_map_iter(|i| {
+                        let (sims, radius) = (&sims, &radius);
+                        (i..l).filter_map(move |j| {
+                            let c = f64::from(sims[i * l + j].clamp(-1.0, 1.0));
+                            let gap = c.acos() - radius[i] - radius[j];
+                            (i == j || gap <= theta + ANGLE_MARGIN).then_some((i as u32, j as u32))
+                        })
+                    })
+                    .collect()
+            }
+        };
+        pairs.retain(|&(i, j)| {
+            self.offsets[i as usize] < self.offsets[i as usize + 1]
+                && self.offsets[j as usize] < self.offsets[j as usize + 1]
+        });
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
+    /// The GEMM tiles of the given list pairs: `(i, j, bi, bj)`, blocks of at
+    /// most [`BLOCK`] rows; for `i == j` only `bi <= bj`.
+    fn tiles(&self, pairs: &[(u32, u32)]) -> Vec<Tile> {
+        let nb = |l: u32| {
+            let (a, b) = self.list(l as usize);
+            (b - a).div_ceil(BLOCK)
+        };
+        let mut out = Vec::new();
+        for &(i, j) in pairs {
+            for bi in 0..nb(i) {
+                let start = if i == j { bi } else { 0 };
+                for bj in start..nb(j) {
+                    out.push(Tile {
+                        i,
+                        j,
+                        bi: bi as u32,
+                        bj: bj as u32,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Position ranges `(a0, a1, b0, b1)` of a tile.
+    fn tile_ranges(&self, t: &Tile) -> (usize, usize, usize, usize) {
+        let (ai, aj) = self.list(t.i as usize);
+        let (bi, bj) = self.list(t.j as usize);
+        let a0 = ai + t.bi as usize * BLOCK;
+        let b0 = bi + t.bj as usize * BLOCK;
+        (a0, (a0 + BLOCK).min(aj), b0, (b0 + BLOCK).min(bj))
+    }
+
+    /// Computes a tile's similarities into `buf` (`ra x rb`, row-major).
+    fn similarities(&self, t: &Tile, buf: &mut [f32]) -> TileBlock {
+        let (a0, a1, b0, b1) = self.tile_ranges(t);
+        let (ra, rb, d) = (a1 - a0, b1 - b0, self.d);
+        gemm_abt(
+            &self.xs[a0 * d..a1 * d],
+            ra,
+            &self.xs[b0 * d..b1 * d],
+            rb,
+            d,
+            buf,
+        );
+        TileBlock {
+            a0,
+            b0,
+            ra,
+            rb,
+            diagonal: t.i == t.j && t.bi == t.bj,
+        }
+    }
+
+    /// Number of row pairs the given tiles compute.
+    fn pairs_in(&self, tiles: &[Tile]) -> u64 {
+        tiles
+            .iter()
+            .map(|t| {
+                let (a0, a1, b0, b1) = self.tile_ranges(t);
+                let (ra, rb) = ((a1 - a0) as u64, (b1 - b0) as u64);
+                if t.i == t.j && t.bi == t.bj {
+                    ra * (ra - 1) / 2
+                } else {
+                    ra * rb
+                }
+            })
+            .sum()
+    }
+}
+
+/// Which list pairs are compared.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Probe {
+    /// Each list with the `nprobe` lists of nearest centroid (itself first).
+    Nearest(usize),
+    /// Every pair of lists that can hold a pair with similarity `>= t`.
+    Certified(f32),
+}
+
+/// What a partitioned search computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Row pairs whose similarity was computed.
+    pub pairs_computed: u64,
+    /// All row pairs, `N (N - 1) / 2`.
+    pub pairs_total: u64,
+    /// List pairs compared.
+    pub list_pairs: u64,
+}
+
+/// Where a computed tile's rows and columns start, its shape, and whether it
+/// lies on a list's diagonal (then only pairs above it count).
+#[derive(Debug, Clone, Copy)]
+struct TileBlock {
+    a0: usize,
+    b0: usize,
+    ra: usize,
+    rb: usize,
+    diagonal: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tile {
+    i: u32,
+    j: u32,
+    bi: u32,
+    bj: u32,
+}
+
+/// k-means on a seeded sample of unit rows: the unit centroids.
+fn train(
+    x: MatRef<'_>,
+    factors: &[f64],
+    params: &PartitionParams,
+    ctl: &Control,
+) -> Result<Vec<f32>> {
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let m = params.train_size.clamp(params.n_lists, n);
+    let mut rows = if m < n {
+        SplitMix64::new(params.seed).sample_distinct(n, m)
+    } else {
+        (0..n).collect()
+    };
+    rows.sort_unstable();
+    let mut sample = vec![0.0_f32; m * d];
+    for (dst, &r) in sample.chunks_exact_mut(d).zip(&rows) {
+        scale_row(x.row(r), factors[r], dst);
+    }
+    let mut kp = KMeansParams::new(params.n_lists);
+    kp.metric = Metric::Cosine;
+    kp.init = Init::KMeansPlusPlus;
+    kp.max_iter = params.max_iter;
+    kp.random_state = params.seed;
+    kp.n_threads = params.n_threads;
+    Ok(kmeans::kmeans(MatRef::new(&sample, m, d)?, &kp, ctl)?.centroids)
+}
+
+/// Each row's nearest centroid (ties: the lower list) and the cosine to it,
+/// block by block (the unit rows of one block at a time).
+fn assign(
+    x: MatRef<'_>,
+    factors: &[f64],
+    centroids: &[f32],
+    l: usize,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<(Vec<u32>, Vec<f32>)> {
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let lo = 1.0 - margin(d);
+    let per_block = run_indexed(
+        pool,
+        n.div_ceil(ASSIGN_ROWS),
+        ctl,
+        || {
+            (
+                vec![0.0_f32; ASSIGN_ROWS * d],
+                vec![0.0_f32; ASSIGN_ROWS * l],
+            )
+        },
+        |(rows, sims), b| {
+            let (r0, r1) = (b * ASSIGN_ROWS, ((b + 1) * ASSIGN_ROWS).min(n));
+            let ra = r1 - r0;
+            for (dst, r) in rows.chunks_exact_mut(d).zip(r0..r1) {
+                scale_row(x.row(r), factors[r], dst);
+            }
+            gemm_abt(&rows[..ra * d], ra, centroids, l, d, sims);
+            (0..ra)
+                .map(|p| {
+                    let row = &sims[p * l..(p + 1) * l];
+                    let mut best = 0;
+                    for (c, &s) in row.iter().enumerate() {
+                        if s > row[best] {
+                            best = c;
+                        }
+                    }
+                    let u = &rows[p * d..(p + 1) * d];
+                    let s = refine(u, &centroids[best * d..(best + 1) * d], row[best], lo);
+                    (best as u32, s)
+                })
+                .collect::<Vec<_>>()
+        },
+    )?;
+    Ok(per_block.into_iter().flatten().unzip())
+}
+
+/// Approximate or certified self-kNN over the partition (`1 <= k <= N - 1`):
+/// per row its `k` most similar rows among those in the compared lists,
+/// sorted by similarity (ties: the lower row), in input row order.
+pub fn knn(
+    part: &Partition,
+    k: usize,
+    nprobe: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Neighbors, SearchStats)> {
+    let n = part.n_rows();
+    if k == 0 || k >= n {
+        return Err(Error::Parameter(format!(
+            "k must satisfy 1 <= k <= N - 1 = {} for a self-search over N = {n} rows, got k = {k}",
+            n.saturating_sub(1)
+        )));
+    }
+    let pool = parallel::pool(n_threads)?;
+    let pairs = part.list_pairs(Probe::Nearest(nprobe), &pool);
+    let tiles = part.tiles(&pairs);
+    let d = part.d;
+    let states = run_dynamic(
+        &pool,
+        tiles.len(),
+        ctl,
+        || (TopKState::new(n, k), vec![0.0_f32; BLOCK * BLOCK]),
+        |(acc, buf), t| {
+            let TileBlock {
+                a0,
+                b0,
+                ra,
+                rb,
+                diagonal,
+            } = part.similarities(&tiles[t], buf);
+            for r in 0..ra {
+                let row = &buf[r * rb..(r + 1) * rb];
+                let first = if diagonal { r + 1 } else { 0 };
+                for (c, &s) in row.iter().enumerate().skip(first) {
+                    acc.0.push(a0 + r, s, (b0 + c) as u32);
+                    acc.0.push(b0 + c, s, (a0 + r) as u32);
+                }
+            }
+        },
+    )?;
+    let mut total = TopKState::new(n, k);
+    for (s, _) in &states {
+        total.0.merge(&s.0);
+    }
+    let (idx, sims) = total.0.into_parts();
+    let mut nn = Neighbors {
+        k,
+        indices: idx,
+        similarities: sims,
+    };
+    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, d);
+    let stats = SearchStats {
+        pairs_computed: part.pairs_in(&tiles),
+        pairs_total: (n as u64) * (n as u64 - 1) / 2,
+        list_pairs: pairs.len() as u64,
+    };
+    Ok((to_input_order(part, nn), stats))
+}
+
+/// The undirected kNN graph over the partition: [`knn`], then every listed
+/// pair with similarity `>= threshold` once, `(src < dst)` sorted. Returns
+/// the lists too (for [`knn_recall`]).
+pub fn knn_edges(
+    part: &Partition,
+    k: usize,
+    threshold: f32,
+    nprobe: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(EdgeList, Neighbors, SearchStats)> {
+    crate::similarity::check_threshold(threshold)?;
+    let (nn, stats) = knn(part, k, nprobe, n_threads, ctl)?;
+    Ok((
+        crate::similarity::edges_from_neighbors(&nn, threshold),
+        nn,
+        stats,
+    ))
+}
+
+/// A [`crate::similarity::TopK`] over positions (a newtype keeps the
+/// similarity module's type private).
+struct TopKState(crate::similarity::TopK);
+
+impl TopKState {
+    fn new(n: usize, k: usize) -> Self {
+        Self(crate::similarity::TopK::new(n, k))
+    }
+}
+
+/// Lists over positions mapped to input rows: row `order[p]` gets position
+/// `p`'s list, each neighbour `q` becomes `order[q]`, re-sorted with ties by
+/// the lower input row.
+fn to_input_order(part: &Partition, nn: Neighbors) -> Neighbors {
+    let (n, k) = (part.n_rows(), nn.k);
+    let mut indices = vec![u32::MAX; n * k];
+    let mut similarities = vec![f32::NEG_INFINITY; n * k];
+    for p in 0..n {
+        let r = part.order[p] as usize;
+        let mut row: Vec<(f32, u32)> = nn.similarities[p * k..(p + 1) * k]
+            .iter()
+            .zip(&nn.indices[p * k..(p + 1) * k])
+            .map(|(&s, &q)| {
+                (
+                    s,
+                    if q == u32::MAX {
+                        u32::MAX
+                    } else {
+                        part.order[q as usize]
+                    },
+                )
+            })
+            .collect();
+        row.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (slot, (s, q)) in row.into_iter().enumerate() {
+            similarities[r * k + slot] = s;
+            indices[r * k + slot] = q;
+        }
+    }
+    Neighbors {
+        k,
+        indices,
+        similarities,
+    }
+}
+
+/// The ε-graph over the partition: every computed pair with similarity
+/// `>= threshold`, as `(src < dst)` input rows sorted by `(src, dst)`.
+/// With [`Probe::Certified`] (its threshold must be `threshold`) it is the
+/// exact ε-graph.
+pub fn threshold_edges(
+    part: &Partition,
+    threshold: f32,
+    probe: Probe,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(EdgeList, SearchStats)> {
+    crate::similarity::check_threshold(threshold)?;
+    if let Probe::Certified(t) = probe {
+        if t != threshold {
+            return Err(Error::Parameter(format!(
+                "a certified search must use the graph's threshold {threshold}, got {t}"
+            )));
+        }
+    }
+    let n = part.n_rows();
+    let pool = parallel::pool(n_threads)?;
+    let pairs = part.list_pairs(probe, &pool);
+    let tiles = part.tiles(&pairs);
+    let d = part.d;
+    let lo = 1.0 - margin(d);
+    let screen = if threshold <= -lo {
+        f32::NEG_INFINITY
+    } else {
+        threshold.min(lo)
+    };
+    let per_tile = run_indexed(
+        &pool,
+        tiles.len(),
+        ctl,
+        || vec![0.0_f32; BLOCK * BLOCK],
+        |buf, t| {
+            let TileBlock {
+                a0,
+                b0,
+                ra,
+                rb,
+                diagonal,
+            } = part.similarities(&tiles[t], buf);
+            let mut edges = Vec::new();
+            for r in 0..ra {
+                let row = &buf[r * rb..(r + 1) * rb];
+                let first = if diagonal { r + 1 } else { 0 };
+                for (c, &s) in row.iter().enumerate().skip(first) {
+                    if s >= screen {
+                        let (p, q) = (a0 + r, b0 + c);
+                        let v = refine(part.row(p), part.row(q), s, lo);
+                        if v >= threshold {
+                            let (u, w) = (part.order[p], part.order[q]);
+                            edges.push((u.min(w), u.max(w), v));
+                        }
+                    }
+                }
+            }
+            edges
+        },
+    )?;
+    let mut all: Vec<(u32, u32, f32)> = per_tile.into_iter().flatten().collect();
+    pool.install(|| all.par_sort_unstable_by_key(|e| (e.0, e.1)));
+    let stats = SearchStats {
+        pairs_computed: part.pairs_in(&tiles),
+        pairs_total: (n as u64) * (n as u64).saturating_sub(1) / 2,
+        list_pairs: pairs.len() as u64,
+    };
+    Ok((
+        EdgeList {
+            src: all.iter().map(|e| e.0).collect(),
+            dst: all.iter().map(|e| e.1).collect(),
+            similarity: all.iter().map(|e| e.2).collect(),
+        },
+        stats,
+    ))
+}
+
+/// `sample` distinct input rows chosen with `seed` (all rows when fewer),
+/// ascending.
+pub fn recall_sample(n: usize, sample: usize, seed: u64) -> Vec<u32> {
+    let mut rows: Vec<u32> = if sample >= n {
+        (0..n as u32).collect()
+    } else {
+        SplitMix64::new(seed)
+            .sample_distinct(n, sample)
+            .into_iter()
+            .map(|r| r as u32)
+            .collect()
+    };
+    rows.sort_unstable();
+    rows
+}
+
+/// The exact similarities of the `rows` (input rows) to every row, by
+/// blocks, handed to `visit(i, position, similarity)` for the `i`-th sampled
+/// row (itself excluded).
+fn scan_exact<S: Send>(
+    part: &Partition,
+    rows: &[u32],
+    n_threads: Option<usize>,
+    ctl: &Control,
+    init: impl Fn() -> S + Sync,
+    visit: impl Fn(&mut S, usize, usize, f32) + Sync,
+) -> Result<Vec<S>> {
+    let (n, d) = (part.n_rows(), part.d);
+    let mut pos = vec![0_u32; n];
+    for (p, &r) in part.order.iter().enumerate() {
+        pos[r as usize] = p as u32;
+    }
+    let q: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| part.row(pos[r as usize] as usize).iter().copied())
+        .collect();
+    let m = rows.len();
+    let pool = parallel::pool(n_threads)?;
+    let nb = n.div_ceil(BLOCK);
+    let lo = 1.0 - margin(d);
+    run_dynamic(
+        &pool,
+        nb,
+        ctl,
+        || (init(), vec![0.0_f32; m.max(1) * BLOCK]),
+        |(state, buf), b| {
+            let (b0, b1) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
+            let rb = b1 - b0;
+            gemm_abt(&q, m, &part.xs[b0 * d..b1 * d], rb, d, buf);
+            for i in 0..m {
+                let own = pos[rows[i] as usize] as usize;
+                for c in 0..rb {
+                    let p = b0 + c;
+                    if p != own {
+                        let s = buf[i * rb + c];
+                        let v = refine(&q[i * d..(i + 1) * d], part.row(p), s, lo);
+                        visit(state, i, p, v);
+                    }
+                }
+            }
+        },
+    )
+    .map(|states| states.into_iter().map(|(s, _)| s).collect())
+}
+
+/// Recall@k of `nn` (in input row order) on the sampled `rows`: the mean
+/// fraction of each row's exact `k` nearest neighbours that `nn` lists. A
+/// neighbour tied in similarity with the exact k-th counts as found.
+pub fn knn_recall(
+    part: &Partition,
+    nn: &Neighbors,
+    rows: &[u32],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<f64> {
+    let k = nn.k;
+    let m = rows.len();
+    if m == 0 {
+        return Ok(1.0);
+    }
+    let states = scan_exact(
+        part,
+        rows,
+        n_threads,
+        ctl,
+        || TopKState::new(m, k),
+        |acc, i, p, v| acc.0.push(i, v, p as u32),
+    )?;
+    let mut total = TopKState::new(m, k);
+    for s in &states {
+        total.0.merge(&s.0);
+    }
+    let (_, exact) = total.0.into_parts();
+    let mut found = 0_usize;
+    for (i, &r) in rows.iter().enumerate() {
+        let kth = exact[i * k + k - 1];
+        // every similarity listed is exact, so a listed neighbour at least
+        // as similar as the exact k-th is one of the true k nearest (or tied)
+        let got = &nn.similarities[r as usize * k..(r as usize + 1) * k];
+        found += got.iter().filter(|&&s| s >= kth).count();
+    }
+    Ok(found as f64 / (m * k) as f64)
+}
+
+/// Pair recall of an ε-graph on the sampled `rows`: of the exact pairs with
+/// similarity `>= threshold` that touch a sampled row, the fraction the
+/// graph holds (1 when there are none).
+pub fn edge_recall(
+    part: &Partition,
+    graph: &EdgeList,
+    threshold: f32,
+    rows: &[u32],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<f64> {
+    let n = part.n_rows();
+    let mut degree = vec![0_u64; n];
+    for (&a, &b) in graph.src.iter().zip(&graph.dst) {
+        degree[a as usize] += 1;
+        degree[b as usize] += 1;
+    }
+    let counts = scan_exact(
+        part,
+        rows,
+        n_threads,
+        ctl,
+        || vec![0_u64; rows.len()],
+        |acc, i, _, v| {
+            if v >= threshold {
+                acc[i] += 1;
+            }
+        },
+    )?;
+    let mut want = 0_u64;
+    for c in &counts {
+        want += c.iter().sum::<u64>();
+    }
+    if want == 0 {
+        return Ok(1.0);
+    }
+    let got: u64 = rows.iter().map(|&r| degree[r as usize]).sum();
+    Ok((got as f64 / want as f64).min(1.0))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::similarity;
+
+    /// `n` rows around `c` random directions (spread `spread`).
+    fn clustered(n: usize, d: usize, c: usize, spread: f32, seed: u64) -> Vec<f32> {
+        let centres = crate::testdata::uniform(c * d, seed, -0.5);
+        let z = crate::testdata::uniform(n * d, seed + 1, -0.5);
+        (0..n * d)
+            .map(|i| centres[((i / d) % c) * d + i % d] + spread * z[i])
+            .collect()
+    }
+
+    fn part(x: &[f32], n: usize, d: usize, lists: usize) -> Partition {
+        let mut p = PartitionParams::for_rows(n);
+        p.n_lists = lists;
+        p.n_threads = Some(2);
+        Partition::build(MatRef::new(x, n, d).unwrap(), &p, &Control::new()).unwrap()
+    }
+
+    #[test]
+    fn partition_is_a_permutation_of_unit_rows() -> Result<()> {
+        let (n, d) = (3000, 8);
+        let x = clustered(n, d, 20, 0.3, 1);
+        let p = part(&x, n, d, 40);
+        let mut seen = p.order.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n as u32).collect::<Vec<_>>());
+        let xn = similarity::normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
+        for (pos, &r) in p.order.iter().enumerate() {
+            assert_eq!(p.row(pos), &xn[r as usize * d..(r as usize + 1) * d]);
+        }
+        assert_eq!(*p.offsets.last().unwrap(), n);
+        Ok(())
+    }
+
+    #[test]
+    fn certified_threshold_graph_is_exact() -> Result<()> {
+        let (n, d) = (4000, 12);
+        let x = clustered(n, d, 30, 0.25, 2);
+        let p = part(&x, n, d, 60);
+        for t in [0.95_f32, 0.9, 0.5] {
+            let want =
+                similarity::threshold_edges(MatRef::new(&x, n, d)?, t, Some(2), &Control::new())?;
+            let (got, stats) =
+                threshold_edges(&p, t, Probe::Certified(t), Some(1), &Control::new())?;
+            let key = |g: &EdgeList| -> Vec<(u32, u32)> {
+                g.src.iter().copied().zip(g.dst.iter().copied()).collect()
+            };
+            assert_eq!(key(&got), key(&want), "t = {t}");
+            assert!(stats.pairs_computed <= stats.pairs_total);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn approximate_knn_recall_is_measured_and_threads_agree() -> Result<()> {
+        let (n, d, k) = (3000, 16, 10);
+        let x = clustered(n, d, 25, 0.3, 3);
+        let p = part(&x, n, d, 50);
+        let (a, stats) = knn(&p, k, 8, Some(1), &Control::new())?;
+        let (b, _) = knn(&p, k, 8, Some(2), &Control::new())?;
+        assert_eq!(a, b);
+        let rows = recall_sample(n, 500, 7);
+        let r = knn_recall(&p, &a, &rows, Some(2), &Control::new())?;
+        let exact = similarity::knn(MatRef::new(&x, n, d)?, k, Some(2), &Control::new())?;
+        let mut hits = 0;
+        for &row in &rows {
+            let r0 = row as usize * k;
+            let want: std::collections::HashSet<u32> =
+                exact.indices[r0..r0 + k].iter().copied().collect();
+            hits += a.indices[r0..r0 + k]
+                .iter()
+                .filter(|i| want.contains(i))
+                .count();
+        }
+        let naive = hits as f64 / (rows.len() * k) as f64;
+        assert!((r - naive).abs() < 0.01, "measured {r} vs counted {naive}");
+        assert!(stats.pairs_computed < stats.pairs_total);
+        // probing every list is the exact search
+        let (full, _) = knn(&p, k, p.n_lists, Some(2), &Control::new())?;
+        assert!((knn_recall(&p, &full, &rows, None, &Control::new())? - 1.0).abs() < 1e-12);
+        Ok(())
+    }
+}
