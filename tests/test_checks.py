@@ -15,8 +15,9 @@ import polars as pl
 import pytest
 from simclust import get_host
 from simclust.base import GraphSpec, Metric, Strategy
+from simclust.cluster import KMeans
 from simclust.default_plugins.metrics import Edge, Intra
-from simclust.default_plugins.strategies import ConnectedComponents, KMeansStrategy
+from simclust.default_plugins.strategies import ConnectedComponents
 from simclust.testing import (
     check_metric,
     check_strategy,
@@ -40,7 +41,7 @@ _BUILTIN_METRICS = [r.obj for r in _BUILTINS.metrics.registrations()]
         *_BUILTIN_STRATEGIES,
         *_BUILTIN_METRICS,
         ConnectedComponents(threshold=0.7, graph="knn", k=5, min_size=2),
-        KMeansStrategy(n_clusters=3, init="random"),
+        KMeans(n_clusters=3, init="random"),
     ]
 )
 def test_builtins_follow_the_contracts(obj, check):
@@ -60,9 +61,9 @@ def test_builtins_are_all_covered():
 
 def test_strategy_checks_order_and_graph_check():
     cc = [name for name, _ in strategy_checks(ConnectedComponents)]
-    km = [name for name, _ in strategy_checks(KMeansStrategy)]
+    km = [name for name, _ in strategy_checks(KMeans)]
     assert cc[:4] == [
-        "check_base_class",
+        "check_interface",
         "check_parameters",
         "check_init_stores_params",
         "check_set_params",
@@ -82,16 +83,16 @@ def test_metric_checks_needs_graph_only_for_graph_metrics():
 
 
 def test_yielded_checks_are_named_callables_taking_the_object():
-    for name, check in strategy_checks(KMeansStrategy):
+    for name, check in strategy_checks(KMeans):
         assert check.__name__ == name
-        check(KMeansStrategy)  # passes
+        check(KMeans)  # passes
 
 
 def test_parametrize_with_checks_ids_and_argnames():
     mark = parametrize_with_checks([ConnectedComponents(threshold=0.8), Intra])
     assert mark.args[0] == "obj, check"
     ids = [p.id for p in mark.args[1]]
-    assert ids[0] == "ConnectedComponents(threshold=0.8)-check_base_class"
+    assert ids[0] == "ConnectedComponents(threshold=0.8)-check_interface"
     assert "Intra-check_compute_returns_declared" in ids
     assert len(ids) == len(set(ids))
     assert len(ids) == len(list(strategy_checks(ConnectedComponents))) + len(
@@ -118,13 +119,23 @@ class Good(Strategy):
         return self
 
 
-class PositionalParam(Good):
+class PositionalParam(Good):  # positional-or-keyword: passed by keyword, fine
     def __init__(self, axis: int = 0) -> None:
         self.axis = axis
 
 
-class UnannotatedParam(Good):
+class UnannotatedParam(Good):  # scikit-learn style: the default's type (int) is checked
     def __init__(self, *, axis=0) -> None:
+        self.axis = axis
+
+
+class VarArgs(Good):
+    def __init__(self, *args, axis: int = 0) -> None:
+        self.axis = axis
+
+
+class UnannotatedRequired(Good):
+    def __init__(self, *, axis) -> None:
         self.axis = axis
 
 
@@ -214,9 +225,26 @@ class NormalisesInPlace(Good):
         return super().fit(X, graph=graph)
 
 
-class NotAStrategy:
+class NotAStrategy:  # no fit
     def __init__(self, *, axis: int = 0) -> None:
         self.axis = axis
+
+
+class DuckTyped:  # no base class: the scikit-learn clusterer contract
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def fit(self, X, y=None):
+        self.labels_ = (np.asarray(X)[:, self.axis] > 0).astype(np.int64)
+        return self
+
+
+class GraphSpecButFitTakesNoGraph(Good):
+    def graph_spec(self):
+        return GraphSpec("knn", k=5)
+
+    def fit(self, X):
+        return super().fit(X)
 
 
 class NoFit(Strategy):
@@ -226,10 +254,11 @@ class NoFit(Strategy):
 @pytest.mark.parametrize(
     "cls, check, detail",
     [
-        (NotAStrategy, "check_base_class", "does not subclass simclust.base.Strategy"),
-        (NoFit, "check_base_class", "does not implement fit"),
-        (PositionalParam, "check_parameters", "'axis' must be keyword-only"),
-        (UnannotatedParam, "check_parameters", "'axis' needs a type annotation"),
+        (NotAStrategy, "check_interface", "NotAStrategy has no fit method"),
+        (NoFit, "check_interface", "does not implement the abstract method(s) fit"),
+        (GraphSpecButFitTakesNoGraph, "check_interface", "fit does not take graph="),
+        (VarArgs, "check_interface", "takes *args: parameters must be named"),
+        (UnannotatedRequired, "check_interface", "'axis' needs a type annotation or a default"),
         (DefaultOfWrongType, "check_parameters", "default of 'axis' does not fit"),
         (ChangesParam, "check_init_stores_params", "must store parameters unchanged"),
         (StoresUnderOtherName, "check_init_stores_params", "must store parameters unchanged"),
@@ -256,6 +285,10 @@ def test_broken_strategy_fails_the_right_check(cls, check, detail):
 
 def test_good_strategy_passes_and_name_appears_in_failures():
     check_strategy(Good)
+    check_strategy(PositionalParam)
+    check_strategy(UnannotatedParam)
+    check_strategy(DuckTyped)
+    check_strategy(DuckTyped(axis=1), name="duck")
     check_strategy(Good(axis=1), name="good")
     with pytest.raises(AssertionError, match=r"^check_labels failed for strategy 'wrong' \("):
         check_strategy(WrongShape, name="wrong")

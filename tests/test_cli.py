@@ -17,10 +17,9 @@ from polars.testing import assert_frame_equal
 from rich.console import Console
 from rich.progress import Progress
 from scipy.sparse.csgraph import connected_components
-from simclust import ops
+from simclust import config, ops
 from simclust.cli import (
     _StageBars,
-    analyze_config,
     exit_code,
     main,
     parse_param,
@@ -280,15 +279,15 @@ def test_missing_report_module_is_a_warning(tmp_path, npy, monkeypatch):
     assert (out / "clusters.parquet").is_file() and not (out / "report.html").exists()
 
 
-def test_analyze_config_overlay_function():
+def test_config_overlay_of_the_analyze_options():
     base = {
         "cluster": {"strategy": "kmeans", "n_clusters": 3},
         "metrics": {"use": ["inter"], "inter": {"top_m": 2}},
         "input": {"features": "f.npy"},
     }
-    raw = analyze_config(
-        "x.npy",
-        base=base,
+    raw = config.overlay(
+        base,
+        path="x.npy",
         strategy="connected-components",
         params={"threshold": 0.5},
         metrics=["intra"],

@@ -29,11 +29,11 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 import simclust
+import simclust.graph
 from click.testing import CliRunner
 from PIL import Image
 from scipy.sparse.csgraph import connected_components as scipy_cc
 from simclust.cli import main
-from simclust.default_plugins.strategies import DEFAULT_MAX_EDGES, estimate_edges
 from simclust.exceptions import (
     ConfigError,
     InvalidInputError,
@@ -41,6 +41,7 @@ from simclust.exceptions import (
     PluginError,
     ShapeError,
 )
+from simclust.graph import DEFAULT_MAX_EDGES, estimate_edges
 from simclust.io import fastdup as fd
 from simclust.io.embed import PixelEmbedder
 from simclust.testing import make_embeddings
@@ -176,10 +177,10 @@ class ExitOnFinish:
 def faulty_host(*extra: Any) -> simclust.host.Host:
     pm = simclust.get_plugin_manager(autoload=False)
     pm.register(Faulty(), name="faulty")
-    pm.simclust_plugin_info["faulty"] = simclust.host.PluginInfo("faulty", "simclust-faulty", "1")
     for i, plugin in enumerate(extra):
         pm.register(plugin, name=f"extra{i}")
-    return simclust.host.build_host(pm)
+    info = {"faulty": simclust.host.PluginInfo("faulty", "simclust-faulty", "1")}
+    return simclust.host.build_host(pm, plugins=info)
 
 
 # --------------------------------------------------------------------------- files
@@ -706,13 +707,13 @@ def test_sweep_below_the_threshold_counts_the_full_graph(graph):
 
 def test_sweep_at_or_above_the_threshold_builds_one_graph(monkeypatch):
     calls = []
-    real = simclust.pipeline.build_graph
+    real = simclust.graph.build_graph
 
     def counting(x, spec, **kw):
         calls.append(spec)
         return real(x, spec, **kw)
 
-    monkeypatch.setattr(simclust.pipeline, "build_graph", counting)
+    monkeypatch.setattr(simclust.graph, "build_graph", counting)
     res = simclust.analyze(X40, threshold=0.6, config={"graph": {"sweep": [0.6, 0.8]}})
     assert [s.threshold for s in calls] == [0.6]
     assert res.sweep.height == 2

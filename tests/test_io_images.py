@@ -214,6 +214,8 @@ def test_embedder_params():
         "thumb": 8,
         "hist_bins": 4,
         "weights": (0.5, 0.3, 0.2),
+        "max_pixels": 50_000_000,
+        "n_jobs": None,
     }
     assert emb.dim == 104 + 192 + 64 == 360
     assert PixelEmbedder(**emb.get_params()).get_params() == emb.get_params()

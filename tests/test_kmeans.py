@@ -240,14 +240,13 @@ def test_estimator_follows_the_sklearn_conventions():
     }
     assert (
         repr(est)
-        == "KMeans(n_clusters=4, metric='euclidean', n_init=2, random_state=5, n_threads=2)"
+        == "KMeans(metric='euclidean', n_clusters=4, n_init=2, n_threads=2, random_state=5)"
     )
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
         est.predict(X)
     assert not hasattr(est, "labels_")
     assert est.fit(X) is est
     assert est.cluster_centers_.shape == (4, 6) and est.n_features_in_ == 6
-    assert est.centroids_ is est.cluster_centers_
     assert isinstance(est.inertia_, float) and est.n_iter_ >= 1 and isinstance(est.converged_, bool)
     assert np.array_equal(est.predict(X), est.labels_)
     assert est.score(X) == pytest.approx(-est.inertia_, rel=1e-6)
@@ -256,13 +255,15 @@ def test_estimator_follows_the_sklearn_conventions():
     assert np.array_equal(twin.fit_predict(X), est.labels_)
     assert est.set_params(n_clusters=3, metric="cosine") is est
     assert est.fit(X).cluster_centers_.shape == (3, 6)
-    with pytest.raises(ParameterError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter 'n_cluster'"):
         est.set_params(n_cluster=3)
     with pytest.raises(TypeError):
         KMeans(3, "cosine")  # keyword-only
     assert simclust.KMeans is KMeans
-    # random_state=None: a fresh seed per fit, still a valid fit.
+    # random_state=None: a fresh seed per fit, still a valid fit; the default is 0.
     assert KMeans(4, random_state=None).fit(X).labels_.shape == (500,)
+    assert KMeans().get_params()["random_state"] == 0 and KMeans().n_clusters == 8
+    assert np.array_equal(KMeans(4).fit(X).labels_, KMeans(4, random_state=0).fit(X).labels_)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -22,8 +22,7 @@ import pytest
 import simclust
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
-from simclust import pipeline
-from simclust import result as result_mod
+from simclust import outdir, pipeline
 from simclust.cli import main
 from simclust.exceptions import InvalidInputError
 from simclust.io.fastdup import write_fastdup_features
@@ -111,7 +110,7 @@ def test_empty_folder_is_written_in_place(tmp_path, res):
     res.write(out, report=False)
     assert "clusters.parquet" in {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["simclust_result"] == result_mod.RESULT_FORMAT == 1
+    assert manifest["simclust_result"] == outdir.RESULT_FORMAT == 1
     assert sorted(manifest["files"]) == sorted(
         p.name for p in out.iterdir() if p.name != "manifest.json"
     )

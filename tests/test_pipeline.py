@@ -303,8 +303,9 @@ def test_run_finished_observer_and_failing_metric(host, data):
     obs = Observer()
     pm.register(obs, name="observer")
     pm.register(Plugin(), name="bad")
-    pm.simclust_plugin_info["bad"] = simclust.host.PluginInfo("bad", "simclust-bad", "0.1")
-    h = simclust.host.build_host(pm)
+    h = simclust.host.build_host(
+        pm, plugins={"bad": simclust.host.PluginInfo("bad", "simclust-bad", "0.1")}
+    )
     res = simclust.analyze(data[0][:100], threshold=0.8, host=h)
     assert obs.calls == [(res.clusters.height, "connected-components")]
     with pytest.raises(

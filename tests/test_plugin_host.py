@@ -672,8 +672,7 @@ def test_registered_names_know_their_distribution():
         _plugin(simclust_register_strategies=lambda registry: registry.register("halves", Halves)),
         name="halves-ep",
     )
-    pm.simclust_plugin_info["halves-ep"] = PluginInfo("halves-ep", "simclust-halves", "2.0")
-    host = build_host(pm)
+    host = build_host(pm, plugins={"halves-ep": PluginInfo("halves-ep", "simclust-halves", "2.0")})
     reg = host.strategies.get("halves")
     assert (reg.plugin, reg.distribution, reg.provider) == (
         "halves-ep",
@@ -826,7 +825,7 @@ def test_make_host_without_builtins_and_hookspec_validation():
 
 
 class PositionalStrategy(Halves):
-    def __init__(self, axis: int = 0) -> None:
+    def __init__(self, *args: int, axis: int = 0) -> None:
         self.axis = axis
 
 
@@ -840,6 +839,6 @@ def test_strategy_with_a_bad_signature_is_a_plugin_error_naming_the_plugin():
     with pytest.raises(
         PluginError,
         match=r"plugin 'bad-signature' registered the strategy "
-        r"'positional': .* must be keyword-only",
+        r"'positional': .*takes \*args: parameters must be named",
     ):
         make_host(("bad-signature", plugin))

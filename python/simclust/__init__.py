@@ -21,10 +21,11 @@ Example:
 
 from __future__ import annotations
 
-from simclust import base, cluster, exceptions, frames, ops
+from typing import TYPE_CHECKING, Any
+
+from simclust import base, exceptions, frames, ops
 from simclust._native import __version__
 from simclust.base import Embedder, Loader, Metric, Strategy
-from simclust.cluster import KMeans
 from simclust.config import load_config
 from simclust.exceptions import (
     ConfigError,
@@ -38,6 +39,10 @@ from simclust.exceptions import (
 from simclust.host import get_host, get_plugin_manager, hookimpl
 from simclust.pipeline import analyze, run
 from simclust.result import Result
+
+if TYPE_CHECKING:
+    from simclust import cluster
+    from simclust.cluster import KMeans
 
 __all__ = [
     "ConfigError",
@@ -66,3 +71,16 @@ __all__ = [
     "ops",
     "run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``simclust.KMeans`` and ``simclust.cluster``, imported on first use.
+
+    They import scikit-learn (most of a second), which ``import simclust`` does not pay.
+    """
+    if name in ("KMeans", "cluster"):
+        import importlib
+
+        module = importlib.import_module("simclust.cluster")
+        return module if name == "cluster" else module.KMeans
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,10 +3,13 @@
 Built-in and third-party plugins implement the same four base classes and register
 them through the hooks in :mod:`simclust.hookspecs`:
 
-* :class:`Strategy`: keyword-only constructor parameters stored verbatim,
-  ``get_params()``, ``fit(X, *, graph=None) -> self``, learned attributes end in ``_``
-  (``labels_``). Strategies that cluster a similarity graph say which graph they need
-  with :meth:`Strategy.graph_spec`; the pipeline builds it once and shares it.
+* :class:`Strategy`: constructor parameters stored verbatim, ``get_params()``,
+  ``fit(X, *, graph=None) -> self``, learned attributes end in ``_`` (``labels_``).
+  Strategies that cluster a similarity graph say which graph they need with
+  :meth:`Strategy.graph_spec`; the pipeline builds it once and shares it. The base
+  class is optional: any class with named ``__init__`` parameters, ``fit(X)`` and
+  ``labels_`` (:class:`StrategyLike`, scikit-learn's clusterer contract) is a strategy;
+  the pipeline calls it through :func:`strategy_graph_spec` and :func:`fit_strategy`.
 * :class:`Metric`: ``compute(ctx) -> {frame name: frame}`` over the unit-normalised
   embeddings, the labels and (when ``needs_graph``) the graph, returning frames with
   the schemas declared in ``outputs``.
@@ -14,8 +17,10 @@ them through the hooks in :mod:`simclust.hookspecs`:
 * :class:`Embedder`: turns image files into embeddings.
 
 The parameters of strategies, metrics and embedders are read from their constructor's
-signature: its keyword-only arguments, their type annotations and defaults are what
-configuration files are validated against (:func:`parameters`).
+signature: its named arguments, their type annotations (or, unannotated, a
+scikit-learn estimator's ``_parameter_constraints`` or the type of the default) and
+defaults are what configuration files are validated against (:func:`parameters`, from
+:mod:`simclust.params`).
 
 Example:
     >>> import numpy as np
@@ -36,20 +41,18 @@ Example:
 from __future__ import annotations
 
 import abc
-import inspect
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from simclust import ops
-from simclust.exceptions import ParameterError
+from simclust.graph import Graph, GraphSpec
+from simclust.params import Param, _Parametrized, check_plugin_class, check_value, parameters
 
 __all__ = [
     "Embedder",
@@ -62,276 +65,16 @@ __all__ = [
     "MetricContext",
     "Param",
     "Strategy",
+    "StrategyLike",
+    "check_plugin_class",
     "check_value",
+    "fit_strategy",
     "parameters",
+    "strategy_graph_spec",
 ]
 
 Progress = Callable[[int, int], object]
 """``progress(done, total)``; long steps call it about ten times a second."""
-
-GraphKind = Literal["knn", "threshold"]
-
-
-# --------------------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class Param:
-    """One declared parameter of a strategy, metric or embedder.
-
-    Attributes:
-        name: the keyword argument's name (also the config key).
-        annotation: its resolved type annotation (``float``, ``int | None``,
-            ``Literal["knn", "threshold"]``, ``tuple[float, ...]``).
-        default: its default value (``inspect.Parameter.empty`` when required).
-
-    Example:
-        >>> Param("k", int, 10).type_name
-        'int'
-
-    """
-
-    name: str
-    annotation: Any
-    default: Any = inspect.Parameter.empty
-
-    @property
-    def required(self) -> bool:
-        """Whether the parameter has no default."""
-        return self.default is inspect.Parameter.empty
-
-    @property
-    def type_name(self) -> str:
-        """The annotation written the way a user reads it."""
-        return _type_name(self.annotation)
-
-
-def parameters(cls: type) -> tuple[Param, ...]:
-    """Return the declared (keyword-only) constructor parameters of a plugin class.
-
-    Raises:
-        TypeError: the constructor has positional parameters, ``*args``/``**kwargs``,
-            or a parameter without a type annotation (a plugin-authoring error).
-
-    Example:
-        >>> class Demo(Strategy):
-        ...     def __init__(self, *, threshold: float = 0.9, k: int | None = None) -> None:
-        ...         self.threshold, self.k = threshold, k
-        ...     def fit(self, X, *, graph=None):
-        ...         return self
-        >>> [(p.name, p.type_name, p.default) for p in parameters(Demo)]
-        [('threshold', 'float', 0.9), ('k', 'int | None', None)]
-
-    """
-    init = cls.__init__  # type: ignore[misc]
-    if init is object.__init__:
-        return ()
-    sig = inspect.signature(init)
-    try:
-        hints = typing.get_type_hints(init)
-    except Exception as exc:  # a forward reference the module cannot resolve
-        raise TypeError(f"{cls.__qualname__}.__init__ has unresolvable annotations: {exc}") from exc
-    out: list[Param] = []
-    for name, p in list(sig.parameters.items())[1:]:
-        if p.kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise TypeError(
-                f"{cls.__qualname__}.__init__ parameter {name!r} must be keyword-only "
-                "(write `def __init__(self, *, ...)`; no *args or **kwargs)"
-            )
-        if name not in hints:
-            raise TypeError(
-                f"{cls.__qualname__}.__init__ parameter {name!r} needs a type annotation"
-            )
-        out.append(Param(name, hints[name], p.default))
-    return tuple(out)
-
-
-def _type_name(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if annotation is type(None) or annotation is None:
-        return "None"
-    if origin is Literal:
-        return " | ".join(repr(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in args)
-    if origin in (tuple, list, Sequence) or (
-        isinstance(origin, type) and issubclass(origin, Sequence)
-    ):
-        inner = _type_name(args[0]) if args else "Any"
-        return f"list of {inner}"
-    if annotation is Any:
-        return "any value"
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def _matches(value: Any, annotation: Any) -> tuple[bool, Any]:
-    """Whether ``value`` fits ``annotation``; returns the (possibly converted) value."""
-    if annotation is Any:
-        return True, value
-    if annotation is type(None) or annotation is None:
-        return value is None, value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Literal:
-        return any(value == a and type(value) is type(a) for a in args), value
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            ok, converted = _matches(value, arg)
-            if ok:
-                return True, converted
-        return False, value
-    if origin is not None and (
-        origin in (tuple, list) or (isinstance(origin, type) and issubclass(origin, Sequence))
-    ):
-        if isinstance(value, str) or not isinstance(value, Sequence | np.ndarray):
-            return False, value
-        inner = args[0] if args else Any
-        items = []
-        for item in value:
-            ok, converted = _matches(item, inner)
-            if not ok:
-                return False, value
-            items.append(converted)
-        return True, tuple(items) if origin is tuple else items
-    if annotation is bool:
-        return isinstance(value, bool | np.bool_), value
-    if annotation is int:
-        ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-        return ok, int(value) if ok else value
-    if annotation is float:
-        ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-            value, bool | np.bool_
-        )
-        return ok, float(value) if ok else value
-    if isinstance(annotation, type):
-        return isinstance(value, annotation), value
-    return True, value  # an annotation simclust cannot check (e.g. a Protocol)
-
-
-def check_value(owner: str, param: Param, value: Any) -> Any:
-    """Check ``value`` against ``param``'s annotation; return it (ints widened to float).
-
-    Raises:
-        ParameterError: naming the owner, the parameter, the expected and the given type.
-
-    Example:
-        >>> check_value("strategy 'kmeans'", Param("n_clusters", int), 8)
-        8
-        >>> try:
-        ...     check_value("strategy 'kmeans'", Param("n_clusters", int), "8")
-        ... except ParameterError as e:
-        ...     print(e)
-        strategy 'kmeans' parameter 'n_clusters' expects int, got str '8'
-
-    """
-    ok, converted = _matches(value, param.annotation)
-    if not ok:
-        raise ParameterError(
-            f"{owner} parameter {param.name!r} expects {param.type_name}, "
-            f"got {type(value).__name__} {value!r}"
-        )
-    return converted
-
-
-class _Parametrized:
-    """``get_params`` / ``set_params`` over the declared constructor parameters."""
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Return the constructor parameters by name, as stored by ``__init__``."""
-        return {p.name: getattr(self, p.name) for p in parameters(type(self))}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set constructor parameters by name and return ``self``.
-
-        Raises:
-            ParameterError: an unknown parameter name (the valid ones are listed).
-
-        """
-        valid = {p.name for p in parameters(type(self))}
-        unknown = sorted(set(params) - valid)
-        if unknown:
-            raise ParameterError(
-                f"unknown parameter(s) {', '.join(unknown)} for {type(self).__name__}; "
-                f"valid: {', '.join(sorted(valid)) or '(none)'}"
-            )
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-
-# --------------------------------------------------------------------------- graphs
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    """Which similarity graph a strategy or metric needs.
-
-    Attributes:
-        kind: ``"knn"`` (each row's ``k`` exact nearest neighbours) or ``"threshold"``
-            (every pair with cosine similarity ``>= threshold``, the ε-graph).
-        k: neighbours per row for ``"knn"``.
-        threshold: the similarity an edge needs; for ``"knn"`` ``None`` keeps every
-            kNN edge.
-
-    Example:
-        >>> GraphSpec("threshold", threshold=0.9)
-        GraphSpec(kind='threshold', k=10, threshold=0.9)
-
-    """
-
-    kind: GraphKind = "knn"
-    k: int = 10
-    threshold: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("knn", "threshold"):
-            raise ParameterError(f"graph kind must be 'knn' or 'threshold', got {self.kind!r}")
-        if self.kind == "threshold" and self.threshold is None:
-            raise ParameterError("a 'threshold' graph needs a threshold")
-
-
-@dataclass(frozen=True)
-class Graph:
-    """An undirected similarity graph over the rows: edges ``src < dst``, unique.
-
-    Example:
-        >>> g = Graph(GraphSpec("threshold", threshold=0.5), 3,
-        ...           np.array([0], np.uint32), np.array([2], np.uint32),
-        ...           np.array([0.7], np.float32))
-        >>> g.n_edges
-        1
-
-    """
-
-    spec: GraphSpec
-    n_nodes: int
-    src: npt.NDArray[np.uint32]
-    dst: npt.NDArray[np.uint32]
-    similarity: npt.NDArray[np.float32]
-
-    @property
-    def n_edges(self) -> int:
-        """The number of undirected edges."""
-        return int(self.src.size)
-
-    def at_least(self, threshold: float) -> Graph:
-        """The subgraph of the edges with ``similarity >= threshold``."""
-        built_at = self.spec.threshold
-        if built_at is not None and np.float32(built_at) >= np.float32(threshold):
-            return self  # every edge already passed a threshold at least as high
-        keep = self.similarity >= np.float32(threshold)
-        return Graph(self.spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep])
-
-    def frame(self) -> pl.DataFrame:
-        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`."""
-        from simclust.frames import edges_frame
-
-        return edges_frame(self.src, self.dst, self.similarity)
 
 
 # --------------------------------------------------------------------------- strategies
@@ -340,9 +83,10 @@ class Graph:
 class Strategy(_Parametrized, abc.ABC):
     """A clustering strategy: assigns every row a cluster id (``-1`` = noise).
 
-    Subclasses write ``__init__(self, *, ...)`` that only stores its keyword-only,
-    annotated parameters (their names, types and defaults are the strategy's config
-    keys), and :meth:`fit`. ``fit`` receives unit-normalised float32 rows and, when
+    Subclasses write ``__init__(self, *, ...)`` that only stores its annotated
+    parameters (their names, types and defaults are the strategy's config keys), and
+    :meth:`fit`. Subclassing is optional (see :class:`StrategyLike`); it adds
+    ``get_params``/``set_params``/``repr``. ``fit`` receives unit-normalised float32 rows and, when
     :meth:`graph_spec` returns a spec, the graph built to it. It sets ``labels_``
     (int64, one per row, ids ``>= 0`` or ``-1`` for noise) and returns ``self``.
 
@@ -365,6 +109,75 @@ class Strategy(_Parametrized, abc.ABC):
     @abc.abstractmethod
     def fit(self, X: npt.NDArray[np.float32], *, graph: Graph | None = None) -> Self:  # noqa: N803
         """Cluster the rows of ``X``; set ``labels_``; return ``self``."""
+
+
+class StrategyLike(Protocol):
+    """What simclust needs of a strategy: scikit-learn's clusterer contract.
+
+    A class with named ``__init__`` parameters (stored as they are), ``fit(X)`` and,
+    after ``fit``, ``labels_`` is a strategy, whether or not it subclasses
+    :class:`Strategy`: any scikit-learn clusterer (``AgglomerativeClustering``,
+    ``DBSCAN``, ...) registers as it is. Optional: ``graph_spec()`` (the graph ``fit``
+    needs; without it, none is built), and then ``fit`` takes ``graph=`` (see
+    :func:`fit_strategy`). :func:`check_plugin_class` checks a class when it is
+    registered.
+    """
+
+    def fit(self, X: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N803
+        """Cluster the rows of ``X`` and set ``labels_``."""
+
+
+def strategy_graph_spec(strategy: object) -> GraphSpec | None:
+    """The graph ``strategy`` asks for: its ``graph_spec()``, or ``None`` without one.
+
+    The result is returned as the strategy gave it (the pipeline checks that it is a
+    :class:`GraphSpec` or ``None`` and names the strategy otherwise).
+
+    Example:
+        >>> from sklearn.cluster import DBSCAN
+        >>> strategy_graph_spec(DBSCAN()) is None
+        True
+
+    """
+    method = getattr(strategy, "graph_spec", None)
+    if method is None:
+        return None
+    spec: GraphSpec | None = method()
+    return spec
+
+
+def fit_strategy(
+    strategy: StrategyLike,
+    X: npt.NDArray[np.float32],  # noqa: N803
+    graph: Graph | None = None,
+) -> npt.NDArray[Any]:
+    """Fit ``strategy`` on ``X`` and return its ``labels_``.
+
+    ``graph`` (the graph built to the strategy's :func:`strategy_graph_spec`) is passed
+    as ``fit(X, graph=graph)``; without one ``fit(X)`` is called, as scikit-learn
+    clusterers are. The labels are returned as the strategy set them.
+
+    Raises:
+        AttributeError: ``fit`` did not set ``labels_``.
+
+    Example:
+        >>> from sklearn.cluster import AgglomerativeClustering
+        >>> X = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32)
+        >>> fit_strategy(AgglomerativeClustering(n_clusters=2), X).tolist()
+        [0, 0, 1]
+
+    """
+    if graph is None:
+        strategy.fit(X)
+    else:
+        strategy.fit(X, graph=graph)
+    try:
+        labels = strategy.labels_  # type: ignore[attr-defined]
+    except AttributeError:
+        raise AttributeError(
+            f"{type(strategy).__name__}.fit did not set labels_ (one cluster id per row)"
+        ) from None
+    return np.asarray(labels)
 
 
 # --------------------------------------------------------------------------- metrics

@@ -1,14 +1,21 @@
-"""Clustering estimators in the scikit-learn style, backed by the Rust core.
+"""Clustering estimators, scikit-learn estimators backed by the Rust core.
 
-Parameters are keyword-only (except ``n_clusters``) and stored verbatim by
-``__init__``; ``fit`` validates them, returns ``self`` and sets the learned
-attributes, whose names end in ``_``.
+:class:`KMeans` derives from scikit-learn's ``ClusterMixin`` and ``BaseEstimator``:
+``get_params``/``set_params``, ``repr``, ``clone``, ``Pipeline`` and ``GridSearchCV``
+work as for scikit-learn's own estimators, and it passes
+``sklearn.utils.estimator_checks.check_estimator``. Parameters are stored verbatim by
+``__init__``; ``fit`` validates them, returns ``self`` and sets the learned attributes,
+whose names end in ``_`` (scikit-learn's names: ``labels_``, ``cluster_centers_``,
+``inertia_``, ``n_iter_``, ``n_features_in_``).
+
+It is also the built-in ``kmeans`` strategy, registered as it is: a scikit-learn
+clusterer needs no adapter to be a simclust strategy.
 
 Example:
     >>> import numpy as np
     >>> from simclust import KMeans
     >>> X = np.array([[1.0, 0.1], [0.9, 0.0], [0.0, 1.0], [0.1, 0.8]])
-    >>> km = KMeans(2, metric="euclidean", random_state=0).fit(X)
+    >>> km = KMeans(2, metric="euclidean").fit(X)
     >>> km.predict([[0.95, 0.05]]).tolist() == [km.labels_[0]]
     True
 
@@ -17,23 +24,26 @@ Example:
 from __future__ import annotations
 
 import secrets
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import validate_data
 
 from simclust import ops
-from simclust.exceptions import NotFittedError, ParameterError
+from simclust.exceptions import NotFittedError
 
 __all__ = ["KMeans"]
 
 
-class KMeans:
+class KMeans(ClusterMixin, BaseEstimator):
     """K-means clustering: spherical (cosine, the default) or Euclidean.
 
-    A thin estimator over :func:`simclust.ops.kmeans`, which documents the
-    algorithm (greedy k-means++ seeding, Lloyd iterations with bounds,
-    deterministic for any thread count).
+    A scikit-learn estimator over :func:`simclust.ops.kmeans`, which documents the
+    algorithm (greedy k-means++ seeding, Lloyd iterations with bounds, deterministic
+    for any thread count).
 
     Args:
         n_clusters: number of clusters, ``1 <= n_clusters <= N``.
@@ -43,7 +53,8 @@ class KMeans:
         n_init: independent seedings; the lowest objective wins.
         max_iter: maximum Lloyd iterations per seeding.
         tol: stop when the objective's relative decrease is at most ``tol``.
-        random_state: seed; ``None`` draws a fresh one at each ``fit``.
+        random_state: seed (default 0: the same data gives the same clusters);
+            ``None`` draws a fresh one at each ``fit``.
         n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
 
     Attributes:
@@ -58,15 +69,17 @@ class KMeans:
         converged_: whether it stopped because no label changed.
         n_empty_reseeded_: empty clusters re-seeded during that run.
         n_features_in_: the dimension ``D`` seen by ``fit``.
+        feature_names_in_: the column names, when ``fit`` was given a frame with
+            string column names (scikit-learn's convention).
 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> X = np.vstack([rng.normal(c, 0.1, (20, 3)) for c in (0.0, 5.0)])
-        >>> km = KMeans(2, metric="euclidean", random_state=0).fit(X)
+        >>> km = KMeans(2, metric="euclidean").fit(X)
         >>> sorted(np.bincount(km.labels_).tolist())
         [20, 20]
-        >>> km.get_params()["metric"]
-        'euclidean'
+        >>> km
+        KMeans(metric='euclidean', n_clusters=2)
 
     """
 
@@ -78,27 +91,16 @@ class KMeans:
     n_empty_reseeded_: int
     n_features_in_: int
 
-    _PARAMS = (
-        "n_clusters",
-        "metric",
-        "init",
-        "n_init",
-        "max_iter",
-        "tol",
-        "random_state",
-        "n_threads",
-    )
-
     def __init__(
         self,
-        n_clusters: int,
+        n_clusters: int = 8,
         *,
-        metric: str = "cosine",
-        init: ops.KMeansInit = "k-means++",
+        metric: Literal["cosine", "euclidean"] = "cosine",
+        init: Literal["k-means++", "random"] | npt.NDArray[Any] = "k-means++",
         n_init: int = 1,
         max_iter: int = 100,
         tol: float = 1e-4,
-        random_state: int | None = None,
+        random_state: int | None = 0,
         n_threads: int | None = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -110,32 +112,41 @@ class KMeans:
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Return the constructor parameters by name (``deep`` is accepted for scikit-learn)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
+    def __sklearn_tags__(self) -> Tags:
+        """Dense 2-D real arrays only (no sparse, NaN, strings); a clusterer."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.input_tags.string = False
+        tags.input_tags.categorical = False
+        tags.non_deterministic = self.random_state is None
+        return tags
 
-    def set_params(self, **params: Any) -> Self:
-        """Set constructor parameters by name and return ``self``.
+    def _validate(self, X: Any, *, reset: bool) -> npt.NDArray[Any]:  # noqa: N803
+        """scikit-learn's input checks (dense, 2-D, non-empty, real, ``n_features_in_``).
 
-        Raises:
-            ParameterError: an unknown parameter name.
-
+        Non-finite values and zero rows are left to :mod:`simclust.ops`, whose messages
+        name the rows.
         """
-        unknown = sorted(set(params) - set(self._PARAMS))
-        if unknown:
-            raise ParameterError(
-                f"unknown parameter(s) {', '.join(unknown)} for KMeans; "
-                f"valid: {', '.join(self._PARAMS)}"
-            )
-        for name, value in params.items():
-            setattr(self, name, value)
-        return self
+        x: npt.NDArray[Any] = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=False,
+            dtype="numeric",
+            ensure_all_finite=False,
+            ensure_min_samples=1,
+            ensure_min_features=1,
+        )
+        return x
 
     def fit(self, X: npt.ArrayLike, y: object = None) -> Self:  # noqa: N803
         """Cluster the rows of ``X`` (N x D); ``y`` is ignored. Returns ``self``."""
+        x = self._validate(X, reset=True)
         seed = secrets.randbits(64) if self.random_state is None else self.random_state
         out = ops._kmeans_fit(
-            X,
+            x,
             self.n_clusters,
             metric=self.metric,
             init=self.init,
@@ -153,55 +164,28 @@ class KMeans:
         self.n_iter_ = out.n_iter
         self.converged_ = out.converged
         self.n_empty_reseeded_ = out.n_reseeded
-        self.n_features_in_ = int(out.centroids.shape[1])
         return self
-
-    def fit_predict(self, X: npt.ArrayLike, y: object = None) -> npt.NDArray[np.int64]:  # noqa: N803
-        """Fit, then return ``labels_``."""
-        return self.fit(X).labels_
 
     def _centers(self) -> npt.NDArray[np.float32]:
         try:
             return self.cluster_centers_
         except AttributeError:
             raise NotFittedError(
-                "this KMeans instance is not fitted yet: call fit(X) first"
+                f"this {type(self).__name__} instance is not fitted yet: call fit(X) first"
             ) from None
 
     def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.int64]:  # noqa: N803
         """The closest learned centroid of each row of ``X`` (lowest index on ties)."""
+        centers = self._centers()
         labels, _ = ops.kmeans_assign(
-            X, self._centers(), metric=self.metric, n_threads=self.n_threads
+            self._validate(X, reset=False), centers, metric=self.metric, n_threads=self.n_threads
         )
         return labels
 
     def score(self, X: npt.ArrayLike, y: object = None) -> float:  # noqa: N803
         """Minus the objective of ``X`` assigned to the learned centroids (higher is better)."""
+        centers = self._centers()
         _, objective = ops.kmeans_assign(
-            X, self._centers(), metric=self.metric, n_threads=self.n_threads
+            self._validate(X, reset=False), centers, metric=self.metric, n_threads=self.n_threads
         )
         return -objective
-
-    @property
-    def centroids_(self) -> npt.NDArray[np.float32]:
-        """Alias of ``cluster_centers_`` (the name simclust's strategies use)."""
-        return self._centers()
-
-    def __repr__(self) -> str:
-        """``KMeans(n_clusters=8, metric='euclidean')``: the non-default parameters."""
-        defaults = {
-            "metric": "cosine",
-            "init": "k-means++",
-            "n_init": 1,
-            "max_iter": 100,
-            "tol": 1e-4,
-            "random_state": None,
-            "n_threads": None,
-        }
-        parts = [f"n_clusters={self.n_clusters!r}"]
-        for name in self._PARAMS[1:]:
-            value = getattr(self, name)
-            if isinstance(value, np.ndarray) or value != defaults[name]:
-                shown = f"array{value.shape}" if isinstance(value, np.ndarray) else repr(value)
-                parts.append(f"{name}={shown}")
-        return f"KMeans({', '.join(parts)})"

@@ -52,12 +52,20 @@ from pathlib import Path
 from typing import Any
 
 from simclust import ops
-from simclust.base import check_value, parameters
-from simclust.default_plugins.strategies import DEFAULT_MAX_EDGES
 from simclust.exceptions import ConfigError, ParameterError, UnknownNameError
+from simclust.graph import DEFAULT_MAX_EDGES
 from simclust.host import Host
+from simclust.params import check_value, parameters
 
-__all__ = ["DEFAULT_MAX_EDGES", "DEFAULT_METRICS", "DEFAULT_STRATEGY", "load_config", "resolve"]
+__all__ = [
+    "DEFAULT_MAX_EDGES",
+    "DEFAULT_METRICS",
+    "DEFAULT_STRATEGY",
+    "check_params",
+    "load_config",
+    "overlay",
+    "resolve",
+]
 
 DEFAULT_STRATEGY = "connected-components"
 DEFAULT_METRICS = ("intra", "centroid", "inter")
@@ -127,6 +135,102 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+_GRAPH_KEY_OF_PARAM = {"threshold": "threshold", "k": "k", "graph": "kind"}
+"""Strategy parameters that are also ``[graph]`` keys: overriding one overrides both."""
+
+
+def overlay(
+    base: str | Path | Mapping[str, Any] | None = None,
+    *,
+    path: str | Path | None = None,
+    strategy: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    threads: int | None = None,
+    max_edges: int | None = None,
+    out: str | Path | None = None,
+    report: bool | None = None,
+) -> dict[str, Any]:
+    """Overlay options (keyword arguments, command-line flags) on a raw config.
+
+    The one place where options override a config, for :func:`simclust.analyze` and the
+    command line alike. ``base`` is a TOML path (read with :func:`load_config`), a
+    mapping in the config layout, or nothing. ``path`` becomes ``[input] path``;
+    ``strategy`` and ``params`` go into ``[cluster]`` (another strategy than the base's
+    drops the base's strategy parameters); a parameter that is also a ``[graph]`` key of
+    the base (``threshold``, ``k``, ``graph`` as ``kind``) overrides it there too;
+    ``metrics`` (names, or ``{name: {parameter: value}}``) replaces ``[metrics] use``,
+    keeping the base's parameters of the metrics still used; ``threads``/``max_edges``
+    go into ``[run]``, ``out``/``report`` into ``[output]``. The result is validated by
+    :func:`resolve`.
+
+    Raises:
+        ConfigError: ``base`` is not a path or mapping, a section is not a table, or
+            ``metrics`` is a single string.
+
+    Example:
+        >>> base = {"cluster": {"strategy": "kmeans", "n_clusters": 3}}
+        >>> overlay(base, path="x.npy", params={"n_clusters": 5})
+        {'cluster': {'strategy': 'kmeans', 'n_clusters': 5}, 'input': {'path': 'x.npy'}}
+        >>> overlay(base, strategy="connected-components")["cluster"]
+        {'strategy': 'connected-components'}
+        >>> overlay({"graph": {"threshold": 0.8}}, params={"threshold": 0.9})["graph"]
+        {'threshold': 0.9}
+
+    """
+    if base is None:
+        raw: dict[str, Any] = {}
+    elif isinstance(base, str | Path):
+        raw = load_config(base)
+    elif isinstance(base, Mapping):
+        raw = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    else:
+        raise ConfigError(f"config must be a path or a mapping, got {type(base).__name__}")
+
+    def section(name: str) -> dict[str, Any]:
+        value = raw.setdefault(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a table ([{name}]), got {type(value).__name__}")
+        return value
+
+    if strategy is not None or params:
+        cluster = section("cluster")
+        if strategy is not None:
+            if cluster.get("strategy", strategy) != strategy:
+                cluster.clear()  # another strategy: the base's parameters do not apply
+            cluster["strategy"] = strategy
+        graph = raw.get("graph")
+        for key, value in (params or {}).items():
+            cluster[key] = value
+            gkey = _GRAPH_KEY_OF_PARAM.get(key)
+            if gkey is not None and isinstance(graph, dict) and gkey in graph:
+                graph[gkey] = value
+    if path is not None:
+        inp = section("input")
+        inp.pop("features", None)
+        inp["path"] = str(path)
+    if metrics is not None:
+        if isinstance(metrics, str):
+            raise ConfigError(f"metrics must be a list of names, got the string {metrics!r}")
+        old = raw.get("metrics")
+        old = old if isinstance(old, dict) else {}
+        given = {k: dict(v) for k, v in metrics.items()} if isinstance(metrics, Mapping) else {}
+        raw["metrics"] = {
+            "use": list(metrics),
+            **{k: v for k, v in old.items() if k in metrics and k not in given},
+            **given,
+        }
+    for name, key, value in (
+        ("run", "threads", threads),
+        ("run", "max_edges", max_edges),
+        ("output", "dir", None if out is None else str(out)),
+        ("output", "report", report),
+    ):
+        if value is not None:
+            section(name)[key] = value
+    return raw
+
+
 def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
     value = raw.get(name, {})
     if not isinstance(value, Mapping):
@@ -134,10 +238,25 @@ def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _params(
+def check_params(
     where: str, owner: str, cls: type, given: Mapping[str, Any], *, skip: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Validate ``given`` against ``cls``'s declared parameters; fill the defaults."""
+    """Validate ``given`` against ``cls``'s declared parameters; fill the defaults.
+
+    ``where`` is the config key path the parameters sit at (named in every error) and
+    ``owner`` what they belong to (e.g. ``"strategy 'kmeans'"``).
+
+    Raises:
+        ConfigError: an unknown parameter, a value of the wrong type, a missing
+            required one.
+
+    Example:
+        >>> from simclust.default_plugins.strategies import ConnectedComponents
+        >>> where, owner = "cluster", "strategy 'connected-components'"
+        >>> check_params(where, owner, ConnectedComponents, {"threshold": 0.8})["threshold"]
+        0.8
+
+    """
     declared = {p.name: p for p in parameters(cls)}
     out: dict[str, Any] = {}
     for key, value in given.items():
@@ -207,7 +326,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     loader = inp.pop("loader", None)
     loader_params: dict[str, Any] = {}
     if loader is not None:
-        loader_params = _params(
+        loader_params = check_params(
             "input", f"loader {loader!r}", _lookup(host, "loader", loader, "input.loader"), inp
         )
     elif inp:
@@ -233,7 +352,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
                     f"graph.{key} = {gr[key]!r} contradicts cluster.{param} = {cl[param]!r}"
                 )
             cl.setdefault(param, gr[key])
-    params = _params("cluster", f"strategy {strategy!r}", scls, cl)
+    params = check_params("cluster", f"strategy {strategy!r}", scls, cl)
 
     graph: dict[str, Any] | None = None
     if gr:
@@ -282,7 +401,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         given = me.pop(name, {})
         if not isinstance(given, Mapping):
             raise ConfigError(f"metrics.{name}: expected a table of parameters, got {given!r}")
-        metric_params[name] = _params(f"metrics.{name}", f"metric {name!r}", mcls, given)
+        metric_params[name] = check_params(f"metrics.{name}", f"metric {name!r}", mcls, given)
     if me:
         key = sorted(me)[0]
         raise ConfigError(

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __all__ = [
     "ClusteringWarning",
     "ConfigError",
@@ -69,8 +71,41 @@ class PluginError(SimclustError):
     """A plugin failed to import, to register or to run; the message names it."""
 
 
-class NotFittedError(SimclustError, ValueError, AttributeError):
-    """An estimator was used (``predict``, a learned attribute) before ``fit``."""
+if TYPE_CHECKING:
+    import sklearn.exceptions
+
+    class NotFittedError(SimclustError, sklearn.exceptions.NotFittedError):
+        """An estimator was used (``predict``, a learned attribute) before ``fit``."""
+
+
+def __getattr__(name: str) -> Any:
+    """Define :class:`NotFittedError` on first use, so ``import simclust`` stays light.
+
+    It subclasses scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+    ``AttributeError``) so that scikit-learn's tools recognise it; importing
+    scikit-learn costs most of a second, paid only by code that uses the estimators.
+
+    Example:
+        >>> import sklearn.exceptions
+        >>> issubclass(NotFittedError, sklearn.exceptions.NotFittedError)
+        True
+
+    """
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+        cls = type(
+            "NotFittedError",
+            (SimclustError, _SklearnNotFittedError),
+            {
+                "__doc__": "An estimator was used (``predict``, a learned attribute) "
+                "before ``fit``.",
+                "__module__": __name__,
+            },
+        )
+        globals()["NotFittedError"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ClusteringWarning(UserWarning):

@@ -51,7 +51,9 @@ def simclust_register_strategies(registry: Registry[type[Any]]) -> None:
     """Register clustering strategies: ``registry.register("name", StrategyClass)``.
 
     Fires once when the host is built (:func:`simclust.get_host`). Classes follow
-    :class:`simclust.base.Strategy`.
+    scikit-learn's clusterer contract (:class:`simclust.base.StrategyLike`: named
+    ``__init__`` parameters, ``fit(X)``, ``labels_``), e.g. :class:`simclust.base.Strategy`
+    subclasses or scikit-learn clusterers as they are.
     """
 
 

@@ -27,15 +27,18 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 import polars as pl
 
 from simclust import hookspecs
 from simclust.exceptions import PluginError, UnknownNameError
+
+if TYPE_CHECKING:
+    from simclust.base import Embedder, Loader, Metric, StrategyLike
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -112,10 +115,11 @@ class Registry(Generic[T]):
     Plugins receive a registry in their registration hook and call :meth:`register`.
 
     Example:
+        >>> from sklearn.cluster import DBSCAN
         >>> reg = Registry("strategy")
-        >>> reg.register("my-strategy", object)
+        >>> reg.register("dbscan", DBSCAN)
         >>> reg.names()
-        ['my-strategy']
+        ['dbscan']
 
     """
 
@@ -127,8 +131,13 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: T, *, replace: bool = False) -> None:
         """Register ``obj`` under ``name`` (kebab-case).
 
+        The class is checked here, before any run (:func:`simclust.params.check_plugin_class`):
+        a strategy needs named ``__init__`` parameters and ``fit`` (a scikit-learn
+        clusterer qualifies as it is), a metric ``compute``, and so on.
+
         Raises:
-            PluginError: ``name`` is not kebab-case, or is taken and ``replace`` is false.
+            PluginError: ``name`` is not kebab-case, or is taken and ``replace`` is false,
+                or ``obj`` lacks what its kind needs (the missing piece is named).
 
         """
         if not isinstance(name, str) or not _NAME.match(name):
@@ -147,13 +156,12 @@ class Registry(Generic[T]):
                 f"{who} registered the {self.kind} {name!r}, which "
                 f"is already provided ({old.provider}); pass replace=True to replace it"
             )
-        if isinstance(obj, type):
-            from simclust.base import parameters
+        from simclust.params import check_plugin_class
 
-            try:
-                parameters(obj)
-            except TypeError as exc:
-                raise PluginError(f"{who} registered the {self.kind} {name!r}: {exc}") from None
+        try:
+            check_plugin_class(self.kind, obj)
+        except TypeError as exc:
+            raise PluginError(f"{who} registered the {self.kind} {name!r}: {exc}") from None
         self._items[name] = Registration(name, self.kind, obj, self._plugin, self._distribution)
 
     def get(self, name: str) -> Registration[T]:
@@ -189,6 +197,20 @@ class Registry(Generic[T]):
     def registrations(self) -> list[Registration[T]]:
         """All registrations in registration order."""
         return list(self._items.values())
+
+    def snapshot(self) -> dict[str, Registration[T]]:
+        """A copy of the registrations, for :meth:`restore`."""
+        return dict(self._items)
+
+    def restore(self, snapshot: dict[str, Registration[T]]) -> None:
+        """Put back the registrations of a :meth:`snapshot` (undoing a failed plugin)."""
+        self._items.clear()
+        self._items.update(snapshot)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Remove every name ``plugin`` registered."""
+        for key in [k for k, r in self._items.items() if r.plugin == plugin]:
+            del self._items[key]
 
     def _bound(self, plugin: str, distribution: str | None) -> Registry[T]:
         view: Registry[T] = Registry(self.kind, self._items, plugin, distribution)
@@ -245,7 +267,7 @@ def get_plugin_manager(
     distributions: dict[str, PluginInfo] = {}
     if BUILTIN_PLUGIN not in blocked:
         pm.register(default_plugins, name=BUILTIN_PLUGIN)
-        distributions[BUILTIN_PLUGIN] = PluginInfo(BUILTIN_PLUGIN, "simclust", _own_version())
+        distributions[BUILTIN_PLUGIN] = PluginInfo(BUILTIN_PLUGIN, "simclust", None)
     if autoload is None:
         autoload = not _env_flag("SIMCLUST_DISABLE_PLUGIN_AUTOLOAD")
     if autoload:
@@ -286,11 +308,47 @@ def get_plugin_manager(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
-    pm.simclust_plugin_info = distributions  # type: ignore[attr-defined]
     if _env_flag("SIMCLUST_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _plugin_info(
+    pm: pluggy.PluginManager, given: Mapping[str, PluginInfo]
+) -> dict[str, PluginInfo]:
+    """The distribution and version of each plugin on ``pm``, in registration order.
+
+    ``given`` first; the built-ins are simclust's; an entry-point plugin's come from
+    the installed entry point whose loaded object it is.
+    """
+    info: dict[str, PluginInfo] = {}
+    eps: importlib.metadata.EntryPoints | None = None
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        if name in given:
+            info[name] = given[name]
+        elif name == BUILTIN_PLUGIN:
+            info[name] = PluginInfo(name, "simclust", _own_version())
+        else:
+            if eps is None:
+                eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+            for ep in eps:
+                if ep.name == name and _loaded_object(ep) is plugin:
+                    dist, version = _distribution_of(ep)
+                    info[name] = PluginInfo(name, dist, version)
+                    break
+    return info
+
+
+def _loaded_object(ep: importlib.metadata.EntryPoint) -> object:
+    """What ``ep.load()`` returned, if its module is imported (without importing it)."""
+    obj: object = sys.modules.get(ep.module)
+    for attr in (ep.attr or "").split("."):
+        if attr and obj is not None:
+            obj = getattr(obj, attr, None)
+    return obj
 
 
 def _own_version() -> str | None:
@@ -319,28 +377,30 @@ class Host:
     """
 
     pm: pluggy.PluginManager
-    strategies: Registry[type[Any]]
-    metrics: Registry[type[Any]]
-    loaders: Registry[type[Any]]
-    embedders: Registry[type[Any]]
+    strategies: Registry[type[StrategyLike]]
+    metrics: Registry[type[Metric]]
+    loaders: Registry[type[Loader]]
+    embedders: Registry[type[Embedder]]
+    plugin_info: dict[str, PluginInfo] = field(default_factory=dict)
+    """Every loaded plugin's distribution and version, by plugin name, built-ins first."""
 
     def registry(self, kind: str) -> Registry[type[Any]]:
         """The registry for ``kind`` (``strategy``, ``metric``, ``loader``, ``embedder``)."""
-        return {
+        registries: dict[str, Registry[type[Any]]] = {
             "strategy": self.strategies,
             "metric": self.metrics,
             "loader": self.loaders,
             "embedder": self.embedders,
-        }[kind]
+        }
+        return registries[kind]
 
     def plugins(self) -> list[PluginInfo]:
         """Every loaded plugin with its distribution, built-ins first."""
-        info: dict[str, PluginInfo] = self.pm.simclust_plugin_info  # type: ignore[attr-defined]
-        return list(info.values())
+        return list(self.plugin_info.values())
 
     def table(self) -> pl.DataFrame:
         """Every registered name: ``kind, name, plugin, distribution, version``."""
-        info: dict[str, PluginInfo] = self.pm.simclust_plugin_info  # type: ignore[attr-defined]
+        info = self.plugin_info
         rows = []
         for kind, _ in _REGISTRATION_HOOKS:
             for reg in self.registry(kind).registrations():
@@ -362,7 +422,7 @@ class Host:
 
     def _implementers(self, hook: str) -> list[tuple[str, str | None]]:
         """Plugins implementing ``hook``: the built-ins first, then by name."""
-        info: dict[str, PluginInfo] = self.pm.simclust_plugin_info  # type: ignore[attr-defined]
+        info = self.plugin_info
         names = {impl.plugin_name for impl in getattr(self.pm.hook, hook).get_hookimpls()}
         order = sorted(names, key=lambda n: (n != BUILTIN_PLUGIN, n))
         return [(n, info[n].distribution if n in info else None) for n in order]
@@ -388,13 +448,11 @@ class Host:
     def _drop_plugin(self, name: str) -> None:
         """Forget everything plugin ``name`` registered and unregister it."""
         for kind, _ in _REGISTRATION_HOOKS:
-            items = self.registry(kind)._items
-            for key in [k for k, r in items.items() if r.plugin == name]:
-                del items[key]
+            self.registry(kind).remove_plugin(name)
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin, name=name)
-        self.pm.simclust_plugin_info.pop(name, None)  # type: ignore[attr-defined]
+        self.plugin_info.pop(name, None)
 
 
 def get_host(*, autoload: bool | None = None, strict: bool = True) -> Host:
@@ -413,12 +471,23 @@ def get_host(*, autoload: bool | None = None, strict: bool = True) -> Host:
     return build_host(get_plugin_manager(autoload=autoload, strict=strict), strict=strict)
 
 
-def build_host(pm: pluggy.PluginManager, *, strict: bool = True) -> Host:
+def build_host(
+    pm: pluggy.PluginManager,
+    *,
+    strict: bool = True,
+    plugins: Mapping[str, PluginInfo] | None = None,
+) -> Host:
     """Fill the registries from the plugins registered on ``pm``.
 
     :func:`get_host` calls it on a manager from :func:`get_plugin_manager`; tests and
     applications may register plugin objects on such a manager first
     (``pm.register(obj, name="my-plugin")``) and build a host from it.
+
+    The host records each plugin's distribution and version (:meth:`Host.plugins`,
+    :meth:`Host.table`, a run's manifest): the built-ins are simclust's, an entry-point
+    plugin's are read from its installed metadata, and ``plugins`` gives them for
+    plugins registered by hand (``{"my-plugin": PluginInfo("my-plugin", "my-dist",
+    "1.0")}``); a hand-registered plugin not in ``plugins`` is not listed.
 
     Raises:
         PluginError: as :func:`get_host`.
@@ -435,27 +504,19 @@ def build_host(pm: pluggy.PluginManager, *, strict: bool = True) -> Host:
         'extra'
 
     """
-    if not hasattr(pm, "simclust_plugin_info"):
-        pm.simclust_plugin_info = {}  # type: ignore[attr-defined]
-    registries: dict[str, Registry[type[Any]]] = {
-        kind: Registry(kind) for kind, _ in _REGISTRATION_HOOKS
-    }
-    host = Host(
-        pm,
-        registries["strategy"],
-        registries["metric"],
-        registries["loader"],
-        registries["embedder"],
-    )
+    strategies: Registry[type[StrategyLike]] = Registry("strategy")
+    metrics: Registry[type[Metric]] = Registry("metric")
+    loaders: Registry[type[Loader]] = Registry("loader")
+    embedders: Registry[type[Embedder]] = Registry("embedder")
+    host = Host(pm, strategies, metrics, loaders, embedders, _plugin_info(pm, plugins or {}))
     for kind, hook in _REGISTRATION_HOOKS:
-        reg = registries[kind]
+        reg = host.registry(kind)
         for name, dist in host._implementers(hook):
-            before = dict(reg._items)
+            before = reg.snapshot()
             try:
                 host._call_one(hook, name, dist, registry=reg._bound(name, dist))
             except PluginError as exc:
-                reg._items.clear()
-                reg._items.update(before)
+                reg.restore(before)
                 if strict:
                     raise
                 warnings.warn(f"{exc}; skipped", RuntimeWarning, stacklevel=2)

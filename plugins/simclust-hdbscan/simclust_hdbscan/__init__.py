@@ -167,7 +167,7 @@ class HDBSCANStrategy(Strategy):
             raise ParameterError(f"hdbscan: X must be 2-D (N x D), got shape {x.shape}")
         self._validate(int(x.shape[0]))
         try:
-            from sklearn.cluster import HDBSCAN  # type: ignore[import-untyped]
+            from sklearn.cluster import HDBSCAN  # type: ignore[import-untyped,unused-ignore]
         except ImportError as exc:  # pragma: no cover - scikit-learn is a dependency
             raise ImportError(
                 "the 'hdbscan' strategy needs scikit-learn >= 1.3: pip install scikit-learn"

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from PIL import Image, ImageOps
 from simclust.base import Embedder, EmbedderOutput, Progress
 from simclust.exceptions import InvalidInputError, ParameterError
 from simclust.host import Registry, hookimpl
+from simclust.io.embed import BAD_FILES_SCHEMA, decode_in_order
 from simclust.io.images import ImageReadError
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "simclust_register_embedders",
 ]
 
-_BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.String()}
 _INPUT_DTYPES: dict[str, type[np.floating[Any]]] = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
@@ -404,38 +404,29 @@ class OnnxEmbedder(Embedder):
         items = [Path(p) for p in paths]
         total = len(items)
         step = model.batch if model.batch is not None else int(self.batch_size)
-        chunks = [items[i : i + step] for i in range(0, total, step)]
 
         feats: list[npt.NDArray[np.float32]] = []
         ok_paths: list[Path] = []
         bad_paths: list[str] = []
         bad_errors: list[str] = []
         dim: int | None = None
+        arrays: list[npt.NDArray[np.float32]] = []
+        readable: list[Path] = []
         workers = max(1, min(step, os.cpu_count() or 1))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="simclust-onnx")
-        pending: deque[list[Future[npt.NDArray[np.float32] | str]]] = deque()
-        try:
-            # Decode up to two batches ahead while the model runs; consume in input order.
-            for chunk in chunks[:2]:
-                pending.append([pool.submit(self._try_preprocess, p, mean, std) for p in chunk])
-            done = 0
-            for i, chunk in enumerate(chunks):
-                futures = pending.popleft()
-                if i + 2 < len(chunks):
-                    pending.append(
-                        [pool.submit(self._try_preprocess, p, mean, std) for p in chunks[i + 2]]
-                    )
-                arrays: list[npt.NDArray[np.float32]] = []
-                readable: list[Path] = []
-                for path, fut in zip(chunk, futures, strict=True):
-                    res = fut.result()
-                    if isinstance(res, str):
-                        bad_paths.append(os.fspath(path))
-                        bad_errors.append(res)
-                    else:
-                        arrays.append(res)
-                        readable.append(path)
-                if arrays:
+        decode = partial(self._try_preprocess, mean=mean, std=std)
+        # simclust's windowed decode loop: images are decoded in threads, up to two
+        # batches ahead of the one the model runs on, and consumed in input order.
+        with closing(decode_in_order(items, decode, workers, ahead=3 * step)) as decoded:
+            for done, (path, res) in enumerate(decoded, 1):
+                if isinstance(res, str):
+                    bad_paths.append(os.fspath(path))
+                    bad_errors.append(res)
+                else:
+                    arrays.append(res)
+                    readable.append(path)
+                if done % step and done != total:
+                    continue
+                if arrays:  # the readable images of this batch of `step` paths
                     y = self._run(model, np.stack(arrays))
                     if dim is not None and y.shape[1] != dim:
                         raise OnnxModelError(
@@ -453,20 +444,15 @@ class OnnxEmbedder(Embedder):
                         )
                     feats.append(y)
                     ok_paths.extend(readable)
-                done += len(chunk)
+                    arrays, readable = [], []
                 if progress is not None:
                     progress(done, total)
-        finally:
-            for futures in pending:
-                for fut in futures:
-                    fut.cancel()
-            pool.shutdown(wait=True)
 
         if feats:
             features = feats[0] if len(feats) == 1 else np.concatenate(feats)
         else:
             features = np.empty((0, dim or model.output_dim or 0), dtype=np.float32)
-        bad = pl.DataFrame({"path": bad_paths, "error": bad_errors}, schema=_BAD_FILES_SCHEMA)
+        bad = pl.DataFrame({"path": bad_paths, "error": bad_errors}, schema=BAD_FILES_SCHEMA)
         return EmbedderOutput(features, ok_paths, bad)
 
 

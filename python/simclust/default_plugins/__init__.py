@@ -30,7 +30,7 @@ __all__ = [
 def simclust_register_strategies(registry: Registry[type[Any]]) -> None:
     """Register ``connected-components`` and ``kmeans``."""
     registry.register("connected-components", strategies.ConnectedComponents)
-    registry.register("kmeans", strategies.KMeansStrategy)
+    registry.register("kmeans", strategies.KMeans)  # simclust.KMeans, as it is
 
 
 @hookimpl

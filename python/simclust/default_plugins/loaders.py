@@ -108,7 +108,7 @@ def _rows(x: np.ndarray) -> int:
 
 def _text_ids(values: list[Any]) -> list[str]:
     """Ids as text: UTF-8 bytes decoded, a null or a non-text id refused (row named)."""
-    from simclust.pipeline import as_ids  # not at import: the pipeline imports the plugins
+    from simclust.inputs import as_ids  # not at import: it imports the host, which imports us
 
     out: list[str] = as_ids(values, len(values)).to_list()
     return out
@@ -266,14 +266,14 @@ class ImageFolderLoader(Loader):
 
     def load(self, path: Path, *, progress: Progress | None = None) -> LoadedData:
         """Find, decode and embed the images."""
-        from simclust.config import _params
+        from simclust.config import check_params
         from simclust.host import get_host
         from simclust.io.images import IMAGE_SUFFIXES, find_images
-        from simclust.pipeline import _PLUGIN_FAILURES, _wrap_plugin_error
+        from simclust.plugin_calls import plugin_call
 
         host = self._host if self._host is not None else get_host()
         reg = host.embedders.get(self.embedder)
-        params = _params(
+        params = check_params(
             "input.embedder_params",
             f"embedder {self.embedder!r}",
             reg.obj,
@@ -283,12 +283,13 @@ class ImageFolderLoader(Loader):
         if not files:
             raise InvalidInputError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         try:
-            emb = reg.obj(**params)
-            out = emb.embed(files, progress=progress)
-        except (SimclustError, KeyboardInterrupt, OSError):
+            with plugin_call(
+                reg, "embed", passthrough=(OSError,)
+            ):  # the embedder's failure, named (also sys.exit)
+                emb = reg.obj(**params)
+                out = emb.embed(files, progress=progress)
+        except OSError:
             raise
-        except _PLUGIN_FAILURES as exc:  # the embedder's failure, named (also sys.exit)
-            raise _wrap_plugin_error(reg, "embed", exc) from exc
         # An id is the path below the folder as found (a symlink keeps its own name, even
         # when it points outside the folder), never a resolved or absolute path.
         ids = {os.fspath(f): f.relative_to(path).as_posix() for f in files}

@@ -45,22 +45,30 @@ from __future__ import annotations
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 from PIL import Image
 
-from simclust.base import EmbedderOutput
+from simclust.base import Embedder, EmbedderOutput
 from simclust.exceptions import ParameterError, ShapeError
 from simclust.io.images import DEFAULT_MAX_PIXELS, ImageReadError, load_image
 from simclust.ops import resolve_threads
 
-__all__ = ["BAD_FILES_SCHEMA", "EmbedResult", "PixelEmbedder", "dct_matrix", "zigzag_indices"]
+__all__ = [
+    "BAD_FILES_SCHEMA",
+    "EmbedResult",
+    "PixelEmbedder",
+    "dct_matrix",
+    "decode_in_order",
+    "zigzag_indices",
+]
 
 BAD_FILES_SCHEMA: dict[str, pl.DataType] = {"path": pl.String(), "error": pl.String()}
 """Schema of :attr:`EmbedResult.bad_files`: the file and why it could not be read."""
@@ -143,8 +151,58 @@ images in input order, their paths, and the unreadable files with
 :data:`BAD_FILES_SCHEMA` (``path``, ``error``)."""
 
 
-class PixelEmbedder:
+_R = TypeVar("_R")
+
+
+def decode_in_order(
+    items: Sequence[Path],
+    decode: Callable[[Path], _R],
+    n_jobs: int,
+    *,
+    ahead: int,
+) -> Generator[tuple[Path, _R], None, None]:
+    """Yield ``(path, decode(path))`` for every path, in input order, decoding in threads.
+
+    The one windowed decode loop of simclust's embedders: up to ``ahead`` decodes are
+    queued in a pool of ``n_jobs`` threads (Pillow releases the GIL) and consumed in
+    input order, so the output does not depend on ``n_jobs`` or on completion order,
+    and memory does not grow with the number of files. ``n_jobs == 1`` (or a single
+    path) decodes in the calling thread. Close the generator when stopping early (use
+    ``contextlib.closing``): queued decodes are then cancelled and running ones
+    awaited, also on Ctrl-C or an error in the consumer.
+
+    Example:
+        >>> paths = [Path(f"{i}.png") for i in range(5)]
+        >>> with closing(decode_in_order(paths, lambda p: p.stem, 2, ahead=3)) as out:
+        ...     [value for _, value in out]
+        ['0', '1', '2', '3', '4']
+
+    """
+    if n_jobs == 1 or len(items) <= 1:
+        for path in items:
+            yield path, decode(path)
+        return
+    window: deque[tuple[Path, Future[_R]]] = deque()
+    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="simclust-decode")
+    try:
+        for path in items:
+            window.append((path, pool.submit(decode, path)))
+            if len(window) >= ahead:
+                p, fut = window.popleft()
+                yield p, fut.result()
+        while window:
+            p, fut = window.popleft()
+            yield p, fut.result()
+    finally:
+        # on Ctrl-C (or a failing consumer) drop the queued decodes
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class PixelEmbedder(Embedder):
     """Weight-free image embedder for duplicates and near-duplicates (see the module doc).
+
+    It is the built-in embedder ``pixels``: its constructor's parameters are the
+    config's ``[input.embedder_params]``.
 
     Args:
         size: Side of the square the images are resized to before anything else.
@@ -157,6 +215,8 @@ class PixelEmbedder:
             image embeds to the zero vector.
         max_pixels: Images with more pixels are listed as unreadable without being
             decoded (see :func:`~simclust.io.load_image`); ``None``: no limit of simclust's.
+        n_jobs: Decoding threads of :meth:`embed` (default: ``SIMCLUST_NUM_THREADS`` or
+            all cores; the kernels' cap applies, :func:`simclust.ops.resolve_threads`).
 
     Raises:
         ParameterError: A parameter is out of range.
@@ -165,6 +225,8 @@ class PixelEmbedder:
         >>> emb = PixelEmbedder()
         >>> emb.dim, emb.get_params()["n_dct"]
         (360, 104)
+        >>> PixelEmbedder(size=32, thumb=4).get_params()["thumb"]
+        4
         >>> rgb = np.zeros((2, 64, 64, 3), np.uint8)
         >>> rgb[0, :32] = 255
         >>> rgb[1, :30] = 230  # a shifted, darker copy
@@ -183,7 +245,9 @@ class PixelEmbedder:
         hist_bins: int = 4,
         weights: tuple[float, float, float] = (0.5, 0.3, 0.2),
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        n_jobs: int | None = None,
     ) -> None:
+        self.n_jobs = n_jobs
         if max_pixels is not None and (
             isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1
         ):
@@ -224,29 +288,6 @@ class PixelEmbedder:
         v = np.arange(256) * ((hist_bins - 1) / 255.0)
         self._tent = np.maximum(0.0, 1.0 - np.abs(v - np.arange(hist_bins)[:, None]))
         self._tent = self._tent.astype(np.float32)
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, e.g. to record them next to the features.
-
-        Returns:
-            ``{"size", "n_dct", "thumb", "hist_bins", "weights"}``.
-
-        Example:
-            >>> PixelEmbedder(size=32, thumb=4).get_params()
-            {'size': 32, 'n_dct': 104, 'thumb': 4, 'hist_bins': 4, 'weights': (0.5, 0.3, 0.2)}
-
-        """
-        return {
-            "size": self.size,
-            "n_dct": self.n_dct,
-            "thumb": self.thumb,
-            "hist_bins": self.hist_bins,
-            "weights": self.weights,
-        }
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"PixelEmbedder({args})"
 
     @property
     def dim(self) -> int:
@@ -361,9 +402,10 @@ class PixelEmbedder:
             paths: The image files.
             progress: Called as ``progress(done, total)`` from the calling thread as
                 images finish (in input order).
-            n_jobs: Number of threads; ``None`` uses ``SIMCLUST_NUM_THREADS`` or all
-                cores (:func:`simclust.ops.resolve_threads`, the kernels' rule and cap);
-                ``1`` runs in the calling thread.
+            n_jobs: Number of threads (default: the ``n_jobs`` parameter); ``None``
+                uses ``SIMCLUST_NUM_THREADS`` or all cores
+                (:func:`simclust.ops.resolve_threads`, the kernels' rule and cap); ``1``
+                runs in the calling thread.
 
         Returns:
             An :class:`EmbedResult` ``(features, paths, bad_files)``: the features of the
@@ -385,6 +427,8 @@ class PixelEmbedder:
             ((0, 360), True)
 
         """
+        if n_jobs is None:
+            n_jobs = self.n_jobs
         if n_jobs is not None and (
             isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1
         ):
@@ -441,33 +485,13 @@ class PixelEmbedder:
         n_jobs: int,
         collect: Callable[[int, Path, npt.NDArray[np.uint8] | str], None],
     ) -> None:
-        total = len(items)
-        # Decoding (Pillow releases the GIL) runs in the pool; the features are computed
-        # in batches of _BATCH decoded images in input order, each row from its own image
-        # only, so the result does not depend on n_jobs.
-        if n_jobs == 1 or total <= 1:
-            for i, path in enumerate(items):
-                collect(i + 1, path, self._decode(path))
-        else:
-            # A bounded window of futures, consumed in input order: deterministic output
-            # and memory independent of the number of files.
-            window: deque[tuple[Path, Future[npt.NDArray[np.uint8] | str]]] = deque()
-            pool = ThreadPoolExecutor(max_workers=n_jobs)
-            try:
-                done = 0
-                for path in items:
-                    window.append((path, pool.submit(self._decode, path)))
-                    if len(window) >= 4 * n_jobs + _BATCH:
-                        p, fut = window.popleft()
-                        done += 1
-                        collect(done, p, fut.result())
-                while window:
-                    p, fut = window.popleft()
-                    done += 1
-                    collect(done, p, fut.result())
-            finally:
-                # on Ctrl-C (or a failing progress callback) drop the queued decodes
-                pool.shutdown(wait=True, cancel_futures=True)
+        # Decoding runs in the pool; the features are computed in batches of _BATCH
+        # decoded images in input order, each row from its own image only, so the result
+        # does not depend on n_jobs.
+        ahead = 4 * n_jobs + _BATCH
+        with closing(decode_in_order(items, self._decode, n_jobs, ahead=ahead)) as decoded:
+            for done, (path, res) in enumerate(decoded, 1):
+                collect(done, path, res)
 
 
 def _block_mean_matrix(n_out: int, n_in: int) -> npt.NDArray[np.float32]:

@@ -6,6 +6,12 @@ heatmap, per-cluster tightness (chained clusters flagged), galleries of the larg
 clusters ordered by similarity to their centroid, and the outliers. Every value shown
 is a cosine similarity (higher = closer).
 
+What the report shows is chosen in :mod:`simclust.report.data` (pure functions of a
+result, no HTML); :mod:`simclust.report.html` assembles the page from
+:mod:`~simclust.report.plots`, :mod:`~simclust.report.galleries` and
+:mod:`~simclust.report.thumbs`, with its style sheet and script read from the package
+data ``assets/report.css`` and ``assets/report.js``.
+
 Example:
     >>> import tempfile, pathlib
     >>> import numpy as np

@@ -1,0 +1,384 @@
+"""Similarity graphs: specs, graphs, and the one place that builds them.
+
+:class:`GraphSpec` says what a run needs, :class:`Graph` is what it gets, and
+:func:`build_graph` builds it within an edge budget checked before any pair is computed.
+
+Example:
+    >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> g = build_graph(X, GraphSpec("threshold", threshold=0.9))
+    >>> g.src.tolist(), g.dst.tolist()
+    ([0], [1])
+
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from simclust import ops
+from simclust.exceptions import ConfigError, ParameterError
+from simclust.frames import edges_frame
+
+__all__ = [
+    "DEFAULT_MAX_EDGES",
+    "EdgeEstimate",
+    "Graph",
+    "GraphKind",
+    "GraphSpec",
+    "build_graph",
+    "build_run_graphs",
+    "check_edge_budget",
+    "estimate_edges",
+    "sweep_thresholds",
+]
+
+GraphKind = Literal["knn", "threshold"]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """Which similarity graph a strategy or metric needs.
+
+    Attributes:
+        kind: ``"knn"`` (each row's ``k`` exact nearest neighbours) or ``"threshold"``
+            (every pair with cosine similarity ``>= threshold``, the ε-graph).
+        k: neighbours per row for ``"knn"``.
+        threshold: the similarity an edge needs; for ``"knn"`` ``None`` keeps every
+            kNN edge.
+
+    Example:
+        >>> GraphSpec("threshold", threshold=0.9)
+        GraphSpec(kind='threshold', k=10, threshold=0.9)
+
+    """
+
+    kind: GraphKind = "knn"
+    k: int = 10
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("knn", "threshold"):
+            raise ParameterError(f"graph kind must be 'knn' or 'threshold', got {self.kind!r}")
+        if self.kind == "threshold" and self.threshold is None:
+            raise ParameterError("a 'threshold' graph needs a threshold")
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An undirected similarity graph over the rows: edges ``src < dst``, unique.
+
+    Example:
+        >>> g = Graph(GraphSpec("threshold", threshold=0.5), 3,
+        ...           np.array([0], np.uint32), np.array([2], np.uint32),
+        ...           np.array([0.7], np.float32))
+        >>> g.n_edges
+        1
+
+    """
+
+    spec: GraphSpec
+    n_nodes: int
+    src: npt.NDArray[np.uint32]
+    dst: npt.NDArray[np.uint32]
+    similarity: npt.NDArray[np.float32]
+
+    @property
+    def n_edges(self) -> int:
+        """The number of undirected edges."""
+        return int(self.src.size)
+
+    def at_least(self, threshold: float) -> Graph:
+        """The subgraph of the edges with ``similarity >= threshold``."""
+        built_at = self.spec.threshold
+        if built_at is not None and np.float32(built_at) >= np.float32(threshold):
+            return self  # every edge already passed a threshold at least as high
+        return self.cut(replace(self.spec, threshold=threshold))
+
+    def cut(self, spec: GraphSpec) -> Graph:
+        """The edges of this graph (built lower) that pass ``spec``'s threshold."""
+        assert spec.threshold is not None
+        keep = self.similarity >= np.float32(spec.threshold)
+        return Graph(spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep])
+
+    def read_only(self) -> Graph:
+        """The same graph with read-only edge arrays: a plugin cannot reorder them."""
+        src, dst, sim = self.src.view(), self.dst.view(), self.similarity.view()
+        for a in (src, dst, sim):
+            a.flags.writeable = False
+        return Graph(self.spec, self.n_nodes, src, dst, sim)
+
+    def frame(self) -> pl.DataFrame:
+        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`."""
+        return edges_frame(self.src, self.dst, self.similarity)
+
+
+DEFAULT_MAX_EDGES = 100_000_000
+"""Default edge budget of :func:`build_graph`: 12 bytes an edge, about 1.2 GB."""
+
+BYTES_PER_EDGE = 12
+"""An edge is a uint32 source, a uint32 destination and a float32 similarity."""
+
+_SAMPLE_ROWS = 256
+_SAMPLE_OTHERS = 4096
+_SAMPLE_SEED = 0x5EED
+
+
+class EdgeEstimate(NamedTuple):
+    """An estimate of the number of edges of an ε-graph (see :func:`estimate_edges`).
+
+    Attributes:
+        edges: the point estimate.
+        upper: an upper confidence bound (mean + 3 standard errors of the sampled rows'
+            degrees); equals ``edges`` when every pair was counted.
+        exact: whether every pair was counted (no sampling).
+
+    """
+
+    edges: int
+    upper: int
+    exact: bool
+
+
+def estimate_edges(
+    X: npt.NDArray[np.float32],  # noqa: N803
+    threshold: float,
+) -> EdgeEstimate:
+    """Estimate the edges of the ε-graph at ``threshold`` over the unit rows of ``X``.
+
+    The exact similarities of up to 256 seeded sampled rows against up to 4096 other
+    sampled rows give each sampled row's fraction of neighbours ``>= threshold``; their
+    mean scaled to ``N (N - 1) / 2`` pairs is the estimate, and the mean plus three
+    standard errors the upper bound (rows of a dense cluster have many neighbours, the
+    rest few, so the spread of the per-row fractions is what the error depends on). On
+    at most 256 rows every pair is counted. Cost: ``256 x 4096`` dot products.
+
+    Example:
+        >>> X = np.eye(3, dtype=np.float32)
+        >>> estimate_edges(X, -1.0), estimate_edges(X, 0.5).edges
+        (EdgeEstimate(edges=3, upper=3, exact=True), 0)
+
+    """
+    n = int(X.shape[0])
+    pairs = n * (n - 1) // 2
+    if n < 2:
+        return EdgeEstimate(0, 0, True)
+    t = np.float32(threshold)
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    exact = n <= _SAMPLE_ROWS
+    rows = np.arange(n) if exact else np.sort(rng.choice(n, _SAMPLE_ROWS, replace=False))
+    others = np.arange(n) if n <= _SAMPLE_OTHERS else np.sort(rng.choice(n, _SAMPLE_OTHERS, False))
+    a = np.asarray(X[rows], dtype=np.float32)
+    b = np.asarray(X[others], dtype=np.float32)
+    hits = (a @ b.T) >= t
+    same = rows[:, None] == others[None, :]
+    hits &= ~same
+    valid = others.size - same.sum(axis=1)
+    frac = hits.sum(axis=1) / np.maximum(valid, 1)
+    if exact:
+        edges = int(hits.sum()) // 2
+        return EdgeEstimate(edges, edges, True)
+    mean = float(frac.mean())
+    se = float(frac.std(ddof=1)) / np.sqrt(frac.size)
+    upper = min(1.0, mean + 3.0 * se)
+    return EdgeEstimate(round(mean * pairs), round(upper * pairs), False)
+
+
+def _size(n_bytes: int) -> str:
+    if n_bytes >= 10**9:
+        return f"about {n_bytes / 1e9:.1f} GB"
+    if n_bytes >= 10**6:
+        return f"about {n_bytes / 1e6:.0f} MB"
+    return f"{n_bytes:,} bytes"
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:,.1f} M" if n >= 100_000 else f"{n:,}"
+
+
+def check_edge_budget(
+    X: npt.NDArray[np.float32],  # noqa: N803
+    spec: GraphSpec,
+    max_edges: int | None,
+) -> None:
+    """Refuse a graph that would have more than ``max_edges`` edges.
+
+    A kNN graph has at most ``N * k`` edges; an ε-graph's edge count is estimated with
+    :func:`estimate_edges` (only when ``N (N - 1) / 2`` pairs could exceed the budget).
+    ``max_edges=None`` checks nothing.
+
+    Raises:
+        ConfigError: the graph (or its estimate's upper bound) exceeds the budget; the
+            message gives the estimate, the budget and how to raise it.
+
+    Example:
+        >>> X = np.eye(4, dtype=np.float32)
+        >>> check_edge_budget(X, GraphSpec("knn", k=2), 8)
+        >>> try:
+        ...     check_edge_budget(X, GraphSpec("threshold", threshold=-1.0), 5)
+        ... except ConfigError as e:
+        ...     print(str(e).split(", more")[0])
+        the ε-graph at threshold -1 over 4 rows would have about 6 edges (counted)
+
+    """
+    if max_edges is None:
+        return
+    if isinstance(max_edges, bool) or not isinstance(max_edges, int | np.integer) or max_edges < 1:
+        raise ParameterError(f"max_edges must be a positive int or None, got {max_edges!r}")
+    n = int(X.shape[0])
+    how = "raise it with [run] max_edges, analyze(max_edges=...) or --max-edges"
+    budget = (
+        f"the edge budget max_edges = {max_edges:,} "
+        f"({_size(max_edges * BYTES_PER_EDGE)} at {BYTES_PER_EDGE} bytes an edge)"
+    )
+    if spec.kind == "knn":
+        k = min(spec.k, max(n - 1, 0))
+        if n * k > max_edges:
+            raise ConfigError(
+                f"the {spec.k}-NN graph over {n:,} rows has up to {_millions(n * k)} edges, "
+                f"more than {budget}; {how}, or use a smaller k"
+            )
+        return
+    if n * (n - 1) // 2 <= max_edges:
+        return  # even the complete graph fits
+    assert spec.threshold is not None
+    est = estimate_edges(X, spec.threshold)
+    if est.upper > max_edges:
+        what = (
+            "(counted)"
+            if est.exact
+            else f"(estimated from a sample of rows; up to {_millions(est.upper)})"
+        )
+        raise ConfigError(
+            f"the ε-graph at threshold {spec.threshold:g} over {n:,} rows would have "
+            f"about {_millions(est.edges)} edges {what}, more than {budget}; {how}, "
+            "or use a higher threshold or a kNN graph"
+        )
+
+
+def build_graph(
+    X: npt.NDArray[np.float32],  # noqa: N803
+    spec: GraphSpec,
+    *,
+    n_threads: int | None = None,
+    progress: ops.Progress | None = None,
+    max_edges: int | None = DEFAULT_MAX_EDGES,
+) -> Graph:
+    """Build the exact similarity graph ``spec`` describes over the rows of ``X``.
+
+    Args:
+        X: unit-normalised rows.
+        spec: the graph.
+        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
+        progress: optional ``progress(done, total)`` callback.
+        max_edges: refuse a graph with more edges (estimated before building, see
+            :func:`check_edge_budget`); ``None``: no limit.
+
+    Raises:
+        ConfigError: the graph would exceed ``max_edges``.
+
+    Example:
+        >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
+        >>> build_graph(X, GraphSpec("knn", k=1)).n_edges
+        2
+
+    """
+    n = int(X.shape[0])
+    check_edge_budget(X, spec, max_edges)
+    if spec.kind == "threshold":
+        assert spec.threshold is not None  # GraphSpec checks it
+        src, dst, sim = ops.threshold_edges(
+            X, spec.threshold, n_threads=n_threads, progress=progress
+        )
+    else:
+        if n < 2:
+            empty = np.zeros(0, np.uint32)
+            return Graph(spec, n, empty, empty, np.zeros(0, np.float32))
+        k = spec.k
+        if not 1 <= k <= n - 1:
+            raise ParameterError(f"graph k must be in 1..N-1 = 1..{n - 1} for {n} rows, got {k}")
+        t = -1.0 if spec.threshold is None else spec.threshold
+        src, dst, sim = ops.knn_edges(X, k, t, n_threads=n_threads, progress=progress)
+    return Graph(spec, n, src, dst, sim)
+
+
+def sweep_thresholds(
+    spec: GraphSpec, given: list[float] | tuple[float, ...] | None
+) -> npt.NDArray[np.float64]:
+    """The thresholds a run's sweep counts components at.
+
+    ``given`` (``[graph] sweep``), else every 0.01 from the graph's threshold (0.5 for a
+    kNN graph without one) up to 0.99.
+
+    Raises:
+        ConfigError: a given threshold outside ``[-1, 1]``.
+
+    Example:
+        >>> sweep_thresholds(GraphSpec("threshold", threshold=0.95), None).tolist()
+        [0.95, 0.96, 0.97, 0.98, 0.99]
+
+    """
+    if given:
+        values = np.asarray(given, dtype=np.float64)
+        inside = (values >= -1.0) & (values <= 1.0)
+        if not np.all(inside):
+            bad = values[~inside][0]
+            raise ConfigError(
+                f"graph.sweep: thresholds are cosine similarities in [-1, 1], got {bad}"
+            )
+        return values
+    lo = max(float(spec.threshold if spec.threshold is not None else 0.5), -1.0)
+    values = np.round(np.arange(np.ceil(lo * 100) / 100, 1.0 - 1e-9, 0.01), 2).astype(np.float64)
+    return values if values.size else np.asarray([lo], dtype=np.float64)
+
+
+def build_run_graphs(
+    X: npt.NDArray[np.float32],  # noqa: N803
+    spec: GraphSpec,
+    thresholds: npt.NDArray[np.float64],
+    *,
+    n_threads: int | None = None,
+    progress: ops.Progress | None = None,
+    max_edges: int | None = DEFAULT_MAX_EDGES,
+) -> tuple[Graph, Graph]:
+    """The run's graph and the graph its sweep counts on, both read-only.
+
+    Sweep thresholds below the graph's are counted on the graph built once at the
+    lowest of them (never on the graph cut at the higher threshold, which would miss
+    edges); the run's graph is then that graph cut at ``spec``'s threshold.
+
+    Returns:
+        ``(graph, sweep_graph)``; the same object when no lower threshold is swept.
+
+    Raises:
+        ConfigError: the graph the sweep needs exceeds ``max_edges``.
+
+    Example:
+        >>> X = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], dtype=np.float32)
+        >>> g, s = build_run_graphs(X, GraphSpec("threshold", threshold=0.9), np.array([0.5]))
+        >>> g.n_edges, s.n_edges
+        (0, 2)
+
+    """
+    low = spec
+    if spec.threshold is not None and thresholds.size:
+        lowest = float(thresholds.min())
+        if np.float32(lowest) < np.float32(spec.threshold):
+            low = replace(spec, threshold=lowest)
+    try:
+        built = build_graph(X, low, n_threads=n_threads, progress=progress, max_edges=max_edges)
+    except ConfigError as exc:
+        if low is spec:
+            raise
+        raise ConfigError(
+            f"graph.sweep: {low.threshold:g} is below the graph's threshold {spec.threshold:g}, "
+            f"so the sweep needs the graph at {low.threshold:g}, but {exc}"
+        ) from None
+    sweep_graph = built.read_only()
+    graph = sweep_graph if low is spec else sweep_graph.cut(spec).read_only()
+    return graph, sweep_graph

@@ -1,0 +1,434 @@
+"""Cluster geometry over a gathered labelling: intra, edge, centroid, inter, silhouette."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from simclust import _native, frames
+from simclust.exceptions import (
+    InvalidInputError,
+    ParameterError,
+    ShapeError,
+)
+from simclust.ops._coerce import (
+    _U32_MAX,
+    EdgesLike,
+    LabelsLike,
+    Progress,
+    _as_count,
+    _as_labels,
+    _as_matrix,
+    _as_threads,
+    _edge_ends,
+)
+
+
+class Labelling:
+    """Rows validated, normalised and gathered cluster by cluster once, for many metrics.
+
+    Every metric function below takes a ``Labelling`` in place of ``x`` (then without
+    ``labels``): a run builds one and all its metrics read the same gathered copy of
+    the rows, so the rows are checked, normalised and copied once per run, and the
+    centroids are computed once for :func:`centroid_stats`, :func:`inter_centroid` and
+    :func:`centroid_similarity_matrix`. Given an array and labels instead, each
+    function builds its own.
+
+    Args:
+        x: N x D embeddings (any float dtype; rows are normalised).
+        labels: one int cluster id per row (``-1`` = noise).
+        n_threads: threads for every kernel run on it (default ``SIMCLUST_NUM_THREADS``
+            or all cores).
+
+    Raises:
+        ShapeError: ``labels`` does not have one entry per row.
+        InvalidInputError: NaN/Inf or zero rows in ``x`` (every one listed).
+
+    Example:
+        >>> lab = Labelling([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], [0, 0, 1])
+        >>> lab.cluster_ids.tolist(), intra_stats(lab)["n_pairs"].to_list()
+        ([0, 1], [1, 0])
+
+    """
+
+    def __init__(
+        self, x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+    ) -> None:
+        self.labels = _as_labels(labels)
+        self._native = _native.Labelling(
+            _as_matrix(x, "X"), self.labels, n_threads=_as_threads(n_threads)
+        )
+
+    @property
+    def n_rows(self) -> int:
+        """The number of input rows (noise included)."""
+        return int(self._native.n_rows)
+
+    @property
+    def cluster_ids(self) -> npt.NDArray[np.int64]:
+        """The cluster ids, ascending (noise excluded)."""
+        return self._native.cluster_ids
+
+
+def _labelling(
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None, n_threads: int | None
+) -> Labelling:
+    """``x`` itself when it is a :class:`Labelling`, else one built from ``x, labels``."""
+    if isinstance(x, Labelling):
+        if labels is not None:
+            raise ParameterError(
+                "pass labels with an array x, not with a Labelling (it has its own)"
+            )
+        return x
+    if labels is None:
+        raise ParameterError("labels is required when x is an array")
+    return Labelling(x, labels, n_threads=n_threads)
+
+
+def intra_stats(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    edges: EdgesLike | None = None,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    """Exact cosine-similarity statistics over ALL pairs of members of each cluster.
+
+    For every cluster: ``size``, ``n_pairs = size * (size - 1) / 2`` and the mean, min,
+    max and population standard deviation of the cosine similarity over every unordered
+    pair of members (blocked GEMM within each cluster, in parallel across clusters and
+    across the blocks of a big one; memory never grows with ``size**2``). Singletons get
+    ``n_pairs = 0`` and null statistics. Noise rows (label ``-1``) are excluded.
+
+    With ``edges`` (e.g. from :func:`threshold_edges` or :func:`knn_edges`) the frame
+    also holds ``n_edges`` and ``edge_sim_mean/min/max`` from :func:`edge_stats`: the
+    same statistics over the graph edges inside each cluster only. Without ``edges``
+    those columns are null and ``n_edges`` is 0.
+
+    Returns:
+        A frame with :data:`simclust.frames.INTRA_SCHEMA`, one row per cluster,
+        ascending ``cluster``.
+
+    Raises:
+        ShapeError: ``labels`` does not have one entry per row; malformed edges.
+        ParameterError: a label below -1; an edge node id ``>= N``.
+        InvalidInputError: non-integer labels; NaN/Inf or zero rows in ``x``.
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [1.0, 1.0]]
+        >>> df = intra_stats(X, [0, 0, 0, -1, 7], edges=([0, 1], [1, 2]))
+        >>> df.select("cluster", "size", "n_pairs", "sim_min", "sim_max").rows()
+        [(0, 3, 3, -1.0, 0.0), (7, 1, 0, None, None)]
+        >>> df.select("n_edges", "edge_sim_mean").row(0)
+        (2, 0.0)
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.intra_stats(progress=progress)
+    if edges is not None:
+        cols.update(lab._native.edge_stats(*_edge_ends(edges)))
+    else:
+        k = len(cols["cluster"])
+        cols.update(
+            n_edges=np.zeros(k, np.uint64),
+            **{c: np.full(k, np.nan) for c in ("edge_sim_mean", "edge_sim_min", "edge_sim_max")},
+        )
+    return frames.columns_frame(cols, frames.INTRA_SCHEMA)
+
+
+def edge_stats(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    edges: EdgesLike,
+    n_threads: int | None = None,
+) -> pl.DataFrame:
+    """Cosine-similarity statistics over the graph edges inside each cluster.
+
+    ``n_edges`` and ``edge_sim_mean/min/max`` per cluster: what fastdup's component
+    statistics measure, made exact and explicit. Each undirected pair counts once
+    however often it is listed (fastdup counts a mutual kNN pair twice); self-loops and
+    edges leaving a cluster or touching noise are ignored. Edge similarities are
+    recomputed from the rows (a third ``similarity`` array is not used), so they are the
+    same cosines as :func:`intra_stats`' all-pairs columns. Clusters without an internal
+    edge get ``n_edges = 0`` and null statistics.
+
+    Returns:
+        ``cluster, n_edges, edge_sim_mean, edge_sim_min, edge_sim_max``, ascending
+        ``cluster`` (the columns of :data:`simclust.frames.INTRA_SCHEMA`).
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]]
+        >>> edge_stats(X, [0, 0, 0, 7], edges=([0, 1, 1], [1, 2, 0])).rows()
+        [(0, 2, 0.0, 0.0, 0.0), (7, 0, None, None, None)]
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.edge_stats(*_edge_ends(edges))
+    schema = frames.subschema(
+        frames.INTRA_SCHEMA, ["cluster", "n_edges", "edge_sim_mean", "edge_sim_min", "edge_sim_max"]
+    )
+    return frames.columns_frame(cols, schema)
+
+
+class CentroidStats(NamedTuple):
+    """What :func:`centroid_stats` returns."""
+
+    clusters: pl.DataFrame
+    """One row per cluster (:data:`simclust.frames.CENTROID_SCHEMA`)."""
+    rows: pl.DataFrame
+    """One row per input row (:data:`simclust.frames.ROW_CENTROID_SCHEMA`)."""
+    centroids: npt.NDArray[np.float32]
+    """``K x D`` unit centroids; row ``c`` belongs to ``clusters["cluster"][c]``."""
+
+
+def centroid_stats(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    n_threads: int | None = None,
+) -> CentroidStats:
+    """Each cluster's centroid, each row's cosine similarity to it, and the medoid.
+
+    The centroid of a cluster is the normalised mean of its normalised members (the unit
+    vector with the largest total cosine similarity to them). Per row:
+    ``centroid_similarity`` (null for noise). Per cluster: the mean/min/max of its
+    members' centroid similarities, the ``medoid`` (row index of the member most similar
+    to the centroid, ties to the lower index; it is also the member with the largest
+    total similarity to the other members), and the ``nearest_cluster`` by centroid
+    cosine similarity with that similarity (null when K < 2). If the members of a
+    cluster cancel out exactly (zero mean), its centroid is undefined: NaN centroid,
+    null statistics.
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]
+        >>> res = centroid_stats(X, [3, 3, 3, 5])
+        >>> res.clusters.select("cluster", "medoid", "nearest_cluster").rows()
+        [(3, 2, 5), (5, 3, 3)]
+        >>> res.rows["centroid_similarity"].cast(pl.Float64).round(3).to_list()
+        [0.707, 0.707, 1.0, 1.0]
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.centroid_stats()
+    clusters = frames.columns_frame(cols, frames.CENTROID_SCHEMA).with_columns(
+        pl.when(pl.col("nearest_cluster") >= 0).then(pl.col("nearest_cluster")),
+        pl.when(pl.col("medoid") != _U32_MAX).then(pl.col("medoid")),
+    )
+    rows = frames.columns_frame(
+        {
+            "index": np.arange(lab.labels.size, dtype=np.uint32),
+            "cluster": lab.labels,
+            "centroid_similarity": cols["centroid_similarity"],
+        },
+        frames.ROW_CENTROID_SCHEMA,
+    )
+    return CentroidStats(clusters, rows, cols["centroids"])
+
+
+def _cluster_subset(clusters: npt.ArrayLike | None) -> npt.NDArray[np.int64] | None:
+    if clusters is None:
+        return None
+    a = np.asarray(clusters)
+    if a.size and a.dtype.kind not in "iu":
+        raise InvalidInputError(f"clusters must hold integer cluster ids, got dtype {a.dtype}")
+    return np.ascontiguousarray(a.reshape(-1), dtype=np.int64)
+
+
+def inter_centroid(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    top_m: int | None = None,
+    clusters: npt.ArrayLike | None = None,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    """Cosine similarity between cluster centroids, in long form.
+
+    For each cluster (ascending id), its ``top_m`` nearest other clusters by centroid
+    cosine similarity, most similar first, ties to the lower id (exact: a blocked kNN
+    over the centroids). ``top_m=None`` lists all ``K - 1`` others, so both directions
+    of every pair appear (``K * (K - 1)`` rows, ``O(K**2)`` memory): pass ``top_m`` when
+    K is large. ``clusters`` restricts both sides to those cluster ids (default: all).
+    Clusters with an undefined centroid are left out.
+
+    Returns:
+        A frame with :data:`simclust.frames.INTER_SCHEMA`.
+
+    Raises:
+        ParameterError: a cluster id in ``clusters`` that no row has.
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+        >>> inter_centroid(X, [0, 1, 2], top_m=1).rows()
+        [(0, 2, 0.7071067690849304), (1, 2, 0.7071067690849304), (2, 0, 0.7071067690849304)]
+
+    """
+    m = None if top_m is None else _as_count(top_m, "top_m")
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.inter_centroid(_cluster_subset(clusters), m, progress=progress)
+    return frames.columns_frame(cols, frames.INTER_SCHEMA)
+
+
+def centroid_similarity_matrix(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    clusters: npt.ArrayLike | None = None,
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Return the dense ``K x K`` matrix of cosine similarities between cluster centroids.
+
+    ``clusters`` restricts the matrix to those cluster ids (default: all).
+
+    Returns:
+        ``(cluster_ids, matrix)``: the ascending cluster ids (noise excluded) and the
+        float32 matrix whose entry ``[i, j]`` is the centroid cosine similarity of
+        clusters ``cluster_ids[i]`` and ``cluster_ids[j]`` (NaN rows/columns for an
+        undefined centroid). Memory is ``4 * K**2`` bytes.
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]]
+        >>> ids, sim = centroid_similarity_matrix(X, [4, 9, 9])
+        >>> ids.tolist(), sim.round(3).tolist()
+        ([4, 9], [[1.0, 0.0], [0.0, 1.0]])
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    return lab._native.centroid_similarity_matrix(_cluster_subset(clusters))
+
+
+def cluster_linkage(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    pairs: Sequence[tuple[int, int]] | npt.ArrayLike = (),
+    *,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    """Exact linkage between chosen pairs of clusters, over all their cross pairs.
+
+    For each ``(a, b)`` in ``pairs`` (cluster ids, ``a != b``): the number of cross pairs
+    ``size_a * size_b`` and the mean (average linkage), min (complete linkage) and max
+    (single linkage) cosine similarity over all of them, by blocked GEMM.
+
+    Returns:
+        A frame with :data:`simclust.frames.LINKAGE_SCHEMA`, one row per pair, in the
+        given order.
+
+    Raises:
+        ParameterError: a cluster id no row has, or a pair ``(a, a)``.
+
+    Example:
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]
+        >>> cluster_linkage(X, [0, 0, 1], [(0, 1)]).rows()
+        [(0, 1, 2, -0.5, -1.0, 0.0)]
+
+    """
+    p = np.asarray(pairs)
+    if p.size == 0:
+        p = p.reshape(0, 2)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ShapeError(f"pairs must be a sequence of (a, b) cluster ids, got shape {p.shape}")
+    if p.size and p.dtype.kind not in "iu":
+        raise InvalidInputError(f"pairs must hold integer cluster ids, got dtype {p.dtype}")
+    pa = np.ascontiguousarray(p[:, 0], dtype=np.int64)
+    pb = np.ascontiguousarray(p[:, 1], dtype=np.int64)
+    lab = _labelling(x, labels, n_threads)
+    cols = lab._native.linkage(pa, pb, progress=progress)
+    return frames.columns_frame(cols, frames.LINKAGE_SCHEMA)
+
+
+class Silhouette(NamedTuple):
+    """What :func:`silhouette` returns."""
+
+    rows: pl.DataFrame
+    """One row per input row (:data:`simclust.frames.ROW_SILHOUETTE_SCHEMA`)."""
+    clusters: pl.DataFrame
+    """One row per cluster (:data:`simclust.frames.SILHOUETTE_SCHEMA`)."""
+    mean: float
+    """Mean silhouette over the clustered rows (noise excluded)."""
+
+
+def silhouette(
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None = None,
+    *,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> Silhouette:
+    """Exact cosine silhouette of every row, its per-cluster mean and the overall mean.
+
+    Uses cosine DISTANCES ``1 - cos``, as ``sklearn.metrics.silhouette_samples(X, labels,
+    metric="cosine")``: with ``a`` the mean distance of a row to the other members of its
+    cluster and ``b`` the smallest mean distance to another cluster, ``s = (b - a) /
+    max(a, b)``; members of singleton clusters get 0. Exact, yet ``O(N * K * D)`` rather
+    than ``O(N**2 * D)``: for unit rows the sum of cosines to a cluster is the dot
+    product with the sum of its members, so the core multiplies the rows by the ``K``
+    cluster means (blocked GEMM, ``O(N + K * D)`` memory).
+
+    Noise rows (label ``-1``) are not scored (null) and are not a cluster: the result is
+    scikit-learn's on the clustered rows alone. Requires ``2 <= K <= n - 1`` clusters over
+    the ``n`` clustered rows.
+
+    Example:
+        >>> X = [[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [-1.0, -1.0]]
+        >>> res = silhouette(X, [0, 0, 1, 1, -1])
+        >>> res.rows["silhouette"].cast(pl.Float64).round(3).to_list()
+        [0.995, 0.994, 0.995, 0.994, None]
+        >>> round(res.mean, 3)
+        0.994
+
+    """
+    lab = _labelling(x, labels, n_threads)
+    cols, mean = lab._native.silhouette(progress=progress)
+    rows = frames.columns_frame(
+        {
+            "index": np.arange(lab.labels.size, dtype=np.uint32),
+            "cluster": lab.labels,
+            "silhouette": cols["silhouette"],
+        },
+        frames.ROW_SILHOUETTE_SCHEMA,
+    )
+    return Silhouette(rows, frames.columns_frame(cols, frames.SILHOUETTE_SCHEMA), float(mean))
+
+
+def davies_bouldin(
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None = None, *, n_threads: int | None = None
+) -> float:
+    """Davies-Bouldin index of the L2-normalised rows (noise excluded); lower is better.
+
+    Equals ``sklearn.metrics.davies_bouldin_score`` on the normalised clustered rows
+    (Euclidean geometry of the unit vectors: cluster means and mean distances to them).
+    Requires ``2 <= K <= n - 1`` clusters.
+
+    Example:
+        >>> X = [[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]]
+        >>> round(davies_bouldin(X, [0, 0, 1, 1]), 3)
+        0.074
+
+    """
+    return float(_labelling(x, labels, n_threads)._native.davies_bouldin())
+
+
+def calinski_harabasz(
+    x: npt.ArrayLike | Labelling, labels: LabelsLike | None = None, *, n_threads: int | None = None
+) -> float:
+    """Calinski-Harabasz index of the L2-normalised rows (noise excluded); higher is better.
+
+    Equals ``sklearn.metrics.calinski_harabasz_score`` on the normalised clustered rows.
+    Requires ``2 <= K <= n - 1`` clusters.
+
+    Example:
+        >>> X = [[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]]
+        >>> round(calinski_harabasz(X, [0, 0, 1, 1]), 1)
+        362.0
+
+    """
+    return float(_labelling(x, labels, n_threads)._native.calinski_harabasz())

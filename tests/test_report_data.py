@@ -1,0 +1,188 @@
+"""What the report shows, chosen by simclust.report.data: checked against numpy, no HTML."""
+
+import numpy as np
+import polars as pl
+import pytest
+import simclust
+from simclust.report import data
+from simclust.testing import make_embeddings
+
+METRICS = ["intra", "edge", "centroid", "inter", "silhouette"]
+
+
+@pytest.fixture(scope="module")
+def x():
+    return make_embeddings(400, 12, n_clusters=9, seed=5, outlier_frac=0.05).astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def res(x):
+    # min_size=3: components of 1-2 rows become noise (label -1)
+    return simclust.analyze(x, threshold=0.85, min_size=3, metrics=METRICS)
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _centroid_sims(x, labels):
+    """Per row: cosine similarity to its cluster's centroid (nan for noise)."""
+    u = _unit(x)
+    out = np.full(len(x), np.nan)
+    for c in np.unique(labels[labels >= 0]):
+        rows = labels == c
+        centre = u[rows].mean(axis=0)
+        out[rows] = u[rows] @ (centre / np.linalg.norm(centre))
+    return out
+
+
+def _arc_result():
+    """One chained cluster (an arc, ends opposite) and one tight one."""
+    angles = np.arange(10) * 0.35
+    arc = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
+    tight = np.array([0.0, 0.0, 1.0]) + np.random.default_rng(3).normal(0, 0.02, size=(8, 3))
+    return simclust.analyze(np.vstack([arc, tight]), threshold=0.9, metrics=METRICS)
+
+
+def test_fixture_has_noise_and_many_clusters(res):
+    labels = res.assignments["cluster"].to_numpy()
+    assert (labels < 0).sum() > 0
+    assert res.clusters.filter(pl.col("size") >= 2).height >= 5
+
+
+def test_centroid_similarity_matches_numpy(res, x):
+    labels = res.assignments["cluster"].to_numpy()
+    want = _centroid_sims(x, labels)
+    got = res.assignments["centroid_similarity"].to_numpy().astype(np.float64)
+    keep = labels >= 0
+    np.testing.assert_allclose(got[keep], want[keep], atol=1e-5)
+
+
+@pytest.mark.parametrize("gallery_size", [4, 8, 24, 1000])
+def test_galleries_are_the_largest_clusters_ordered_by_centroid_similarity(res, x, gallery_size):
+    labels = res.assignments["cluster"].to_numpy()
+    sims = _centroid_sims(x, labels)
+    medoid = dict(zip(res.clusters["cluster"], res.clusters["medoid"], strict=True))
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    largest = sorted(
+        (int(c) for c, n in zip(ids, counts, strict=True) if n >= 2),
+        key=lambda c: (-int(counts[ids == c][0]), c),
+    )[:5]
+
+    gals = data.galleries(res, max_clusters=5, gallery_size=gallery_size)
+    assert [int(g.row["cluster"]) for g in gals] == largest
+
+    n_tail = gallery_size // 4 if gallery_size >= 8 else 0
+    for g in gals:
+        c = int(g.row["cluster"])
+        rows = np.flatnonzero(labels == c)
+        # medoid first, then similarity to the centroid (highest first), ties by row
+        order = sorted(rows, key=lambda i: (i != medoid[c], -round(sims[i], 5), i))
+        shown = [m.index for m in (*g.head, *g.tail)]
+        assert g.head[0].medoid and g.head[0].index == medoid[c]
+        assert not any(m.medoid for m in (*g.head[1:], *g.tail))
+        if rows.size <= gallery_size:
+            assert shown == order and g.tail == [] and g.omitted == 0
+            assert g.omitted_range == (None, None)
+        else:
+            head, tail = order[: gallery_size - n_tail], order[rows.size - n_tail :]
+            assert [m.index for m in g.head] == head
+            assert [m.index for m in g.tail] == tail
+            assert g.omitted == rows.size - gallery_size
+            middle = sims[order[len(head) : rows.size - n_tail]]
+            lo, hi = g.omitted_range
+            assert lo == pytest.approx(middle.min(), abs=1e-5)
+            assert hi == pytest.approx(middle.max(), abs=1e-5)
+        for m in (*g.head, *g.tail):
+            assert m.similarity == pytest.approx(sims[m.index], abs=1e-5)
+
+
+def test_no_galleries_without_clusters_of_two():
+    res = simclust.analyze(np.eye(4), threshold=0.5, metrics=["intra", "centroid"])
+    assert data.galleries(res, max_clusters=10, gallery_size=5) == []
+    assert data.outliers(res, 5).height == 0
+
+
+def test_chained_clusters_are_results_chained_clusters():
+    res = _arc_result()
+    want = res.chained_clusters()
+    got = data.chained_clusters(res, res.threshold())
+    assert want.height == 1
+    assert got["cluster"].to_list() == want["cluster"].to_list()
+    assert got.columns == [*res.clusters.columns, "why"]
+    arc = got.row(0, named=True)
+    assert arc["size"] == 10
+    # the arc's ends are 3.15 rad apart: its all-pairs minimum is about cos(3.15)
+    assert arc["sim_min"] == pytest.approx(np.cos(9 * 0.35), abs=1e-5)
+    assert arc["why"] == f"all-pairs min {arc['sim_min']:.3f} < threshold \u2212 0.1 = 0.800"
+    none = data.chained_clusters(res, None)
+    assert none.height == 0 and "why" in none.columns
+
+
+def test_outliers_are_the_least_central_rows(res, x):
+    labels = res.assignments["cluster"].to_numpy()
+    sims = _centroid_sims(x, labels)
+    sizes = dict(zip(res.clusters["cluster"], res.clusters["size"], strict=True))
+    eligible = [i for i in range(len(x)) if labels[i] >= 0 and sizes[int(labels[i])] >= 2]
+    want = sorted(eligible, key=lambda i: (round(sims[i], 5), i))[:12]
+    got = data.outliers(res, 12)
+    assert got["index"].to_list() == want
+    np.testing.assert_allclose(got["centroid_similarity"].to_numpy(), sims[want], atol=1e-5)
+    means = res.clusters.select("cluster", "centroid_sim_mean")
+    joined = got.select("cluster", "centroid_sim_mean").join(means, on="cluster", suffix="_c")
+    np.testing.assert_allclose(joined["centroid_sim_mean"], joined["centroid_sim_mean_c"])
+    assert got["size"].to_list() == [sizes[int(c)] for c in labels[want]]
+
+
+def test_noise_rows_are_the_first_unclustered_rows(res):
+    labels = res.assignments["cluster"].to_numpy()
+    noise = np.flatnonzero(labels < 0)
+    assert data.noise_rows(res, 5)["index"].to_list() == noise[:5].tolist()
+    assert data.noise_rows(res, 10_000).height == noise.size
+
+
+def test_heatmap_is_the_largest_clusters_centroid_similarities(res, x):
+    labels = res.assignments["cluster"].to_numpy()
+    hm = data.heatmap(res, max_clusters=4)
+    assert hm is not None
+    matrix_ids = [int(c) for c in res.centroid_matrix_clusters]
+    assert hm.n_matrix == len(matrix_ids)
+    sizes = {c: int((labels == c).sum()) for c in matrix_ids}
+    want = sorted(matrix_ids, key=lambda c: (-sizes[c], c))[:4]
+    assert hm.clusters == want
+    assert hm.sizes == [sizes[c] for c in want]
+    u = _unit(x)
+    centres = np.stack([u[labels == c].mean(axis=0) for c in want])
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    np.testing.assert_allclose(hm.similarity, centres @ centres.T, atol=1e-5)
+    assert data.heatmap(res, max_clusters=0).clusters == []
+
+
+def test_no_heatmap_without_the_inter_metric(x):
+    res = simclust.analyze(x, threshold=0.85, metrics=["intra"])
+    assert data.heatmap(res, max_clusters=10) is None
+
+
+def test_tightness_clusters_keep_the_largest_and_every_chained(res):
+    eligible = res.clusters.filter((pl.col("size") >= 2) & pl.col("sim_min").is_not_null())
+    frame, total = data.tightness_clusters(res, set())
+    assert total == eligible.height and frame.equals(eligible)
+    ranked = eligible.sort(["size", "cluster"], descending=[True, False])
+    smallest = int(ranked["cluster"][-1])
+    frame, total = data.tightness_clusters(res, {smallest}, limit=3)
+    assert total == eligible.height
+    assert frame["cluster"].to_list() == [*ranked["cluster"][:3].to_list(), smallest]
+
+
+def test_size_histogram_counts_every_cluster_and_row(res):
+    sizes = res.clusters["size"].to_numpy()
+    bins = data.size_histogram(res)
+    labels = [b.label for b in bins]
+    assert labels[:4] == ["1", "2", "3\u20134", "5\u20138"][: len(labels)]
+    assert sum(b.n_clusters for b in bins) == sizes.size
+    assert sum(b.n_rows for b in bins) == sizes.sum()
+    for b in bins:
+        lo, _, hi = b.label.partition("\u2013")
+        inside = (sizes >= int(lo)) & (sizes <= int(hi or lo))
+        assert (b.n_clusters, b.n_rows) == (int(inside.sum()), int(sizes[inside].sum()))
+    assert bins[-1].n_clusters > 0 and int(bins[-1].label.split("\u2013")[-1]) >= sizes.max()
