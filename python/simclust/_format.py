@@ -13,8 +13,10 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["MISSING", "finite", "fmt_cell", "fmt_float", "rounded"]
+__all__ = ["MISSING", "finite", "fmt_cell", "fmt_float", "graph_search_text", "rounded"]
 
 MISSING = "—"
 """What the report shows for a value that is not a finite number."""
@@ -56,3 +58,29 @@ def fmt_cell(value: object, digits: int = 3) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def graph_search_text(search: Mapping[str, Any]) -> str:
+    """How the graph was searched, in words: exact, or what a partitioned search cost.
+
+    Example:
+        >>> graph_search_text({"method": "ivf", "n_lists": 2000, "nprobe": 8,
+        ...     "pairs_computed": 5, "pairs_total": 1000, "recall": 0.987, "recall_rows": 1000})
+        'ivf (2,000 lists, nprobe 8): 0.5% of pairs computed, recall 0.987 on 1,000 rows'
+
+    """
+    method = search.get("method", "exact")
+    if method == "exact":
+        return "exact (every pair)"
+    lists = f"{search.get('n_lists', 0):,} lists"
+    if method == "ivf":
+        lists += f", nprobe {search.get('nprobe')}"
+    total = search.get("pairs_total") or 0
+    share = 100.0 * (search.get("pairs_computed") or 0) / total if total else 100.0
+    text = f"{method} ({lists}): {share:.1f}% of pairs computed"
+    if method == "certified":
+        return text + ", exact"
+    recall = search.get("recall")
+    if recall is None:
+        return text + ", recall not measured"
+    return text + f", recall {recall:.3f} on {search.get('recall_rows', 0):,} rows"

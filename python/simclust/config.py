@@ -11,6 +11,10 @@ A config has five sections (all optional but ``[input]`` when a run reads a file
     k = 10                         # neighbours per row for "knn"
     threshold = 0.9
     # sweep = [0.8, 0.85, 0.9, 0.95]
+    search = "auto"                # "exact", "ivf" (approximate, recall measured), "certified"
+    nprobe = 8                     # ivf: lists each list is compared with
+    # n_lists = 2000               # ivf/certified: default 2 sqrt(N)
+    # recall_rows = 1000           # ivf: seeded rows the recall is measured on
     [cluster]
     strategy = "connected-components"
     threshold = 0.9                # any other key is a parameter of the strategy
@@ -53,7 +57,7 @@ from typing import Any
 
 from simclust import ops
 from simclust.exceptions import ConfigError, ParameterError, UnknownNameError
-from simclust.graph import DEFAULT_MAX_EDGES
+from simclust.graph import DEFAULT_MAX_EDGES, SEARCH_METHODS, SearchSettings
 from simclust.host import Host
 from simclust.params import check_value, parameters
 
@@ -148,6 +152,8 @@ def overlay(
     metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
     threads: int | None = None,
     max_edges: int | None = None,
+    search: str | None = None,
+    nprobe: int | None = None,
     out: str | Path | None = None,
     report: bool | None = None,
 ) -> dict[str, Any]:
@@ -161,7 +167,8 @@ def overlay(
     the base (``threshold``, ``k``, ``graph`` as ``kind``) overrides it there too;
     ``metrics`` (names, or ``{name: {parameter: value}}``) replaces ``[metrics] use``,
     keeping the base's parameters of the metrics still used; ``threads``/``max_edges``
-    go into ``[run]``, ``out``/``report`` into ``[output]``. The result is validated by
+    go into ``[run]``, ``search``/``nprobe`` into ``[graph]``, ``out``/``report`` into
+    ``[output]``. The result is validated by
     :func:`resolve`.
 
     Raises:
@@ -223,6 +230,8 @@ def overlay(
     for name, key, value in (
         ("run", "threads", threads),
         ("run", "max_edges", max_edges),
+        ("graph", "search", search),
+        ("graph", "nprobe", nprobe),
         ("output", "dir", None if out is None else str(out)),
         ("output", "report", report),
     ):
@@ -291,6 +300,29 @@ def _lookup(host: Host, kind: str, name: Any, where: str) -> type:
     return cls
 
 
+_SEARCH_KEYS = ("search", "nprobe", "n_lists", "recall_rows")
+
+
+def _search(gr: dict[str, Any]) -> dict[str, Any]:
+    """Pop and check the search keys of ``[graph]``; the resolved ``search`` section."""
+    default = SearchSettings()
+    method = gr.pop("search", default.method)
+    if method not in SEARCH_METHODS:
+        raise ConfigError(
+            f"graph.search: expected one of {', '.join(SEARCH_METHODS)}, got {method!r}"
+        )
+    out: dict[str, Any] = {"method": method}
+    for key, minimum in (("nprobe", 1), ("n_lists", 1), ("recall_rows", 0)):
+        value = gr.pop(key, getattr(default, key))
+        if value is None and key == "n_lists":
+            out[key] = None
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"graph.{key}: expected an int >= {minimum}, got {value!r}")
+        out[key] = value
+    return out
+
+
 def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     """Validate a raw config and return it resolved: names checked, defaults filled.
 
@@ -298,6 +330,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
 
         {"input": {"path": str | None, "loader": str | None, "params": {...}},
          "graph": {"kind", "k", "threshold", "sweep"} | None,
+         "search": {"method", "nprobe", "n_lists", "recall_rows"},
          "cluster": {"strategy": str, "params": {...}},
          "metrics": {"use": [names], "params": {name: {...}}},
          "output": {"dir": str | None, "report": bool},
@@ -340,11 +373,11 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
 
     # [graph]: kind/k/threshold are also the graph parameters of a graph strategy
     gr = _section(raw, "graph")
+    search = _search(gr)  # how any graph of the run is searched; not a graph by itself
     unknown = sorted(set(gr) - {*_GRAPH_KEYS, "sweep"})
     if unknown:
-        raise ConfigError(
-            f"graph.{unknown[0]}: unknown key; keys: {', '.join([*_GRAPH_KEYS, 'sweep'])}"
-        )
+        keys = ", ".join([*_GRAPH_KEYS, "sweep", *_SEARCH_KEYS])
+        raise ConfigError(f"graph.{unknown[0]}: unknown key; keys: {keys}")
     for key, param in _GRAPH_KEYS.items():
         if key in gr and param in declared:
             if param in cl and cl[param] != gr[key]:
@@ -441,6 +474,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         "graph": graph,
         "cluster": {"strategy": strategy, "params": params},
         "metrics": {"use": use, "params": metric_params},
+        "search": search,
         "output": {"dir": out.get("dir"), "report": out.get("report", True)},
         "run": {"threads": threads, "max_edges": max_edges},
     }

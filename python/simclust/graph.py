@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,7 @@ __all__ = [
     "Graph",
     "GraphKind",
     "GraphSpec",
+    "SearchSettings",
     "build_graph",
     "build_run_graphs",
     "check_edge_budget",
@@ -39,6 +41,54 @@ __all__ = [
 ]
 
 GraphKind = Literal["knn", "threshold"]
+
+SearchMethod = Literal["auto", "exact", "ivf", "certified"]
+SEARCH_METHODS: tuple[str, ...] = ("auto", "exact", "ivf", "certified")
+
+AUTO_EXACT_WORK = 8e12
+"""``auto`` searches exactly while ``N**2 * D / 2`` (the multiply-adds of the symmetric
+brute force) is at most this: about a minute on two cores (N = 200,000 at D = 384)."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How graphs are searched (``[graph] search``, ``nprobe``, ``n_lists``, ``recall_rows``).
+
+    Attributes:
+        method: ``"exact"`` (brute force, every pair), ``"ivf"`` (rows split into
+            lists by spherical k-means; each list compared with its ``nprobe`` nearest:
+            approximate, with the recall measured and recorded), ``"certified"``
+            (threshold graphs: lists that cannot hold an edge are skipped by the
+            triangle inequality on angles; exact), or ``"auto"``: exact while the brute
+            force is small (:data:`AUTO_EXACT_WORK`), else ``ivf``.
+        nprobe: lists each list is compared with (``ivf``).
+        n_lists: lists (default ``2 sqrt(N)``).
+        recall_rows: seeded rows the recall of an ``ivf`` graph is measured on.
+
+    Example:
+        >>> SearchSettings().choose(1_000_000, 384, "knn")
+        ('ivf', 'auto: the brute force would take 1.9e+14 multiply-adds')
+
+    """
+
+    method: SearchMethod = "auto"
+    nprobe: int = 8
+    n_lists: int | None = None
+    recall_rows: int = 1000
+
+    def choose(self, n: int, d: int, kind: GraphKind) -> tuple[str, str]:
+        """The method for ``n`` rows of dimension ``d``, and why it was chosen."""
+        if self.method == "certified" and kind != "threshold":
+            raise ConfigError(
+                "graph.search: 'certified' builds threshold graphs; a kNN graph is "
+                "searched 'exact' or 'ivf'"
+            )
+        if self.method != "auto":
+            return self.method, "configured"
+        work = n * n * d / 2
+        if work <= AUTO_EXACT_WORK or n < 1000:
+            return "exact", f"auto: the brute force takes {work:.1e} multiply-adds"
+        return "ivf", f"auto: the brute force would take {work:.1e} multiply-adds"
 
 
 @dataclass(frozen=True)
@@ -87,6 +137,11 @@ class Graph:
     src: npt.NDArray[np.uint32]
     dst: npt.NDArray[np.uint32]
     similarity: npt.NDArray[np.float32]
+    search: Mapping[str, Any] = field(default_factory=lambda: {"method": "exact"})
+    """How the graph was built: ``method`` (``exact``, ``ivf`` or ``certified``) and,
+    for a partitioned search, ``n_lists``, ``nprobe``, ``pairs_computed``,
+    ``pairs_total``, ``recall`` (measured on ``recall_rows`` seeded rows; 1.0 when
+    exact) and why the method was chosen."""
 
     @property
     def n_edges(self) -> int:
@@ -104,14 +159,16 @@ class Graph:
         """The edges of this graph (built lower) that pass ``spec``'s threshold."""
         assert spec.threshold is not None
         keep = self.similarity >= np.float32(spec.threshold)
-        return Graph(spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep])
+        return Graph(
+            spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep], self.search
+        )
 
     def read_only(self) -> Graph:
         """The same graph with read-only edge arrays: a plugin cannot reorder them."""
         src, dst, sim = self.src.view(), self.dst.view(), self.similarity.view()
         for a in (src, dst, sim):
             a.flags.writeable = False
-        return Graph(self.spec, self.n_nodes, src, dst, sim)
+        return Graph(self.spec, self.n_nodes, src, dst, sim, self.search)
 
     def frame(self) -> pl.DataFrame:
         """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`."""
@@ -268,8 +325,9 @@ def build_graph(
     n_threads: int | None = None,
     progress: ops.Progress | None = None,
     max_edges: int | None = DEFAULT_MAX_EDGES,
+    search: SearchSettings | None = None,
 ) -> Graph:
-    """Build the exact similarity graph ``spec`` describes over the rows of ``X``.
+    """Build the similarity graph ``spec`` describes over the rows of ``X``.
 
     Args:
         X: unit-normalised rows.
@@ -278,33 +336,61 @@ def build_graph(
         progress: optional ``progress(done, total)`` callback.
         max_edges: refuse a graph with more edges (estimated before building, see
             :func:`check_edge_budget`); ``None``: no limit.
+        search: how to search (default: exact brute force); the graph's ``search``
+            records what was done and, for an approximate graph, its measured recall.
 
     Raises:
-        ConfigError: the graph would exceed ``max_edges``.
+        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph.
 
     Example:
         >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
-        >>> build_graph(X, GraphSpec("knn", k=1)).n_edges
-        2
+        >>> g = build_graph(X, GraphSpec("knn", k=1))
+        >>> g.n_edges, g.search["method"]
+        (2, 'exact')
 
     """
     n = int(X.shape[0])
     check_edge_budget(X, spec, max_edges)
-    if spec.kind == "threshold":
-        assert spec.threshold is not None  # GraphSpec checks it
-        src, dst, sim = ops.threshold_edges(
-            X, spec.threshold, n_threads=n_threads, progress=progress
-        )
-    else:
+    settings = search if search is not None else SearchSettings(method="exact")
+    method, why = settings.choose(n, int(X.shape[1]), spec.kind)
+    if spec.kind == "knn":
         if n < 2:
             empty = np.zeros(0, np.uint32)
             return Graph(spec, n, empty, empty, np.zeros(0, np.float32))
-        k = spec.k
-        if not 1 <= k <= n - 1:
-            raise ParameterError(f"graph k must be in 1..N-1 = 1..{n - 1} for {n} rows, got {k}")
-        t = -1.0 if spec.threshold is None else spec.threshold
-        src, dst, sim = ops.knn_edges(X, k, t, n_threads=n_threads, progress=progress)
-    return Graph(spec, n, src, dst, sim)
+        if not 1 <= spec.k <= n - 1:
+            raise ParameterError(
+                f"graph k must be in 1..N-1 = 1..{n - 1} for {n} rows, got {spec.k}"
+            )
+    t = -1.0 if spec.threshold is None else spec.threshold
+    if method == "exact":
+        if spec.kind == "threshold":
+            edges = ops.threshold_edges(X, t, n_threads=n_threads, progress=progress)
+        else:
+            edges = ops.knn_edges(X, spec.k, t, n_threads=n_threads, progress=progress)
+        return Graph(spec, n, *edges, {"method": "exact", "chosen": why, "recall": 1.0})
+    part = ops.Partition(X, settings.n_lists, n_threads=n_threads, progress=progress)
+    if spec.kind == "threshold":
+        src, dst, sim, stats = part.threshold_edges(
+            t,
+            certified=method == "certified",
+            nprobe=settings.nprobe,
+            recall_rows=settings.recall_rows,
+            n_threads=n_threads,
+            progress=progress,
+        )
+    else:
+        src, dst, sim, stats = part.knn_edges(
+            spec.k,
+            t,
+            nprobe=settings.nprobe,
+            recall_rows=settings.recall_rows,
+            n_threads=n_threads,
+            progress=progress,
+        )
+    record = {"method": method, "chosen": why, **stats._asdict()}
+    if method == "ivf":
+        record["nprobe"] = settings.nprobe
+    return Graph(spec, n, src, dst, sim, record)
 
 
 def sweep_thresholds(
@@ -345,6 +431,7 @@ def build_run_graphs(
     n_threads: int | None = None,
     progress: ops.Progress | None = None,
     max_edges: int | None = DEFAULT_MAX_EDGES,
+    search: SearchSettings | None = None,
 ) -> tuple[Graph, Graph]:
     """The run's graph and the graph its sweep counts on, both read-only.
 
@@ -371,7 +458,9 @@ def build_run_graphs(
         if np.float32(lowest) < np.float32(spec.threshold):
             low = replace(spec, threshold=lowest)
     try:
-        built = build_graph(X, low, n_threads=n_threads, progress=progress, max_edges=max_edges)
+        built = build_graph(
+            X, low, n_threads=n_threads, progress=progress, max_edges=max_edges, search=search
+        )
     except ConfigError as exc:
         if low is spec:
             raise

@@ -47,7 +47,13 @@ from simclust.exceptions import (
     PluginError,
     ShapeError,
 )
-from simclust.graph import Graph, GraphSpec, build_run_graphs, sweep_thresholds
+from simclust.graph import (
+    Graph,
+    GraphSpec,
+    SearchSettings,
+    build_run_graphs,
+    sweep_thresholds,
+)
 from simclust.host import Host, Registration, get_host
 from simclust.inputs import as_ids, as_matrix, read_input
 from simclust.outdir import check_output_dir
@@ -357,6 +363,7 @@ def analyze(
     config: str | Path | Mapping[str, Any] | None = None,
     n_threads: int | None = None,
     max_edges: int | None = None,
+    search: str | None = None,
     progress: StageProgress | None = None,
     host: Host | None = None,
     **strategy_params: Any,
@@ -376,6 +383,10 @@ def analyze(
         config: a TOML path or a mapping in the config layout (:mod:`simclust.config`);
             the keyword arguments here override it.
         n_threads: threads for every kernel (default ``SIMCLUST_NUM_THREADS`` or all).
+        search: how graphs are searched: ``"exact"``, ``"ivf"`` (approximate, recall
+            measured), ``"certified"`` (exact threshold graphs, pruned) or ``"auto"``
+            (the default: exact while the brute force is small, else ``ivf``); see
+            :class:`simclust.graph.SearchSettings`.
         max_edges: the similarity graph's edge budget (default the config's
             ``[run] max_edges``, else 100 M, about 1.2 GB): a graph estimated to be
             larger is refused before it is built.
@@ -408,6 +419,7 @@ def analyze(
         metrics=metrics,
         threads=n_threads,
         max_edges=max_edges,
+        search=search,
     )
     cfg = config_mod.resolve(raw, host)
     threads = cfg["run"]["threads"]
@@ -432,6 +444,7 @@ def analyze(
                 n_threads=threads,
                 progress=_stage_cb(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
+                search=SearchSettings(**cfg["search"]),
             )
     with timer.stage("cluster"):
         labels = _fit(plugins, x, graph)
@@ -464,6 +477,7 @@ def analyze(
         timings=timer.timings,
         tables=parts.tables,
         arrays=parts.arrays,
+        graph_search=dict(graph.search) if graph is not None else {},
     )
     observed = result.copy()  # observers cannot change what is returned or written
     host.run_finished(observed, observed.config)

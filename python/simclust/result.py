@@ -79,6 +79,10 @@ class Result:
         versions: simclust, its dependencies and every plugin's version.
         fingerprint: shape, dtype and BLAKE2b digest of the input embeddings.
         timings: seconds per stage.
+        graph_search: how the run's graph was searched (``method``: ``exact``, ``ivf`` or
+            ``certified``, why it was chosen, and for a partitioned search the lists, the
+            pairs computed and the ``recall`` measured on ``recall_rows`` seeded rows);
+            empty when no graph was built.
 
     """
 
@@ -95,6 +99,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    graph_search: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A small dict for printing: rows, clusters, noise, sizes, timings.
@@ -118,6 +123,8 @@ class Result:
             "n_chained": self.chained_clusters().height,
             "strategy": self.config["cluster"]["strategy"],
             "metrics": list(self.config["metrics"]["use"]),
+            "graph_search": self.graph_search.get("method"),
+            "graph_recall": self.graph_search.get("recall"),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -201,6 +208,7 @@ class Result:
             timings=dict(self.timings),
             tables={k: v.clone() for k, v in self.tables.items()},
             arrays={k: np.array(v, copy=True) for k, v in self.arrays.items()},
+            graph_search=copy.deepcopy(self.graph_search),
         )
 
     def file_names(self, *, report: bool) -> list[str]:
@@ -299,6 +307,7 @@ class Result:
                 "input": self.fingerprint,
                 "summary": self.summary(),
                 "timings_s": self.timings,
+                "graph_search": self.graph_search,
                 "files": names,
             }
             write_text(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
@@ -420,6 +429,7 @@ class Result:
             timings=manifest.get("timings_s", {}),
             tables=tables,
             arrays=arrays,
+            graph_search=dict(manifest.get("graph_search") or {}),
         )
 
     def image_root(self) -> Path | None:

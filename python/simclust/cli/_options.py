@@ -23,6 +23,7 @@ __all__ = [
     "parse_metrics",
     "parse_param",
     "parse_thresholds",
+    "search_options",
     "threads_option",
 ]
 
@@ -165,3 +166,22 @@ max_edges_option = click.option(
     help="Refuse a similarity graph estimated to have more edges (12 bytes each; "
     "default: the config's [run] max_edges, else 100000000).",
 )
+
+
+def search_options(fn: F) -> F:
+    """``--search`` and ``--nprobe``: how the similarity graph is searched."""
+    fn = click.option(
+        "--nprobe",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Lists each list is compared with in an ivf search (default 8).",
+    )(fn)
+    fn = click.option(
+        "--search",
+        type=click.Choice(["auto", "exact", "ivf", "certified"]),
+        default=None,
+        help="Graph search: exact brute force, ivf (approximate, recall measured and "
+        "reported), certified (exact threshold graph, pruned), or auto (default: exact "
+        "while the brute force is small, else ivf).",
+    )(fn)
+    return fn

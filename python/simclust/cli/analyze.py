@@ -16,6 +16,7 @@ from simclust.cli._options import (
     max_edges_option,
     parse_metrics,
     parse_param,
+    search_options,
     threads_option,
 )
 from simclust.cli._output import check_out_dir, report_enabled
@@ -59,6 +60,7 @@ DEFAULT_OUT = "simclust-out"
 @click.option("--report/--no-report", default=None, help="Write report.html (default: on).")
 @threads_option
 @max_edges_option
+@search_options
 @common_options
 def command(
     path: Path,
@@ -74,6 +76,8 @@ def command(
     report: bool | None,
     threads: int | None,
     max_edges: int | None,
+    search: str | None,
+    nprobe: int | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -110,6 +114,8 @@ def command(
             metrics=None if metrics is None else parse_metrics(metrics),
             threads=threads,
             max_edges=max_edges,
+            search=search,
+            nprobe=nprobe,
             out=out_dir,
             report=report,
         )

@@ -15,18 +15,20 @@ from rich.table import Table
 
 from simclust import config as config_mod
 from simclust import ops, pipeline
+from simclust._format import graph_search_text
 from simclust.cli._errors import errors
 from simclust.cli._host import plugin_host
 from simclust.cli._options import (
     common_options,
     max_edges_option,
     parse_thresholds,
+    search_options,
     threads_option,
 )
 from simclust.cli._progress import stage_progress
 from simclust.cli._summary import stdout
 from simclust.exceptions import ParameterError
-from simclust.graph import GraphSpec, build_graph
+from simclust.graph import GraphSpec, SearchSettings, build_graph
 
 __all__ = ["command", "sweep_table"]
 
@@ -89,6 +91,7 @@ def sweep_table(
 @click.option("--loader", help="Loader name (default: the first that reads PATH).")
 @threads_option
 @max_edges_option
+@search_options
 @common_options
 def command(
     path: Path,
@@ -98,6 +101,8 @@ def command(
     loader: str | None,
     threads: int | None,
     max_edges: int | None,
+    search: str | None,
+    nprobe: int | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -119,7 +124,8 @@ def command(
         run: dict[str, Any] = {} if threads is None else {"threads": threads}
         if max_edges is not None:
             run["max_edges"] = max_edges
-        cfg = config_mod.resolve({"input": inp, "run": run}, host)
+        graph_cfg = {key: value for key, value in (("search", search), ("nprobe", nprobe)) if value}
+        cfg = config_mod.resolve({"input": inp, "run": run, "graph": graph_cfg}, host)
         lo = values[0]
         with stage_progress(not quiet) as bars:
             stages = pipeline.StageTimer(bars)
@@ -132,7 +138,12 @@ def command(
             with stages.stage("graph"):
                 cb = None if bars is None else (lambda d, t: bars("graph", d, t))
                 graph = build_graph(
-                    x, spec, n_threads=threads, progress=cb, max_edges=cfg["run"]["max_edges"]
+                    x,
+                    spec,
+                    n_threads=threads,
+                    progress=cb,
+                    max_edges=cfg["run"]["max_edges"],
+                    search=SearchSettings(**cfg["search"]),
                 )
             with stages.stage("sweep"):
                 table = sweep_table(x.shape[0], graph.src, graph.dst, graph.similarity, values)
@@ -143,6 +154,7 @@ def command(
             "n_rows": n,
             "graph": {"kind": graph_kind, "k": k if graph_kind == "knn" else None, "threshold": lo},
             "n_edges": graph.n_edges,
+            "graph_search": dict(graph.search),
             "sweep": table.to_dicts(),
             "timings_s": {key: round(v, 4) for key, v in stages.timings.items()},
         }
@@ -157,3 +169,4 @@ def command(
     for t, comps, largest, single, edges in table.iter_rows():
         out.add_row(f"{t:g}", f"{comps:,}", f"{largest:,}", f"{single:,}", f"{edges:,}")
     stdout().print(out)
+    stdout().print(f"[bold]graph search[/]: {graph_search_text(graph.search)}")

@@ -40,11 +40,21 @@ from simclust.ops._geometry import (
 from simclust.ops._kmeans import KMeansInit as KMeansInit
 from simclust.ops._kmeans import _kmeans_fit as _kmeans_fit
 from simclust.ops._kmeans import kmeans, kmeans_assign
-from simclust.ops._similarity import knn, knn_edges, normalize, threshold_edges
+from simclust.ops._similarity import (
+    Partition,
+    SearchStats,
+    default_n_lists,
+    knn,
+    knn_edges,
+    normalize,
+    threshold_edges,
+)
 
 __all__ = [
     "CentroidStats",
     "Labelling",
+    "Partition",
+    "SearchStats",
     "Silhouette",
     "bridge_similarity",
     "calinski_harabasz",
@@ -53,6 +63,7 @@ __all__ = [
     "cluster_linkage",
     "connected_components",
     "davies_bouldin",
+    "default_n_lists",
     "edge_stats",
     "inter_centroid",
     "intra_stats",

@@ -145,3 +145,16 @@ def _edge_ends(edges: EdgesLike) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np
             )
         src, dst = edges[0], edges[1]
     return _as_nodes(src, "src"), _as_nodes(dst, "dst")
+
+
+_U64_MAX = 2**64 - 1
+
+
+def _as_seed(value: int, name: str = "random_state") -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not 0 <= int(value) <= _U64_MAX
+    ):
+        raise ParameterError(f"{name} must be an integer in [0, 2**64 - 1], got {value!r}")
+    return int(value)

@@ -18,6 +18,7 @@ from simclust.ops._coerce import (
     Progress,
     _as_count,
     _as_matrix,
+    _as_seed,
     _as_threads,
 )
 
@@ -43,18 +44,6 @@ def _as_metric(metric: str) -> str:
     if not isinstance(metric, str):
         raise ParameterError(f'metric must be "cosine" or "euclidean", got {metric!r}')
     return metric
-
-
-def _as_seed(random_state: int) -> int:
-    if (
-        isinstance(random_state, bool)
-        or not isinstance(random_state, numbers.Integral)
-        or not 0 <= int(random_state) <= _U64_MAX
-    ):
-        raise ParameterError(
-            f"random_state must be an integer in [0, 2**64 - 1], got {random_state!r}"
-        )
-    return int(random_state)
 
 
 def _kmeans_fit(

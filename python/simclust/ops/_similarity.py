@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -11,6 +14,7 @@ from simclust.ops._coerce import (
     Progress,
     _as_count,
     _as_matrix,
+    _as_seed,
     _as_threads,
     _as_threshold,
 )
@@ -132,3 +136,157 @@ def knn_edges(
         n_threads=_as_threads(n_threads),
         progress=progress,
     )
+
+
+class SearchStats(NamedTuple):
+    """What a partitioned search computed and how complete it is."""
+
+    n_lists: int
+    """Lists the rows were split into."""
+    list_pairs: int
+    """Pairs of lists compared."""
+    pairs_computed: int
+    """Row pairs whose similarity was computed."""
+    pairs_total: int
+    """All row pairs, ``N (N - 1) / 2``."""
+    recall: float | None
+    """Measured recall (recall@k for kNN, pair recall for ε-graphs; 1.0 when certified);
+    ``None`` when not measured."""
+    recall_rows: int
+    """Rows the recall was measured on (0: certified or not measured)."""
+
+
+class Partition:
+    """The rows split into lists by spherical k-means (an inverted file), for big graphs.
+
+    k-means is trained on a seeded sample and every row goes to its nearest centroid;
+    the lists are kept as contiguous blocks of unit rows (one copy of the data). Graphs
+    are then built from the lists: approximate kNN and ε-graphs that compare each list
+    with the ``nprobe`` lists of nearest centroid (every similarity computed is exact;
+    which pairs are computed is approximate, and the recall is measured on a seeded
+    sample of rows against brute force), or the certified exact ε-graph (lists that
+    cannot hold a pair ``>= t`` by the triangle inequality on angles are skipped).
+
+    Args:
+        x: N x D embeddings.
+        n_lists: lists (default ``2 sqrt(N)``).
+        train_size: rows k-means is trained on (default 32 per list).
+        max_iter: Lloyd iterations of the training.
+        seed: seed of the sample and of k-means.
+        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
+        progress: optional ``progress(done, total)`` callback.
+
+    Example:
+        >>> from simclust.testing import make_embeddings
+        >>> X = make_embeddings(2000, 16, n_clusters=20, seed=0)
+        >>> part = Partition(X, 20)
+        >>> src, dst, sim, stats = part.threshold_edges(0.9, certified=True)
+        >>> exact = threshold_edges(X, 0.9)
+        >>> bool((src == exact[0]).all() and (dst == exact[1]).all()), stats.recall
+        (True, 1.0)
+
+    """
+
+    def __init__(
+        self,
+        x: npt.ArrayLike,
+        n_lists: int | None = None,
+        *,
+        train_size: int | None = None,
+        max_iter: int = 20,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        xm = _as_matrix(x, "X")
+        n = int(xm.shape[0])
+        lists = default_n_lists(n) if n_lists is None else _as_count(n_lists, "n_lists")
+        train = 32 * lists if train_size is None else _as_count(train_size, "train_size")
+        self._native = _native.Partition(
+            xm,
+            lists,
+            train_size=train,
+            max_iter=_as_count(max_iter, "max_iter"),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+            progress=progress,
+        )
+
+    @property
+    def n_lists(self) -> int:
+        """The number of lists."""
+        return int(self._native.n_lists)
+
+    @property
+    def list_sizes(self) -> npt.NDArray[np.uint64]:
+        """Rows per list."""
+        return self._native.list_sizes
+
+    def knn_edges(
+        self,
+        k: int,
+        threshold: float = -1.0,
+        *,
+        nprobe: int = 8,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats
+    ]:
+        """The undirected kNN graph (edges ``>= threshold``) from an approximate search.
+
+        Each list is compared with the ``nprobe`` lists of nearest centroid (itself
+        first); recall@k is measured on ``recall_rows`` seeded rows (0: not measured).
+        """
+        src, dst, sim, stats = self._native.knn_edges(
+            _as_count(k, "k"),
+            _as_threshold(threshold),
+            _as_count(nprobe, "nprobe"),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+            progress=progress,
+        )
+        return src, dst, sim, SearchStats(**stats)
+
+    def threshold_edges(
+        self,
+        threshold: float,
+        *,
+        certified: bool = False,
+        nprobe: int = 8,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats
+    ]:
+        """The ε-graph at ``threshold``: exact with ``certified``, else approximate.
+
+        The approximate graph compares each list with its ``nprobe`` nearest; its pair
+        recall is measured on ``recall_rows`` seeded rows (0: not measured).
+        """
+        src, dst, sim, stats = self._native.threshold_edges(
+            _as_threshold(threshold),
+            certified=bool(certified),
+            nprobe=_as_count(nprobe, "nprobe"),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+            progress=progress,
+        )
+        return src, dst, sim, SearchStats(**stats)
+
+
+def default_n_lists(n: int) -> int:
+    """The default number of lists for ``n`` rows: ``2 sqrt(N)``, within ``1..N``.
+
+    Example:
+        >>> default_n_lists(1_000_000)
+        2000
+
+    """
+    return max(1, min(n, round(2 * math.sqrt(n))))

@@ -1,0 +1,140 @@
+"""Partitioned graph search (ivf, certified) against brute force and numpy references."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import simclust
+from simclust import ops
+from simclust.exceptions import ConfigError
+from simclust.graph import GraphSpec, SearchSettings, build_graph
+from simclust.testing import make_embeddings
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _pairs(src, dst) -> set[tuple[int, int]]:
+    return set(zip(src.tolist(), dst.tolist(), strict=True))
+
+
+def _shapes():
+    rng = np.random.default_rng(5)
+    clustered = make_embeddings(3000, 24, n_clusters=40, seed=1)
+    giant = np.vstack(
+        [rng.normal(0, 0.05, (1500, 16)) + 1.0, rng.normal(0, 1.0, (500, 16))]
+    ).astype(np.float32)
+    singletons = rng.normal(size=(2000, 32)).astype(np.float32)
+    dups = np.repeat(make_embeddings(400, 16, n_clusters=8, seed=2), 3, axis=0)
+    return {"clustered": clustered, "giant": giant, "singletons": singletons, "dups": dups}
+
+
+@pytest.mark.parametrize("name", ["clustered", "giant", "singletons", "dups"])
+@pytest.mark.parametrize("t", [0.99, 0.9, 0.5, 0.05])
+def test_certified_epsilon_graph_equals_brute_force(name, t):
+    x = _shapes()[name]
+    part = ops.Partition(x, 30, seed=3)
+    src, dst, sim, stats = part.threshold_edges(t, certified=True)
+    want = ops.threshold_edges(x, t)
+    # edge for edge, except a pair within float32 rounding of t, where two different
+    # summation orders (tile shapes) may disagree in the last bit
+    u = _unit(x)
+    differ = _pairs(src, dst) ^ _pairs(want[0], want[1])
+    assert all(abs(u[a] @ u[b] - t) < 1e-5 for a, b in differ), sorted(differ)[:5]
+    assert len(differ) <= 2
+    if not differ:
+        np.testing.assert_allclose(np.sort(sim), np.sort(want[2]), atol=1e-6)
+    assert stats.recall == 1.0 and 0 < stats.pairs_computed <= stats.pairs_total
+
+
+def test_ivf_knn_recall_is_measured_truthfully():
+    x = make_embeddings(20_000, 32, n_clusters=200, seed=4)
+    k = 10
+    part = ops.Partition(x, seed=0)
+    src, dst, sim, stats = part.knn_edges(k, nprobe=8, recall_rows=2000)
+    assert stats.recall is not None and stats.recall >= 0.95
+    assert stats.pairs_computed < 0.2 * stats.pairs_total
+    # independent recount with numpy on the same seeded rows: the edges of each row
+    u = _unit(x)
+    rows = np.sort(np.random.default_rng(0).choice(len(x), 300, replace=False))
+    nbrs: dict[int, set[int]] = {int(r): set() for r in rows}
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        if a in nbrs:
+            nbrs[a].add(b)
+        if b in nbrs:
+            nbrs[b].add(a)
+    found = 0
+    for r in rows:
+        s = u @ u[r]
+        s[r] = -np.inf
+        kth = np.sort(s)[-k]
+        found += min(k, sum(1 for j in nbrs[int(r)] if s[j] >= kth - 1e-6))
+    counted = found / (len(rows) * k)
+    assert abs(counted - stats.recall) < 0.03, (counted, stats.recall)
+    # every edge's similarity is the exact cosine
+    np.testing.assert_allclose(sim, np.einsum("ij,ij->i", u[src], u[dst]), atol=1e-5)
+
+
+def test_ivf_epsilon_graph_holds_only_true_edges_and_measures_pair_recall():
+    x = make_embeddings(20_000, 32, n_clusters=300, seed=6)
+    part = ops.Partition(x, seed=0)
+    src, dst, _, stats = part.threshold_edges(0.9, nprobe=8, recall_rows=1000)
+    exact = ops.threshold_edges(x, 0.9)
+    got, want = _pairs(src, dst), _pairs(exact[0], exact[1])
+    assert got <= want
+    true_recall = len(got) / len(want)
+    assert stats.recall is not None and abs(stats.recall - true_recall) < 0.02
+    assert true_recall >= 0.99
+
+
+def test_partitioned_results_do_not_depend_on_threads():
+    x = make_embeddings(5000, 16, n_clusters=50, seed=7)
+    a = ops.Partition(x, 40, n_threads=1).knn_edges(5, nprobe=4, n_threads=1)
+    b = ops.Partition(x, 40, n_threads=2).knn_edges(5, nprobe=4, n_threads=2)
+    for u, v in zip(a[:3], b[:3], strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert a[3] == b[3]
+
+
+def test_auto_picks_exact_for_small_and_ivf_for_large_inputs():
+    s = SearchSettings()
+    assert s.choose(10_000, 384, "threshold")[0] == "exact"
+    assert s.choose(1_000_000, 384, "knn")[0] == "ivf"
+    x = make_embeddings(500, 8, n_clusters=5, seed=0)
+    g = build_graph(ops.normalize(x), GraphSpec("knn", k=5), search=s)
+    assert g.search["method"] == "exact" and g.search["chosen"].startswith("auto")
+    with pytest.raises(ConfigError, match="certified"):
+        SearchSettings(method="certified").choose(100, 8, "knn")
+
+
+def test_analyze_records_the_search_in_the_result_and_its_folder(tmp_path):
+    x = make_embeddings(4000, 16, n_clusters=40, seed=8)
+    res = simclust.analyze(x, threshold=0.9, search="ivf", metrics=["intra"])
+    assert res.graph_search["method"] == "ivf" and 0.9 < res.graph_search["recall"] <= 1.0
+    assert res.summary()["graph_recall"] == res.graph_search["recall"]
+    exact = simclust.analyze(x, threshold=0.9, search="certified", metrics=["intra"])
+    brute = simclust.analyze(x, threshold=0.9, search="exact", metrics=["intra"])
+    assert exact.assignments["cluster"].to_list() == brute.assignments["cluster"].to_list()
+    assert exact.edges.select("src", "dst").equals(brute.edges.select("src", "dst"))
+    np.testing.assert_allclose(  # two summation orders: equal to rounding
+        exact.edges["similarity"].to_numpy(), brute.edges["similarity"].to_numpy(), atol=1e-6
+    )
+    out = res.write(tmp_path / "run", report=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["graph_search"]["method"] == "ivf"
+    assert simclust.Result.read(out).graph_search == res.graph_search
+
+
+def test_search_config_is_validated():
+    x = make_embeddings(100, 8, n_clusters=3, seed=0)
+    with pytest.raises(ConfigError, match=r"graph\.search"):
+        simclust.analyze(x, config={"graph": {"search": "hnsw"}})
+    with pytest.raises(ConfigError, match=r"graph\.nprobe"):
+        simclust.analyze(x, config={"graph": {"nprobe": 0}})
+    # search keys alone ask for no graph
+    res = simclust.analyze(x, strategy="kmeans", n_clusters=3, config={"graph": {"search": "ivf"}})
+    assert res.edges.height == 0 and res.graph_search == {}
