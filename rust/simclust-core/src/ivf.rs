@@ -11,7 +11,9 @@
 //!   `nprobe` lists whose centroids are most similar to its own (itself
 //!   included). Every unordered pair of lists is computed once, as one or
 //!   more GEMM tiles, and updates both sides, so a pair is found when either
-//!   list probes the other. Every similarity computed is exact fp32; what is
+//!   list probes the other. For kNN, the rows farthest from their centroid
+//!   (outliers, rows of small clusters) are then probed one by one against
+//!   more lists. Every similarity computed is exact fp32; what is
 //!   approximate is which pairs are computed, and [`knn_recall`] /
 //!   [`edge_recall`] measure what that cost on a seeded sample of rows.
 //! * **Certified** ([`Probe::Certified`], threshold graphs only): angles on
@@ -37,6 +39,15 @@ use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 /// Rows per block when assigning rows to lists.
 const ASSIGN_ROWS: usize = 1024;
+
+/// Share of rows, those farthest from their list's centroid, that an
+/// approximate kNN search also probes one by one: a row far from every
+/// centroid (an outlier) has neighbours scattered over many lists, which
+/// comparing whole lists with their nearest lists misses.
+const WEAK_SHARE: f64 = 0.05;
+
+/// Lists each of those rows probes: `max(WEAK_MIN_PROBES, 4 nprobe)`.
+const WEAK_MIN_PROBES: usize = 32;
 
 /// Angle (radians) added to the certified bound: float32 dot products near
 /// 1 lose up to about `sqrt(2 (D + 2) eps)` of angle, which stays below this
@@ -92,6 +103,8 @@ pub struct Partition {
     /// Per list, the smallest cosine of a member to its centroid (1 when
     /// empty): its angular radius is `arccos` of it.
     pub min_cos: Vec<f32>,
+    /// Per position, the cosine of the row to its list's centroid.
+    pub cos: Vec<f32>,
 }
 
 impl Partition {
@@ -125,9 +138,11 @@ impl Partition {
         let mut next = offsets.clone();
         let mut order = vec![0_u32; n];
         let mut min_cos = vec![1.0_f32; l];
+        let mut pos_cos = vec![0.0_f32; n];
         for (r, (&c, &s)) in list.iter().zip(&cos).enumerate() {
             let c = c as usize;
             order[next[c]] = r as u32;
+            pos_cos[next[c]] = s;
             next[c] += 1;
             min_cos[c] = min_cos[c].min(s);
         }
@@ -150,6 +165,7 @@ impl Partition {
             order,
             xs,
             min_cos,
+            cos: pos_cos,
         })
     }
 
@@ -292,6 +308,82 @@ impl Partition {
         }
     }
 
+    /// The weak-row pass of an approximate kNN search: the rows farthest from
+    /// their list's centroid ([`WEAK_SHARE`] of all) each probe their
+    /// `probes` nearest lists, except lists already compared with their own
+    /// (in `pairs`), so no pair is computed twice. Returns the tasks and the
+    /// number of row pairs they compute.
+    fn weak_row_queries(
+        &self,
+        pairs: &[(u32, u32)],
+        probes: usize,
+        pool: &rayon::ThreadPool,
+        ctl: &Control,
+    ) -> Result<(Vec<RowQuery>, u64)> {
+        let (n, l, d) = (self.n_rows(), self.n_lists, self.d);
+        let n_weak = ((n as f64) * WEAK_SHARE).round() as usize;
+        if n_weak == 0 || probes <= 1 {
+            return Ok((Vec::new(), 0));
+        }
+        let mut by_cos: Vec<u32> = (0..n as u32).collect();
+        by_cos.select_nth_unstable_by(n_weak - 1, |&a, &b| {
+            self.cos[a as usize]
+                .total_cmp(&self.cos[b as usize])
+                .then(a.cmp(&b))
+        });
+        let mut weak = by_cos[..n_weak].to_vec();
+        weak.sort_unstable();
+        let mut list_of = vec![0_u32; n];
+        for j in 0..l {
+            let (a, b) = self.list(j);
+            list_of[a..b].fill(j as u32);
+        }
+        // each weak row's nearest lists, block by block
+        let tops = run_indexed(
+            pool,
+            n_weak.div_ceil(ASSIGN_ROWS),
+            ctl,
+            || vec![0.0_f32; ASSIGN_ROWS * l],
+            |sims, b| {
+                let rows = &weak[b * ASSIGN_ROWS..((b + 1) * ASSIGN_ROWS).min(n_weak)];
+                let q: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&p| self.row(p as usize).iter().copied())
+                    .collect();
+                gemm_abt(&q, rows.len(), &self.centroids, l, d, sims);
+                (0..rows.len())
+                    .map(|r| top_lists(&sims[r * l..(r + 1) * l], probes))
+                    .collect::<Vec<_>>()
+            },
+        )?;
+        let mut groups: Vec<Vec<u32>> = vec![Vec::new(); l];
+        for (&p, top) in weak.iter().zip(tops.into_iter().flatten()) {
+            let own = list_of[p as usize];
+            for j in top {
+                let key = (own.min(j), own.max(j));
+                if j != own && pairs.binary_search(&key).is_err() {
+                    groups[j as usize].push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut computed = 0_u64;
+        for (j, rows) in groups.into_iter().enumerate() {
+            let (a, b) = self.list(j);
+            computed += rows.len() as u64 * (b - a) as u64;
+            for chunk in rows.chunks(BLOCK) {
+                for block in 0..(b - a).div_ceil(BLOCK) {
+                    out.push(RowQuery {
+                        rows: chunk.to_vec(),
+                        list: j as u32,
+                        block,
+                    });
+                }
+            }
+        }
+        Ok((out, computed))
+    }
+
     /// Number of row pairs the given tiles compute.
     fn pairs_in(&self, tiles: &[Tile]) -> u64 {
         tiles
@@ -407,21 +499,29 @@ fn assign(
             gemm_abt(&rows[..ra * d], ra, centroids, l, d, sims);
             (0..ra)
                 .map(|p| {
-                    let row = &sims[p * l..(p + 1) * l];
-                    let mut best = 0;
-                    for (c, &s) in row.iter().enumerate() {
-                        if s > row[best] {
-                            best = c;
-                        }
-                    }
+                    let best = top_lists(&sims[p * l..(p + 1) * l], 1)[0] as usize;
                     let u = &rows[p * d..(p + 1) * d];
-                    let s = refine(u, &centroids[best * d..(best + 1) * d], row[best], lo);
-                    (best as u32, s)
+                    let c = &centroids[best * d..(best + 1) * d];
+                    (best as u32, refine(u, c, sims[p * l + best], lo))
                 })
                 .collect::<Vec<_>>()
         },
     )?;
     Ok(per_block.into_iter().flatten().unzip())
+}
+
+/// The `m` most similar lists of a row (`m <= sims.len()`), best first,
+/// ties to the lower list.
+fn top_lists(sims: &[f32], m: usize) -> Vec<u32> {
+    let mut top: Vec<(f32, u32)> = Vec::with_capacity(m + 1);
+    for (c, &s) in sims.iter().enumerate() {
+        if top.len() < m || s > top[top.len() - 1].0 {
+            let at = top.partition_point(|&(v, _)| v >= s);
+            top.insert(at, (s, c as u32));
+            top.truncate(m);
+        }
+    }
+    top.into_iter().map(|(_, c)| c).collect()
 }
 
 /// Approximate or certified self-kNN over the partition (`1 <= k <= N - 1`):
@@ -468,8 +568,48 @@ pub fn knn(
             }
         },
     )?;
+    let probes = (4 * nprobe).max(WEAK_MIN_PROBES).min(part.n_lists);
+    let (queries, query_pairs) = part.weak_row_queries(&pairs, probes, &pool, ctl)?;
+    let extra = run_dynamic(
+        &pool,
+        queries.len(),
+        ctl,
+        || {
+            (
+                TopKState::new(n, k),
+                vec![0.0_f32; BLOCK * d],
+                vec![0.0_f32; BLOCK * BLOCK],
+            )
+        },
+        |(acc, q, buf), t| {
+            let (rows, j, bj) = (&queries[t].rows, queries[t].list as usize, queries[t].block);
+            let (l0, l1) = part.list(j);
+            let b0 = l0 + bj * BLOCK;
+            let rb = (b0 + BLOCK).min(l1) - b0;
+            for (dst, &p) in q.chunks_exact_mut(d).zip(rows) {
+                dst.copy_from_slice(part.row(p as usize));
+            }
+            let ra = rows.len();
+            gemm_abt(
+                &q[..ra * d],
+                ra,
+                &part.xs[b0 * d..(b0 + rb) * d],
+                rb,
+                d,
+                buf,
+            );
+            for (r, &p) in rows.iter().enumerate() {
+                for (c, &s) in buf[r * rb..(r + 1) * rb].iter().enumerate() {
+                    acc.0.push(p as usize, s, (b0 + c) as u32);
+                }
+            }
+        },
+    )?;
     let mut total = TopKState::new(n, k);
     for (s, _) in &states {
+        total.0.merge(&s.0);
+    }
+    for (s, _, _) in &extra {
         total.0.merge(&s.0);
     }
     let (idx, sims) = total.0.into_parts();
@@ -480,11 +620,20 @@ pub fn knn(
     };
     crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, d);
     let stats = SearchStats {
-        pairs_computed: part.pairs_in(&tiles),
+        pairs_computed: part.pairs_in(&tiles) + query_pairs,
         pairs_total: (n as u64) * (n as u64 - 1) / 2,
         list_pairs: pairs.len() as u64,
     };
     Ok((to_input_order(part, nn), stats))
+}
+
+/// One task of the weak-row pass: up to [`BLOCK`] rows (positions) against
+/// block `block` of list `list`.
+#[derive(Debug, Clone)]
+struct RowQuery {
+    rows: Vec<u32>,
+    list: u32,
+    block: usize,
 }
 
 /// The undirected kNN graph over the partition: [`knn`], then every listed
