@@ -34,7 +34,8 @@ rust-check: venv
 # The kernels pick SIMD paths at run time; SIMCLUST_SIMD=portable forces the portable
 # ones, so both are tested on whatever CPU runs this.
 KERNEL_TESTS := tests/test_knn.py tests/test_edges.py tests/test_components.py \
-	tests/test_sweep.py tests/test_metrics.py tests/test_kmeans.py tests/test_exact_edges.py
+	tests/test_sweep.py tests/test_metrics.py tests/test_kmeans.py tests/test_exact_edges.py \
+	tests/test_search.py
 
 rust-test: venv
 	cargo test --workspace --locked
@@ -57,13 +58,16 @@ test: rust-check rust-test py-check py-test
 demo: build
 	$(BIN)/simclust demo
 
-# The peers (faiss-cpu, scikit-learn, scipy, imagehash) are dev dependencies only.
+# The peers (faiss-cpu, scikit-learn, scipy, imagehash, pynndescent, hnswlib) are dev
+# dependencies only.
 bench: build
-	$(PY) -m pip install --quiet "faiss-cpu>=1.8" "threadpoolctl>=3" "imagehash>=4.3"
+	$(PY) -m pip install --quiet "faiss-cpu>=1.8" "threadpoolctl>=3" "imagehash>=4.3" \
+		"pynndescent>=0.5" "hnswlib>=0.8"
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_kmeans.py
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_scale.py
 
 fmt:
 	cargo fmt --all

@@ -28,6 +28,7 @@ import importlib
 import importlib.metadata
 import json
 import math
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,6 +106,13 @@ class GroundTruth:
     k: int
     seconds: float
 
+    def subset(self, keep: np.ndarray) -> GroundTruth:
+        """The same truth restricted to the sampled rows where ``keep`` (bool [m]) is set."""
+        rows = self.rows[keep]
+        pos = np.full(self.pos.size, -1, dtype=np.int64)
+        pos[rows] = np.arange(rows.size)
+        return GroundTruth(rows, pos, self.xs64[keep], self.kth[keep], self.k, 0.0)
+
 
 def exact_ground_truth(
     x: np.ndarray, m: int, k: int, seed: int, *, block: int = 16_384, extra: int = 16
@@ -130,10 +138,13 @@ def exact_ground_truth(
         s = xs @ xb.T
         inside = (rows >= start) & (rows < stop)
         s[ar[inside], rows[inside] - start] = -np.inf  # self excluded
+        if s.shape[1] > keep:  # the block's own best first, then merge with the running best
+            blk = np.argpartition(-s, keep - 1, axis=1)[:, :keep]
+            s = np.take_along_axis(s, blk, axis=1)
+        else:
+            blk = np.broadcast_to(np.arange(stop - start), s.shape)
         cand_sim = np.concatenate([best_sim, s], axis=1)
-        cand_idx = np.concatenate(
-            [best_idx, np.broadcast_to(np.arange(start, stop), (m, stop - start))], axis=1
-        )
+        cand_idx = np.concatenate([best_idx, blk + start], axis=1)
         top = np.argpartition(-cand_sim, keep - 1, axis=1)[:, :keep]
         best_sim = np.take_along_axis(cand_sim, top, axis=1)
         best_idx = np.take_along_axis(cand_idx, top, axis=1)
@@ -303,16 +314,27 @@ def fmt_frac(f: float | None) -> str:
 
 
 def knn_methods(
-    args: argparse.Namespace, gt: GroundTruth, x: np.ndarray, n_lists: int, train_size: int
+    args: argparse.Namespace,
+    gt: GroundTruth,
+    gt_out: GroundTruth | None,
+    x: np.ndarray,
+    n_lists: int,
+    train_size: int,
 ) -> list[Method]:
     k, threads, seed = args.k, args.threads, args.seed
     methods: list[Method] = []
+
+    def outlier_recall(src: np.ndarray, dst: np.ndarray) -> float | None:
+        if gt_out is None or gt_out.rows.size == 0:
+            return None
+        return sample_recall(x, gt_out, src, dst, directed=False)
 
     def per_row_reduce(ind: np.ndarray, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         src, dst = list_edges(ind)
         return {
             "recall_graph": sample_recall(x, gt, src, dst, directed=False),
             "recall_list": sample_recall(x, gt, src, dst, directed=True),
+            "recall_graph_outliers": outlier_recall(src, dst),
             **(extra or {}),
         }
 
@@ -342,6 +364,7 @@ def knn_methods(
                 return {
                     "recall_graph": sample_recall(x, gt, src, dst, directed=False),
                     "recall_list": None,
+                    "recall_graph_outliers": outlier_recall(src, dst),
                     "self_recall": stats.recall,
                     "self_recall_rows": stats.recall_rows,
                     "pairs_frac": stats.pairs_computed / max(stats.pairs_total, 1),
@@ -352,9 +375,7 @@ def knn_methods(
 
             return Setting(f"nprobe={nprobe}", search, reduce)
 
-        methods.append(
-            Method("simclust IVF", sc_build, [sc_setting(p) for p in args.sc_nprobe])
-        )
+        methods.append(Method("simclust IVF", sc_build, [sc_setting(p) for p in args.sc_nprobe]))
 
     if FAISS is not None:
         faiss = FAISS
@@ -399,9 +420,7 @@ def knn_methods(
 
         def hn_build(xx: np.ndarray) -> Any:
             index = hnswlib.Index(space="cosine", dim=xx.shape[1])
-            index.init_index(
-                max_elements=xx.shape[0], ef_construction=200, M=16, random_seed=seed
-            )
+            index.init_index(max_elements=xx.shape[0], ef_construction=200, M=16, random_seed=seed)
             index.set_num_threads(threads)
             index.add_items(xx, np.arange(xx.shape[0]), num_threads=threads)
             return index
@@ -459,7 +478,9 @@ def fastest_at(results: list[Result], method: str, target: float) -> Result | No
     return min(ok, key=lambda r: r.total.median) if ok else None
 
 
-def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> dict[str, Any]:
+def bench_knn(
+    args: argparse.Namespace, x: np.ndarray, labels: np.ndarray, x_warm: np.ndarray
+) -> dict[str, Any]:
     n, d = x.shape
     k = args.k
     n_lists = default_n_lists(n)
@@ -467,7 +488,9 @@ def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
     log(f"[knn] exact neighbours of {min(args.recall_sample, n):,} sampled rows (numpy)")
     gt = exact_ground_truth(x, args.recall_sample, k, args.seed)
     log(f"[knn] ground truth in {gt.seconds:.1f} s")
-    methods = knn_methods(args, gt, x, n_lists, train_size)
+    is_out = labels[gt.rows] == -1
+    gt_out = gt.subset(is_out) if is_out.any() else None
+    methods = knn_methods(args, gt, gt_out, x, n_lists, train_size)
     log(f"[knn] k={k}, N={n:,}, D={d}: " + ", ".join(m.name for m in methods))
     results = run_round_robin(methods, x, x_warm, args.repeats)
 
@@ -478,9 +501,10 @@ def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
     )
     print(
         "| method | params | total s (median, min-max) | build s | search s "
-        f"| R@{k} graph | R@{k} row lists | pairs computed | × pynndescent | notes |"
+        f"| R@{k} graph | R@{k} row lists | R@{k} graph, outliers "
+        "| pairs computed | ratio to pynndescent | notes |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         ms = r.measures
         ratio = f"{r.total.median / ref.total.median:.2f}" if ref is not None else "n/a"
@@ -498,6 +522,7 @@ def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
             f"| {r.method} | {r.params} | {fmt_t(r.total)} "
             f"| {f'{r.build.median:.2f}' if r.build.times else '—'} | {r.search.median:.2f} "
             f"| {fmt_recall(ms.get('recall_graph'))} | {fmt_recall(ms.get('recall_list'))} "
+            f"| {fmt_recall(ms.get('recall_graph_outliers'))} "
             f"| {fmt_frac(ms.get('pairs_frac'))} | {ratio} | {notes} |"
         )
     print()
@@ -508,7 +533,10 @@ def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
         f"it (simclust's output is an undirected graph; the peers' per-row lists are made "
         f"undirected the same way); R@{k} row lists: the peer's own k neighbours of the row. "
         f"{gt.rows.size:,} seeded rows, exact neighbours by numpy (self excluded, ties count; "
-        f"{gt.seconds:.1f} s)",
+        f"{gt.seconds:.1f} s); R@{k} graph, outliers: the same on the "
+        f"{0 if gt_out is None else gt_out.rows.size:,} sampled rows that are outliers "
+        "(make_embeddings label -1, uniform on the sphere: their neighbours are far and spread "
+        "over many lists)",
         "pairs computed: simclust stats.pairs_computed / (N(N-1)/2); faiss: distance "
         "evaluations (indexIVF_stats.ndis) / (N(N-1)), each query row against each probed row",
     ]
@@ -527,7 +555,7 @@ def bench_knn(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
         parts = []
         for name in names:
             b = best[name]
-            if name == sc_name:
+            if name == sc_name or (ref is not None and name == ref.method):
                 continue
             if b is None:
                 parts.append(f"{name}: not reached")
@@ -672,7 +700,7 @@ def bench_eps(args: argparse.Namespace, x: np.ndarray, x_warm: np.ndarray) -> di
     print(
         f"| method | params | total s (median, min-max) | build s | graph s | edges "
         f"| pair recall vs {truth_name} | stats.recall | pairs computed "
-        f"| × {'brute force' if exact_res is not None else 'certified'} |"
+        f"| ratio to {'brute force' if exact_res is not None else 'certified'} |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
@@ -776,7 +804,11 @@ def bench_memory(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
     sizes = sorted({s for s in args.memory_n if 0 < s <= args.n} | {args.n})
     rows: list[dict[str, Any]] = []
     for size in sizes:
-        xs = x if size == x.shape[0] else x[:size].copy()
+        xs = (
+            x
+            if size == x.shape[0]
+            else make_embeddings(size, args.d, n_clusters=max(1, size // 50), seed=args.seed)
+        )
         for step, label in MEMORY_STEPS:
             log(f"[memory] N={size:,}: {step} in a fresh child")
             child_args = [
@@ -803,7 +835,7 @@ def bench_memory(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
             )
     print(f"## Peak memory of each simclust step (fresh child per step, threads={args.threads})\n")
     print(
-        "| N | step | input MiB | peak extra MiB | × input | kept after MiB | edges | step s |"
+        "| N | step | input MiB | peak extra MiB | peak / input | kept after MiB | edges | step s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
@@ -895,6 +927,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def native_build() -> dict[str, Any]:
+    """The loaded simclust extension's path and mtime, and the git commit of the checkout.
+
+    A rebuild during a run would mix builds (the children of the memory task load the new one);
+    main() compares the mtime at the end.
+    """
+    out: dict[str, Any] = {}
+    native = importlib.import_module("simclust._native") if SC_OPS is not None else None
+    path = getattr(native, "__file__", None)
+    if path:
+        out["native_path"] = path
+        out["native_mtime"] = Path(path).stat().st_mtime
+    try:
+        root = Path(__file__).resolve().parent.parent
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "rust", "python"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        out["git_head"] = head + (" (rust/ or python/ modified)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return out
+
+
 def versions() -> dict[str, str]:
     out = library_versions("numpy", "threadpoolctl")
     for name, (mod, _err, dist) in PEERS.items():
@@ -914,7 +978,15 @@ def main(argv: list[str] | None = None) -> int:
     with thread_limits(args.threads):
         info = machine_info(args.threads, versions(), loadavg=True)
         pools = threadpoolctl.threadpool_info()
+        build = native_build()
+        info["simclust_build"] = build
         print_machine_info(info, pools)
+        if "native_mtime" in build:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(build["native_mtime"]))
+            print(
+                f"simclust build: git {build.get('git_head', '?')}; extension built {stamp} "
+                f"({build['native_path']})\n"
+            )
         if SC_OPS is None:
             print(f"**simclust.ops not importable ({SC_IMPORT_ERROR}): peers only (dry run)**\n")
         for name, (mod, err, _dist) in PEERS.items():
@@ -923,7 +995,9 @@ def main(argv: list[str] | None = None) -> int:
 
         clusters = args.clusters if args.clusters is not None else max(1, args.n // 50)
         t0 = time.perf_counter()
-        x = make_embeddings(args.n, args.d, n_clusters=clusters, seed=args.seed)
+        x, labels = make_embeddings(
+            args.n, args.d, n_clusters=clusters, seed=args.seed, return_labels=True
+        )
         gen_s = time.perf_counter() - t0
         log(f"[data] make_embeddings({args.n}, {args.d}, n_clusters={clusters}) {gen_s:.2f} s")
         warm_n = max(min(args.warmup_n, args.n), args.k + 2)
@@ -943,11 +1017,16 @@ def main(argv: list[str] | None = None) -> int:
             "generate_s": gen_s,
         }
         if "knn" in args.tasks:
-            payload["knn"] = bench_knn(args, x, x_warm)
+            payload["knn"] = bench_knn(args, x, labels, x_warm)
         if "eps" in args.tasks:
             payload["eps"] = bench_eps(args, x, x_warm)
     if "memory" in args.tasks:
         payload["memory"] = bench_memory(args, x)
+    if "native_mtime" in build and native_build().get("native_mtime") != build["native_mtime"]:
+        print(
+            "**warning: the simclust extension was rebuilt during this run: the numbers mix "
+            "two builds (the memory children load the new one); run again**"
+        )
 
     if args.json is not None:
         payload.update(
