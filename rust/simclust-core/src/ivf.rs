@@ -2,7 +2,7 @@
 //! k-means (an inverted file, as faiss' IVF), and the pairwise work done
 //! only between lists that can hold neighbours.
 //!
-//! * [`Partition::build`] trains k-means on a seeded sample, assigns every
+//! * [`Partition::build`] trains k-means (random seeding) on a seeded sample, assigns every
 //!   row to its nearest centroid (blocked, without a full normalised copy),
 //!   and keeps each list as one contiguous block of unit rows (the only copy
 //!   of the data), with each list's radius (the smallest cosine of a member
@@ -440,7 +440,10 @@ struct Tile {
     bj: u32,
 }
 
-/// k-means on a seeded sample of unit rows: the unit centroids.
+/// k-means on a seeded sample of unit rows, seeded with random rows: the
+/// unit centroids. (Greedy k-means++ seeding costs more than all the Lloyd
+/// iterations together at thousands of lists, and measured recall at equal
+/// `nprobe` is within half a point either way.)
 fn train(
     x: MatRef<'_>,
     factors: &[f64],
@@ -461,7 +464,7 @@ fn train(
     }
     let mut kp = KMeansParams::new(params.n_lists);
     kp.metric = Metric::Cosine;
-    kp.init = Init::KMeansPlusPlus;
+    kp.init = Init::Random;
     kp.max_iter = params.max_iter;
     kp.random_state = params.seed;
     kp.n_threads = params.n_threads;
