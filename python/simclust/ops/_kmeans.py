@@ -25,8 +25,6 @@ from simclust.ops._coerce import (
 KMeansInit = str | npt.ArrayLike
 """``"k-means++"``, ``"random"`` or an ``(n_clusters, D)`` array of initial centroids."""
 
-_U64_MAX = 2**64 - 1
-
 
 class _KMeansOutput(NamedTuple):
     """Everything the core returns for one k-means fit (the estimator keeps it all)."""

@@ -222,31 +222,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gemm_matches_naive() {
-        let (ra, rb, d) = (5, 7, 3);
-        let a: Vec<f32> = (0..ra * d).map(|i| i as f32 * 0.5 - 3.0).collect();
-        let b: Vec<f32> = (0..rb * d).map(|i| 2.0 - i as f32 * 0.25).collect();
-        let mut out = vec![f32::NAN; ra * rb];
-        gemm_abt(&a, ra, &b, rb, d, &mut out);
-        for r in 0..ra {
-            for c in 0..rb {
-                let want: f32 = (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum();
-                assert!((out[r * rb + c] - want).abs() < 1e-5);
-            }
-        }
-    }
-
-    #[test]
-    fn portable_gemm_matches_naive() {
-        let (ra, rb, d) = (4, 6, 19);
+    fn both_gemm_paths_match_naive() {
+        // float32 (the similarity kernels) and float64, dispatched and portable
+        let (ra, rb, d) = (5, 7, 19);
         let a: Vec<f64> = (0..ra * d).map(|i| (i as f64 * 0.37).sin()).collect();
         let b: Vec<f64> = (0..rb * d).map(|i| (i as f64 * 0.11).cos()).collect();
-        let mut out = vec![f64::NAN; ra * rb];
-        gemm_abt_portable(&a, ra, &b, rb, d, &mut out);
-        for r in 0..ra {
-            for c in 0..rb {
-                let want: f64 = (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum();
-                assert!((out[r * rb + c] - want).abs() < 1e-12);
+        let naive = |r: usize, c: usize| (0..d).map(|p| a[r * d + p] * b[c * d + p]).sum::<f64>();
+        let (a32, b32): (Vec<f32>, Vec<f32>) = (
+            a.iter().map(|&v| v as f32).collect(),
+            b.iter().map(|&v| v as f32).collect(),
+        );
+        type G<T> = fn(&[T], usize, &[T], usize, usize, &mut [T]);
+        for gemm in [gemm_abt::<f32> as G<f32>, gemm_abt_portable::<f32>] {
+            let mut out = vec![f32::NAN; ra * rb];
+            gemm(&a32, ra, &b32, rb, d, &mut out);
+            for (i, &o) in out.iter().enumerate() {
+                assert!((f64::from(o) - naive(i / rb, i % rb)).abs() < 1e-5);
+            }
+        }
+        for gemm in [gemm_abt::<f64> as G<f64>, gemm_abt_portable::<f64>] {
+            let mut out = vec![f64::NAN; ra * rb];
+            gemm(&a, ra, &b, rb, d, &mut out);
+            for (i, &o) in out.iter().enumerate() {
+                assert!((o - naive(i / rb, i % rb)).abs() < 1e-12);
             }
         }
     }

@@ -132,14 +132,27 @@ fn params(k: usize, metric: Metric, init: Init<'_>) -> KMeansParams<'_> {
     }
 }
 
+/// k-means of the `n x d` rows `x` from the `k` given centroids `init`
+/// (the default [`params`], 2 threads).
+fn fit_from(
+    x: &[f32],
+    n: usize,
+    d: usize,
+    init: &[f32],
+    k: usize,
+    metric: Metric,
+) -> Result<KMeansResult> {
+    let p = params(k, metric, Init::Centroids(MatRef::new(init, k, d)?));
+    kmeans(MatRef::new(x, n, d)?, &p, &Control::new())
+}
+
 #[test]
 fn lloyd_matches_naive_reference() -> Result<()> {
     for metric in [Metric::Euclidean, Metric::Cosine] {
         let (n, d, k) = (700, 6, 9);
         let (x, _) = blobs(n, d, 12, 3.0, 0.0, 11);
         let init: Vec<f32> = x[..k * d].to_vec();
-        let p = params(k, metric, Init::Centroids(MatRef::new(&init, k, d)?));
-        let fit = kmeans(MatRef::new(&x, n, d)?, &p, &Control::new())?;
+        let fit = fit_from(&x, n, d, &init, k, metric)?;
         let (labels, obj) = naive_lloyd(&x, d, &init, metric, 300);
         assert!(fit.converged);
         assert_eq!(fit.labels, labels, "{metric:?}");
@@ -160,24 +173,8 @@ fn euclidean_is_translation_invariant() -> Result<()> {
     let (y, _) = blobs(n, d, 10, 2.0, 1000.0, 3);
     let ix: Vec<f32> = x[..k * d].to_vec();
     let iy: Vec<f32> = y[..k * d].to_vec();
-    let a = kmeans(
-        MatRef::new(&x, n, d)?,
-        &params(
-            k,
-            Metric::Euclidean,
-            Init::Centroids(MatRef::new(&ix, k, d)?),
-        ),
-        &Control::new(),
-    )?;
-    let b = kmeans(
-        MatRef::new(&y, n, d)?,
-        &params(
-            k,
-            Metric::Euclidean,
-            Init::Centroids(MatRef::new(&iy, k, d)?),
-        ),
-        &Control::new(),
-    )?;
+    let a = fit_from(&x, n, d, &ix, k, Metric::Euclidean)?;
+    let b = fit_from(&y, n, d, &iy, k, Metric::Euclidean)?;
     assert_eq!(a.labels, b.labels);
     assert!((a.objective - b.objective).abs() <= 1e-3 * a.objective);
     for (u, v) in a.centroids.iter().zip(&b.centroids) {
@@ -194,27 +191,11 @@ fn euclidean_handles_extreme_magnitudes() -> Result<()> {
     let (n, d, k) = (500, 4, 6);
     let (x, _) = blobs(n, d, 8, 1.0, 0.0, 5);
     let init: Vec<f32> = x[..k * d].to_vec();
-    let plain = kmeans(
-        MatRef::new(&x, n, d)?,
-        &params(
-            k,
-            Metric::Euclidean,
-            Init::Centroids(MatRef::new(&init, k, d)?),
-        ),
-        &Control::new(),
-    )?;
+    let plain = fit_from(&x, n, d, &init, k, Metric::Euclidean)?;
     for factor in [1e20_f32, 1e-25_f32] {
         let y: Vec<f32> = x.iter().map(|v| v * factor).collect();
         let iy: Vec<f32> = init.iter().map(|v| v * factor).collect();
-        let big = kmeans(
-            MatRef::new(&y, n, d)?,
-            &params(
-                k,
-                Metric::Euclidean,
-                Init::Centroids(MatRef::new(&iy, k, d)?),
-            ),
-            &Control::new(),
-        )?;
+        let big = fit_from(&y, n, d, &iy, k, Metric::Euclidean)?;
         assert_eq!(big.labels, plain.labels, "factor {factor}");
         let f = f64::from(factor);
         let rel = (big.objective / (f * f) - plain.objective).abs() / plain.objective;
@@ -304,15 +285,7 @@ fn duplicate_init_centroids_are_reseeded() -> Result<()> {
     let (x, _) = blobs(n, d, 6, 0.5, 0.0, 8);
     let mut init = x[..k * d].to_vec();
     init.copy_within(0..d, d); // centroid 1 = centroid 0: one of them ends up empty
-    let fit = kmeans(
-        MatRef::new(&x, n, d)?,
-        &params(
-            k,
-            Metric::Euclidean,
-            Init::Centroids(MatRef::new(&init, k, d)?),
-        ),
-        &Control::new(),
-    )?;
+    let fit = fit_from(&x, n, d, &init, k, Metric::Euclidean)?;
     assert!(fit.n_reseeded >= 1);
     assert_eq!(fit.n_empty, 0);
     Ok(())
