@@ -729,12 +729,7 @@ pub fn threshold_edges(
     let pairs = part.list_pairs(probe, &pool);
     let tiles = part.tiles(&pairs);
     let d = part.d;
-    let lo = 1.0 - margin(d);
-    let screen = if threshold <= -lo {
-        f32::NEG_INFINITY
-    } else {
-        threshold.min(lo)
-    };
+    let (screen, lo) = crate::similarity::exact::screen(threshold, d);
     let per_tile = run_indexed(
         &pool,
         tiles.len(),

@@ -37,6 +37,22 @@ pub(crate) fn exact_cosine(u: &[f32], v: &[f32]) -> f32 {
     }
 }
 
+/// The screening value of a threshold graph at `threshold` over rows of
+/// length `d`, and the `lo` of [`refine`]: pairs with a float32 similarity
+/// `>= screen` are refined and then kept if the refined value reaches the
+/// threshold. A threshold within rounding of 1 screens at `lo` (the exact
+/// value decides), and one within rounding of -1 keeps every pair (opposite
+/// rows can round below -1).
+pub(crate) fn screen(threshold: f32, d: usize) -> (f32, f32) {
+    let lo = 1.0 - margin(d);
+    let screen = if threshold <= -lo {
+        f32::NEG_INFINITY
+    } else {
+        threshold.min(lo)
+    };
+    (screen, lo)
+}
+
 /// `s`, the float32 similarity of unit rows `u` and `v`, made exact near ±1
 /// ([`exact_cosine`] when `|s| >= lo`, with `lo = 1 - margin(d)`), so also
 /// within `[-1, 1]`.

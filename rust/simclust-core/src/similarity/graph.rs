@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 
-use super::exact::{margin, refine};
+use super::exact::{refine, screen};
 use super::knn::{check_rows_fit_u32, knn, Neighbors};
 use super::normalize::{check_non_empty, normalize_rows};
 use crate::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
@@ -82,15 +82,8 @@ pub fn threshold_edges(
     let pool = parallel::pool(n_threads)?;
     let xn = normalize_rows(x, "X", n_threads)?;
     let (n, d) = (x.n_rows(), x.n_cols());
-    // Pairs within rounding of ±1 are re-checked exactly (see `exact`), so a
-    // threshold that close to 1 screens at `lo` and decides on the exact
-    // value, and -1 keeps every pair (opposite rows can round below -1).
-    let lo = 1.0 - margin(d);
-    let screen = if threshold <= -lo {
-        f32::NEG_INFINITY
-    } else {
-        threshold.min(lo)
-    };
+    // Pairs within rounding of ±1 are re-checked exactly (see `exact`).
+    let (screen, lo) = screen(threshold, d);
     let nb = n_blocks(n);
     let tiles = upper_tiles(nb);
     // One edge list per tile, in tile order (row-major over i <= j, so the
