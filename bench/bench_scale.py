@@ -13,6 +13,10 @@ Tasks (``--only``):
              pair recall and the fraction of pairs computed;
 * ``memory`` peak RSS of each simclust step (partition build, knn_edges, approximate and
              certified threshold_edges), each in a fresh child process, against the input size.
+* ``analyze`` the whole ``simclust analyze X.npy`` with default settings (auto graph search,
+             connected components, intra, centroid, inter, report) in a fresh child process:
+             the time of every stage, the wall time, the peak RSS against the input size, and
+             the recall each approximate search measured.
 
 Every timed run of a method is its build plus each of its search settings in turn (a pause
 before each), and the methods run round-robin; a setting's time is build + its search, per run.
@@ -55,7 +59,7 @@ from _common import (
 )
 from datasets import make_embeddings
 
-TASKS = ("knn", "eps", "memory")
+TASKS = ("knn", "eps", "memory", "analyze")
 
 SC_OPS, SC_IMPORT_ERROR = import_simclust_ops()
 
@@ -927,6 +931,72 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+_ANALYZE_CHILD = r"""
+import os, tempfile
+from simclust.cli import main as cli
+base_kib, base_hwm_kib = maxrss_kib(), vm_hwm_kib()
+out = os.path.join(tempfile.mkdtemp(prefix="simclust_bench_out_"), "out")
+args = ["analyze", sys.argv[1], "--out", out, "--threads", sys.argv[2], "--quiet"]
+t0 = time.perf_counter()
+try:
+    cli(args, standalone_mode=False)
+except SystemExit as exc:
+    if exc.code:
+        raise
+seconds = time.perf_counter() - t0
+manifest = json.load(open(os.path.join(out, "manifest.json")))
+report(base_kib, base_hwm_kib, seconds, manifest=manifest)
+"""
+
+
+def bench_analyze(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
+    """``simclust analyze`` end to end with default settings, in a fresh child."""
+    if SC_OPS is None:
+        print(f"## analyze: skipped (simclust.ops not importable: {SC_IMPORT_ERROR})\n")
+        return {}
+    log(f"[analyze] simclust analyze on {x.shape[0]:,} x {x.shape[1]} in a fresh child")
+    res = run_memory_child(_ANALYZE_CHILD, {"x": x}, [str(args.threads)])
+    manifest = res.pop("manifest")
+    summary = manifest["summary"]
+    peak = res["peak_kib"] * 1024
+    out = {
+        "seconds": res["seconds"],
+        "peak_rss_bytes": peak,
+        "input_bytes": x.nbytes,
+        "timings_s": manifest["timings_s"],
+        "summary": summary,
+        "graph_search": manifest.get("graph_search"),
+        "metric_searches": manifest.get("metric_searches"),
+    }
+    print(
+        f"## `simclust analyze` end to end (default settings, threads={args.threads}, "
+        "fresh child process)\n"
+    )
+    print("| stage | seconds |")
+    print("| --- | --- |")
+    for stage, sec in manifest["timings_s"].items():
+        print(f"| {stage} | {sec:.2f} |")
+    print(f"| **total (wall: the CLI call, writing included)** | **{res['seconds']:.1f}** |")
+    print()
+    print(
+        f"- peak RSS {peak / MIB:,.0f} MiB for an input of {x.nbytes / MIB:,.0f} MiB "
+        f"(input + {(peak - x.nbytes) / MIB:,.0f} MiB; the input is memory-mapped, its pages "
+        "count in RSS once read)"
+    )
+    print(
+        f"- {summary['n_clusters']:,} clusters ({summary['n_singletons']:,} singletons), "
+        f"largest {summary['largest_cluster']:,}, {summary['n_edges']:,} edges"
+    )
+    searches = {"graph": out["graph_search"] or {}, **(out["metric_searches"] or {})}
+    for name, rec in searches.items():
+        if rec:
+            recall = rec.get("recall")
+            text = f"{recall:.4f}" if isinstance(recall, float) else str(recall)
+            print(f"- {name} search: {rec.get('method')}, recall {text} ({rec.get('chosen')})")
+    print()
+    return out
+
+
 def native_build() -> dict[str, Any]:
     """The loaded simclust extension's path and mtime, and the git commit of the checkout.
 
@@ -1022,6 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
             payload["eps"] = bench_eps(args, x, x_warm)
     if "memory" in args.tasks:
         payload["memory"] = bench_memory(args, x)
+    if "analyze" in args.tasks:
+        payload["analyze"] = bench_analyze(args, x)
     if "native_mtime" in build and native_build().get("native_mtime") != build["native_mtime"]:
         print(
             "**warning: the simclust extension was rebuilt during this run: the numbers mix "

@@ -138,3 +138,71 @@ def test_search_config_is_validated():
     # search keys alone ask for no graph
     res = simclust.analyze(x, strategy="kmeans", n_clusters=3, config={"graph": {"search": "ivf"}})
     assert res.edges.height == 0 and res.graph_search == {}
+
+
+def _exact_nearest_centroids(x: np.ndarray, labels: np.ndarray, m: int):
+    """Per cluster (ascending id), its m nearest other clusters by centroid cosine (numpy)."""
+    u = _unit(x)
+    ids = np.unique(labels)
+    cent = np.stack([u[labels == c].sum(axis=0) for c in ids])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    sim = cent @ cent.T
+    np.fill_diagonal(sim, -np.inf)
+    order = np.argsort(-sim, axis=1, kind="stable")[:, :m]
+    return ids, sim, order
+
+
+@pytest.mark.parametrize("method", ["exact", "ivf"])
+def test_nearest_cluster_search_is_exact_or_measures_its_recall(method):
+    # many clusters, most of them singletons, as a threshold run at scale gives
+    x, groups = make_embeddings(6000, 24, n_clusters=300, seed=9, return_labels=True)
+    labels = np.arange(x.shape[0])
+    keep = groups >= 0
+    labels[keep] = groups[keep] + x.shape[0]  # the planted groups, the rest singletons
+    labels = np.unique(labels, return_inverse=True)[1]
+    lab = ops.Labelling(x, labels, search=method, nprobe=8, recall_rows=100_000)
+    got = ops.centroid_stats(lab).clusters
+    ids, sim, order = _exact_nearest_centroids(x, labels, 1)
+    record = lab.searches["centroid_stats"]
+    assert record["method"] == method and record["chosen"] == "configured"
+    nearest = got["nearest_cluster"].to_numpy()
+    listed = got["nearest_cluster_similarity"].to_numpy()
+    rows = np.arange(ids.size)
+    # every listed similarity is the exact centroid similarity of the listed pair
+    found = ~np.isnan(listed)
+    np.testing.assert_allclose(listed[found], sim[rows[found], nearest[found]], atol=2e-6)
+    best = sim[rows, order[:, 0]]
+    hit = found & (listed >= best - 2e-6)
+    if method == "exact":
+        assert hit.all() and record["recall"] == 1.0
+    else:
+        # the recall measured on every cluster is the share of clusters whose nearest was found
+        assert record["recall_rows"] == ids.size
+        assert record["recall"] == pytest.approx(hit.mean(), abs=2e-3)
+        # random directions (300 groups and the outliers in 24-d) are the hard case for
+        # list probing: the nearest centroid is barely nearer than the rest
+        assert 0.6 <= record["recall"]
+        assert record["pairs_computed"] < record["pairs_total"]
+
+
+def test_analyze_records_approximate_metric_searches(tmp_path):
+    x = make_embeddings(3000, 16, n_clusters=30, seed=3)
+    res = simclust.analyze(x, threshold=0.95, search="ivf")
+    rec = res.metric_searches["centroid_stats"]
+    assert rec["method"] == "ivf" and 0.0 < rec["recall"] <= 1.0
+    assert res.summary()["nearest_cluster_recall"] == min(
+        r["recall"] for r in res.metric_searches.values()
+    )
+    out = res.write(tmp_path / "out")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metric_searches"]["centroid_stats"]["recall"] == rec["recall"]
+    assert simclust.Result.read(out).metric_searches == res.metric_searches
+    exact = simclust.analyze(x, threshold=0.95, search="exact")
+    assert {r["method"] for r in exact.metric_searches.values()} == {"exact"}
+
+
+def test_auto_rule_is_shared_by_graphs_and_metrics():
+    for n, d in [(500, 10_000), (100_000, 384), (300_000, 384), (1_000_000, 384)]:
+        exact, why = ops.auto_exact(n, d)
+        assert SearchSettings().choose(n, d, "knn") == ("exact" if exact else "ivf", why)
+    assert ops.auto_exact(100_000, 384)[0] and not ops.auto_exact(300_000, 384)[0]

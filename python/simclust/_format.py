@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MISSING", "finite", "fmt_cell", "fmt_float", "graph_search_text", "rounded"]
+__all__ = ["MISSING", "finite", "fmt_cell", "fmt_float", "rounded", "search_lines", "search_text"]
 
 MISSING = "—"
 """What the report shows for a value that is not a finite number."""
@@ -60,11 +60,11 @@ def fmt_cell(value: object, digits: int = 3) -> str:
     return str(value)
 
 
-def graph_search_text(search: Mapping[str, Any]) -> str:
-    """How the graph was searched, in words: exact, or what a partitioned search cost.
+def search_text(search: Mapping[str, Any]) -> str:
+    """How a search ran, in words: exact, or what a partitioned search cost.
 
     Example:
-        >>> graph_search_text({"method": "ivf", "n_lists": 2000, "nprobe": 8,
+        >>> search_text({"method": "ivf", "n_lists": 2000, "nprobe": 8,
         ...     "pairs_computed": 5, "pairs_total": 1000, "recall": 0.987, "recall_rows": 1000})
         'ivf (2,000 lists, nprobe 8): 0.5% of pairs computed, recall 0.987 on 1,000 rows'
 
@@ -84,3 +84,27 @@ def graph_search_text(search: Mapping[str, Any]) -> str:
     if recall is None:
         return text + ", recall not measured"
     return text + f", recall {recall:.3f} on {search.get('recall_rows', 0):,} rows"
+
+
+SEARCH_LABELS = {
+    "centroid_stats": "nearest-cluster search",
+    "inter_centroid": "inter-cluster search",
+}
+"""How the summaries name each metric search of ``Result.metric_searches``."""
+
+
+def search_lines(
+    graph_search: Mapping[str, Any], metric_searches: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[str, str]]:
+    """``(label, text)`` for the graph search and each approximate metric search.
+
+    Example:
+        >>> search_lines({"method": "exact"}, {"centroid_stats": {"method": "exact"}})
+        [('graph search', 'exact (every pair)')]
+
+    """
+    lines = [("graph search", search_text(graph_search))] if graph_search else []
+    for name, record in metric_searches.items():
+        if record.get("method") != "exact":
+            lines.append((SEARCH_LABELS.get(name, name), search_text(record)))
+    return lines

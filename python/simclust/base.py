@@ -51,7 +51,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust import ops
-from simclust.graph import Graph, GraphSpec
+from simclust.graph import Graph, GraphSpec, SearchSettings
 from simclust.params import Param, _Parametrized, check_plugin_class, check_value, parameters
 
 __all__ = [
@@ -196,6 +196,9 @@ class MetricContext:
             or ``None``.
         n_threads: threads for the kernels (``None`` = default).
         progress: optional ``progress(done, total)`` callback for long metrics.
+        search: the run's search settings; the :attr:`labelling`'s nearest-cluster
+            searches follow its ``method`` (``certified`` is exact there), ``nprobe``
+            and ``recall_rows``.
 
     """
 
@@ -206,6 +209,7 @@ class MetricContext:
     rows: pl.DataFrame | None = None
     n_threads: int | None = None
     progress: Progress | None = None
+    search: SearchSettings = field(default_factory=SearchSettings)
     cache: dict[str, Any] = field(default_factory=dict)
     """Scratch space shared by the metrics of one run."""
 
@@ -223,10 +227,22 @@ class MetricContext:
         """
         lab = self.cache.get("labelling")
         if lab is None:
+            method = "exact" if self.search.method == "certified" else self.search.method
             lab = self.cache["labelling"] = ops.Labelling(
-                self.X, self.labels, n_threads=self.n_threads
+                self.X,
+                self.labels,
+                n_threads=self.n_threads,
+                search=method,
+                nprobe=self.search.nprobe,
+                recall_rows=self.search.recall_rows,
             )
         return lab
+
+    @property
+    def searches(self) -> dict[str, dict[str, Any]]:
+        """What the metrics' nearest-cluster searches did (:attr:`ops.Labelling.searches`)."""
+        lab = self.cache.get("labelling")
+        return dict(lab.searches) if lab is not None else {}
 
 
 class Metric(_Parametrized, abc.ABC):

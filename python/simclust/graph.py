@@ -45,10 +45,6 @@ GraphKind = Literal["knn", "threshold"]
 SearchMethod = Literal["auto", "exact", "ivf", "certified"]
 SEARCH_METHODS: tuple[str, ...] = ("auto", "exact", "ivf", "certified")
 
-AUTO_EXACT_WORK = 8e12
-"""``auto`` searches exactly while ``N**2 * D / 2`` (the multiply-adds of the symmetric
-brute force) is at most this: about a minute on two cores (N = 200,000 at D = 384)."""
-
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -60,7 +56,7 @@ class SearchSettings:
             approximate, with the recall measured and recorded), ``"certified"``
             (threshold graphs: lists that cannot hold an edge are skipped by the
             triangle inequality on angles; exact), or ``"auto"``: exact while the brute
-            force is small (:data:`AUTO_EXACT_WORK`), else ``ivf``.
+            force is small (:func:`simclust.ops.auto_exact`), else ``ivf``.
         nprobe: lists each list is compared with (``ivf``).
         n_lists: lists (default ``2 sqrt(N)``).
         recall_rows: seeded rows the recall of an ``ivf`` graph is measured on.
@@ -85,10 +81,8 @@ class SearchSettings:
             )
         if self.method != "auto":
             return self.method, "configured"
-        work = n * n * d / 2
-        if work <= AUTO_EXACT_WORK or n < 1000:
-            return "exact", f"auto: the brute force takes {work:.1e} multiply-adds"
-        return "ivf", f"auto: the brute force would take {work:.1e} multiply-adds"
+        exact, why = ops.auto_exact(n, d)
+        return ("exact" if exact else "ivf"), why
 
 
 @dataclass(frozen=True)

@@ -206,8 +206,12 @@ def _load(
 
 
 def _unit_rows(arr: npt.NDArray[Any], threads: int | None) -> npt.NDArray[np.float32]:
-    """Stage ``normalize``: the rows scaled to unit norm, once per run, read-only."""
-    x = ops.normalize(arr, n_threads=threads).view()
+    """Stage ``normalize``: the rows scaled to unit norm, once per run, read-only.
+
+    Rows that are unit already (most embeddings) are used in place: a memory-mapped
+    input stays mapped and is not copied.
+    """
+    x = ops.normalize(arr, copy=False, n_threads=threads).view()
     x.flags.writeable = False  # plugins get read-only views: none can corrupt the next
     return x
 
@@ -433,6 +437,7 @@ def analyze(
     plugins = _plugins(cfg, host, threads)
 
     graph = sweep_graph = None
+    search = SearchSettings(**cfg["search"])
     spec = _graph_spec(plugins, cfg, int(x.shape[0]))
     if spec is not None:
         thresholds = sweep_thresholds(spec, (cfg.get("graph") or {}).get("sweep"))
@@ -444,12 +449,12 @@ def analyze(
                 n_threads=threads,
                 progress=_stage_cb(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
-                search=SearchSettings(**cfg["search"]),
+                search=search,
             )
     with timer.stage("cluster"):
         labels = _fit(plugins, x, graph)
 
-    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads)
+    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=search)
     parts = _compute_metrics(plugins, ctx, timer, progress)
     clusters, assignments = _base_frames(labels, data.ids, parts)
 
@@ -478,6 +483,7 @@ def analyze(
         tables=parts.tables,
         arrays=parts.arrays,
         graph_search=dict(graph.search) if graph is not None else {},
+        metric_searches=ctx.searches,
     )
     observed = result.copy()  # observers cannot change what is returned or written
     host.run_finished(observed, observed.config)

@@ -83,6 +83,9 @@ class Result:
             ``certified``, why it was chosen, and for a partitioned search the lists, the
             pairs computed and the ``recall`` measured on ``recall_rows`` seeded rows);
             empty when no graph was built.
+        metric_searches: how the metrics searched for nearest clusters, by function
+            (``centroid_stats``, ``inter_centroid``), each a record like
+            ``graph_search`` (``exact``, or ``ivf`` with its measured ``recall``).
 
     """
 
@@ -100,6 +103,7 @@ class Result:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     graph_search: dict[str, Any] = field(default_factory=dict)
+    metric_searches: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A small dict for printing: rows, clusters, noise, sizes, timings.
@@ -125,6 +129,9 @@ class Result:
             "metrics": list(self.config["metrics"]["use"]),
             "graph_search": self.graph_search.get("method"),
             "graph_recall": self.graph_search.get("recall"),
+            "nearest_cluster_recall": min(
+                (float(r["recall"]) for r in self.metric_searches.values()), default=None
+            ),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
@@ -209,6 +216,7 @@ class Result:
             tables={k: v.clone() for k, v in self.tables.items()},
             arrays={k: np.array(v, copy=True) for k, v in self.arrays.items()},
             graph_search=copy.deepcopy(self.graph_search),
+            metric_searches=copy.deepcopy(self.metric_searches),
         )
 
     def file_names(self, *, report: bool) -> list[str]:
@@ -308,6 +316,7 @@ class Result:
                 "summary": self.summary(),
                 "timings_s": self.timings,
                 "graph_search": self.graph_search,
+                "metric_searches": self.metric_searches,
                 "files": names,
             }
             write_text(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
@@ -430,6 +439,7 @@ class Result:
             tables=tables,
             arrays=arrays,
             graph_search=dict(manifest.get("graph_search") or {}),
+            metric_searches=dict(manifest.get("metric_searches") or {}),
         )
 
     def image_root(self) -> Path | None:

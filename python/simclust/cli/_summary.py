@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from simclust import __version__
-from simclust._format import fmt_cell, graph_search_text
+from simclust._format import fmt_cell, search_lines
 from simclust.cli._output import outputs
 from simclust.result import Result
 
@@ -46,8 +46,8 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
     ]:
         grid.add_row(label, fmt_cell(s[key]))
     grid.add_row("metrics", ", ".join(s["metrics"]) or "none")
-    if result.graph_search:
-        grid.add_row("graph search", graph_search_text(result.graph_search))
+    for label, text in search_lines(result.graph_search, result.metric_searches):
+        grid.add_row(label, text)
     console.print(Panel(grid, title=f"simclust {__version__}: {s['strategy']}", expand=False))
     if result.clusters.height:
         # all-pairs sim_min beside the graph-edge minimum shows what edge statistics hide

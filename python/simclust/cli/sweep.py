@@ -15,7 +15,7 @@ from rich.table import Table
 
 from simclust import config as config_mod
 from simclust import ops, pipeline
-from simclust._format import graph_search_text
+from simclust._format import search_text
 from simclust.cli._errors import errors
 from simclust.cli._host import plugin_host
 from simclust.cli._options import (
@@ -169,4 +169,4 @@ def command(
     for t, comps, largest, single, edges in table.iter_rows():
         out.add_row(f"{t:g}", f"{comps:,}", f"{largest:,}", f"{single:,}", f"{edges:,}")
     stdout().print(out)
-    stdout().print(f"[bold]graph search[/]: {graph_search_text(graph.search)}")
+    stdout().print(f"[bold]graph search[/]: {search_text(graph.search)}")

@@ -124,7 +124,7 @@ class Centroid(Metric):
 
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
         """Centroid statistics per cluster and per row."""
-        res = ops.centroid_stats(ctx.labelling)
+        res = ops.centroid_stats(ctx.labelling, progress=ctx.progress, with_centroids=False)
         return {
             "clusters": res.clusters.select(list(self.outputs["clusters"])),
             "assignments": res.rows.select(list(self.outputs["assignments"])),

@@ -43,6 +43,7 @@ from simclust.ops._kmeans import kmeans, kmeans_assign
 from simclust.ops._similarity import (
     Partition,
     SearchStats,
+    auto_exact,
     default_n_lists,
     knn,
     knn_edges,
@@ -56,6 +57,7 @@ __all__ = [
     "Partition",
     "SearchStats",
     "Silhouette",
+    "auto_exact",
     "bridge_similarity",
     "calinski_harabasz",
     "centroid_similarity_matrix",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ from simclust.ops._coerce import (
     _as_threads,
     _edge_ends,
 )
+from simclust.ops._similarity import search_record
 
 
 class Labelling:
@@ -38,11 +39,19 @@ class Labelling:
     :func:`centroid_similarity_matrix`. Given an array and labels instead, each
     function builds its own.
 
+    The nearest-cluster searches (:func:`centroid_stats`' ``nearest_cluster``,
+    :func:`inter_centroid`) are exact while brute force over the centroids is small and
+    partitioned above (``search="auto"``, the rule of :func:`simclust.ops.auto_exact`),
+    with their recall measured; :attr:`searches` records what each one did.
+
     Args:
         x: N x D embeddings (any float dtype; rows are normalised).
         labels: one int cluster id per row (``-1`` = noise).
         n_threads: threads for every kernel run on it (default ``SIMCLUST_NUM_THREADS``
             or all cores).
+        search: ``"auto"``, ``"exact"`` or ``"ivf"`` for the nearest-cluster searches.
+        nprobe: lists each list is compared with in an ``ivf`` search.
+        recall_rows: seeded clusters the recall of an ``ivf`` search is measured on.
 
     Raises:
         ShapeError: ``labels`` does not have one entry per row.
@@ -56,12 +65,35 @@ class Labelling:
     """
 
     def __init__(
-        self, x: npt.ArrayLike, labels: LabelsLike, *, n_threads: int | None = None
+        self,
+        x: npt.ArrayLike,
+        labels: LabelsLike,
+        *,
+        n_threads: int | None = None,
+        search: str = "auto",
+        nprobe: int = 8,
+        recall_rows: int = 1000,
     ) -> None:
+        if search not in ("auto", "exact", "ivf"):
+            raise ParameterError(f"search must be 'auto', 'exact' or 'ivf', got {search!r}")
         self.labels = _as_labels(labels)
         self._native = _native.Labelling(
-            _as_matrix(x, "X"), self.labels, n_threads=_as_threads(n_threads)
+            _as_matrix(x, "X"),
+            self.labels,
+            n_threads=_as_threads(n_threads),
+            search=search,
+            nprobe=_as_count(nprobe, "nprobe"),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
         )
+        self.searches: dict[str, dict[str, Any]] = {}
+        """What each nearest-cluster search did, by function (``centroid_stats``,
+        ``inter_centroid``): ``method`` (``exact`` or ``ivf``), why it was chosen, and for
+        ``ivf`` the lists, the pairs computed and the ``recall`` measured on
+        ``recall_rows`` seeded clusters."""
+
+    def _record(self, name: str, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self.searches[name] = search_record(record)
 
     @property
     def n_rows(self) -> int:
@@ -192,6 +224,8 @@ def centroid_stats(
     labels: LabelsLike | None = None,
     *,
     n_threads: int | None = None,
+    progress: Progress | None = None,
+    with_centroids: bool = True,
 ) -> CentroidStats:
     """Each cluster's centroid, each row's cosine similarity to it, and the medoid.
 
@@ -201,9 +235,11 @@ def centroid_stats(
     members' centroid similarities, the ``medoid`` (row index of the member most similar
     to the centroid, ties to the lower index; it is also the member with the largest
     total similarity to the other members), and the ``nearest_cluster`` by centroid
-    cosine similarity with that similarity (null when K < 2). If the members of a
+    cosine similarity with that similarity (null when K < 2; searched as the
+    :class:`Labelling`'s ``search`` says, recorded in its ``searches``). If the members of a
     cluster cancel out exactly (zero mean), its centroid is undefined: NaN centroid,
-    null statistics.
+    null statistics. ``with_centroids=False`` leaves ``centroids`` empty (``0 x D``):
+    at a million rows with as many clusters they are gigabytes nobody may read.
 
     Example:
         >>> X = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]
@@ -215,7 +251,8 @@ def centroid_stats(
 
     """
     lab = _labelling(x, labels, n_threads)
-    cols = lab._native.centroid_stats()
+    cols = lab._native.centroid_stats(with_centroids=with_centroids, progress=progress)
+    lab._record("centroid_stats", cols.pop("search"))
     clusters = frames.columns_frame(cols, frames.CENTROID_SCHEMA).with_columns(
         pl.when(pl.col("nearest_cluster") >= 0).then(pl.col("nearest_cluster")),
         pl.when(pl.col("medoid") != _U32_MAX).then(pl.col("medoid")),
@@ -273,6 +310,7 @@ def inter_centroid(
     m = None if top_m is None else _as_count(top_m, "top_m")
     lab = _labelling(x, labels, n_threads)
     cols = lab._native.inter_centroid(_cluster_subset(clusters), m, progress=progress)
+    lab._record("inter_centroid", cols.pop("search"))
     return frames.columns_frame(cols, frames.INTER_SCHEMA)
 
 

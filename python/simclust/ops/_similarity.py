@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +20,15 @@ from simclust.ops._coerce import (
 )
 
 
-def normalize(x: npt.ArrayLike, *, n_threads: int | None = None) -> npt.NDArray[np.float32]:
+def normalize(
+    x: npt.ArrayLike, *, copy: bool = True, n_threads: int | None = None
+) -> npt.NDArray[np.float32]:
     """Return the rows of ``x`` scaled to unit L2 norm, as float32.
+
+    A row whose norm is 1 to float32 rounding is kept bit for bit, so normalising twice
+    changes nothing. With ``copy=False``, when every row is unit already the input is
+    returned as it is (a float32 C-order array itself, a memory-mapped one still
+    mapped: nothing is copied); otherwise a new array is returned.
 
     Raises:
         InvalidInputError: rows with NaN/Inf or of zero norm (listed by index).
@@ -30,9 +37,16 @@ def normalize(x: npt.ArrayLike, *, n_threads: int | None = None) -> npt.NDArray[
     Example:
         >>> normalize([[3.0, 4.0]]).tolist()
         [[0.6000000238418579, 0.800000011920929]]
+        >>> u = np.array([[0.6, 0.8]], dtype=np.float32)
+        >>> normalize(u, copy=False) is u, normalize(u) is u
+        (True, False)
 
     """
-    return _native.normalize(_as_matrix(x, "X"), n_threads=_as_threads(n_threads))
+    xm = _as_matrix(x, "X")
+    threads = _as_threads(n_threads)
+    if not copy and _native.rows_are_unit(xm, n_threads=threads):
+        return xm
+    return _native.normalize(xm, n_threads=threads)
 
 
 def knn(
@@ -289,4 +303,48 @@ def default_n_lists(n: int) -> int:
         2000
 
     """
-    return max(1, min(n, round(2 * math.sqrt(n))))
+    return int(_native.default_n_lists(_as_count(n, "n")))
+
+
+def auto_exact(n: int, d: int) -> tuple[bool, str]:
+    """Whether ``auto`` searches ``n`` vectors of dimension ``d`` by brute force, and why.
+
+    Brute force costs ``N^2 D / 2`` multiply-adds; ``auto`` keeps it up to ``8e12``
+    (about a minute on two cores) or below 1,000 vectors, and partitions above. The
+    graph builder and the nearest-cluster searches of the metrics share this rule.
+
+    Example:
+        >>> auto_exact(1_000_000, 384)
+        (False, 'auto: the brute force would take 1.9e+14 multiply-adds')
+
+    """
+    exact, work = _native.auto_exact(_as_count(n, "n", minimum=0), _as_count(d, "d"))
+    verb = "takes" if exact else "would take"
+    return bool(exact), f"auto: the brute force {verb} {work:.1e} multiply-adds"
+
+
+def search_record(native: Mapping[str, Any]) -> dict[str, Any]:
+    """A search record as results store it, from what a native search returned.
+
+    Keys: ``method`` (``exact`` or ``ivf``), ``chosen`` (why), ``recall`` (1 when
+    exact) and, for ``ivf``, ``n_lists``, ``nprobe``, ``pairs_computed``,
+    ``pairs_total`` and ``recall_rows``.
+
+    Example:
+        >>> search_record({"method": "exact", "auto": False, "exact_work": 8.0,
+        ...     "recall": 1.0, "recall_rows": 0, "n_lists": 0, "nprobe": 0,
+        ...     "pairs_computed": 6, "pairs_total": 6})
+        {'method': 'exact', 'chosen': 'configured', 'recall': 1.0}
+
+    """
+    method = str(native["method"])
+    if native["auto"]:
+        verb = "takes" if method == "exact" else "would take"
+        chosen = f"auto: the brute force {verb} {native['exact_work']:.1e} multiply-adds"
+    else:
+        chosen = "configured"
+    record: dict[str, Any] = {"method": method, "chosen": chosen, "recall": native["recall"]}
+    if method != "exact":
+        for key in ("n_lists", "nprobe", "pairs_computed", "pairs_total", "recall_rows"):
+            record[key] = int(native[key])
+    return record

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from simclust._format import fmt_float, graph_search_text
+from simclust._format import fmt_float, search_lines
 from simclust.exceptions import ParameterError
 from simclust.report import data, plots
 from simclust.report._markup import MINUS, TIMES, esc, how, script_json, table
@@ -265,11 +265,7 @@ def _summary_section(result: Result, threshold: float | None) -> str:
         ("strategy", strategy),
         ("clustering threshold", fmt_float(threshold) if threshold is not None else "— (none)"),
         ("graph", str(cfg.get("graph")) if cfg.get("graph") is not None else "strategy's own"),
-        *(
-            [("graph search", graph_search_text(result.graph_search))]
-            if result.graph_search
-            else []
-        ),
+        *search_lines(result.graph_search, result.metric_searches),
         ("metrics", metric_txt),
         ("input fingerprint", ", ".join(f"{k}={v}" for k, v in fp.items())),
     ]

@@ -14,6 +14,8 @@
 //! * [`ivf`]: partitioned graphs (rows split into lists by spherical
 //!   k-means): approximate kNN and ε-graphs with measured recall, and the
 //!   certified exact ε-graph.
+//! * [`search`]: the one rule choosing exact or partitioned search, and a
+//!   self-kNN that follows it and records its measured recall.
 //! * [`memory`]: allocation checks (an error, never an abort).
 //! * `tiles`: the tile GEMM and task runners shared by all kernels.
 //! * [`simd`]: the run-time SIMD choice (`SIMCLUST_SIMD=portable` forces the
@@ -29,6 +31,7 @@ pub mod matrix;
 pub mod memory;
 pub mod metrics;
 pub mod parallel;
+pub mod search;
 pub mod simd;
 pub mod similarity;
 pub(crate) mod tiles;

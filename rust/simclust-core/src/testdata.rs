@@ -15,3 +15,13 @@ pub(crate) fn uniform(len: usize, seed: u64, lo: f32) -> Vec<f32> {
         })
         .collect()
 }
+
+/// `n` rows around `c` random directions (row `i` around direction
+/// `i % c`), each coordinate displaced by up to `spread / 2`.
+pub(crate) fn clustered(n: usize, d: usize, c: usize, spread: f32, seed: u64) -> Vec<f32> {
+    let centres = uniform(c * d, seed, -0.5);
+    let z = uniform(n * d, seed + 1, -0.5);
+    (0..n * d)
+        .map(|i| centres[((i / d) % c) * d + i % d] + spread * z[i])
+        .collect()
+}

@@ -31,10 +31,29 @@ fn resolve_threads(n_threads: Option<i64>) -> PyResult<usize> {
     simclust_core::parallel::resolve_threads(n).map_err(errors::to_pyerr)
 }
 
+/// Whether `auto` searches `n` vectors of dimension `d` by brute force
+/// (`simclust_core::search::auto_exact`), and the brute force's
+/// multiply-adds.
+#[pyfunction]
+fn auto_exact(n: usize, d: usize) -> (bool, f64) {
+    (
+        simclust_core::search::auto_exact(n, d),
+        simclust_core::search::exact_work(n, d),
+    )
+}
+
+/// The default number of lists of a partition of `n` rows.
+#[pyfunction]
+fn default_n_lists(n: usize) -> usize {
+    simclust_core::ivf::default_n_lists(n)
+}
+
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(resolve_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(auto_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(default_n_lists, m)?)?;
     similarity::register(m)?;
     unionfind::register(m)?;
     metrics::register(m)?;

@@ -7,6 +7,7 @@ use pyo3::types::PyDict;
 use std::sync::OnceLock;
 
 use simclust_core::metrics::{self, CentroidStats, Gathered, PairStats};
+use simclust_core::search::{Method, Plan, Record};
 
 use crate::arrays::{mat, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
@@ -49,7 +50,27 @@ type IdsAndMatrix<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<f32>>);
 pub(crate) struct Labelling {
     g: Gathered,
     n_threads: Option<usize>,
+    plan: Plan,
     centroids: OnceLock<CentroidStats>,
+}
+
+/// What a nearest-cluster search did, as a `dict` (`None` when it had
+/// fewer than two clusters to search).
+fn record_out<'py>(py: Python<'py>, r: Option<&Record>) -> PyResult<Bound<'py, PyAny>> {
+    let Some(r) = r else {
+        return Ok(py.None().into_bound(py));
+    };
+    let d = PyDict::new(py);
+    d.set_item("method", r.method.name())?;
+    d.set_item("auto", r.auto)?;
+    d.set_item("exact_work", r.exact_work)?;
+    d.set_item("recall", r.recall)?;
+    d.set_item("recall_rows", r.recall_rows)?;
+    d.set_item("n_lists", r.n_lists)?;
+    d.set_item("nprobe", r.nprobe)?;
+    d.set_item("pairs_computed", r.pairs_computed)?;
+    d.set_item("pairs_total", r.pairs_total)?;
+    Ok(d.into_any())
 }
 
 impl Labelling {
@@ -98,21 +119,39 @@ fn unknown_cluster(id: i64) -> simclust_core::Error {
 #[pymethods]
 impl Labelling {
     /// Validates `x` (every row: NaN/Inf and zero rows are errors naming the
-    /// rows) and `labels`, normalises and gathers.
+    /// rows) and `labels`, normalises and gathers. Nearest-cluster searches
+    /// follow `search` (`"auto"`, `"exact"` or `"ivf"`), `nprobe` and
+    /// `recall_rows`.
     #[new]
-    #[pyo3(signature = (x, labels, *, n_threads=None))]
+    #[pyo3(signature = (x, labels, *, n_threads=None, search="auto", nprobe=8, recall_rows=1000))]
     fn new(
         py: Python<'_>,
         x: PyReadonlyArray2<'_, f32>,
         labels: PyReadonlyArray1<'_, i64>,
         n_threads: Option<usize>,
+        search: &str,
+        nprobe: usize,
+        recall_rows: usize,
     ) -> PyResult<Self> {
+        let method = Method::parse(search).map_err(crate::errors::to_pyerr)?;
+        if nprobe == 0 {
+            return Err(crate::errors::to_pyerr(simclust_core::Error::Parameter(
+                "nprobe must be >= 1, got 0".into(),
+            )));
+        }
+        let plan = Plan {
+            method,
+            nprobe,
+            recall_rows,
+            ..Plan::default()
+        };
         let xm = mat(&x, "X")?;
         let lab = vec1(&labels, "labels")?;
         let g = run_detached(py, "gather", None, |_| Gathered::new(xm, lab, n_threads))?;
         Ok(Self {
             g,
             n_threads,
+            plan,
             centroids: OnceLock::new(),
         })
     }
@@ -175,17 +214,25 @@ impl Labelling {
             .dict)
     }
 
-    /// Centroid statistics per cluster and per row, the unit centroids and
-    /// each cluster's nearest cluster.
-    fn centroid_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let (g, n_threads) = (&self.g, self.n_threads);
-        let (st, nn) = run_detached(py, "centroid_stats", None, |ctl| {
+    /// Centroid statistics per cluster and per row, each cluster's nearest
+    /// cluster (with the record of that search under `"search"`) and the
+    /// unit centroids (`K x D`, or `0 x D` without `with_centroids`).
+    #[pyo3(signature = (*, with_centroids=true, progress=None))]
+    fn centroid_stats<'py>(
+        &self,
+        py: Python<'py>,
+        with_centroids: bool,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (g, n_threads, plan) = (&self.g, self.n_threads, &self.plan);
+        let (st, (nn, record)) = run_detached(py, "centroid_stats", progress.as_ref(), |ctl| {
             let st = self.centroids()?;
             let nn = metrics::nearest_clusters(
                 &st.centroids,
                 g.clusters.k(),
                 g.d,
                 Some(1),
+                plan,
                 n_threads,
                 ctl,
             )?;
@@ -209,8 +256,14 @@ impl Labelling {
             .add("nearest_cluster", nearest)?
             .add("nearest_cluster_similarity", nearest_sim)?
             .add("centroid_similarity", st.row_similarity.clone())?;
+        let centroids = if with_centroids {
+            to_py2(py, st.centroids.clone(), k, g.d)?
+        } else {
+            to_py2(py, Vec::new(), 0, g.d)?
+        };
+        cols.dict.set_item("centroids", centroids)?;
         cols.dict
-            .set_item("centroids", to_py2(py, st.centroids.clone(), k, g.d)?)?;
+            .set_item("search", record_out(py, record.as_ref())?)?;
         Ok(cols.dict)
     }
 
@@ -225,20 +278,23 @@ impl Labelling {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let wanted = clusters.as_ref().map(|c| vec1(c, "clusters")).transpose()?;
-        let (g, n_threads) = (&self.g, self.n_threads);
-        let (slots, nn) = run_detached(py, "inter_centroid", progress.as_ref(), |ctl| {
+        let (g, n_threads, plan) = (&self.g, self.n_threads, &self.plan);
+        let (slots, (nn, record)) = run_detached(py, "inter_centroid", progress.as_ref(), |ctl| {
             let slots = self.slots(wanted)?;
             let packed = self.packed_centroids(&slots)?;
-            let nn = metrics::nearest_clusters(&packed, slots.len(), g.d, top_m, n_threads, ctl)?;
+            let nn =
+                metrics::nearest_clusters(&packed, slots.len(), g.d, top_m, plan, n_threads, ctl)?;
             Ok((slots, nn))
         })?;
         let ids = g.clusters.ids();
         let id = |c: u32| ids[slots[c as usize]];
-        Columns::new(py)
+        let cols = Columns::new(py)
             .add("cluster_a", nn.from.iter().map(|&c| id(c)).collect())?
             .add("cluster_b", nn.to.iter().map(|&c| id(c)).collect())?
-            .add("centroid_similarity", nn.similarity)
-            .map(|c| c.dict)
+            .add("centroid_similarity", nn.similarity)?;
+        cols.dict
+            .set_item("search", record_out(py, record.as_ref())?)?;
+        Ok(cols.dict)
     }
 
     /// `(cluster ids, K x K centroid cosine similarity matrix)` over

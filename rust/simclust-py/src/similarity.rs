@@ -48,6 +48,20 @@ fn normalize<'py>(
     to_py2(py, out, n, d)
 }
 
+/// Whether every row is a unit row already (validating them as `normalize`).
+#[pyfunction]
+#[pyo3(signature = (x, *, n_threads=None))]
+fn rows_are_unit(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f32>,
+    n_threads: Option<usize>,
+) -> PyResult<bool> {
+    let xm = mat(&x, "X")?;
+    run_detached(py, "rows_are_unit", None, |_| {
+        similarity::rows_are_unit(xm, "X", n_threads)
+    })
+}
+
 /// Exact cosine self-kNN, self excluded.
 #[pyfunction]
 #[pyo3(signature = (x, k, *, n_threads=None, progress=None))]
@@ -156,7 +170,7 @@ type PyEdgesStats<'py> = (
 #[pymethods]
 impl Partition {
     /// Trains `n_lists` lists on a seeded sample of `train_size` rows and
-    /// assigns every row (defaults: `4 sqrt(N)` lists, 64 rows per list).
+    /// assigns every row (defaults: `2 sqrt(N)` lists, 32 rows per list).
     #[new]
     #[pyo3(signature = (x, n_lists=None, *, train_size=None, max_iter=20, seed=0, n_threads=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
@@ -174,7 +188,7 @@ impl Partition {
         let mut p = ivf::PartitionParams::for_rows(xm.n_rows());
         if let Some(l) = n_lists {
             p.n_lists = l;
-            p.train_size = 64 * l;
+            p.train_size = ivf::TRAIN_ROWS_PER_LIST * l;
         }
         if let Some(t) = train_size {
             p.train_size = t;
@@ -281,6 +295,7 @@ impl Partition {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Partition>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(rows_are_unit, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;

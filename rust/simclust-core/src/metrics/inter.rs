@@ -1,12 +1,15 @@
 //! Inter-cluster geometry from the unit centroids: the dense `K x K` cosine
 //! matrix and each cluster's nearest clusters.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
-use crate::similarity::{self, BLOCK};
+use crate::search::{self, Plan, Record};
+use crate::similarity::BLOCK;
 
 use super::kernel::gemm_abt;
 use crate::similarity::exact::refine_tile;
@@ -58,16 +61,22 @@ pub struct NearestClusters {
 /// For every cluster, its `m` nearest other clusters (all of them when `m`
 /// is `None` or larger), by centroid cosine similarity: rows grouped by
 /// `from` in slot order, each group sorted by similarity descending, ties
-/// by the lower slot. Exact (a blocked kNN over the centroids). Clusters
-/// with an undefined (NaN) centroid are neither sources nor neighbours.
+/// by the lower slot. Clusters with an undefined (NaN) centroid are neither
+/// sources nor neighbours.
+///
+/// The search over the centroids follows `plan` ([`search::self_knn`]):
+/// exact by brute force, or over a partition of the centroids with its
+/// recall@m measured and returned in the [`Record`]. A partitioned search
+/// may list fewer than `m` clusters for a cluster.
 pub fn nearest_clusters(
     centroids: &[f32],
     k: usize,
     d: usize,
     m: Option<usize>,
+    plan: &Plan,
     n_threads: Option<usize>,
     ctl: &Control,
-) -> Result<NearestClusters> {
+) -> Result<(NearestClusters, Option<Record>)> {
     if centroids.len() != k * d {
         return Err(Error::Shape(format!(
             "centroids hold {} values, expected {k} x {d}",
@@ -90,29 +99,40 @@ pub fn nearest_clusters(
         similarity: Vec::new(),
     };
     if v < 2 {
-        return Ok(out);
+        return Ok((out, None));
     }
     let mm = m.unwrap_or(v - 1).min(v - 1);
-    let packed: Vec<f32> = if v == k {
-        centroids.to_vec()
+    let packed: Cow<'_, [f32]> = if v == k {
+        Cow::Borrowed(centroids)
     } else {
-        valid
-            .iter()
-            .flat_map(|&c| {
-                centroids[c as usize * d..(c as usize + 1) * d]
-                    .iter()
-                    .copied()
-            })
-            .collect()
+        Cow::Owned(
+            valid
+                .iter()
+                .flat_map(|&c| {
+                    centroids[c as usize * d..(c as usize + 1) * d]
+                        .iter()
+                        .copied()
+                })
+                .collect(),
+        )
     };
-    let nn = similarity::knn(MatRef::new(&packed, v, d)?, mm, n_threads, ctl)?;
-    out.from = valid
-        .iter()
-        .flat_map(|&c| std::iter::repeat_n(c, mm))
-        .collect();
-    out.to = nn.indices.iter().map(|&i| valid[i as usize]).collect();
-    out.similarity = nn.similarities;
-    Ok(out)
+    let (nn, record) = search::self_knn(MatRef::new(&packed, v, d)?, mm, plan, n_threads, ctl)?;
+    drop(packed);
+    let total = nn.indices.len();
+    out.from.reserve(total);
+    out.to.reserve(total);
+    out.similarity.reserve(total);
+    for (i, &from) in valid.iter().enumerate() {
+        for slot in i * mm..(i + 1) * mm {
+            let j = nn.indices[slot];
+            if j != u32::MAX {
+                out.from.push(from);
+                out.to.push(valid[j as usize]);
+                out.similarity.push(nn.similarities[slot]);
+            }
+        }
+    }
+    Ok((out, Some(record)))
 }
 
 #[cfg(test)]
@@ -126,14 +146,19 @@ mod tests {
         let mat = centroid_similarity_matrix(&c, 4, 2, Some(2))?;
         assert!((mat[2] - h).abs() < 1e-6 && (mat[3]).abs() < 1e-6);
         assert!(mat[1].is_nan() && mat[4].is_nan());
-        let nn = nearest_clusters(&c, 4, 2, Some(1), Some(2), &Control::new())?;
+        let exact = Plan {
+            method: crate::search::Method::Exact,
+            ..Plan::default()
+        };
+        let (nn, rec) = nearest_clusters(&c, 4, 2, Some(1), &exact, Some(2), &Control::new())?;
+        assert_eq!(rec.map(|r| r.recall), Some(1.0));
         assert_eq!(nn.from, vec![0, 2, 3]);
         // Cluster 2 is equally close to 0 and 3: the lower slot wins.
         assert_eq!(nn.to, vec![2, 0, 2]);
-        let all = nearest_clusters(&c, 4, 2, None, None, &Control::new())?;
+        let (all, _) = nearest_clusters(&c, 4, 2, None, &exact, None, &Control::new())?;
         assert_eq!(all.from, vec![0, 0, 2, 2, 3, 3]);
         assert_eq!(all.to, vec![2, 3, 0, 3, 2, 0]);
-        assert!(nearest_clusters(&c, 4, 2, Some(0), None, &Control::new()).is_err());
+        assert!(nearest_clusters(&c, 4, 2, Some(0), &exact, None, &Control::new()).is_err());
         Ok(())
     }
 }

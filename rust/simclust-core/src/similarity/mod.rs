@@ -22,5 +22,5 @@ pub use graph::{knn_edges, threshold_edges, EdgeList};
 pub(crate) use knn::{check_rows_fit_u32, refine_lists};
 pub use knn::{knn, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
-pub use normalize::normalize_rows;
+pub use normalize::{normalize_rows, rows_are_unit};
 pub(crate) use topk::TopK;

@@ -23,9 +23,12 @@ pub(crate) fn check_non_empty(x: &MatRef<'_>, what: &str) -> Result<()> {
 }
 
 /// How far a row's squared norm may be from 1 for the row to count as unit
-/// already: the float32 rounding of a unit vector moves it by at most
-/// `2u + u²` (`u = 2^-24`), whatever the dimension.
-const UNIT_TOLERANCE: f64 = 2.0 * f32::EPSILON as f64;
+/// already: `8 eps` (`eps = 2^-23`). Rounding an exact unit vector to float32
+/// moves it by at most `eps + eps²/4`, and rows normalised in float32 (as
+/// embedding models emit them) land within a few `eps`; rescaling such a row
+/// would move each coordinate by at most `4 eps` relative, the size of that
+/// rounding itself. Kept as they are, they are used in place (no copy).
+const UNIT_TOLERANCE: f64 = 8.0 * f32::EPSILON as f64;
 
 /// The factor that scales `row` to unit norm: `1 / |row|` (norm in f64),
 /// or exactly `1.0` when the row is unit to within float32 rounding, so that
@@ -141,6 +144,21 @@ pub fn normalize_rows(
             })
     });
     Ok(out)
+}
+
+/// Whether every row of `x` is a unit row already (to float32 rounding), so
+/// that [`normalize_rows`] would return `x` unchanged, bit for bit. Validates
+/// as [`normalize_rows`] does.
+///
+/// ```
+/// use simclust_core::{similarity::rows_are_unit, MatRef};
+/// assert!(rows_are_unit(MatRef::new(&[0.6_f32, 0.8], 1, 2)?, "X", None)?);
+/// assert!(!rows_are_unit(MatRef::new(&[3.0_f32, 4.0], 1, 2)?, "X", None)?);
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn rows_are_unit(x: MatRef<'_>, what: &'static str, n_threads: Option<usize>) -> Result<bool> {
+    let pool = parallel::pool(n_threads)?;
+    Ok(unit_factors(x, what, &pool)?.iter().all(|&f| f == 1.0))
 }
 
 /// `out = row * factor`, each product in f64 rounded once to f32.

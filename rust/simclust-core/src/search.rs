@@ -1,0 +1,247 @@
+//! Exact or partitioned: the one rule that picks how a set of vectors is
+//! searched, and a self-kNN that follows it and says what it did.
+//!
+//! Brute force costs `N^2 D / 2` multiply-adds. [`auto_exact`] keeps it
+//! while that is at most [`AUTO_EXACT_WORK`] (or `N < 1000`); above, the
+//! search is partitioned ([`crate::ivf`]) and its recall is measured on a
+//! seeded sample against brute force, so an approximate answer always says
+//! how approximate it is ([`Record::recall`]). The graph builder and the
+//! nearest-cluster searches of the metrics share this rule.
+
+use crate::error::{Error, Result};
+use crate::ivf::{self, Partition, PartitionParams};
+use crate::matrix::MatRef;
+use crate::parallel::Control;
+use crate::similarity::{self, Neighbors};
+
+/// Multiply-adds of brute force up to which `auto` searches exactly (about
+/// a minute on two cores).
+pub const AUTO_EXACT_WORK: f64 = 8e12;
+
+/// Below this many vectors `auto` is always exact.
+pub const AUTO_EXACT_ROWS: usize = 1000;
+
+/// The multiply-adds of an exact self-search over `n` rows of dimension `d`.
+pub fn exact_work(n: usize, d: usize) -> f64 {
+    (n as f64) * (n as f64) * (d as f64) / 2.0
+}
+
+/// Whether `auto` searches `n` rows of dimension `d` by brute force.
+///
+/// ```
+/// assert!(simclust_core::search::auto_exact(100_000, 384));
+/// assert!(!simclust_core::search::auto_exact(1_000_000, 384));
+/// ```
+pub fn auto_exact(n: usize, d: usize) -> bool {
+    n < AUTO_EXACT_ROWS || exact_work(n, d) <= AUTO_EXACT_WORK
+}
+
+/// How to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Exact while small ([`auto_exact`]), else [`Method::Ivf`].
+    Auto,
+    /// Brute force over every pair.
+    Exact,
+    /// Partitioned into lists, each compared with its `nprobe` nearest.
+    Ivf,
+}
+
+impl Method {
+    /// `"auto"`, `"exact"` or `"ivf"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Exact => "exact",
+            Method::Ivf => "ivf",
+        }
+    }
+
+    /// The method named `name` (as [`Method::name`]).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "auto" => Ok(Method::Auto),
+            "exact" => Ok(Method::Exact),
+            "ivf" => Ok(Method::Ivf),
+            other => Err(Error::Parameter(format!(
+                "search must be 'auto', 'exact' or 'ivf', got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A search method with its knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The method (`Auto` is resolved per search by its size).
+    pub method: Method,
+    /// Lists each list is compared with (partitioned search).
+    pub nprobe: usize,
+    /// Seeded rows the recall of a partitioned search is measured on.
+    pub recall_rows: usize,
+    /// Seed of the partition and of the recall sample.
+    pub seed: u64,
+}
+
+impl Default for Plan {
+    /// `auto`, `nprobe` 8, recall on 1,000 rows, seed 0.
+    fn default() -> Self {
+        Self {
+            method: Method::Auto,
+            nprobe: 8,
+            recall_rows: 1000,
+            seed: 0,
+        }
+    }
+}
+
+/// What a search did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// `Exact` or `Ivf` (never `Auto`).
+    pub method: Method,
+    /// Whether `auto` chose it.
+    pub auto: bool,
+    /// Multiply-adds brute force takes (or would have taken).
+    pub exact_work: f64,
+    /// Recall@k against brute force on the sampled rows (1 when exact).
+    pub recall: f64,
+    /// Rows the recall was measured on (0 when exact).
+    pub recall_rows: usize,
+    /// Lists of the partition (0 when exact).
+    pub n_lists: usize,
+    /// Lists each list was compared with (0 when exact).
+    pub nprobe: usize,
+    /// Row pairs whose similarity was computed.
+    pub pairs_computed: u64,
+    /// All row pairs, `N (N - 1) / 2`.
+    pub pairs_total: u64,
+}
+
+/// Each row's `k` most similar other rows (cosine), by brute force or over
+/// a partition as `plan` says, with a [`Record`] of what was done.
+///
+/// The lists are in input row order, most similar first, ties by the lower
+/// row. A partitioned search may find fewer than `k` rows for a row: the
+/// missing entries are `u32::MAX` with similarity `-inf`.
+///
+/// ```
+/// use simclust_core::{search::{self, Method, Plan}, Control, MatRef};
+/// let x = [1.0_f32, 0.0, 0.9, 0.1, 0.0, 1.0];
+/// let plan = Plan { method: Method::Auto, ..Plan::default() };
+/// let (nn, rec) = search::self_knn(MatRef::new(&x, 3, 2)?, 1, &plan, None, &Control::new())?;
+/// assert_eq!(nn.indices, vec![1, 0, 1]);
+/// assert_eq!((rec.method, rec.recall), (Method::Exact, 1.0));
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn self_knn(
+    x: MatRef<'_>,
+    k: usize,
+    plan: &Plan,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Neighbors, Record)> {
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let work = exact_work(n, d);
+    let pairs_total = (n as u64) * (n as u64).saturating_sub(1) / 2;
+    let (method, auto) = match plan.method {
+        Method::Auto if auto_exact(n, d) => (Method::Exact, true),
+        Method::Auto => (Method::Ivf, true),
+        m => (m, false),
+    };
+    if method == Method::Exact {
+        let nn = similarity::knn(x, k, n_threads, ctl)?;
+        let record = Record {
+            method,
+            auto,
+            exact_work: work,
+            recall: 1.0,
+            recall_rows: 0,
+            n_lists: 0,
+            nprobe: 0,
+            pairs_computed: pairs_total,
+            pairs_total,
+        };
+        return Ok((nn, record));
+    }
+    if plan.nprobe == 0 {
+        return Err(Error::Parameter("nprobe must be >= 1, got 0".into()));
+    }
+    let params = PartitionParams {
+        seed: plan.seed,
+        n_threads,
+        ..PartitionParams::for_rows(n)
+    };
+    let part = Partition::build(x, &params, ctl)?;
+    let (nn, stats) = ivf::knn(&part, k, plan.nprobe, n_threads, ctl)?;
+    let rows = ivf::recall_sample(n, plan.recall_rows, plan.seed);
+    let recall = ivf::knn_recall(&part, &nn, &rows, n_threads, ctl)?;
+    let record = Record {
+        method,
+        auto,
+        exact_work: work,
+        recall,
+        recall_rows: rows.len(),
+        n_lists: part.n_lists,
+        nprobe: plan.nprobe.min(part.n_lists),
+        pairs_computed: stats.pairs_computed,
+        pairs_total: stats.pairs_total,
+    };
+    Ok((nn, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::clustered;
+
+    #[test]
+    fn auto_rule() {
+        assert!(auto_exact(999, 1_000_000));
+        assert!(auto_exact(100_000, 384));
+        assert!(!auto_exact(300_000, 384));
+        assert_eq!(Method::parse("ivf").ok(), Some(Method::Ivf));
+        assert!(Method::parse("brute").is_err());
+    }
+
+    #[test]
+    fn ivf_self_knn_measures_its_recall_and_matches_exact_where_it_finds() -> Result<()> {
+        let (n, d) = (3000, 16);
+        let x = clustered(n, d, 12, 0.2, 7);
+        let xm = MatRef::new(&x, n, d)?;
+        let ctl = Control::new();
+        let exact = Plan {
+            method: Method::Exact,
+            ..Plan::default()
+        };
+        let ivf = Plan {
+            method: Method::Ivf,
+            recall_rows: n,
+            ..Plan::default()
+        };
+        let (e, er) = self_knn(xm, 3, &exact, Some(2), &ctl)?;
+        let (a, ar) = self_knn(xm, 3, &ivf, Some(2), &ctl)?;
+        let (a1, _) = self_knn(xm, 3, &ivf, Some(1), &ctl)?;
+        assert_eq!(a, a1, "thread count changed the partitioned search");
+        assert_eq!((er.method, er.recall), (Method::Exact, 1.0));
+        assert_eq!(ar.method, Method::Ivf);
+        assert!(ar.pairs_computed < ar.pairs_total);
+        // recall measured on every row equals the recall counted here
+        let mut found = 0;
+        for r in 0..n {
+            let kth = e.similarities[r * 3 + 2];
+            found += a.similarities[r * 3..r * 3 + 3]
+                .iter()
+                .filter(|&&s| s >= kth)
+                .count();
+        }
+        let direct = found as f64 / (3 * n) as f64;
+        assert!(
+            (ar.recall - direct).abs() < 1e-12,
+            "{} vs {direct}",
+            ar.recall
+        );
+        assert!(ar.recall > 0.9, "recall {}", ar.recall);
+        Ok(())
+    }
+}
