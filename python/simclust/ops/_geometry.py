@@ -30,14 +30,18 @@ from simclust.ops._similarity import search_record
 
 
 class Labelling:
-    """Rows validated, normalised and gathered cluster by cluster once, for many metrics.
+    """Rows validated and grouped by cluster once, for many metrics.
 
     Every metric function below takes a ``Labelling`` in place of ``x`` (then without
     ``labels``): a run builds one and all its metrics read the same gathered copy of
-    the rows, so the rows are checked, normalised and copied once per run, and the
-    centroids are computed once for :func:`centroid_stats`, :func:`inter_centroid` and
+    the rows, so the rows are checked and grouped once per run, and the centroids are
+    computed once for :func:`centroid_stats`, :func:`inter_centroid` and
     :func:`centroid_similarity_matrix`. Given an array and labels instead, each
     function builds its own.
+
+    The rows are not copied (a float32 C-order ``x`` is kept as it is, a memory-mapped
+    one stays mapped): each kernel gathers and normalises the few rows it works on. Do
+    not modify ``x`` while the ``Labelling`` is in use.
 
     The nearest-cluster searches (:func:`centroid_stats`' ``nearest_cluster``,
     :func:`inter_centroid`) are exact while brute force over the centroids is small and

@@ -1,12 +1,12 @@
 //! Bindings of `simclust_core::metrics`. Column-like results are returned as
 //! a `dict` of numpy arrays keyed by the frame column they become.
 
-use numpy::{Element, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::OnceLock;
 
-use simclust_core::metrics::{self, CentroidStats, Gathered, PairStats};
+use simclust_core::metrics::{self, CentroidStats, Gathered, Grouping, PairStats};
 use simclust_core::search::{Method, Plan, Record};
 
 use crate::arrays::{mat, to_py1, to_py2, vec1};
@@ -43,12 +43,14 @@ fn ids_and_sizes(g: &Gathered) -> (Vec<i64>, Vec<u64>) {
 /// `(cluster ids, K x K matrix)`.
 type IdsAndMatrix<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<f32>>);
 
-/// A labelling with its rows validated, normalised and gathered cluster by
-/// cluster once; every metric of a run reads the same copy. The centroid
-/// statistics are computed on first use and kept.
+/// A labelling with its rows validated and grouped by cluster once; every
+/// metric of a run reads the same rows (the array is kept, never copied:
+/// each kernel gathers the rows it works on). The centroid statistics are
+/// computed on first use and kept.
 #[pyclass(frozen, module = "simclust._native")]
 pub(crate) struct Labelling {
-    g: Gathered,
+    x: Py<PyArray2<f32>>,
+    grouping: Grouping,
     n_threads: Option<usize>,
     plan: Plan,
     centroids: OnceLock<CentroidStats>,
@@ -74,18 +76,34 @@ fn record_out<'py>(py: Python<'py>, r: Option<&Record>) -> PyResult<Bound<'py, P
 }
 
 impl Labelling {
+    /// The kept array, borrowed read-only for one call.
+    fn rows<'py>(&self, py: Python<'py>) -> PyResult<PyReadonlyArray2<'py, f32>> {
+        self.x.bind(py).try_readonly().map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "the labelling's rows are being written elsewhere: {e}"
+            ))
+        })
+    }
+
+    /// The rows seen through the labelling (`arr`: the kept array, borrowed
+    /// read-only for the call).
+    fn view<'a>(&'a self, arr: &'a PyReadonlyArray2<'_, f32>) -> PyResult<Gathered<'a>> {
+        let xm = mat(arr, "X")?;
+        Gathered::view(xm, &self.grouping).map_err(crate::errors::to_pyerr)
+    }
+
     /// The centroid statistics, computed once.
-    fn centroids(&self) -> simclust_core::Result<&CentroidStats> {
+    fn centroids(&self, g: &Gathered) -> simclust_core::Result<&CentroidStats> {
         if let Some(st) = self.centroids.get() {
             return Ok(st);
         }
-        let st = metrics::centroid_stats(&self.g, self.n_threads)?;
+        let st = metrics::centroid_stats(g, self.n_threads)?;
         Ok(self.centroids.get_or_init(|| st))
     }
 
     /// Slots of the given cluster ids (all clusters when `None`), ascending.
     fn slots(&self, clusters: Option<&[i64]>) -> simclust_core::Result<Vec<usize>> {
-        let cl = &self.g.clusters;
+        let cl = &self.grouping.clusters;
         match clusters {
             None => Ok((0..cl.k()).collect()),
             Some(ids) => {
@@ -101,8 +119,8 @@ impl Labelling {
     }
 
     /// The unit centroids of `slots`, packed row by row.
-    fn packed_centroids(&self, slots: &[usize]) -> simclust_core::Result<Vec<f32>> {
-        let (st, d) = (self.centroids()?, self.g.d);
+    fn packed_centroids(&self, g: &Gathered, slots: &[usize]) -> simclust_core::Result<Vec<f32>> {
+        let (st, d) = (self.centroids(g)?, g.d);
         Ok(slots
             .iter()
             .flat_map(|&c| st.centroids[c * d..(c + 1) * d].iter().copied())
@@ -147,9 +165,10 @@ impl Labelling {
         };
         let xm = mat(&x, "X")?;
         let lab = vec1(&labels, "labels")?;
-        let g = run_detached(py, "gather", None, |_| Gathered::new(xm, lab, n_threads))?;
+        let grouping = run_detached(py, "group", None, |_| Grouping::new(xm, lab, n_threads))?;
         Ok(Self {
-            g,
+            x: (*x).clone().unbind(),
+            grouping,
             n_threads,
             plan,
             centroids: OnceLock::new(),
@@ -159,13 +178,13 @@ impl Labelling {
     /// Number of rows of the input.
     #[getter]
     fn n_rows(&self) -> usize {
-        self.g.clusters.n_rows()
+        self.grouping.clusters.n_rows()
     }
 
     /// Cluster ids, ascending.
     #[getter]
     fn cluster_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        to_py1(py, self.g.clusters.ids().to_vec())
+        to_py1(py, self.grouping.clusters.ids().to_vec())
     }
 
     /// Exact all-pairs statistics per cluster.
@@ -175,7 +194,9 @@ impl Labelling {
         py: Python<'py>,
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         let pairs = run_detached(py, "intra_stats", progress.as_ref(), |ctl| {
             metrics::intra_stats(g, n_threads, ctl)
         })?;
@@ -201,7 +222,9 @@ impl Labelling {
         dst: PyReadonlyArray1<'py, u32>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (s, d) = (vec1(&src, "src")?, vec1(&dst, "dst")?);
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         let e = run_detached(py, "edge_stats", None, |_| {
             metrics::edge_stats(g, s, d, n_threads)
         })?;
@@ -224,9 +247,11 @@ impl Labelling {
         with_centroids: bool,
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let (g, n_threads, plan) = (&self.g, self.n_threads, &self.plan);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
         let (st, (nn, record)) = run_detached(py, "centroid_stats", progress.as_ref(), |ctl| {
-            let st = self.centroids()?;
+            let st = self.centroids(g)?;
             let nn = metrics::nearest_clusters(
                 &st.centroids,
                 g.clusters.k(),
@@ -278,10 +303,12 @@ impl Labelling {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let wanted = clusters.as_ref().map(|c| vec1(c, "clusters")).transpose()?;
-        let (g, n_threads, plan) = (&self.g, self.n_threads, &self.plan);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
         let (slots, (nn, record)) = run_detached(py, "inter_centroid", progress.as_ref(), |ctl| {
             let slots = self.slots(wanted)?;
-            let packed = self.packed_centroids(&slots)?;
+            let packed = self.packed_centroids(g, &slots)?;
             let nn =
                 metrics::nearest_clusters(&packed, slots.len(), g.d, top_m, plan, n_threads, ctl)?;
             Ok((slots, nn))
@@ -306,10 +333,12 @@ impl Labelling {
         clusters: Option<PyReadonlyArray1<'py, i64>>,
     ) -> PyResult<IdsAndMatrix<'py>> {
         let wanted = clusters.as_ref().map(|c| vec1(c, "clusters")).transpose()?;
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         let (slots, m) = run_detached(py, "centroid_similarity_matrix", None, |_| {
             let slots = self.slots(wanted)?;
-            let packed = self.packed_centroids(&slots)?;
+            let packed = self.packed_centroids(g, &slots)?;
             let m = metrics::centroid_similarity_matrix(&packed, slots.len(), g.d, n_threads)?;
             Ok((slots, m))
         })?;
@@ -331,7 +360,9 @@ impl Labelling {
             vec1(&cluster_a, "cluster_a")?,
             vec1(&cluster_b, "cluster_b")?,
         );
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         let st = run_detached(py, "cluster_linkage", progress.as_ref(), |ctl| {
             if ca.len() != cb.len() {
                 return Err(simclust_core::Error::Shape(format!(
@@ -366,7 +397,9 @@ impl Labelling {
         py: Python<'py>,
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyDict>, f64)> {
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         let s = run_detached(py, "silhouette", progress.as_ref(), |ctl| {
             metrics::silhouette(g, n_threads, ctl)
         })?;
@@ -381,7 +414,9 @@ impl Labelling {
 
     /// Davies–Bouldin score of the normalised rows (noise excluded).
     fn davies_bouldin(&self, py: Python<'_>) -> PyResult<f64> {
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         run_detached(py, "davies_bouldin", None, |ctl| {
             metrics::davies_bouldin(g, n_threads, ctl)
         })
@@ -389,7 +424,9 @@ impl Labelling {
 
     /// Calinski–Harabasz score of the normalised rows (noise excluded).
     fn calinski_harabasz(&self, py: Python<'_>) -> PyResult<f64> {
-        let (g, n_threads) = (&self.g, self.n_threads);
+        let arr = self.rows(py)?;
+        let view = self.view(&arr)?;
+        let (g, n_threads) = (&view, self.n_threads);
         run_detached(py, "calinski_harabasz", None, |_| {
             metrics::calinski_harabasz(g, n_threads)
         })

@@ -7,38 +7,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::parallel::{self, Control};
 
-use super::clusters::Gathered;
+use super::clusters::{Gathered, SEGMENT};
 use super::kernel::{dot, gemm_abt, run_indexed};
 use crate::similarity::exact::{margin, refine};
-
-/// Members per partial sum: a cluster larger than this is summed in fixed
-/// segments in parallel and the partial sums are added in segment order.
-const SEGMENT: usize = 8192;
-
-/// `sum_i x_i` of the rows of `block` in f64, deterministic for any thread
-/// count (fixed segments, reduced in order).
-pub(crate) fn cluster_sum(block: &[f32], d: usize) -> Vec<f64> {
-    let seg_sum = |seg: &[f32]| {
-        let mut s = vec![0.0_f64; d];
-        for row in seg.chunks_exact(d) {
-            for (a, &v) in s.iter_mut().zip(row) {
-                *a += f64::from(v);
-            }
-        }
-        s
-    };
-    if block.len() <= SEGMENT * d {
-        return seg_sum(block);
-    }
-    let parts: Vec<Vec<f64>> = block.par_chunks(SEGMENT * d).map(seg_sum).collect();
-    let mut s = vec![0.0_f64; d];
-    for p in &parts {
-        for (a, v) in s.iter_mut().zip(p) {
-            *a += v;
-        }
-    }
-    s
-}
 
 /// Centroid geometry of every cluster (slot order) and of every row.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,21 +65,21 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
             .into_par_iter()
             .enumerate()
             .map(|(c, sims)| {
-                let block = g.block(c);
-                let s = cluster_sum(block, d);
+                let s = g.cluster_sum(c);
                 let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
                 let centroid: Vec<f32> = if norm > 0.0 {
                     s.iter().map(|v| (v / norm) as f32).collect()
                 } else {
                     vec![f32::NAN; d]
                 };
-                sims.par_chunks_mut(SEGMENT)
-                    .zip(block.par_chunks(SEGMENT * d))
-                    .for_each(|(out, rows)| {
-                        for (o, row) in out.iter_mut().zip(rows.chunks_exact(d)) {
-                            *o = refine(row, &centroid, dot(row, &centroid), lo);
-                        }
-                    });
+                let segments = g.map_segments(c, |rows| {
+                    rows.chunks_exact(d)
+                        .map(|row| refine(row, &centroid, dot(row, &centroid), lo))
+                        .collect::<Vec<f32>>()
+                });
+                for (out, seg) in sims.chunks_mut(SEGMENT).zip(&segments) {
+                    out.copy_from_slice(seg);
+                }
                 let members = cl.members(c);
                 let (mut sum, mut mn, mut mx, mut best) =
                     (0.0_f64, f32::INFINITY, f32::NEG_INFINITY, 0);
@@ -177,9 +148,8 @@ fn dispersion(g: &Gathered, pool: &rayon::ThreadPool) -> Dispersion {
         (0..cl.k())
             .into_par_iter()
             .map(|c| {
-                let block = g.block(c);
                 let n = cl.size(c) as f64;
-                let mean: Vec<f64> = cluster_sum(block, d).iter().map(|v| v / n).collect();
+                let mean: Vec<f64> = g.cluster_sum(c).iter().map(|v| v / n).collect();
                 let seg = |rows: &[f32]| {
                     let (mut dist, mut sq) = (0.0_f64, 0.0_f64);
                     for row in rows.chunks_exact(d) {
@@ -193,7 +163,7 @@ fn dispersion(g: &Gathered, pool: &rayon::ThreadPool) -> Dispersion {
                     }
                     (dist, sq)
                 };
-                let parts: Vec<(f64, f64)> = block.par_chunks(SEGMENT * d).map(seg).collect();
+                let parts: Vec<(f64, f64)> = g.map_segments(c, seg);
                 let (dist, sq) = parts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
                 (mean, dist / n, sq)
             })
@@ -361,7 +331,8 @@ mod tests {
     fn naive_scores(g: &Gathered) -> (f64, f64) {
         let (cl, d) = (&g.clusters, g.d);
         let k = cl.k();
-        let row = |p: usize| g.xs[p * d..(p + 1) * d].iter().map(|&v| f64::from(v));
+        let xs = g.rows(0, cl.n_clustered());
+        let row = |p: usize| xs[p * d..(p + 1) * d].iter().map(|&v| f64::from(v));
         let mut means = vec![vec![0.0; d]; k];
         let mut total = vec![0.0; d];
         for (c, m) in means.iter_mut().enumerate() {

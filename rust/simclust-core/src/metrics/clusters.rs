@@ -1,5 +1,8 @@
-//! A validated labelling and the members of each cluster gathered into one
-//! contiguous block of L2-normalised rows.
+//! A validated labelling, and the members of each cluster addressed as one
+//! contiguous range of L2-normalised rows (gathered on demand, never copied
+//! as a whole).
+
+use std::borrow::Cow;
 
 use rayon::prelude::*;
 
@@ -11,10 +14,11 @@ use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
 pub use crate::NOISE;
 pub(crate) use crate::NO_SLOT;
 
-/// Rows per parallel chunk when validating and gathering.
-const CHUNK_ROWS: usize = 4096;
-
 pub(crate) use crate::error::list_rows;
+
+/// Members per segment of a cluster's sums and scans: a cluster larger than
+/// this is processed in fixed segments in parallel, reduced in order.
+pub(crate) const SEGMENT: usize = 8192;
 
 /// A labelling of `n` rows: the distinct cluster ids in ascending order
 /// (gaps allowed: ids need not be `0..K`), and each cluster's members in
@@ -189,48 +193,156 @@ impl Clusters {
     }
 }
 
-/// A labelling plus the clustered rows, L2-normalised and gathered cluster
-/// by cluster into one contiguous `n_clustered x d` block (the only copy of
-/// the data the metric kernels make).
+/// A validated labelling of the rows of `x` and each row's unit factor: what
+/// a [`Gathered`] view needs besides the rows themselves. Built once per
+/// labelling (one pass over the rows); no copy of the rows.
 #[derive(Debug, Clone)]
-pub struct Gathered {
+pub struct Grouping {
     /// The labelling.
     pub clusters: Clusters,
-    /// Normalised rows in the gathered order (`clusters.gathered_rows()`).
-    pub xs: Vec<f32>,
+    /// Per input row, the factor that makes it a unit row (1 when it is one).
+    factors: Vec<f64>,
     /// Embedding dimension.
-    pub d: usize,
+    d: usize,
 }
 
-impl Gathered {
+impl Grouping {
     /// Validates `x` (every row, noise rows included: NaN/Inf and zero norm
-    /// are errors naming the rows) and `labels`, then gathers.
+    /// are errors naming the rows) and `labels`, and groups the rows.
     pub fn new(x: MatRef<'_>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
         check_non_empty(&x, "X")?;
         let clusters = Clusters::new(labels, x.n_rows())?;
         let pool = parallel::pool(n_threads)?;
-        let d = x.n_cols();
         let factors = unit_factors(x, "X", &pool)?;
-        // Gather and scale, in the gathered order.
-        let order = clusters.gathered_rows();
-        let mut xs = vec![0.0_f32; order.len() * d];
-        pool.install(|| {
-            xs.par_chunks_mut(CHUNK_ROWS * d)
-                .enumerate()
-                .for_each(|(ch, dst)| {
-                    for (p, drow) in dst.chunks_exact_mut(d).enumerate() {
-                        let r = order[ch * CHUNK_ROWS + p] as usize;
-                        scale_row(x.row(r), factors[r], drow);
-                    }
-                })
-        });
-        Ok(Self { clusters, xs, d })
+        Ok(Self {
+            clusters,
+            factors,
+            d: x.n_cols(),
+        })
+    }
+}
+
+/// The clustered rows of `x`, L2-normalised, addressed cluster by cluster:
+/// position `p` of the *gathered order* is row `clusters.gathered_rows()[p]`,
+/// and cluster `c` holds positions `offset(c)..offset(c) + size(c)`.
+///
+/// The rows are not copied: the kernels gather the positions they work on
+/// into a small per-task buffer ([`Gathered::rows_into`]), scaling each row
+/// by its unit factor (a unit row is copied bit for bit). So the metrics
+/// of a run need no second copy of the data, whatever its size.
+#[derive(Debug, Clone)]
+pub struct Gathered<'a> {
+    /// The labelling.
+    pub clusters: Cow<'a, Clusters>,
+    factors: Cow<'a, [f64]>,
+    x: MatRef<'a>,
+    /// Embedding dimension.
+    pub d: usize,
+}
+
+impl<'a> Gathered<'a> {
+    /// Validates `x` and `labels` ([`Grouping::new`]) and views `x` through
+    /// the labelling.
+    pub fn new(x: MatRef<'a>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
+        let Grouping {
+            clusters,
+            factors,
+            d,
+        } = Grouping::new(x, labels, n_threads)?;
+        Ok(Self {
+            clusters: Cow::Owned(clusters),
+            factors: Cow::Owned(factors),
+            x,
+            d,
+        })
     }
 
-    /// The normalised rows of slot `c`, contiguous.
-    pub fn block(&self, c: usize) -> &[f32] {
+    /// Views `x` through a [`Grouping`] built from it earlier.
+    ///
+    /// Errors: [`Error::Shape`] when `x` is not the shape the grouping was
+    /// built for.
+    pub fn view(x: MatRef<'a>, grouping: &'a Grouping) -> Result<Self> {
+        let (n, d) = (grouping.clusters.n_rows(), grouping.d);
+        if x.n_rows() != n || x.n_cols() != d {
+            return Err(Error::Shape(format!(
+                "X is {} x {}, but the labelling was built for {n} x {d}",
+                x.n_rows(),
+                x.n_cols()
+            )));
+        }
+        Ok(Self {
+            clusters: Cow::Borrowed(&grouping.clusters),
+            factors: Cow::Borrowed(&grouping.factors),
+            x,
+            d,
+        })
+    }
+
+    /// The normalised rows at gathered positions `p0..p1`, into `out`
+    /// (resized to `(p1 - p0) x d`).
+    pub fn rows_into(&self, p0: usize, p1: usize, out: &mut Vec<f32>) {
+        let d = self.d;
+        out.resize((p1 - p0) * d, 0.0);
+        let rows = &self.clusters.gathered_rows()[p0..p1];
+        for (dst, &r) in out.chunks_exact_mut(d).zip(rows) {
+            let r = r as usize;
+            scale_row(self.x.row(r), self.factors[r], dst);
+        }
+    }
+
+    /// The normalised rows at gathered positions `p0..p1`, as a new vector.
+    pub fn rows(&self, p0: usize, p1: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.rows_into(p0, p1, &mut out);
+        out
+    }
+
+    /// The normalised rows of slot `c`, contiguous (a copy: for the largest
+    /// clusters, prefer [`Gathered::rows_into`] over segments).
+    pub fn block(&self, c: usize) -> Vec<f32> {
         let o = self.clusters.offset(c);
-        &self.xs[o * self.d..(o + self.clusters.size(c)) * self.d]
+        self.rows(o, o + self.clusters.size(c))
+    }
+
+    /// `f(rows)` on slot `c`'s members in fixed segments of [`SEGMENT`]
+    /// rows (`rows`: the segment's normalised rows, gathered), in parallel
+    /// when there is more than one segment; the results in segment order. The segments do not
+    /// depend on the thread count, so neither does any reduction of the
+    /// results in this order.
+    pub(crate) fn map_segments<T: Send>(&self, c: usize, f: impl Fn(&[f32]) -> T + Sync) -> Vec<T> {
+        let (o, n) = (self.clusters.offset(c), self.clusters.size(c));
+        let seg = |s: usize| {
+            let (a, b) = (s * SEGMENT, ((s + 1) * SEGMENT).min(n));
+            f(&self.rows(o + a, o + b))
+        };
+        if n <= SEGMENT {
+            return vec![seg(0)];
+        }
+        (0..n.div_ceil(SEGMENT)).into_par_iter().map(seg).collect()
+    }
+
+    /// `sum_i x_i` in f64 of slot `c`'s normalised members: per segment
+    /// ([`Gathered::map_segments`]) in row order, the segments added in
+    /// order, so it is the same for any thread count.
+    pub fn cluster_sum(&self, c: usize) -> Vec<f64> {
+        let d = self.d;
+        let parts = self.map_segments(c, |rows| {
+            let mut s = vec![0.0_f64; d];
+            for row in rows.chunks_exact(d) {
+                for (a, &v) in s.iter_mut().zip(row) {
+                    *a += f64::from(v);
+                }
+            }
+            s
+        });
+        let mut parts = parts.into_iter();
+        let mut total = parts.next().unwrap_or_else(|| vec![0.0; d]);
+        for p in parts {
+            for (a, v) in total.iter_mut().zip(&p) {
+                *a += v;
+            }
+        }
+        total
     }
 
     /// Position of each input row in the gathered order (`NO_SLOT` for noise).
@@ -282,9 +394,13 @@ mod tests {
     fn gathers_normalised_rows_and_validates_noise_rows() -> Result<()> {
         let x = [3.0, 4.0, 0.0, 2.0, 1.0, 0.0];
         let g = Gathered::new(MatRef::new(&x, 3, 2)?, &[1, -1, 0], Some(2))?;
-        assert_eq!(g.xs, vec![1.0, 0.0, 0.6, 0.8]);
-        assert_eq!(g.block(1), &[0.6, 0.8]);
+        assert_eq!(g.rows(0, 2), vec![1.0, 0.0, 0.6, 0.8]);
+        assert_eq!(g.block(1), vec![0.6, 0.8]);
         assert_eq!(g.positions(), vec![1, NO_SLOT, 0]);
+        let grouping = Grouping::new(MatRef::new(&x, 3, 2)?, &[1, -1, 0], None)?;
+        let v = Gathered::view(MatRef::new(&x, 3, 2)?, &grouping)?;
+        assert_eq!(v.rows(0, 2), g.rows(0, 2));
+        assert!(Gathered::view(MatRef::new(&x[..4], 2, 2)?, &grouping).is_err());
         let x = [3.0, 4.0, f32::NAN, 2.0, 0.0, 0.0];
         let e = Gathered::new(MatRef::new(&x, 3, 2)?, &[1, -1, 0], Some(1));
         assert_eq!(

@@ -89,14 +89,18 @@ pub fn edge_stats(
         let sims: Vec<f32> = keys
             .par_chunks(CHUNK)
             .flat_map_iter(|ch| {
-                ch.iter().map(|&key| {
-                    let (a, b) = (
-                        pos[(key >> 32) as usize] as usize,
-                        pos[(key & 0xFFFF_FFFF) as usize] as usize,
-                    );
-                    let (u, v) = (&g.xs[a * d..(a + 1) * d], &g.xs[b * d..(b + 1) * d]);
-                    refine(u, v, dot(u, v), lo)
-                })
+                let (mut u, mut v) = (Vec::new(), Vec::new());
+                ch.iter()
+                    .map(|&key| {
+                        let (a, b) = (
+                            pos[(key >> 32) as usize] as usize,
+                            pos[(key & 0xFFFF_FFFF) as usize] as usize,
+                        );
+                        g.rows_into(a, a + 1, &mut u);
+                        g.rows_into(b, b + 1, &mut v);
+                        refine(&u, &v, dot(&u, &v), lo)
+                    })
+                    .collect::<Vec<f32>>()
             })
             .collect();
         (keys, sims)

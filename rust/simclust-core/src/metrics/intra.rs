@@ -77,17 +77,6 @@ struct Job {
     shift: f32,
 }
 
-/// `sum_i x_i` (f64) of a block of rows.
-fn row_sum(block: &[f32], d: usize) -> Vec<f64> {
-    let mut s = vec![0.0_f64; d];
-    for row in block.chunks_exact(d) {
-        for (a, &v) in s.iter_mut().zip(row) {
-            *a += f64::from(v);
-        }
-    }
-    s
-}
-
 fn n_blocks(n: usize) -> usize {
     n.div_ceil(BLOCK)
 }
@@ -124,20 +113,22 @@ fn run_jobs(
         &pool,
         tasks.len(),
         ctl,
-        || vec![0.0_f32; BLOCK * BLOCK],
-        |buf, t| {
+        || (vec![0.0_f32; BLOCK * BLOCK], Vec::new(), Vec::new()),
+        |(buf, xa, xb), t| {
             let (j, bi, bj) = tasks[t];
             let job = jobs[j as usize];
-            let (xa, xb) = (g.block(job.a), g.block(job.b));
             let (i0, i1) = block_range(bi as usize, cl.size(job.a));
             let (j0, j1) = block_range(bj as usize, cl.size(job.b));
+            // this tile's rows, gathered (i0..i1 of slot a, j0..j1 of slot b)
+            let (oa, ob) = (cl.offset(job.a), cl.offset(job.b));
+            g.rows_into(oa + i0, oa + i1, xa);
             let mut acc = Acc::EMPTY;
             if job.a == job.b && bi == bj {
                 let strip = strip_rows(i1 - i0);
-                for s0 in (i0..i1).step_by(strip) {
-                    let s1 = (s0 + strip).min(i1);
-                    let w = i1 - s0;
-                    let (sa, sb) = (&xa[s0 * d..s1 * d], &xa[s0 * d..i1 * d]);
+                for s0 in (0..i1 - i0).step_by(strip) {
+                    let s1 = (s0 + strip).min(i1 - i0);
+                    let w = i1 - i0 - s0;
+                    let (sa, sb) = (&xa[s0 * d..s1 * d], &xa[s0 * d..]);
                     gemm_abt(sa, s1 - s0, sb, w, d, buf);
                     refine_tile(buf, s1 - s0, w, sa, sb, d);
                     for r in 0..s1 - s0 {
@@ -145,8 +136,9 @@ fn run_jobs(
                     }
                 }
             } else {
+                g.rows_into(ob + j0, ob + j1, xb);
                 let (ra, rb) = (i1 - i0, j1 - j0);
-                let (ta, tb) = (&xa[i0 * d..i1 * d], &xb[j0 * d..j1 * d]);
+                let (ta, tb) = (&xa[..], &xb[..]);
                 gemm_abt(ta, ra, tb, rb, d, buf);
                 refine_tile(buf, ra, rb, ta, tb, d);
                 for row in buf[..ra * rb].chunks_exact(rb) {
@@ -202,7 +194,7 @@ pub fn intra_stats(
                 }
                 // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which
                 // only moves the shift, never the statistics.
-                let s2: f64 = row_sum(g.block(c), g.d).iter().map(|v| v * v).sum();
+                let s2: f64 = g.cluster_sum(c).iter().map(|v| v * v).sum();
                 ((s2 - n as f64) / (n as f64 * (n as f64 - 1.0))) as f32
             })
             .collect()
@@ -254,8 +246,8 @@ pub fn linkage(
                 cl.ids()[a]
             )));
         }
-        let sa = row_sum(g.block(a), g.d);
-        let sb = row_sum(g.block(b), g.d);
+        let sa = g.cluster_sum(a);
+        let sb = g.cluster_sum(b);
         let cross: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();
         let shift = (cross / (cl.size(a) as f64 * cl.size(b) as f64)) as f32;
         jobs.push(Job { a, b, shift });
@@ -353,7 +345,7 @@ mod tests {
                 continue;
             }
             let want = naive(
-                &g.xs,
+                &g.rows(0, g.clusters.n_clustered()),
                 d,
                 (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j))),
             );
@@ -385,7 +377,7 @@ mod tests {
             check(
                 st,
                 naive(
-                    &g.xs,
+                    &g.rows(0, cl.n_clustered()),
                     d,
                     (oa..oa + na).flat_map(|i| (ob..ob + nb).map(move |j| (i, j))),
                 ),
@@ -417,7 +409,7 @@ mod tests {
                 let m = g.clusters.size(c);
                 let o = g.clusters.offset(c);
                 if m >= 2 {
-                    check(st, naive(&g.xs, d, (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j)))));
+                    check(st, naive(&g.rows(0, g.clusters.n_clustered()), d, (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j)))));
                 } else {
                     prop_assert_eq!(st.n_pairs, 0);
                 }

@@ -8,9 +8,12 @@
 //! ascending id order (a cluster's *slot* is its rank in that order).
 //!
 //! Every kernel starts from a [`Gathered`] labelling: the clustered rows,
-//! L2-normalised and copied cluster by cluster into one contiguous block
-//! (the only copy of the data), so that a cluster's members are a matrix
-//! the GEMM kernels can multiply directly.
+//! L2-normalised and addressed cluster by cluster as one contiguous range
+//! of positions. The rows are not copied as a whole: each task gathers the
+//! few rows it multiplies into its own buffer (a tile of a cluster, a
+//! segment of a centroid sum), so the metrics of a million-row run need no
+//! second copy of the data. A [`Grouping`] (the validated labelling and the
+//! rows' unit factors) can be kept and viewed again over the same rows.
 //!
 //! * [`intra_stats`]: exact statistics over all unordered pairs of members
 //!   (blocked GEMM within each cluster; never an `n^2` matrix), and
@@ -35,7 +38,7 @@ mod kernel;
 mod silhouette;
 
 pub use centroid::{calinski_harabasz, centroid_stats, davies_bouldin, CentroidStats};
-pub use clusters::{Clusters, Gathered, NOISE};
+pub use clusters::{Clusters, Gathered, Grouping, NOISE};
 pub use edges::{edge_stats, EdgeStats};
 pub use inter::{centroid_similarity_matrix, nearest_clusters, NearestClusters};
 pub use intra::{intra_stats, linkage, PairStats};

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::parallel::{self, Control};
 
-use super::centroid::{check_score_labels, cluster_sum};
+use super::centroid::check_score_labels;
 use super::clusters::Gathered;
 use super::kernel::{gemm_abt, run_indexed};
 
@@ -65,9 +65,7 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
             .into_par_iter()
             .flat_map_iter(|c| {
                 let n = cl.size(c) as f64;
-                cluster_sum(g.block(c), d)
-                    .into_iter()
-                    .map(move |v| (v / n) as f32)
+                g.cluster_sum(c).into_iter().map(move |v| (v / n) as f32)
             })
             .collect()
     });
@@ -76,21 +74,21 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
         let o = cl.offset(c);
         slot_of_pos[o..o + cl.size(c)].fill(c as u32);
     }
-    let xs = &g.xs;
     let per_task = run_indexed(
         &pool,
         m.div_ceil(ROWS),
         ctl,
-        || vec![0.0_f32; ROWS * KB],
-        |buf, t| {
+        || (vec![0.0_f32; ROWS * KB], Vec::new()),
+        |(buf, xs), t| {
             let (p0, p1) = (t * ROWS, ((t + 1) * ROWS).min(m));
             let ra = p1 - p0;
+            g.rows_into(p0, p1, xs);
             let mut own = vec![0.0_f32; ra];
             let mut best = vec![f32::NEG_INFINITY; ra];
             for c0 in (0..k).step_by(KB) {
                 let c1 = (c0 + KB).min(k);
                 let kc = c1 - c0;
-                gemm_abt(&xs[p0 * d..p1 * d], ra, &means[c0 * d..c1 * d], kc, d, buf);
+                gemm_abt(xs, ra, &means[c0 * d..c1 * d], kc, d, buf);
                 for r in 0..ra {
                     let row = &buf[r * kc..(r + 1) * kc];
                     let s = slot_of_pos[p0 + r] as usize;
@@ -115,7 +113,7 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
                     if n < 2 {
                         return 0.0_f32;
                     }
-                    let x = &xs[p * d..(p + 1) * d];
+                    let x = &xs[r * d..(r + 1) * d];
                     let sq: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
                     let n = n as f64;
                     let own_mean = (n * f64::from(own[r]) - sq) / (n - 1.0);
@@ -213,7 +211,7 @@ mod tests {
             let got = silhouette(&g, Some(2), &Control::new()).unwrap();
             // The naive reference on the gathered rows, in gathered order.
             let lab: Vec<usize> = (0..g.clusters.k()).flat_map(|c| std::iter::repeat_n(c, g.clusters.size(c))).collect();
-            let want = naive(&g.xs, d, &lab, g.clusters.k());
+            let want = naive(&g.rows(0, g.clusters.n_clustered()), d, &lab, g.clusters.k());
             for (p, &r) in g.clusters.gathered_rows().iter().enumerate() {
                 prop_assert!((f64::from(got.row[r as usize]) - want[p]).abs() < 1e-5,
                     "row {} got {} want {}", r, got.row[r as usize], want[p]);
