@@ -446,3 +446,52 @@ def test_tiny_inputs(host):
     with pytest.warns(simclust.exceptions.ClusteringWarning, match="silhouette needs"):
         one = simclust.analyze(np.ones((1, 3)), metrics=["intra", "silhouette"], host=host)
     assert one.clusters.select("cluster", "size", "n_pairs").rows() == [(0, 1, 0)]
+
+
+def _bases(a: np.ndarray) -> list[object]:
+    out: list[object] = []
+    b: object = a
+    while b is not None:
+        out.append(b)
+        b = getattr(b, "base", None)
+    return out
+
+
+@pytest.mark.parametrize("unit", [True, False])
+def test_unit_memory_mapped_input_is_used_in_place(tmp_path, monkeypatch, unit):
+    import mmap
+
+    from simclust import pipeline
+
+    x = make_embeddings(2000, 16, n_clusters=20, seed=4)
+    if not unit:
+        x = x * np.float32(3.0)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    seen = {}
+    real = pipeline.build_run_graphs
+
+    def spy(rows, *args, **kwargs):
+        seen["x"] = rows
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build_run_graphs", spy)
+    res = simclust.analyze(path, threshold=0.9)
+    rows = seen["x"]
+    mapped = any(isinstance(b, mmap.mmap) for b in _bases(rows))
+    # unit rows: the graph reads the file's mapping itself (no copy); other rows: a
+    # normalised copy, equal to numpy's normalisation
+    assert mapped is unit
+    want = x / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    np.testing.assert_allclose(rows, want, atol=1e-6)
+    assert not rows.flags.writeable
+    assert res.clusters.height > 1
+
+
+def test_normalize_without_copy_returns_unit_input_itself():
+    u = make_embeddings(50, 8, seed=1)
+    assert ops.normalize(u, copy=False) is u
+    assert ops.normalize(u) is not u
+    np.testing.assert_array_equal(ops.normalize(u), u)  # unit rows are kept bit for bit
+    y = ops.normalize(u * np.float32(2.0), copy=False)
+    np.testing.assert_allclose(y, u, atol=1e-7)
