@@ -381,7 +381,7 @@ def knn_methods(
 
         methods.append(Method("simclust IVF", sc_build, [sc_setting(p) for p in args.sc_nprobe]))
 
-    if FAISS is not None:
+    if FAISS is not None and "faiss" in args.peers:
         faiss = FAISS
 
         def fa_build(xx: np.ndarray) -> Any:
@@ -419,7 +419,7 @@ def knn_methods(
             Method("faiss IVFFlat", fa_build, [fa_setting(p) for p in args.faiss_nprobe])
         )
 
-    if HNSWLIB is not None:
+    if HNSWLIB is not None and "hnswlib" in args.peers:
         hnswlib = HNSWLIB
 
         def hn_build(xx: np.ndarray) -> Any:
@@ -441,7 +441,7 @@ def knn_methods(
             Method("hnswlib M=16 efC=200", hn_build, [hn_setting(e) for e in args.hnsw_ef])
         )
 
-    if PYNNDESCENT is not None:
+    if PYNNDESCENT is not None and "pynndescent" in args.peers:
         pynnd = PYNNDESCENT
 
         def pn_search(_built: Any, xx: np.ndarray) -> Any:
@@ -921,8 +921,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="input sizes of the memory task (default N // 10 and N)",
     )
     p.add_argument("--memory-nprobe", type=int, default=8, help="nprobe of the memory task")
+    p.add_argument(
+        "--peers",
+        type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
+        default=list(PEERS),
+        help="peers of the knn task, comma-separated (default: all; hnswlib takes longest)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write all numbers to this file")
     args = p.parse_args(argv)
+    unknown = sorted(set(args.peers) - set(PEERS))
+    if unknown:
+        p.error(f"--peers: unknown {unknown}; choose from {sorted(PEERS)}")
     args.tasks = parse_tasks(p, args.only, TASKS)
     if args.repeats < 1 or args.threads < 1 or args.k < 1 or args.n <= args.k:
         p.error("--repeats, --threads, --k must be >= 1 and --n > --k")

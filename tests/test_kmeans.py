@@ -234,7 +234,7 @@ def test_estimator_follows_the_sklearn_conventions():
         "init": "k-means++",
         "n_init": 2,
         "max_iter": 100,
-        "tol": 1e-4,
+        "tol": 1e-6,
         "random_state": 5,
         "n_threads": 2,
     }

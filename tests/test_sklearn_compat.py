@@ -106,7 +106,7 @@ def test_estimator_basics():
         "init": "k-means++",
         "n_init": 1,
         "max_iter": 100,
-        "tol": 1e-4,
+        "tol": 1e-6,
         "random_state": 0,
         "n_threads": None,
     }

@@ -99,7 +99,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         init: Literal["k-means++", "random"] | npt.NDArray[Any] = "k-means++",
         n_init: int = 1,
         max_iter: int = 100,
-        tol: float = 1e-4,
+        tol: float = 1e-6,
         random_state: int | None = 0,
         n_threads: int | None = None,
     ) -> None:

@@ -112,7 +112,7 @@ def kmeans(
     init: KMeansInit = "k-means++",
     n_init: int = 1,
     max_iter: int = 100,
-    tol: float = 1e-4,
+    tol: float = 1e-6,
     random_state: int = 0,
     n_threads: int | None = None,
     progress: Progress | None = None,

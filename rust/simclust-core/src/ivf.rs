@@ -66,6 +66,11 @@ pub fn default_n_lists(n: usize) -> usize {
     ((2.0 * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
 }
 
+/// Relative objective decrease at which the lists' training stops: coarser
+/// than a k-means fit's default, since lists only need to be good enough
+/// for probing and the training is most of a partition's build time.
+const PARTITION_TOL: f64 = 1e-4;
+
 /// Parameters of [`Partition::build`].
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionParams {
@@ -479,6 +484,7 @@ fn train(
     kp.metric = Metric::Cosine;
     kp.init = Init::Random;
     kp.max_iter = params.max_iter;
+    kp.tol = PARTITION_TOL;
     kp.random_state = params.seed;
     kp.n_threads = params.n_threads;
     Ok(kmeans::kmeans(MatRef::new(&sample, m, d)?, &kp, ctl)?.centroids)

@@ -149,6 +149,13 @@ impl Init<'static> {
     }
 }
 
+/// Default relative objective decrease at which Lloyd iterations stop:
+/// `1e-6`. At `1e-4` a fit stopped after about a third of the iterations
+/// scikit-learn runs, 0.2-1 % above its objective; at `1e-6` it matches or
+/// beats it (30k x 128, K = 300: 3032.5 vs 3033.3, 33 iterations, 0.5 s vs
+/// 36 s).
+pub const DEFAULT_TOL: f64 = 1e-6;
+
 /// Parameters of [`kmeans`]; [`KMeansParams::new`] gives the defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct KMeansParams<'a> {
@@ -164,7 +171,8 @@ pub struct KMeansParams<'a> {
     /// Maximum Lloyd iterations per run (default 100).
     pub max_iter: usize,
     /// Stop when the objective's relative decrease is at most `tol`
-    /// (default 1e-4; 0 iterates until no label changes or `max_iter`).
+    /// (default [`DEFAULT_TOL`]; 0 iterates until no label changes or
+    /// `max_iter`).
     pub tol: f64,
     /// Seed of the random number generator (default 0).
     pub random_state: u64,
@@ -181,7 +189,7 @@ impl KMeansParams<'static> {
             init: Init::KMeansPlusPlus,
             n_init: 1,
             max_iter: 100,
-            tol: 1e-4,
+            tol: DEFAULT_TOL,
             random_state: 0,
             n_threads: None,
         }

@@ -24,7 +24,7 @@ type PyKMeans<'py> = (
 #[pyfunction]
 #[pyo3(signature = (
     x, n_clusters, *, metric="cosine", init="k-means++", init_centroids=None, n_init=1,
-    max_iter=100, tol=1e-4, random_state=0, n_threads=None, progress=None
+    max_iter=100, tol=1e-6, random_state=0, n_threads=None, progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn kmeans<'py>(
