@@ -206,3 +206,28 @@ def test_auto_rule_is_shared_by_graphs_and_metrics():
         exact, why = ops.auto_exact(n, d)
         assert SearchSettings().choose(n, d, "knn") == ("exact" if exact else "ivf", why)
     assert ops.auto_exact(100_000, 384)[0] and not ops.auto_exact(300_000, 384)[0]
+
+
+@pytest.mark.parametrize("method", ["exact", "ivf"])
+def test_silhouette_search_is_exact_or_measures_its_recall(method):
+    from sklearn.metrics import silhouette_samples
+
+    x, groups = make_embeddings(4000, 16, n_clusters=200, seed=5, return_labels=True)
+    labels = np.where(groups >= 0, groups, 1000 + np.arange(x.shape[0]))
+    labels = np.unique(labels, return_inverse=True)[1]
+    want = silhouette_samples(x.astype(np.float64), labels, metric="cosine")
+    lab = ops.Labelling(x, labels, search=method, nprobe=4, recall_rows=100_000)
+    got = ops.silhouette(lab).rows["silhouette"].to_numpy()
+    record = lab.searches["silhouette"]
+    assert record["method"] == method
+    sizes = np.bincount(labels)
+    scored = sizes[labels] >= 2
+    if method == "exact":
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        return
+    # a missed nearest cluster only makes b, and s, larger; a found one gives the exact s
+    assert (got >= want - 1e-5).all()
+    exact_share = float(np.mean(np.abs(got - want)[scored] <= 1e-5))
+    assert record["recall_rows"] == int(scored.sum())
+    assert record["recall"] == pytest.approx(exact_share, abs=0.02)
+    assert record["recall"] >= 0.5 and record["pairs_computed"] < record["pairs_total"]

@@ -89,6 +89,7 @@ def search_text(search: Mapping[str, Any]) -> str:
 SEARCH_LABELS = {
     "centroid_stats": "nearest-cluster search",
     "inter_centroid": "inter-cluster search",
+    "silhouette": "silhouette search",
 }
 """How the summaries name each metric search of ``Result.metric_searches``."""
 

@@ -10,8 +10,10 @@ __all__ = [
     "Labelling",
     "Partition",
     "__version__",
+    "auto_exact",
     "bridge_similarity",
     "connected_components",
+    "default_n_lists",
     "kmeans",
     "kmeans_assign",
     "knn",
@@ -19,6 +21,7 @@ __all__ = [
     "knn_query",
     "normalize",
     "resolve_threads",
+    "rows_are_unit",
     "threshold_edges",
     "threshold_sweep",
 ]
@@ -125,9 +128,7 @@ class Labelling:
         *,
         progress: _Progress = None,
     ) -> dict[str, npt.NDArray[Any]]: ...
-    def silhouette(
-        self, *, progress: _Progress = None
-    ) -> tuple[dict[str, npt.NDArray[Any]], float]: ...
+    def silhouette(self, *, progress: _Progress = None) -> tuple[dict[str, Any], float]: ...
     def davies_bouldin(self) -> float: ...
     def calinski_harabasz(self) -> float: ...
 

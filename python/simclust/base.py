@@ -220,10 +220,10 @@ class MetricContext:
 
     @property
     def labelling(self) -> ops.Labelling:
-        """The rows gathered by cluster, built on first use and shared by every metric.
+        """The rows grouped by cluster (no copy), built on first use and shared by every metric.
 
         Pass it to the :mod:`simclust.ops` metric functions in place of ``X, labels``
-        so that a run validates, normalises and gathers its rows once.
+        so that a run validates and groups its rows once.
         """
         lab = self.cache.get("labelling")
         if lab is None:

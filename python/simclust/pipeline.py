@@ -437,7 +437,7 @@ def analyze(
     plugins = _plugins(cfg, host, threads)
 
     graph = sweep_graph = None
-    search = SearchSettings(**cfg["search"])
+    settings = SearchSettings(**cfg["search"])
     spec = _graph_spec(plugins, cfg, int(x.shape[0]))
     if spec is not None:
         thresholds = sweep_thresholds(spec, (cfg.get("graph") or {}).get("sweep"))
@@ -449,12 +449,12 @@ def analyze(
                 n_threads=threads,
                 progress=_stage_cb(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
-                search=search,
+                search=settings,
             )
     with timer.stage("cluster"):
         labels = _fit(plugins, x, graph)
 
-    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=search)
+    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=settings)
     parts = _compute_metrics(plugins, ctx, timer, progress)
     clusters, assignments = _base_frames(labels, data.ids, parts)
 

@@ -1,5 +1,7 @@
-"""Progress of the command line, on stderr: one rich bar per pipeline stage on a
-terminal, plain timestamped lines otherwise (logs, CI, pipes)."""
+"""Progress of the command line, on stderr.
+
+One rich bar per pipeline stage on a terminal; plain lines otherwise (logs, CI, pipes).
+"""
 
 from __future__ import annotations
 
@@ -143,8 +145,10 @@ class StageLines:
 
 @contextlib.contextmanager
 def stage_progress(enabled: bool) -> Iterator[StageProgress | None]:
-    """Progress on stderr when ``enabled``: rich bars with the time left on a terminal,
-    else :class:`StageLines`."""
+    """Progress on stderr when ``enabled``.
+
+    Rich bars with the time left on a terminal, else :class:`StageLines`.
+    """
     console = Console(stderr=True)
     if not enabled:
         yield None

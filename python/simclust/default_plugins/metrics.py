@@ -191,7 +191,12 @@ class Inter(Metric):
 
 
 class SilhouetteMetric(Metric):
-    """Exact cosine silhouette per row and its mean per cluster (a score, not a similarity).
+    """Cosine silhouette per row and its mean per cluster (a score, not a similarity).
+
+    Exact while the rows-by-clusters work is small; with very many clusters each row's
+    nearest other cluster is searched over a partition of the cluster means, with the
+    recall measured and recorded (``Result.metric_searches["silhouette"]``), as the
+    run's ``[graph] search`` says.
 
     Defined for 2 to N-1 clusters; otherwise the columns stay null and a
     :class:`~simclust.exceptions.ClusteringWarning` says why.

@@ -405,7 +405,7 @@ def silhouette(
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> Silhouette:
-    """Exact cosine silhouette of every row, its per-cluster mean and the overall mean.
+    """Cosine silhouette of every row, its per-cluster mean and the overall mean.
 
     Uses cosine DISTANCES ``1 - cos``, as ``sklearn.metrics.silhouette_samples(X, labels,
     metric="cosine")``: with ``a`` the mean distance of a row to the other members of its
@@ -414,6 +414,13 @@ def silhouette(
     than ``O(N**2 * D)``: for unit rows the sum of cosines to a cluster is the dot
     product with the sum of its members, so the core multiplies the rows by the ``K``
     cluster means (blocked GEMM, ``O(N + K * D)`` memory).
+
+    With very many clusters (a threshold run at a million rows has ~300k) that is still
+    too much, and the :class:`Labelling`'s ``search`` applies to ``b``: over a partition
+    of the cluster means, each cluster's rows are compared with the means in the
+    ``nprobe`` lists nearest to its own; ``a`` stays exact, a missed nearest cluster can
+    only make ``b`` and ``s`` larger, and the share of seeded rows whose ``b`` is exact is
+    recorded as the ``recall`` in ``Labelling.searches["silhouette"]``.
 
     Noise rows (label ``-1``) are not scored (null) and are not a cluster: the result is
     scikit-learn's on the clustered rows alone. Requires ``2 <= K <= n - 1`` clusters over
@@ -430,6 +437,7 @@ def silhouette(
     """
     lab = _labelling(x, labels, n_threads)
     cols, mean = lab._native.silhouette(progress=progress)
+    lab._record("silhouette", cols.pop("search"))
     rows = frames.columns_frame(
         {
             "index": np.arange(lab.labels.size, dtype=np.uint32),

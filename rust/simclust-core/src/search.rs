@@ -33,7 +33,19 @@ pub fn exact_work(n: usize, d: usize) -> f64 {
 /// assert!(!simclust_core::search::auto_exact(1_000_000, 384));
 /// ```
 pub fn auto_exact(n: usize, d: usize) -> bool {
-    n < AUTO_EXACT_ROWS || exact_work(n, d) <= AUTO_EXACT_WORK
+    resolve(Method::Auto, n, exact_work(n, d)).0 == Method::Exact
+}
+
+/// The method `method` stands for on a search over `n` vectors whose brute
+/// force costs `work` multiply-adds (`Auto`: exact while `work` is at most
+/// [`AUTO_EXACT_WORK`] or `n` below [`AUTO_EXACT_ROWS`]), and whether `auto`
+/// chose it.
+pub fn resolve(method: Method, n: usize, work: f64) -> (Method, bool) {
+    match method {
+        Method::Auto if n < AUTO_EXACT_ROWS || work <= AUTO_EXACT_WORK => (Method::Exact, true),
+        Method::Auto => (Method::Ivf, true),
+        m => (m, false),
+    }
 }
 
 /// How to search.
@@ -144,11 +156,7 @@ pub fn self_knn(
     let (n, d) = (x.n_rows(), x.n_cols());
     let work = exact_work(n, d);
     let pairs_total = (n as u64) * (n as u64).saturating_sub(1) / 2;
-    let (method, auto) = match plan.method {
-        Method::Auto if auto_exact(n, d) => (Method::Exact, true),
-        Method::Auto => (Method::Ivf, true),
-        m => (m, false),
-    };
+    let (method, auto) = resolve(plan.method, n, work);
     if method == Method::Exact {
         let nn = similarity::knn(x, k, n_threads, ctl)?;
         let record = Record {

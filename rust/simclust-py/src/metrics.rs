@@ -389,8 +389,9 @@ impl Labelling {
             .map(|c| c.dict)
     }
 
-    /// Exact cosine silhouette: `({"silhouette": per row, "cluster", "size",
-    /// "silhouette_mean": per cluster}, overall mean)`.
+    /// Cosine silhouette: `({"silhouette": per row, "cluster", "size",
+    /// "silhouette_mean": per cluster, "search": how b was searched},
+    /// overall mean)`.
     #[pyo3(signature = (*, progress=None))]
     fn silhouette<'py>(
         &self,
@@ -399,9 +400,9 @@ impl Labelling {
     ) -> PyResult<(Bound<'py, PyDict>, f64)> {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
-        let (g, n_threads) = (&view, self.n_threads);
-        let s = run_detached(py, "silhouette", progress.as_ref(), |ctl| {
-            metrics::silhouette(g, n_threads, ctl)
+        let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
+        let (s, record) = run_detached(py, "silhouette", progress.as_ref(), |ctl| {
+            metrics::silhouette(g, plan, n_threads, ctl)
         })?;
         let (ids, sizes) = ids_and_sizes(g);
         let cols = Columns::new(py)
@@ -409,6 +410,8 @@ impl Labelling {
             .add("size", sizes)?
             .add("silhouette_mean", s.cluster_mean)?
             .add("silhouette", s.row)?;
+        cols.dict
+            .set_item("search", record_out(py, Some(&record))?)?;
         Ok((cols.dict, s.mean))
     }
 

@@ -1,4 +1,5 @@
-//! Exact cosine silhouette.
+//! Cosine silhouette: exact, or with the nearest-cluster search partitioned
+//! (and its recall measured) when the clusters are too many.
 //!
 //! The silhouette of row `i` in cluster `A` uses cosine *distances*
 //! `1 - cos` (as scikit-learn's `metric="cosine"`): `a(i)` is the mean
@@ -17,11 +18,15 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::ivf::{Partition, PartitionParams};
+use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
+use crate::search::{self, Method, Plan, Record};
+use crate::similarity::exact::margin;
 
 use super::centroid::check_score_labels;
 use super::clusters::Gathered;
-use super::kernel::{gemm_abt, run_indexed};
+use super::kernel::{dot, gemm_abt, run_indexed};
 
 /// Rows per task.
 const ROWS: usize = 256;
@@ -41,24 +46,43 @@ pub struct Silhouette {
     pub mean: f64,
 }
 
-/// Computes the exact cosine [`Silhouette`] of the clustering in `g`.
+/// Per gathered position: the similarity to its own cluster's mean and the
+/// largest similarity to another cluster's mean (rows of singletons: unused).
+struct Scores {
+    own: Vec<f32>,
+    best: Vec<f32>,
+}
+
+/// Computes the cosine [`Silhouette`] of the clustering in `g`, with the
+/// search for each row's nearest other cluster (`b`) as `plan` says:
+/// exact (every row against every cluster mean, `N K D` work), or over a
+/// partition of the cluster means (each cluster's rows against the means in
+/// the `nprobe` lists nearest to its own mean) with the share of sampled
+/// rows whose `b` is exact measured and returned in the [`Record`]. `a` is
+/// exact either way; a missed nearest cluster can only make `b`, and the
+/// silhouette, larger.
 ///
 /// Noise rows are neither scored nor used as a cluster: the score is that
 /// of the clustered rows alone. Requires `2 <= K <= n - 1` clusters over the
 /// `n` clustered rows ([`crate::Error::Parameter`] otherwise).
 ///
 /// ```
-/// use simclust_core::{metrics::{silhouette, Gathered}, Control, MatRef};
+/// use simclust_core::{metrics::{silhouette, Gathered}, search::Plan, Control, MatRef};
 /// let x = [1.0_f32, 0.0, 1.0, 0.1, 0.0, 1.0, 0.1, 1.0];
 /// let g = Gathered::new(MatRef::new(&x, 4, 2)?, &[0, 0, 1, 1], None)?;
-/// let s = silhouette(&g, None, &Control::new())?;
-/// assert!(s.mean > 0.9);
+/// let (s, record) = silhouette(&g, &Plan::default(), None, &Control::new())?;
+/// assert!(s.mean > 0.9 && record.recall == 1.0);
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
-pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Result<Silhouette> {
+pub fn silhouette(
+    g: &Gathered,
+    plan: &Plan,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Silhouette, Record)> {
     check_score_labels(g, "the silhouette")?;
     let cl = &g.clusters;
-    let (k, d, m) = (cl.k(), g.d, cl.n_clustered());
+    let (k, d) = (cl.k(), g.d);
     let pool = parallel::pool(n_threads)?;
     let means: Vec<f32> = pool.install(|| {
         (0..k)
@@ -69,13 +93,56 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
             })
             .collect()
     });
-    let mut slot_of_pos = vec![0_u32; m];
-    for c in 0..k {
+    let queries = (0..k)
+        .filter(|&c| cl.size(c) >= 2)
+        .map(|c| cl.size(c))
+        .sum::<usize>();
+    let work = queries as f64 * k as f64 * d as f64;
+    let pairs_total = queries as u64 * k as u64;
+    let (method, auto) = search::resolve(plan.method, k, work);
+    let (scores, record) = if method == Method::Ivf {
+        probed_scores(g, &means, plan, &pool, ctl, (auto, work, pairs_total))?
+    } else {
+        let record = Record {
+            method: Method::Exact,
+            auto,
+            exact_work: work,
+            recall: 1.0,
+            recall_rows: 0,
+            n_lists: 0,
+            nprobe: 0,
+            pairs_computed: pairs_total,
+            pairs_total,
+        };
+        (exact_scores(g, &means, &pool, ctl)?, record)
+    };
+    Ok((finish(g, &scores), record))
+}
+
+/// The cluster slot of every gathered position.
+fn slot_of_positions(g: &Gathered) -> Vec<u32> {
+    let cl = &g.clusters;
+    let mut slot = vec![0_u32; cl.n_clustered()];
+    for c in 0..cl.k() {
         let o = cl.offset(c);
-        slot_of_pos[o..o + cl.size(c)].fill(c as u32);
+        slot[o..o + cl.size(c)].fill(c as u32);
     }
+    slot
+}
+
+/// Every row against every cluster mean: one blocked `N x K x D` GEMM with
+/// a fused running maximum per row.
+fn exact_scores(
+    g: &Gathered,
+    means: &[f32],
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Scores> {
+    let cl = &g.clusters;
+    let (k, d, m) = (cl.k(), g.d, cl.n_clustered());
+    let slot_of_pos = slot_of_positions(g);
     let per_task = run_indexed(
-        &pool,
+        pool,
         m.div_ceil(ROWS),
         ctl,
         || (vec![0.0_f32; ROWS * KB], Vec::new()),
@@ -106,30 +173,340 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
                     best[r] = mx;
                 }
             }
-            (0..ra)
-                .map(|r| {
-                    let p = p0 + r;
-                    let n = cl.size(slot_of_pos[p] as usize);
-                    if n < 2 {
-                        return 0.0_f32;
-                    }
-                    let x = &xs[r * d..(r + 1) * d];
-                    let sq: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                    let n = n as f64;
-                    let own_mean = (n * f64::from(own[r]) - sq) / (n - 1.0);
-                    let a = (1.0 - own_mean).max(0.0);
-                    let b = (1.0 - f64::from(best[r])).max(0.0);
-                    let den = a.max(b);
-                    if den > 0.0 {
-                        ((b - a) / den) as f32
-                    } else {
-                        0.0
-                    }
-                })
-                .collect::<Vec<f32>>()
+            (own, best)
         },
     )?;
-    let gathered: Vec<f32> = per_task.into_iter().flatten().collect();
+    let mut scores = Scores {
+        own: Vec::with_capacity(m),
+        best: Vec::with_capacity(m),
+    };
+    for (own, best) in per_task {
+        scores.own.extend(own);
+        scores.best.extend(best);
+    }
+    Ok(scores)
+}
+
+/// The `nprobe` lists whose centroids are most similar to each of the `n`
+/// unit rows `xs`, appended to `out` (`nprobe` per row, most similar first,
+/// ties by the lower list).
+fn nearest_lists(
+    xs: &[f32],
+    n: usize,
+    part: &Partition,
+    nprobe: usize,
+    buf: &mut Vec<f32>,
+    out: &mut Vec<u32>,
+) {
+    let (l, d) = (part.n_lists, part.d);
+    buf.resize(n * l, 0.0);
+    gemm_abt(xs, n, &part.centroids, l, d, buf);
+    let mut top: Vec<(f32, u32)> = Vec::with_capacity(nprobe + 1);
+    for r in 0..n {
+        top.clear();
+        for (j, &v) in buf[r * l..(r + 1) * l].iter().enumerate() {
+            // lists in ascending order: a later list ties lose
+            if top.len() == nprobe && v <= top[nprobe - 1].0 {
+                continue;
+            }
+            let at = top.partition_point(|&(t, _)| t >= v);
+            top.insert(at, (v, j as u32));
+            top.truncate(nprobe);
+        }
+        out.extend(top.iter().map(|&(_, j)| j));
+    }
+}
+
+/// `b` searched over a partition of the cluster means (as an inverted file):
+/// each row of a multi-member cluster is compared with the means in the
+/// `nprobe` lists whose centroids are nearest to the row itself. Rows are
+/// batched by list, so every GEMM multiplies up to [`ROWS`] rows by a list.
+fn probed_scores(
+    g: &Gathered,
+    means: &[f32],
+    plan: &Plan,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+    (auto, work, pairs_total): (bool, f64, u64),
+) -> Result<(Scores, Record)> {
+    let cl = &g.clusters;
+    let (k, d, m) = (cl.k(), g.d, cl.n_clustered());
+    let norm = |c: usize| -> f64 {
+        means[c * d..(c + 1) * d]
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let norms: Vec<f64> = (0..k).map(norm).collect();
+    // clusters whose members cancel out exactly have a zero mean: every row's
+    // similarity to it is 0, and the partition (of directions) leaves it out
+    let live: Vec<u32> = (0..k as u32).filter(|&c| norms[c as usize] > 0.0).collect();
+    let zero_means = k - live.len();
+    let packed: Vec<f32> = live
+        .iter()
+        .flat_map(|&c| means[c as usize * d..(c as usize + 1) * d].iter().copied())
+        .collect();
+    let params = PartitionParams {
+        seed: plan.seed,
+        n_threads: Some(pool.current_num_threads()),
+        ..PartitionParams::for_rows(live.len())
+    };
+    let part = Partition::build(MatRef::new(&packed, live.len(), d)?, &params, ctl)?;
+    drop(packed);
+    let nprobe = plan.nprobe.clamp(1, part.n_lists);
+    // per partition position: its cluster and the length of its mean
+    let slot_at: Vec<u32> = part.order.iter().map(|&i| live[i as usize]).collect();
+    let weight: Vec<f32> = slot_at.iter().map(|&c| norms[c as usize] as f32).collect();
+    let mut pos_of_slot = vec![u32::MAX; k];
+    for (p, &c) in slot_at.iter().enumerate() {
+        pos_of_slot[c as usize] = p as u32;
+    }
+    // the rows scored: members of clusters with two or more
+    let query: Vec<u32> = (0..k)
+        .filter(|&c| cl.size(c) >= 2)
+        .flat_map(|c| (cl.offset(c)..cl.offset(c) + cl.size(c)).map(|p| p as u32))
+        .collect();
+    let slot_of_pos = slot_of_positions(g);
+    // each row's own-mean similarity and its probed lists
+    let firsts = run_indexed(
+        pool,
+        query.len().div_ceil(KB),
+        ctl,
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(xs, one, buf), t| {
+            let qs = &query[t * KB..((t + 1) * KB).min(query.len())];
+            xs.clear();
+            for &p in qs {
+                g.rows_into(p as usize, p as usize + 1, one);
+                xs.extend_from_slice(one);
+            }
+            let own: Vec<f32> = qs
+                .iter()
+                .zip(xs.chunks_exact(d))
+                .map(|(&p, x)| {
+                    let c = slot_of_pos[p as usize] as usize;
+                    dot(x, &means[c * d..(c + 1) * d])
+                })
+                .collect();
+            let mut lists = Vec::with_capacity(qs.len() * nprobe);
+            nearest_lists(xs, qs.len(), &part, nprobe, buf, &mut lists);
+            (own, lists)
+        },
+    )?;
+    let mut scores = Scores {
+        own: vec![0.0; m],
+        best: vec![f32::NEG_INFINITY; m],
+    };
+    // the rows probing each list (query indices, ascending)
+    let mut by_list: Vec<Vec<u32>> = vec![Vec::new(); part.n_lists];
+    let mut q = 0_usize;
+    for (own, lists) in &firsts {
+        for (i, &v) in own.iter().enumerate() {
+            scores.own[query[q + i] as usize] = v;
+            for &l in &lists[i * nprobe..(i + 1) * nprobe] {
+                by_list[l as usize].push((q + i) as u32);
+            }
+        }
+        q += own.len();
+    }
+    drop(firsts);
+    let mut tasks: Vec<(u32, u32)> = Vec::new();
+    for (l, rows) in by_list.iter().enumerate() {
+        for r0 in (0..rows.len()).step_by(ROWS) {
+            tasks.push((l as u32, r0 as u32));
+        }
+    }
+    let per_task = run_indexed(
+        pool,
+        tasks.len(),
+        ctl,
+        || (vec![0.0_f32; ROWS * KB], Vec::new(), Vec::new()),
+        |(buf, xs, one), t| {
+            let (l, r0) = (tasks[t].0 as usize, tasks[t].1 as usize);
+            let qs = &by_list[l][r0..(r0 + ROWS).min(by_list[l].len())];
+            xs.clear();
+            for &qi in qs {
+                let p = query[qi as usize] as usize;
+                g.rows_into(p, p + 1, one);
+                xs.extend_from_slice(one);
+            }
+            let ra = qs.len();
+            let (l0, l1) = (part.offsets[l], part.offsets[l + 1]);
+            let mut best = vec![f32::NEG_INFINITY; ra];
+            for b0 in (l0..l1).step_by(KB) {
+                let b1 = (b0 + KB).min(l1);
+                let kc = b1 - b0;
+                gemm_abt(xs, ra, &part.xs[b0 * d..b1 * d], kc, d, buf);
+                let w = &weight[b0..b1];
+                for (r, (&qi, mx)) in qs.iter().zip(best.iter_mut()).enumerate() {
+                    let row = &mut buf[r * kc..(r + 1) * kc];
+                    // a row's own cluster is not a candidate
+                    let own =
+                        pos_of_slot[slot_of_pos[query[qi as usize] as usize] as usize] as usize;
+                    if (b0..b1).contains(&own) {
+                        row[own - b0] = f32::NEG_INFINITY;
+                    }
+                    let mut top = *mx;
+                    for (&s, &wt) in row.iter().zip(w) {
+                        let v = s * wt;
+                        top = if v > top { v } else { top };
+                    }
+                    *mx = top;
+                }
+            }
+            (best, (ra * (l1 - l0)) as u64)
+        },
+    )?;
+    let mut pairs_computed = 0_u64;
+    for (&(l, r0), (best, pairs)) in tasks.iter().zip(per_task) {
+        let qs = &by_list[l as usize][r0 as usize..];
+        for (&qi, &v) in qs.iter().zip(&best) {
+            let p = query[qi as usize] as usize;
+            scores.best[p] = scores.best[p].max(v);
+        }
+        pairs_computed += pairs;
+    }
+    if zero_means > 0 {
+        // a zero mean is at similarity 0 from every row (unless it is the row's own)
+        for &p in &query {
+            let own_zero = norms[slot_of_pos[p as usize] as usize] == 0.0;
+            if zero_means > usize::from(own_zero) {
+                scores.best[p as usize] = scores.best[p as usize].max(0.0);
+            }
+        }
+    }
+    // a row whose probed lists held only its own cluster: searched exactly
+    let unmatched: Vec<usize> = query
+        .iter()
+        .map(|&p| p as usize)
+        .filter(|&p| scores.best[p] == f32::NEG_INFINITY)
+        .collect();
+    for (&p, v) in unmatched
+        .iter()
+        .zip(exact_best_of(g, means, &unmatched, pool, ctl)?)
+    {
+        scores.best[p] = v;
+    }
+    let (recall, recall_rows) = probed_recall(g, means, &query, &scores, plan, pool, ctl)?;
+    let record = Record {
+        method: Method::Ivf,
+        auto,
+        exact_work: work,
+        recall,
+        recall_rows,
+        n_lists: part.n_lists,
+        nprobe,
+        pairs_computed,
+        pairs_total,
+    };
+    Ok((scores, record))
+}
+
+/// The share of `plan.recall_rows` seeded rows among the scored ones
+/// (`query`, gathered positions) whose nearest other cluster mean the probed
+/// search found (to float32 rounding): their exact `b` by brute force over
+/// every mean.
+fn probed_recall(
+    g: &Gathered,
+    means: &[f32],
+    query: &[u32],
+    scores: &Scores,
+    plan: &Plan,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<(f64, usize)> {
+    let sample: Vec<usize> = crate::ivf::recall_sample(query.len(), plan.recall_rows, plan.seed)
+        .into_iter()
+        .map(|i| query[i as usize] as usize)
+        .collect();
+    if sample.is_empty() {
+        return Ok((1.0, 0));
+    }
+    let exact = exact_best_of(g, means, &sample, pool, ctl)?;
+    let tie = margin(g.d);
+    let found = sample
+        .iter()
+        .zip(&exact)
+        .filter(|&(&p, &e)| scores.best[p] >= e - tie)
+        .count();
+    Ok((found as f64 / sample.len() as f64, sample.len()))
+}
+
+/// The exact largest similarity of the rows at `positions` to another
+/// cluster's mean.
+fn exact_best_of(
+    g: &Gathered,
+    means: &[f32],
+    positions: &[usize],
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Vec<f32>> {
+    let (k, d) = (g.clusters.k(), g.d);
+    let slot_of_pos = slot_of_positions(g);
+    let per_task = run_indexed(
+        pool,
+        positions.len().div_ceil(ROWS),
+        ctl,
+        || (vec![0.0_f32; ROWS * KB], Vec::new(), Vec::new()),
+        |(buf, xs, one), t| {
+            let ps = &positions[t * ROWS..((t + 1) * ROWS).min(positions.len())];
+            xs.clear();
+            for &p in ps {
+                g.rows_into(p, p + 1, one);
+                xs.extend_from_slice(one);
+            }
+            let mut best = vec![f32::NEG_INFINITY; ps.len()];
+            for c0 in (0..k).step_by(KB) {
+                let c1 = (c0 + KB).min(k);
+                let kc = c1 - c0;
+                gemm_abt(xs, ps.len(), &means[c0 * d..c1 * d], kc, d, buf);
+                for (r, &p) in ps.iter().enumerate() {
+                    let own = slot_of_pos[p] as usize;
+                    for (j, &v) in buf[r * kc..(r + 1) * kc].iter().enumerate() {
+                        if c0 + j != own && v > best[r] {
+                            best[r] = v;
+                        }
+                    }
+                }
+            }
+            best
+        },
+    )?;
+    Ok(per_task.into_iter().flatten().collect())
+}
+
+/// The silhouette of every row from its own and best other mean similarity.
+fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
+    let cl = &g.clusters;
+    let (k, m) = (cl.k(), cl.n_clustered());
+    let slot_of_pos = slot_of_positions(g);
+    let gathered: Vec<f32> = (0..m)
+        .into_par_iter()
+        .with_min_len(4096)
+        .map(|p| {
+            let n = cl.size(slot_of_pos[p] as usize);
+            if n < 2 {
+                return 0.0_f32;
+            }
+            // |x|^2 of the unit row, as the kernels see it
+            let sq: f64 = g
+                .rows(p, p + 1)
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum();
+            let n = n as f64;
+            let own_mean = (n * f64::from(scores.own[p]) - sq) / (n - 1.0);
+            let a = (1.0 - own_mean).max(0.0);
+            let b = (1.0 - f64::from(scores.best[p])).max(0.0);
+            let den = a.max(b);
+            if den > 0.0 {
+                ((b - a) / den) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let mut row = vec![f32::NAN; cl.n_rows()];
     for (&r, &v) in cl.gathered_rows().iter().zip(&gathered) {
         row[r as usize] = v;
@@ -145,11 +522,11 @@ pub fn silhouette(g: &Gathered, n_threads: Option<usize>, ctl: &Control) -> Resu
         total += sum;
         cluster_mean.push(sum / cl.size(c) as f64);
     }
-    Ok(Silhouette {
+    Silhouette {
         row,
         cluster_mean,
         mean: total / m as f64,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +535,13 @@ mod tests {
     use super::*;
     use crate::matrix::MatRef;
     use proptest::prelude::*;
+
+    fn exact() -> Plan {
+        Plan {
+            method: Method::Exact,
+            ..Plan::default()
+        }
+    }
 
     /// Naive O(N^2) reference with cosine distances, scikit-learn's rules.
     fn naive(xs: &[f32], d: usize, lab: &[usize], k: usize) -> Vec<f64> {
@@ -208,7 +592,7 @@ mod tests {
             if g.clusters.k() >= n {
                 return Ok(());
             }
-            let got = silhouette(&g, Some(2), &Control::new()).unwrap();
+            let got = silhouette(&g, &exact(), Some(2), &Control::new()).unwrap().0;
             // The naive reference on the gathered rows, in gathered order.
             let lab: Vec<usize> = (0..g.clusters.k()).flat_map(|c| std::iter::repeat_n(c, g.clusters.size(c))).collect();
             let want = naive(&g.rows(0, g.clusters.n_clustered()), d, &lab, g.clusters.k());
@@ -216,7 +600,7 @@ mod tests {
                 prop_assert!((f64::from(got.row[r as usize]) - want[p]).abs() < 1e-5,
                     "row {} got {} want {}", r, got.row[r as usize], want[p]);
             }
-            let one = silhouette(&g, Some(1), &Control::new()).unwrap();
+            let one = silhouette(&g, &exact(), Some(1), &Control::new()).unwrap().0;
             prop_assert_eq!(one.row.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                             got.row.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
@@ -226,10 +610,60 @@ mod tests {
     fn noise_rows_are_not_scored() -> Result<()> {
         let x = [1.0, 0.0, 1.0, 0.1, 0.0, 1.0, 0.1, 1.0, -1.0, -1.0];
         let g = Gathered::new(MatRef::new(&x, 5, 2)?, &[0, 0, 4, 4, -1], None)?;
-        let s = silhouette(&g, None, &Control::new())?;
+        let (s, _) = silhouette(&g, &exact(), None, &Control::new())?;
         assert!(s.row[4].is_nan());
         assert!(s.row[..4].iter().all(|&v| v > 0.9));
         assert_eq!(s.cluster_mean.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn partitioned_search_measures_its_recall_and_only_overestimates() -> Result<()> {
+        // 300 groups in 16-d plus singletons: many clusters, as a threshold run at scale
+        let (n, d) = (6000, 16);
+        let x = crate::testdata::clustered(n, d, 300, 0.5, 3);
+        let labels: Vec<i64> = (0..n)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (300 + i) as i64
+                } else {
+                    (i % 300) as i64
+                }
+            })
+            .collect();
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &labels, None)?;
+        let ivf = Plan {
+            method: Method::Ivf,
+            nprobe: 4,
+            recall_rows: n,
+            ..Plan::default()
+        };
+        let (want, er) = silhouette(&g, &exact(), Some(2), &Control::new())?;
+        let (got, rec) = silhouette(&g, &ivf, Some(2), &Control::new())?;
+        let (one, _) = silhouette(&g, &ivf, Some(1), &Control::new())?;
+        assert_eq!(got, one, "thread count changed the partitioned silhouette");
+        assert_eq!((er.method, er.recall), (Method::Exact, 1.0));
+        assert_eq!(rec.method, Method::Ivf);
+        assert!(rec.pairs_computed < rec.pairs_total);
+        // a missed nearest cluster only raises b and s; a found one gives the exact s
+        let (mut same, mut scored) = (0, 0);
+        for r in 0..n {
+            let (a, b) = (want.row[r], got.row[r]);
+            assert!(b >= a - 1e-5, "row {r}: {b} < exact {a}");
+            if g.clusters.size(g.clusters.slot_of(r).unwrap_or(0)) >= 2 {
+                scored += 1;
+                same += usize::from((b - a).abs() <= 1e-5);
+            }
+        }
+        // the recall measured on every scored row is the share whose s is exact
+        assert_eq!(rec.recall_rows, scored);
+        let direct = same as f64 / scored as f64;
+        assert!(
+            (rec.recall - direct).abs() < 0.02,
+            "{} vs {direct}",
+            rec.recall
+        );
+        assert!(rec.recall > 0.5, "recall {}", rec.recall);
         Ok(())
     }
 }
