@@ -922,6 +922,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--memory-nprobe", type=int, default=8, help="nprobe of the memory task")
     p.add_argument(
+        "--analyze-metrics",
+        default="intra,centroid,inter,silhouette",
+        help="--metrics of the analyze task ('' for the defaults)",
+    )
+    p.add_argument(
         "--peers",
         type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
         default=list(PEERS),
@@ -946,6 +951,7 @@ from simclust.cli import main as cli
 base_kib, base_hwm_kib = maxrss_kib(), vm_hwm_kib()
 out = os.path.join(tempfile.mkdtemp(prefix="simclust_bench_out_"), "out")
 args = ["analyze", sys.argv[1], "--out", out, "--threads", sys.argv[2], "--quiet"]
+args += ["--metrics", sys.argv[3]] if sys.argv[3] else []
 t0 = time.perf_counter()
 try:
     cli(args, standalone_mode=False)
@@ -964,7 +970,7 @@ def bench_analyze(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
         print(f"## analyze: skipped (simclust.ops not importable: {SC_IMPORT_ERROR})\n")
         return {}
     log(f"[analyze] simclust analyze on {x.shape[0]:,} x {x.shape[1]} in a fresh child")
-    res = run_memory_child(_ANALYZE_CHILD, {"x": x}, [str(args.threads)])
+    res = run_memory_child(_ANALYZE_CHILD, {"x": x}, [str(args.threads), args.analyze_metrics])
     manifest = res.pop("manifest")
     summary = manifest["summary"]
     peak = res["peak_kib"] * 1024
@@ -978,8 +984,8 @@ def bench_analyze(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
         "metric_searches": manifest.get("metric_searches"),
     }
     print(
-        f"## `simclust analyze` end to end (default settings, threads={args.threads}, "
-        "fresh child process)\n"
+        f"## `simclust analyze` end to end (default settings, metrics "
+        f"{args.analyze_metrics or 'default'}, threads={args.threads}, fresh child process)\n"
     )
     print("| stage | seconds |")
     print("| --- | --- |")
