@@ -6,7 +6,9 @@
 //!   row to its nearest centroid (blocked, without a full normalised copy),
 //!   and keeps each list as one contiguous block of unit rows (the only copy
 //!   of the data), with each list's radius (the smallest cosine of a member
-//!   to its centroid).
+//!   to its centroid). Each list is further split into *cells* of about
+//!   32 rows (k-means inside the list), each a contiguous block sorted by
+//!   angle to its cell centroid: the certified search prunes with them.
 //! * **Approximate** ([`Probe::Nearest`]): each list is compared with the
 //!   `nprobe` lists whose centroids are most similar to its own (itself
 //!   included). Every unordered pair of lists is computed once, as one or
@@ -17,11 +19,12 @@
 //!   approximate is which pairs are computed, and [`knn_recall`] /
 //!   [`edge_recall`] measure what that cost on a seeded sample of rows.
 //! * **Certified** ([`Probe::Certified`], threshold graphs only): angles on
-//!   the sphere obey the triangle inequality, so members `a` of list `i` and
-//!   `b` of list `j` satisfy `angle(a, b) >= angle(c_i, c_j) - r_i - r_j`.
-//!   A pair of lists whose bound exceeds `arccos t` (by a safety margin for
-//!   float32 rounding) cannot hold an edge and is skipped; every other pair
-//!   is computed in full, so the ε-graph is exact.
+//!   the sphere obey the triangle inequality, so rows `a`, `b` and any
+//!   centroid `c` satisfy `angle(a, b) >= |angle(a, c) - angle(b, c)|`.
+//!   Pairs of cells, then rows of a cell pair, that this bound places
+//!   farther apart than `arccos t` (plus a safety margin for float32
+//!   rounding) cannot hold an edge and are skipped; every other pair is
+//!   computed, so the ε-graph is exact (see the `certified` module).
 //!
 //! Results do not depend on the thread count: tiles are fixed, top-k lists
 //! are order-independent, edge lists are sorted.
@@ -37,6 +40,8 @@ use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
 use crate::similarity::{check_rows_fit_u32, EdgeList, Neighbors};
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
+mod certified;
+
 /// Rows per block when assigning rows to lists.
 const ASSIGN_ROWS: usize = 1024;
 
@@ -48,11 +53,6 @@ const WEAK_SHARE: f64 = 0.05;
 
 /// Lists each of those rows probes: `max(WEAK_MIN_PROBES, 4 nprobe)`.
 const WEAK_MIN_PROBES: usize = 32;
-
-/// Angle (radians) added to the certified bound: float32 dot products near
-/// 1 lose up to about `sqrt(2 (D + 2) eps)` of angle, which stays below this
-/// for any D below 100,000.
-const ANGLE_MARGIN: f64 = 0.05;
 
 /// Training rows per list in the default [`PartitionParams`].
 pub const TRAIN_ROWS_PER_LIST: usize = 32;
@@ -114,7 +114,7 @@ pub struct Partition {
     pub centroids: Vec<f32>,
     /// List `l` is positions `offsets[l]..offsets[l + 1]`.
     pub offsets: Vec<usize>,
-    /// The input row at each position (ascending within a list).
+    /// The input row at each position (grouped by list, then by cell).
     pub order: Vec<u32>,
     /// The unit rows in position order (`n x d`).
     pub xs: Vec<f32>,
@@ -123,6 +123,8 @@ pub struct Partition {
     pub min_cos: Vec<f32>,
     /// Per position, the cosine of the row to its list's centroid.
     pub cos: Vec<f32>,
+    /// The lists split into cells, for the certified search.
+    cells: certified::Cells,
 }
 
 impl Partition {
@@ -164,6 +166,9 @@ impl Partition {
             next[c] += 1;
             min_cos[c] = min_cos[c].min(s);
         }
+        // split every list into cells, which reorders the rows within it
+        let cells =
+            certified::Cells::build(x, &factors, &offsets, &mut order, &mut pos_cos, &pool, ctl)?;
         let mut xs = vec![0.0_f32; n * d];
         pool.install(|| {
             xs.par_chunks_mut(ASSIGN_ROWS * d)
@@ -184,6 +189,7 @@ impl Partition {
             xs,
             min_cos,
             cos: pos_cos,
+            cells,
         })
     }
 
@@ -198,6 +204,14 @@ impl Partition {
 
     fn row(&self, p: usize) -> &[f32] {
         &self.xs[p * self.d..(p + 1) * self.d]
+    }
+
+    /// The edge between positions `p` and `q` whose float32 similarity `s`
+    /// passed the screen, if its refined similarity reaches `threshold`.
+    fn edge(&self, p: usize, q: usize, s: f32, lo: f32, threshold: f32) -> Option<Edge> {
+        let v = refine(self.row(p), self.row(q), s, lo);
+        let (u, w) = (self.order[p], self.order[q]);
+        (v >= threshold).then_some((u.min(w), u.max(w), v))
     }
 
     /// `n_lists x n_lists` centroid cosine similarities.
@@ -216,53 +230,32 @@ impl Partition {
         out
     }
 
-    /// The unordered list pairs `(i, j)`, `i <= j`, whose rows are compared.
-    fn list_pairs(&self, probe: Probe, pool: &rayon::ThreadPool) -> Vec<(u32, u32)> {
+    /// The unordered list pairs `(i, j)`, `i <= j`, compared by an
+    /// approximate search: each list with the `nprobe` lists of nearest
+    /// centroid (itself first).
+    fn list_pairs(&self, nprobe: usize, pool: &rayon::ThreadPool) -> Vec<(u32, u32)> {
         let l = self.n_lists;
         let sims = self.centroid_sims(pool);
-        let mut pairs: Vec<(u32, u32)> = match probe {
-            Probe::Nearest(nprobe) => {
-                let m = nprobe.clamp(1, l);
-                (0..l)
-                    .into_par_iter()
-                    .flat_map_iter(|i| {
-                        let row = &sims[i * l..(i + 1) * l];
-                        let mut idx: Vec<u32> = (0..l as u32).collect();
-                        // itself first, then by similarity (ties: lower index)
-                        let key = |j: u32| {
-                            if j as usize == i {
-                                f32::INFINITY
-                            } else {
-                                row[j as usize]
-                            }
-                        };
-                        idx.sort_unstable_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
-                        idx.truncate(m);
-                        idx.into_iter()
-                            .map(move |j| ((i as u32).min(j), (i as u32).max(j)))
-                    })
-                    .collect()
-            }
-            Probe::Certified(t) => {
-                let theta = f64::from(t.clamp(-1.0, 1.0)).acos();
-                let radius: Vec<f64> = self
-                    .min_cos
-                    .iter()
-                    .map(|&c| f64::from(c.clamp(-1.0, 1.0)).acos())
-                    .collect();
-                (0..l)
-                    .into_par_iter()
-                    .flat_map_iter(|i| {
-                        let (sims, radius) = (&sims, &radius);
-                        (i..l).filter_map(move |j| {
-                            let c = f64::from(sims[i * l + j].clamp(-1.0, 1.0));
-                            let gap = c.acos() - radius[i] - radius[j];
-                            (i == j || gap <= theta + ANGLE_MARGIN).then_some((i as u32, j as u32))
-                        })
-                    })
-                    .collect()
-            }
-        };
+        let m = nprobe.clamp(1, l);
+        let mut pairs: Vec<(u32, u32)> = (0..l)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let row = &sims[i * l..(i + 1) * l];
+                let mut idx: Vec<u32> = (0..l as u32).collect();
+                // itself first, then by similarity (ties: lower index)
+                let key = |j: u32| {
+                    if j as usize == i {
+                        f32::INFINITY
+                    } else {
+                        row[j as usize]
+                    }
+                };
+                idx.sort_unstable_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
+                idx.truncate(m);
+                idx.into_iter()
+                    .map(move |j| ((i as u32).min(j), (i as u32).max(j)))
+            })
+            .collect();
         pairs.retain(|&(i, j)| {
             self.offsets[i as usize] < self.offsets[i as usize + 1]
                 && self.offsets[j as usize] < self.offsets[j as usize + 1]
@@ -424,7 +417,8 @@ impl Partition {
 pub enum Probe {
     /// Each list with the `nprobe` lists of nearest centroid (itself first).
     Nearest(usize),
-    /// Every pair of lists that can hold a pair with similarity `>= t`.
+    /// Every pair of rows that can have similarity `>= t` (the exact
+    /// ε-graph; pairs are pruned by the triangle bound over cells).
     Certified(f32),
 }
 
@@ -564,7 +558,7 @@ pub fn knn(
         )));
     }
     let pool = parallel::pool(n_threads)?;
-    let pairs = part.list_pairs(Probe::Nearest(nprobe), &pool);
+    let pairs = part.list_pairs(nprobe, &pool);
     let tiles = part.tiles(&pairs);
     let d = part.d;
     let states = run_dynamic(
@@ -736,21 +730,84 @@ pub fn threshold_edges(
     ctl: &Control,
 ) -> Result<(EdgeList, SearchStats)> {
     crate::similarity::check_threshold(threshold)?;
-    if let Probe::Certified(t) = probe {
-        if t != threshold {
+    let pool = parallel::pool(n_threads)?;
+    let found = match probe {
+        Probe::Certified(t) if t != threshold => {
             return Err(Error::Parameter(format!(
                 "a certified search must use the graph's threshold {threshold}, got {t}"
-            )));
+            )))
         }
-    }
+        Probe::Certified(_) => certified::edges(part, threshold, &pool, ctl)?,
+        Probe::Nearest(nprobe) => probed_edges(part, threshold, nprobe, &pool, ctl)?,
+    };
     let n = part.n_rows();
-    let pool = parallel::pool(n_threads)?;
-    let pairs = part.list_pairs(probe, &pool);
+    let stats = SearchStats {
+        pairs_computed: found.pairs_computed,
+        pairs_total: (n as u64) * (n as u64).saturating_sub(1) / 2,
+        list_pairs: found.list_pairs,
+    };
+    Ok((sorted_edge_list(found.edges, n, &pool), stats))
+}
+
+/// Distinct edges over `n` rows sorted by `(src, dst)`: bucketed by `src`
+/// (a counting sort), then each row's edges sorted by `dst` in parallel.
+fn sorted_edge_list(edges: Vec<Edge>, n: usize, pool: &rayon::ThreadPool) -> EdgeList {
+    let mut start = vec![0_usize; n + 1];
+    for e in &edges {
+        start[e.0 as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut by_src = vec![(0_u32, 0.0_f32); edges.len()];
+    for (u, w, v) in edges {
+        by_src[next[u as usize]] = (w, v);
+        next[u as usize] += 1;
+    }
+    let mut runs: Vec<&mut [(u32, f32)]> = Vec::with_capacity(n);
+    let mut rest = by_src.as_mut_slice();
+    for i in 0..n {
+        let (run, tail) = rest.split_at_mut(start[i + 1] - start[i]);
+        runs.push(run);
+        rest = tail;
+    }
+    pool.install(|| {
+        runs.par_iter_mut()
+            .for_each(|run| run.sort_unstable_by_key(|e| e.0))
+    });
+    EdgeList {
+        src: (0..n)
+            .flat_map(|i| std::iter::repeat_n(i as u32, start[i + 1] - start[i]))
+            .collect(),
+        dst: by_src.iter().map(|e| e.0).collect(),
+        similarity: by_src.iter().map(|e| e.1).collect(),
+    }
+}
+
+/// An edge `(src < dst, similarity)` in input rows.
+type Edge = (u32, u32, f32);
+
+/// The unsorted edges of a threshold search and what it computed.
+struct Found {
+    edges: Vec<Edge>,
+    pairs_computed: u64,
+    list_pairs: u64,
+}
+
+/// The ε-graph edges among the list pairs of [`Probe::Nearest`]`(nprobe)`.
+fn probed_edges(
+    part: &Partition,
+    threshold: f32,
+    nprobe: usize,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Found> {
+    let pairs = part.list_pairs(nprobe, pool);
     let tiles = part.tiles(&pairs);
-    let d = part.d;
-    let (screen, lo) = crate::similarity::exact::screen(threshold, d);
+    let (screen, lo) = crate::similarity::exact::screen(threshold, part.d);
     let per_tile = run_indexed(
-        &pool,
+        pool,
         tiles.len(),
         ctl,
         || vec![0.0_f32; BLOCK * BLOCK],
@@ -768,33 +825,18 @@ pub fn threshold_edges(
                 let first = if diagonal { r + 1 } else { 0 };
                 for (c, &s) in row.iter().enumerate().skip(first) {
                     if s >= screen {
-                        let (p, q) = (a0 + r, b0 + c);
-                        let v = refine(part.row(p), part.row(q), s, lo);
-                        if v >= threshold {
-                            let (u, w) = (part.order[p], part.order[q]);
-                            edges.push((u.min(w), u.max(w), v));
-                        }
+                        edges.extend(part.edge(a0 + r, b0 + c, s, lo, threshold));
                     }
                 }
             }
             edges
         },
     )?;
-    let mut all: Vec<(u32, u32, f32)> = per_tile.into_iter().flatten().collect();
-    pool.install(|| all.par_sort_unstable_by_key(|e| (e.0, e.1)));
-    let stats = SearchStats {
+    Ok(Found {
+        edges: per_tile.into_iter().flatten().collect(),
         pairs_computed: part.pairs_in(&tiles),
-        pairs_total: (n as u64) * (n as u64).saturating_sub(1) / 2,
         list_pairs: pairs.len() as u64,
-    };
-    Ok((
-        EdgeList {
-            src: all.iter().map(|e| e.0).collect(),
-            dst: all.iter().map(|e| e.1).collect(),
-            similarity: all.iter().map(|e| e.2).collect(),
-        },
-        stats,
-    ))
+    })
 }
 
 /// `sample` distinct input rows chosen with `seed` (all rows when fewer),
