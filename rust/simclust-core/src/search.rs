@@ -130,6 +130,25 @@ pub struct Record {
     pub pairs_total: u64,
 }
 
+impl Record {
+    /// The record of a brute-force search over `pairs_total` pairs costing
+    /// `work` multiply-adds (`auto`: whether `auto` chose it): every pair
+    /// computed, recall 1.
+    pub fn exact(auto: bool, work: f64, pairs_total: u64) -> Self {
+        Self {
+            method: Method::Exact,
+            auto,
+            exact_work: work,
+            recall: 1.0,
+            recall_rows: 0,
+            n_lists: 0,
+            nprobe: 0,
+            pairs_computed: pairs_total,
+            pairs_total,
+        }
+    }
+}
+
 /// Each row's `k` most similar other rows (cosine), by brute force or over
 /// a partition as `plan` says, with a [`Record`] of what was done.
 ///
@@ -159,18 +178,7 @@ pub fn self_knn(
     let (method, auto) = resolve(plan.method, n, work);
     if method == Method::Exact {
         let nn = similarity::knn(x, k, n_threads, ctl)?;
-        let record = Record {
-            method,
-            auto,
-            exact_work: work,
-            recall: 1.0,
-            recall_rows: 0,
-            n_lists: 0,
-            nprobe: 0,
-            pairs_computed: pairs_total,
-            pairs_total,
-        };
-        return Ok((nn, record));
+        return Ok((nn, Record::exact(auto, work, pairs_total)));
     }
     if plan.nprobe == 0 {
         return Err(Error::Parameter("nprobe must be >= 1, got 0".into()));

@@ -103,17 +103,7 @@ pub fn silhouette(
     let (scores, record) = if method == Method::Ivf {
         probed_scores(g, &means, plan, &pool, ctl, (auto, work, pairs_total))?
     } else {
-        let record = Record {
-            method: Method::Exact,
-            auto,
-            exact_work: work,
-            recall: 1.0,
-            recall_rows: 0,
-            n_lists: 0,
-            nprobe: 0,
-            pairs_computed: pairs_total,
-            pairs_total,
-        };
+        let record = Record::exact(auto, work, pairs_total);
         (exact_scores(g, &means, &pool, ctl)?, record)
     };
     Ok((finish(g, &scores), record))
