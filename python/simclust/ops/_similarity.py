@@ -319,8 +319,13 @@ def auto_exact(n: int, d: int) -> tuple[bool, str]:
 
     """
     exact, work = _native.auto_exact(_as_count(n, "n", minimum=0), _as_count(d, "d"))
+    return bool(exact), _auto_reason(bool(exact), work)
+
+
+def _auto_reason(exact: bool, work: float) -> str:
+    """Why ``auto`` chose: the brute force's multiply-adds."""
     verb = "takes" if exact else "would take"
-    return bool(exact), f"auto: the brute force {verb} {work:.1e} multiply-adds"
+    return f"auto: the brute force {verb} {work:.1e} multiply-adds"
 
 
 def search_record(native: Mapping[str, Any]) -> dict[str, Any]:
@@ -338,11 +343,9 @@ def search_record(native: Mapping[str, Any]) -> dict[str, Any]:
 
     """
     method = str(native["method"])
-    if native["auto"]:
-        verb = "takes" if method == "exact" else "would take"
-        chosen = f"auto: the brute force {verb} {native['exact_work']:.1e} multiply-adds"
-    else:
-        chosen = "configured"
+    chosen = (
+        _auto_reason(method == "exact", native["exact_work"]) if native["auto"] else "configured"
+    )
     record: dict[str, Any] = {"method": method, "chosen": chosen, "recall": native["recall"]}
     if method != "exact":
         for key in ("n_lists", "nprobe", "pairs_computed", "pairs_total", "recall_rows"):

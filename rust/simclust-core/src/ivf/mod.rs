@@ -528,7 +528,7 @@ fn assign(
 
 /// The `m` most similar lists of a row (`m <= sims.len()`), best first,
 /// ties to the lower list.
-fn top_lists(sims: &[f32], m: usize) -> Vec<u32> {
+pub(crate) fn top_lists(sims: &[f32], m: usize) -> Vec<u32> {
     let mut top: Vec<(f32, u32)> = Vec::with_capacity(m + 1);
     for (c, &s) in sims.iter().enumerate() {
         if top.len() < m || s > top[top.len() - 1].0 {

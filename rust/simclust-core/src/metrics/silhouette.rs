@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::ivf::{Partition, PartitionParams};
+use crate::ivf::{top_lists, Partition, PartitionParams};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 use crate::search::{self, Method, Plan, Record};
@@ -191,19 +191,8 @@ fn nearest_lists(
     let (l, d) = (part.n_lists, part.d);
     buf.resize(n * l, 0.0);
     gemm_abt(xs, n, &part.centroids, l, d, buf);
-    let mut top: Vec<(f32, u32)> = Vec::with_capacity(nprobe + 1);
     for r in 0..n {
-        top.clear();
-        for (j, &v) in buf[r * l..(r + 1) * l].iter().enumerate() {
-            // lists in ascending order: a later list ties lose
-            if top.len() == nprobe && v <= top[nprobe - 1].0 {
-                continue;
-            }
-            let at = top.partition_point(|&(t, _)| t >= v);
-            top.insert(at, (v, j as u32));
-            top.truncate(nprobe);
-        }
-        out.extend(top.iter().map(|&(_, j)| j));
+        out.extend(top_lists(&buf[r * l..(r + 1) * l], nprobe));
     }
 }
 
