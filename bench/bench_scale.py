@@ -349,7 +349,13 @@ def knn_methods(
             nl = n_lists if xx.shape[0] == x.shape[0] else None
             tr = train_size if xx.shape[0] == x.shape[0] else None
             return ops.Partition(
-                xx, n_lists=nl, train_size=tr, max_iter=20, seed=seed, n_threads=threads
+                xx,
+                n_lists=nl,
+                train_size=tr,
+                max_iter=20,
+                seed=seed,
+                certified=False,
+                n_threads=threads,
             )
 
         def sc_setting(nprobe: int) -> Setting:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import simclust
 from simclust import ops
-from simclust.exceptions import ConfigError
-from simclust.graph import GraphSpec, SearchSettings, build_graph
+from simclust.exceptions import ConfigError, ParameterError
+from simclust.graph import KNN_NPROBE, GraphSpec, SearchSettings, build_graph
 from simclust.testing import make_embeddings
 
 
@@ -51,13 +51,15 @@ def test_certified_epsilon_graph_equals_brute_force(name, t):
     assert stats.recall == 1.0 and 0 < stats.pairs_computed <= stats.pairs_total
 
 
-def test_ivf_knn_recall_is_measured_truthfully():
+@pytest.mark.parametrize(("nprobe", "floor"), [(KNN_NPROBE, 0.98), (8, 0.995)])
+def test_ivf_knn_recall_is_measured_truthfully(nprobe, floor):
     x = make_embeddings(20_000, 32, n_clusters=200, seed=4)
     k = 10
-    part = ops.Partition(x, seed=0)
-    src, dst, sim, stats = part.knn_edges(k, nprobe=8, recall_rows=2000)
-    assert stats.recall is not None and stats.recall >= 0.95
-    assert stats.pairs_computed < 0.2 * stats.pairs_total
+    part = ops.Partition(x, seed=0, certified=False)
+    src, dst, sim, stats = part.knn_edges(k, nprobe=nprobe, recall_rows=2000)
+    # measured at 20k: 0.992 (nprobe 2) and 0.9998 (nprobe 8)
+    assert stats.recall is not None and stats.recall >= floor
+    assert stats.pairs_computed < 0.1 * stats.pairs_total
     # independent recount with numpy on the same seeded rows: the edges of each row
     u = _unit(x)
     rows = np.sort(np.random.default_rng(0).choice(len(x), 300, replace=False))
@@ -89,6 +91,20 @@ def test_ivf_epsilon_graph_holds_only_true_edges_and_measures_pair_recall():
     true_recall = len(got) / len(want)
     assert stats.recall is not None and abs(stats.recall - true_recall) < 0.02
     assert true_recall >= 0.99
+
+
+def test_a_partition_without_cells_runs_approximate_searches_only():
+    x = make_embeddings(3000, 16, n_clusters=30, seed=8)
+    part = ops.Partition(x, 20, certified=False)
+    assert part.knn_edges(5)[3].recall is not None
+    with pytest.raises(ParameterError, match="cells"):
+        part.threshold_edges(0.9, certified=True)
+
+
+def test_knn_nprobe_defaults_per_graph_kind():
+    s = SearchSettings()
+    assert (s.nprobe_for("knn"), s.nprobe_for("threshold")) == (KNN_NPROBE, 8)
+    assert SearchSettings(nprobe=5).nprobe_for("threshold") == 5
 
 
 def test_partitioned_results_do_not_depend_on_threads():

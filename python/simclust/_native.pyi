@@ -168,6 +168,7 @@ class Partition:
         train_size: int | None = None,
         max_iter: int = 20,
         seed: int = 0,
+        certified: bool = True,
         n_threads: int | None = None,
         progress: _Progress = None,
     ) -> Partition: ...

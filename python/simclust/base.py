@@ -228,13 +228,15 @@ class MetricContext:
         lab = self.cache.get("labelling")
         if lab is None:
             method = "exact" if self.search.method == "certified" else self.search.method
+            # the nearest-cluster searches keep Labelling's own nprobe default unless set
+            nprobe = {} if self.search.nprobe is None else {"nprobe": self.search.nprobe}
             lab = self.cache["labelling"] = ops.Labelling(
                 self.X,
                 self.labels,
                 n_threads=self.n_threads,
                 search=method,
-                nprobe=self.search.nprobe,
                 recall_rows=self.search.recall_rows,
+                **nprobe,
             )
         return lab
 

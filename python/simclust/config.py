@@ -12,7 +12,7 @@ A config has five sections (all optional but ``[input]`` when a run reads a file
     threshold = 0.9
     # sweep = [0.8, 0.85, 0.9, 0.95]
     search = "auto"                # "exact", "ivf" (approximate, recall measured), "certified"
-    nprobe = 8                     # ivf: lists each list is compared with
+    # nprobe = 2                   # ivf: nearest lists compared (kNN 2, ε-graph 8)
     # n_lists = 2000               # ivf/certified: default 2 sqrt(N)
     # recall_rows = 1000           # ivf: seeded rows the recall is measured on
     [cluster]
@@ -314,7 +314,7 @@ def _search(gr: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"method": method}
     for key, minimum in (("nprobe", 1), ("n_lists", 1), ("recall_rows", 0)):
         value = gr.pop(key, getattr(default, key))
-        if value is None and key == "n_lists":
+        if value is None and key in ("nprobe", "n_lists"):
             out[key] = None
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

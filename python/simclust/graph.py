@@ -46,18 +46,30 @@ SearchMethod = Literal["auto", "exact", "ivf", "certified"]
 SEARCH_METHODS: tuple[str, ...] = ("auto", "exact", "ivf", "certified")
 
 
+KNN_NPROBE = 2
+"""Default ``nprobe`` of an ``ivf`` kNN graph: each row is compared with its own list and
+its next nearest; the 5% of rows whose neighbours are then least similar with 32 lists, and
+NN-descent refines the lists (1M x 384, k = 10: recall@10 0.98, see bench/bench_scale.py)."""
+
+THRESHOLD_NPROBE = 8
+"""Default ``nprobe`` of an ``ivf`` ε-graph: each list is compared with its 8 nearest
+(1M x 384, t = 0.9: pair recall 0.995)."""
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """How graphs are searched (``[graph] search``, ``nprobe``, ``n_lists``, ``recall_rows``).
 
     Attributes:
         method: ``"exact"`` (brute force, every pair), ``"ivf"`` (rows split into
-            lists by spherical k-means; each list compared with its ``nprobe`` nearest:
-            approximate, with the recall measured and recorded), ``"certified"``
+            lists by spherical k-means and compared only with nearby lists: approximate,
+            with the recall measured and recorded), ``"certified"``
             (threshold graphs: lists that cannot hold an edge are skipped by the
             triangle inequality on angles; exact), or ``"auto"``: exact while the brute
             force is small (:func:`simclust.ops.auto_exact`), else ``ivf``.
-        nprobe: lists each list is compared with (``ivf``).
+        nprobe: nearest lists compared (``ivf``): for a kNN graph each row's, then
+            refined by NN-descent (default :data:`KNN_NPROBE`); for an ε-graph each
+            list's (default :data:`THRESHOLD_NPROBE`). ``None``: the default.
         n_lists: lists (default ``2 sqrt(N)``).
         recall_rows: seeded rows the recall of an ``ivf`` graph is measured on.
 
@@ -68,9 +80,21 @@ class SearchSettings:
     """
 
     method: SearchMethod = "auto"
-    nprobe: int = 8
+    nprobe: int | None = None
     n_lists: int | None = None
     recall_rows: int = 1000
+
+    def nprobe_for(self, kind: GraphKind) -> int:
+        """The ``nprobe`` of a graph of this kind: the configured one, else the default.
+
+        Example:
+            >>> SearchSettings().nprobe_for("knn"), SearchSettings(nprobe=4).nprobe_for("knn")
+            (2, 4)
+
+        """
+        if self.nprobe is not None:
+            return self.nprobe
+        return KNN_NPROBE if kind == "knn" else THRESHOLD_NPROBE
 
     def choose(self, n: int, d: int, kind: GraphKind) -> tuple[str, str]:
         """The method for ``n`` rows of dimension ``d``, and why it was chosen."""
@@ -362,12 +386,19 @@ def build_graph(
         else:
             edges = ops.knn_edges(X, spec.k, t, n_threads=n_threads, progress=progress)
         return Graph(spec, n, *edges, {"method": "exact", "chosen": why, "recall": 1.0})
-    part = ops.Partition(X, settings.n_lists, n_threads=n_threads, progress=progress)
+    part = ops.Partition(
+        X,
+        settings.n_lists,
+        certified=method == "certified",
+        n_threads=n_threads,
+        progress=progress,
+    )
+    nprobe = settings.nprobe_for(spec.kind)
     if spec.kind == "threshold":
         src, dst, sim, stats = part.threshold_edges(
             t,
             certified=method == "certified",
-            nprobe=settings.nprobe,
+            nprobe=nprobe,
             recall_rows=settings.recall_rows,
             n_threads=n_threads,
             progress=progress,
@@ -376,14 +407,14 @@ def build_graph(
         src, dst, sim, stats = part.knn_edges(
             spec.k,
             t,
-            nprobe=settings.nprobe,
+            nprobe=nprobe,
             recall_rows=settings.recall_rows,
             n_threads=n_threads,
             progress=progress,
         )
     record = {"method": method, "chosen": why, **stats._asdict()}
     if method == "ivf":
-        record["nprobe"] = settings.nprobe
+        record["nprobe"] = nprobe
     return Graph(spec, n, src, dst, sim, record)
 
 

@@ -174,7 +174,8 @@ def search_options(fn: F) -> F:
         "--nprobe",
         type=click.IntRange(min=1),
         default=None,
-        help="Lists each list is compared with in an ivf search (default 8).",
+        help="Nearest lists compared in an ivf search (default: 2 per row for a kNN "
+        "graph, 8 per list for a threshold graph).",
     )(fn)
     fn = click.option(
         "--search",

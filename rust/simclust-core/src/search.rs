@@ -186,6 +186,7 @@ pub fn self_knn(
     let params = PartitionParams {
         seed: plan.seed,
         n_threads,
+        cells: false,
         ..PartitionParams::for_rows(n)
     };
     let part = Partition::build(x, &params, ctl)?;

@@ -170,9 +170,11 @@ type PyEdgesStats<'py> = (
 #[pymethods]
 impl Partition {
     /// Trains `n_lists` lists on a seeded sample of `train_size` rows and
-    /// assigns every row (defaults: `2 sqrt(N)` lists, 32 rows per list).
+    /// assigns every row (defaults: `2 sqrt(N)` lists, 32 rows per list);
+    /// with `certified`, also splits the lists into the cells a certified
+    /// search needs.
     #[new]
-    #[pyo3(signature = (x, n_lists=None, *, train_size=None, max_iter=20, seed=0, n_threads=None, progress=None))]
+    #[pyo3(signature = (x, n_lists=None, *, train_size=None, max_iter=20, seed=0, certified=true, n_threads=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -181,6 +183,7 @@ impl Partition {
         train_size: Option<usize>,
         max_iter: usize,
         seed: u64,
+        certified: bool,
         n_threads: Option<usize>,
         progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -195,6 +198,7 @@ impl Partition {
         }
         p.max_iter = max_iter;
         p.seed = seed;
+        p.cells = certified;
         p.n_threads = n_threads;
         let inner = run_detached(py, "partition", progress.as_ref(), |ctl| {
             ivf::Partition::build(xm, &p, ctl)

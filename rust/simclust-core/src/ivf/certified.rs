@@ -378,6 +378,7 @@ fn push_tile(tiles: &mut Vec<(Range<usize>, Range<usize>)>, a: Range<usize>, b: 
 /// The certified search over one partition at one threshold.
 struct Search<'a> {
     part: &'a Partition,
+    cells: &'a Cells,
     threshold: f32,
     /// [`reach`] of the threshold.
     reach: f64,
@@ -428,16 +429,17 @@ struct PanelFound {
 /// one task per pair of panels.
 pub(super) fn edges(
     part: &Partition,
+    cells: &Cells,
     threshold: f32,
     pool: &rayon::ThreadPool,
     ctl: &Control,
 ) -> Result<Found> {
-    let cells = &part.cells;
     let d = part.d;
     let (screen, lo) = screen(threshold, d);
     let angles: Vec<f64> = cells.cos.iter().map(|&c| angle(c)).collect();
     let search = Search {
         part,
+        cells,
         threshold,
         reach: reach(threshold, d),
         screen,
@@ -489,7 +491,7 @@ impl Search<'_> {
     /// one or the same (then only pairs of cells `r < s`, and each cell
     /// with itself in full).
     fn panel_pair(&self, ci: Range<usize>, cj: Range<usize>, sc: &mut Scratch) -> PanelFound {
-        let (cells, d) = (&self.part.cells, self.part.d);
+        let (cells, d) = (self.cells, self.part.d);
         let mut out = PanelFound::default();
         if ci == cj {
             for r in ci.clone() {
@@ -605,7 +607,7 @@ impl Search<'_> {
             if slot[k - panel.start] == usize::MAX {
                 slot[k - panel.start] = m;
                 m += 1;
-                gathered.extend_from_slice(&part.cells.centroids[k * d..(k + 1) * d]);
+                gathered.extend_from_slice(&self.cells.centroids[k * d..(k + 1) * d]);
             }
         }
         out.resize(m * rows.len(), 0.0);
@@ -829,7 +831,7 @@ mod tests {
             .map(|i| if i / d < 1100 { base[i % d] } else { base[i] })
             .collect();
         let part = partition(&x, n, d, Some(1))?;
-        let cells = &part.cells;
+        let cells = part.cells.as_ref().unwrap();
         assert!((0..cells.len()).all(|k| cells.range(k).len() <= BLOCK));
         assert!((0..cells.len()).any(|k| cells.range(k).len() == BLOCK));
         for t in [1.0, 0.9, 0.3] {
@@ -876,7 +878,7 @@ mod tests {
         let (n, d) = (3000, 16);
         let x = clustered(n, d, 30, 0.4, 3);
         let part = partition(&x, n, d, Some(7))?;
-        let cells = &part.cells;
+        let cells = part.cells.as_ref().unwrap();
         assert_eq!((cells.offsets[0], cells.offsets[cells.len()]), (0, n));
         let tol = 2.0 * margin(d);
         for k in 0..cells.len() {
@@ -939,7 +941,7 @@ mod tests {
             "partition {built:?} ({} lists, {} cells); certified {certified:?} vs brute force \
              {brute:?} (ratio {:.3}); pairs computed {:.5} of all; list pairs {}; edges {} vs {}",
             part.n_lists,
-            part.cells.len(),
+            part.cells.as_ref().map_or(0, Cells::len),
             certified.as_secs_f64() / brute.as_secs_f64(),
             stats.pairs_computed as f64 / stats.pairs_total as f64,
             stats.list_pairs,

@@ -6,18 +6,22 @@
 //!   row to its nearest centroid (blocked, without a full normalised copy),
 //!   and keeps each list as one contiguous block of unit rows (the only copy
 //!   of the data), with each list's radius (the smallest cosine of a member
-//!   to its centroid). Each list is further split into *cells* of about
+//!   to its centroid). With [`PartitionParams::cells`], each list is further split into *cells* of about
 //!   32 rows (k-means inside the list), each a contiguous block sorted by
 //!   angle to its cell centroid: the certified search prunes with them.
-//! * **Approximate** ([`Probe::Nearest`]): each list is compared with the
-//!   `nprobe` lists whose centroids are most similar to its own (itself
-//!   included). Every unordered pair of lists is computed once, as one or
-//!   more GEMM tiles, and updates both sides, so a pair is found when either
-//!   list probes the other. For kNN, the rows farthest from their centroid
-//!   (outliers, rows of small clusters) are then probed one by one against
-//!   more lists. Every similarity computed is exact fp32; what is
-//!   approximate is which pairs are computed, and [`knn_recall`] /
-//!   [`edge_recall`] measure what that cost on a seeded sample of rows.
+//! * **Approximate ε-graph** ([`Probe::Nearest`]): each list is compared
+//!   with the `nprobe` lists whose centroids are most similar to its own
+//!   (itself included). Every unordered pair of lists is computed once, as
+//!   one or more GEMM tiles, so a pair is found when either list probes the
+//!   other.
+//! * **Approximate kNN** ([`knn`]): every list with itself; every row with
+//!   its next `nprobe - 1` nearest lists by its own direction (rows grouped
+//!   by the list they probe, one GEMM per group); the rows whose `k`-th
+//!   neighbour is then least similar (outliers, members of small clusters:
+//!   their neighbours are spread over many lists) with many more lists; and
+//!   last NN-descent's local joins (the `descent` module), which reach
+//!   neighbours in lists a row did not probe through rows that did.
+//!
 //! * **Certified** ([`Probe::Certified`], threshold graphs only): angles on
 //!   the sphere obey the triangle inequality, so rows `a`, `b` and any
 //!   centroid `c` satisfy `angle(a, b) >= |angle(a, c) - angle(b, c)|`.
@@ -26,7 +30,11 @@
 //!   rounding) cannot hold an edge and are skipped; every other pair is
 //!   computed, so the ε-graph is exact (see the `certified` module).
 //!
-//! Results do not depend on the thread count: tiles are fixed, top-k lists
+//! Every similarity computed is exact fp32; what is approximate is which
+//! pairs are computed, and [`knn_recall`] / [`edge_recall`] measure what
+//! that cost on a seeded sample of rows.
+//!
+//! Results do not depend on the thread count: tasks are fixed, top-k lists
 //! are order-independent, edge lists are sorted.
 
 use rayon::prelude::*;
@@ -41,18 +49,26 @@ use crate::similarity::{check_rows_fit_u32, EdgeList, Neighbors};
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 mod certified;
+mod descent;
 
 /// Rows per block when assigning rows to lists.
 const ASSIGN_ROWS: usize = 1024;
 
-/// Share of rows, those farthest from their list's centroid, that an
-/// approximate kNN search also probes one by one: a row far from every
-/// centroid (an outlier) has neighbours scattered over many lists, which
-/// comparing whole lists with their nearest lists misses.
+/// Share of rows, those whose `k`-th neighbour is least similar after the
+/// first probes, that an approximate kNN search compares with many more
+/// lists: a row far from every centroid (an outlier) has neighbours
+/// scattered over many lists, which probing a few nearest lists misses.
+/// (1M x 384, nprobe 2: recall@10 0.971 without this pass, 0.982 with it.)
 const WEAK_SHARE: f64 = 0.05;
 
 /// Lists each of those rows probes: `max(WEAK_MIN_PROBES, 4 nprobe)`.
 const WEAK_MIN_PROBES: usize = 32;
+
+/// Nearest lists kept per row by [`Partition::build`]: an approximate kNN
+/// search with `nprobe` up to this compares each row with its `nprobe`
+/// nearest lists by its own direction (larger `nprobe` also compares
+/// whole lists with their nearest lists).
+const NEAR_LISTS: usize = 8;
 
 /// Training rows per list in the default [`PartitionParams`].
 pub const TRAIN_ROWS_PER_LIST: usize = 32;
@@ -85,6 +101,9 @@ pub struct PartitionParams {
     pub seed: u64,
     /// Threads (`None`: the default pool).
     pub n_threads: Option<usize>,
+    /// Split the lists into the cells a certified search prunes with (about
+    /// a tenth of the build); without them only approximate searches run.
+    pub cells: bool,
 }
 
 impl PartitionParams {
@@ -99,6 +118,7 @@ impl PartitionParams {
             max_iter: 20,
             seed: 0,
             n_threads: None,
+            cells: true,
         }
     }
 }
@@ -123,8 +143,12 @@ pub struct Partition {
     pub min_cos: Vec<f32>,
     /// Per position, the cosine of the row to its list's centroid.
     pub cos: Vec<f32>,
-    /// The lists split into cells, for the certified search.
-    cells: certified::Cells,
+    /// Per input row, its [`near_lists`] nearest lists, best (its own)
+    /// first.
+    near: Vec<u32>,
+    /// The lists split into cells, for the certified search (`None` when
+    /// built without, see [`PartitionParams::cells`]).
+    cells: Option<certified::Cells>,
 }
 
 impl Partition {
@@ -146,11 +170,12 @@ impl Partition {
         let pool = parallel::pool(params.n_threads)?;
         let factors = unit_factors(x, "X", &pool)?;
         let centroids = train(x, &factors, params, ctl)?;
-        let (list, cos) = assign(x, &factors, &centroids, l, &pool, ctl)?;
+        let (near, cos) = assign(x, &factors, &centroids, l, &pool, ctl)?;
+        let m = near_lists(l);
 
         let mut offsets = vec![0_usize; l + 1];
-        for &c in &list {
-            offsets[c as usize + 1] += 1;
+        for r in 0..n {
+            offsets[near[r * m] as usize + 1] += 1;
         }
         for i in 0..l {
             offsets[i + 1] += offsets[i];
@@ -159,16 +184,27 @@ impl Partition {
         let mut order = vec![0_u32; n];
         let mut min_cos = vec![1.0_f32; l];
         let mut pos_cos = vec![0.0_f32; n];
-        for (r, (&c, &s)) in list.iter().zip(&cos).enumerate() {
-            let c = c as usize;
+        for (r, &s) in cos.iter().enumerate() {
+            let c = near[r * m] as usize;
             order[next[c]] = r as u32;
             pos_cos[next[c]] = s;
             next[c] += 1;
             min_cos[c] = min_cos[c].min(s);
         }
         // split every list into cells, which reorders the rows within it
-        let cells =
-            certified::Cells::build(x, &factors, &offsets, &mut order, &mut pos_cos, &pool, ctl)?;
+        let cells = if params.cells {
+            Some(certified::Cells::build(
+                x,
+                &factors,
+                &offsets,
+                &mut order,
+                &mut pos_cos,
+                &pool,
+                ctl,
+            )?)
+        } else {
+            None
+        };
         let mut xs = vec![0.0_f32; n * d];
         pool.install(|| {
             xs.par_chunks_mut(ASSIGN_ROWS * d)
@@ -189,6 +225,7 @@ impl Partition {
             xs,
             min_cos,
             cos: pos_cos,
+            near,
             cells,
         })
     }
@@ -319,67 +356,57 @@ impl Partition {
         }
     }
 
-    /// The weak-row pass of an approximate kNN search: the rows farthest from
-    /// their list's centroid ([`WEAK_SHARE`] of all) each probe their
-    /// `probes` nearest lists, except lists already compared with their own
-    /// (in `pairs`), so no pair is computed twice. Returns the tasks and the
-    /// number of row pairs they compute.
-    fn weak_row_queries(
+    /// The `m` nearest lists of each row at `positions` (best first, so its
+    /// own list first): kept from [`Partition::build`] up to [`NEAR_LISTS`],
+    /// computed against the centroids beyond.
+    fn nearest_lists(
         &self,
-        pairs: &[(u32, u32)],
-        probes: usize,
+        positions: &[u32],
+        m: usize,
         pool: &rayon::ThreadPool,
         ctl: &Control,
-    ) -> Result<(Vec<RowQuery>, u64)> {
-        let (n, l, d) = (self.n_rows(), self.n_lists, self.d);
-        let n_weak = ((n as f64) * WEAK_SHARE).round() as usize;
-        if n_weak == 0 || probes <= 1 {
-            return Ok((Vec::new(), 0));
+    ) -> Result<Vec<Vec<u32>>> {
+        let (l, d) = (self.n_lists, self.d);
+        let kept = near_lists(l);
+        let m = m.min(l);
+        if m <= kept {
+            return Ok(positions
+                .iter()
+                .map(|&p| {
+                    let r = self.order[p as usize] as usize;
+                    self.near[r * kept..r * kept + m].to_vec()
+                })
+                .collect());
         }
-        let mut by_cos: Vec<u32> = (0..n as u32).collect();
-        by_cos.select_nth_unstable_by(n_weak - 1, |&a, &b| {
-            self.cos[a as usize]
-                .total_cmp(&self.cos[b as usize])
-                .then(a.cmp(&b))
-        });
-        let mut weak = by_cos[..n_weak].to_vec();
-        weak.sort_unstable();
-        let mut list_of = vec![0_u32; n];
-        for j in 0..l {
-            let (a, b) = self.list(j);
-            list_of[a..b].fill(j as u32);
-        }
-        // each weak row's nearest lists, block by block
         let tops = run_indexed(
             pool,
-            n_weak.div_ceil(ASSIGN_ROWS),
+            positions.len().div_ceil(ASSIGN_ROWS),
             ctl,
             || vec![0.0_f32; ASSIGN_ROWS * l],
             |sims, b| {
-                let rows = &weak[b * ASSIGN_ROWS..((b + 1) * ASSIGN_ROWS).min(n_weak)];
+                let rows =
+                    &positions[b * ASSIGN_ROWS..((b + 1) * ASSIGN_ROWS).min(positions.len())];
                 let q: Vec<f32> = rows
                     .iter()
                     .flat_map(|&p| self.row(p as usize).iter().copied())
                     .collect();
                 gemm_abt(&q, rows.len(), &self.centroids, l, d, sims);
                 (0..rows.len())
-                    .map(|r| top_lists(&sims[r * l..(r + 1) * l], probes))
+                    .map(|r| top_lists(&sims[r * l..(r + 1) * l], m))
                     .collect::<Vec<_>>()
             },
         )?;
-        let mut groups: Vec<Vec<u32>> = vec![Vec::new(); l];
-        for (&p, top) in weak.iter().zip(tops.into_iter().flatten()) {
-            let own = list_of[p as usize];
-            for j in top {
-                let key = (own.min(j), own.max(j));
-                if j != own && pairs.binary_search(&key).is_err() {
-                    groups[j as usize].push(p);
-                }
-            }
-        }
+        Ok(tops.into_iter().flatten().collect())
+    }
+
+    /// The tasks comparing rows with lists: `probes[i]` are the rows
+    /// (positions) that compare with list `i`. Returns the tasks and the
+    /// number of row pairs they compute.
+    fn row_queries(&self, probes: Vec<Vec<u32>>) -> (Vec<RowQuery>, u64) {
         let mut out = Vec::new();
         let mut computed = 0_u64;
-        for (j, rows) in groups.into_iter().enumerate() {
+        for (j, mut rows) in probes.into_iter().enumerate() {
+            rows.sort_unstable();
             let (a, b) = self.list(j);
             computed += rows.len() as u64 * (b - a) as u64;
             for chunk in rows.chunks(BLOCK) {
@@ -392,7 +419,56 @@ impl Partition {
                 }
             }
         }
-        Ok((out, computed))
+        (out, computed)
+    }
+
+    /// Compares rows with lists as [`Partition::row_queries`] lays out,
+    /// offering every pair to both rows' lists: per thread, the lists.
+    fn probe_rows(
+        &self,
+        queries: &[RowQuery],
+        k: usize,
+        pool: &rayon::ThreadPool,
+        ctl: &Control,
+    ) -> Result<Vec<TopKState>> {
+        let (n, d) = (self.n_rows(), self.d);
+        let states = run_dynamic(
+            pool,
+            queries.len(),
+            ctl,
+            || {
+                (
+                    TopKState::new(n, k),
+                    vec![0.0_f32; BLOCK * d],
+                    vec![0.0_f32; BLOCK * BLOCK],
+                )
+            },
+            |(acc, q, buf), t| {
+                let (rows, j, bj) = (&queries[t].rows, queries[t].list as usize, queries[t].block);
+                let (l0, l1) = self.list(j);
+                let b0 = l0 + bj * BLOCK;
+                let rb = (b0 + BLOCK).min(l1) - b0;
+                for (dst, &p) in q.chunks_exact_mut(d).zip(rows) {
+                    dst.copy_from_slice(self.row(p as usize));
+                }
+                let ra = rows.len();
+                gemm_abt(
+                    &q[..ra * d],
+                    ra,
+                    &self.xs[b0 * d..(b0 + rb) * d],
+                    rb,
+                    d,
+                    buf,
+                );
+                for (r, &p) in rows.iter().enumerate() {
+                    for (c, &s) in buf[r * rb..(r + 1) * rb].iter().enumerate() {
+                        acc.0.push_unique(p as usize, s, (b0 + c) as u32);
+                        acc.0.push_unique(b0 + c, s, p);
+                    }
+                }
+            },
+        )?;
+        Ok(states.into_iter().map(|s| s.0).collect())
     }
 
     /// Number of row pairs the given tiles compute.
@@ -429,7 +505,8 @@ pub struct SearchStats {
     pub pairs_computed: u64,
     /// All row pairs, `N (N - 1) / 2`.
     pub pairs_total: u64,
-    /// List pairs compared.
+    /// List pairs compared as wholes (a kNN search: each list with itself;
+    /// its row probes are counted in `pairs_computed` only).
     pub list_pairs: u64,
 }
 
@@ -484,8 +561,9 @@ fn train(
     Ok(kmeans::kmeans(MatRef::new(&sample, m, d)?, &kp, ctl)?.centroids)
 }
 
-/// Each row's nearest centroid (ties: the lower list) and the cosine to it,
-/// block by block (the unit rows of one block at a time).
+/// Each row's [`near_lists`]`(l)` nearest lists (best first, ties: the
+/// lower list) and its cosine to the nearest, block by block (the unit rows
+/// of one block at a time).
 fn assign(
     x: MatRef<'_>,
     factors: &[f64],
@@ -515,15 +593,23 @@ fn assign(
             gemm_abt(&rows[..ra * d], ra, centroids, l, d, sims);
             (0..ra)
                 .map(|p| {
-                    let best = top_lists(&sims[p * l..(p + 1) * l], 1)[0] as usize;
+                    let near = top_lists(&sims[p * l..(p + 1) * l], near_lists(l));
+                    let best = near[0] as usize;
                     let u = &rows[p * d..(p + 1) * d];
                     let c = &centroids[best * d..(best + 1) * d];
-                    (best as u32, refine(u, c, sims[p * l + best], lo))
+                    (near, refine(u, c, sims[p * l + best], lo))
                 })
                 .collect::<Vec<_>>()
         },
     )?;
-    Ok(per_block.into_iter().flatten().unzip())
+    let (near, cos): (Vec<Vec<u32>>, Vec<f32>) = per_block.into_iter().flatten().unzip();
+    Ok((near.concat(), cos))
+}
+
+/// Lists each row keeps as its nearest (own list first), for the
+/// approximate kNN's row probes: [`NEAR_LISTS`] or all `l` when fewer.
+fn near_lists(l: usize) -> usize {
+    NEAR_LISTS.min(l)
 }
 
 /// The `m` most similar lists of a row (`m <= sims.len()`), best first,
@@ -540,9 +626,17 @@ pub(crate) fn top_lists(sims: &[f32], m: usize) -> Vec<u32> {
     top.into_iter().map(|(_, c)| c).collect()
 }
 
-/// Approximate or certified self-kNN over the partition (`1 <= k <= N - 1`):
-/// per row its `k` most similar rows among those in the compared lists,
-/// sorted by similarity (ties: the lower row), in input row order.
+/// Approximate self-kNN over the partition (`1 <= k <= N - 1`): per row
+/// its `k` most similar rows among those compared, sorted by similarity
+/// (ties: the lower row), in input row order.
+///
+/// Compared are: every pair within a list; every row with its `nprobe - 1`
+/// next nearest lists (by its own direction), both ways; the [`WEAK_SHARE`]
+/// of rows whose `k`-th neighbour is then least similar (outliers, rows of
+/// small clusters: their neighbours are spread over many lists) with their
+/// next `max(WEAK_MIN_PROBES, 4 nprobe) - nprobe` lists; then the lists are
+/// refined by NN-descent's local joins (the `descent` module).
+/// `nprobe >= n_lists` compares every pair: the exact kNN.
 pub fn knn(
     part: &Partition,
     k: usize,
@@ -550,7 +644,7 @@ pub fn knn(
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<(Neighbors, SearchStats)> {
-    let n = part.n_rows();
+    let (n, l) = (part.n_rows(), part.n_lists);
     if k == 0 || k >= n {
         return Err(Error::Parameter(format!(
             "k must satisfy 1 <= k <= N - 1 = {} for a self-search over N = {n} rows, got k = {k}",
@@ -558,9 +652,13 @@ pub fn knn(
         )));
     }
     let pool = parallel::pool(n_threads)?;
-    let pairs = part.list_pairs(nprobe, &pool);
-    let tiles = part.tiles(&pairs);
-    let d = part.d;
+    let nprobe = nprobe.clamp(1, l);
+    // every list with itself
+    let own: Vec<(u32, u32)> = (0..l as u32)
+        .filter(|&j| part.offsets[j as usize] < part.offsets[j as usize + 1])
+        .map(|j| (j, j))
+        .collect();
+    let tiles = part.tiles(&own);
     let states = run_dynamic(
         &pool,
         tiles.len(),
@@ -584,66 +682,81 @@ pub fn knn(
             }
         },
     )?;
-    let probes = (4 * nprobe).max(WEAK_MIN_PROBES).min(part.n_lists);
-    let (queries, query_pairs) = part.weak_row_queries(&pairs, probes, &pool, ctl)?;
-    let extra = run_dynamic(
-        &pool,
-        queries.len(),
-        ctl,
-        || {
-            (
-                TopKState::new(n, k),
-                vec![0.0_f32; BLOCK * d],
-                vec![0.0_f32; BLOCK * BLOCK],
-            )
-        },
-        |(acc, q, buf), t| {
-            let (rows, j, bj) = (&queries[t].rows, queries[t].list as usize, queries[t].block);
-            let (l0, l1) = part.list(j);
-            let b0 = l0 + bj * BLOCK;
-            let rb = (b0 + BLOCK).min(l1) - b0;
-            for (dst, &p) in q.chunks_exact_mut(d).zip(rows) {
-                dst.copy_from_slice(part.row(p as usize));
-            }
-            let ra = rows.len();
-            gemm_abt(
-                &q[..ra * d],
-                ra,
-                &part.xs[b0 * d..(b0 + rb) * d],
-                rb,
-                d,
-                buf,
-            );
-            for (r, &p) in rows.iter().enumerate() {
-                for (c, &s) in buf[r * rb..(r + 1) * rb].iter().enumerate() {
-                    acc.0.push(p as usize, s, (b0 + c) as u32);
-                }
-            }
-        },
-    )?;
     let mut total = TopKState::new(n, k);
     for (s, _) in &states {
-        total.0.merge(&s.0);
+        total.0.merge_unique(&s.0);
     }
-    for (s, _, _) in &extra {
-        total.0.merge(&s.0);
+    drop(states);
+    let mut computed = part.pairs_in(&tiles);
+    // every row with its next nearest lists
+    let all: Vec<u32> = (0..n as u32).collect();
+    let mut probes: Vec<Vec<u32>> = vec![Vec::new(); l];
+    for (&p, near) in all
+        .iter()
+        .zip(part.nearest_lists(&all, nprobe, &pool, ctl)?)
+    {
+        for &j in near.iter().skip(1) {
+            probes[j as usize].push(p);
+        }
+    }
+    let (queries, pairs) = part.row_queries(probes);
+    for s in part.probe_rows(&queries, k, &pool, ctl)? {
+        total.0.merge_unique(&s.0);
+    }
+    computed += pairs;
+    let (idx, sims) = total.0.into_parts();
+    // the rows with the least similar k-th neighbour with more lists
+    let wide = (4 * nprobe).max(WEAK_MIN_PROBES).min(l);
+    let n_weak = ((n as f64) * WEAK_SHARE).round() as usize;
+    let mut total = TopKState::new(n, k);
+    if n_weak > 0 && wide > nprobe {
+        let kth = |p: u32| sims[p as usize * k + k - 1];
+        let mut weak = all;
+        weak.select_nth_unstable_by(n_weak - 1, |&a, &b| {
+            kth(a).total_cmp(&kth(b)).then(a.cmp(&b))
+        });
+        weak.truncate(n_weak);
+        weak.sort_unstable();
+        let mut probes: Vec<Vec<u32>> = vec![Vec::new(); l];
+        for (&p, near) in weak
+            .iter()
+            .zip(part.nearest_lists(&weak, wide, &pool, ctl)?)
+        {
+            for &j in near.iter().skip(nprobe) {
+                probes[j as usize].push(p);
+            }
+        }
+        let (queries, pairs) = part.row_queries(probes);
+        for s in part.probe_rows(&queries, k, &pool, ctl)? {
+            total.0.merge_unique(&s.0);
+        }
+        computed += pairs;
+    }
+    for (p, (idx, sims)) in idx.chunks_exact(k).zip(sims.chunks_exact(k)).enumerate() {
+        for (&j, &s) in idx.iter().zip(sims) {
+            if j != u32::MAX {
+                total.0.push_unique(p, s, j);
+            }
+        }
     }
     let (idx, sims) = total.0.into_parts();
+    let mut lists = descent::Lists::new(k, idx, sims);
+    let refined = descent::refine(part, &mut lists, &pool, ctl)?;
     let mut nn = Neighbors {
         k,
-        indices: idx,
-        similarities: sims,
+        indices: lists.idx,
+        similarities: lists.sim,
     };
-    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, d);
+    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, part.d);
     let stats = SearchStats {
-        pairs_computed: part.pairs_in(&tiles) + query_pairs,
+        pairs_computed: computed + refined.pairs_computed,
         pairs_total: (n as u64) * (n as u64 - 1) / 2,
-        list_pairs: pairs.len() as u64,
+        list_pairs: own.len() as u64,
     };
     Ok((to_input_order(part, nn), stats))
 }
 
-/// One task of the weak-row pass: up to [`BLOCK`] rows (positions) against
+/// One task of the row probes: up to [`BLOCK`] rows (positions) against
 /// block `block` of list `list`.
 #[derive(Debug, Clone)]
 struct RowQuery {
@@ -737,7 +850,16 @@ pub fn threshold_edges(
                 "a certified search must use the graph's threshold {threshold}, got {t}"
             )))
         }
-        Probe::Certified(_) => certified::edges(part, threshold, &pool, ctl)?,
+        Probe::Certified(_) => match &part.cells {
+            Some(cells) => certified::edges(part, cells, threshold, &pool, ctl)?,
+            None => {
+                return Err(Error::Parameter(
+                    "a certified search needs a partition built with cells \
+                     (PartitionParams::cells)"
+                        .into(),
+                ))
+            }
+        },
         Probe::Nearest(nprobe) => probed_edges(part, threshold, nprobe, &pool, ctl)?,
     };
     let n = part.n_rows();
@@ -920,6 +1042,7 @@ pub fn knn_recall(
     if m == 0 {
         return Ok(1.0);
     }
+
     let states = scan_exact(
         part,
         rows,

@@ -83,6 +83,35 @@ impl TopK {
         }
     }
 
+    /// Offers candidate `(s, j)` to `row`'s list unless `j` is already
+    /// there, in which case its similarity becomes the larger of the two.
+    /// For searches that may compute a pair more than once (with rounding
+    /// that can differ between computations): the lists hold distinct
+    /// indices, each with the largest value offered, whatever the order.
+    #[inline]
+    pub(crate) fn push_unique(&mut self, row: usize, s: f32, j: u32) {
+        let t = self.thr[row];
+        if !better(s, j, t.s, t.i) {
+            return;
+        }
+        let cap = 2 * self.k;
+        let len = self.len[row] as usize;
+        let buf = &mut self.entries[row * cap..row * cap + len];
+        if let Some(e) = buf.iter_mut().find(|e| e.i == j) {
+            e.s = e.s.max(s);
+            return;
+        }
+        self.push(row, s, j);
+    }
+
+    /// The candidates held for `row` (unsorted, at most `2k`).
+    pub(crate) fn row_candidates(&self, row: usize) -> impl Iterator<Item = (f32, u32)> + '_ {
+        let cap = 2 * self.k;
+        self.entries[row * cap..row * cap + self.len[row] as usize]
+            .iter()
+            .map(|e| (e.s, e.i))
+    }
+
     /// Keeps the `k` best of a full buffer and raises the threshold.
     fn compact(&mut self, row: usize) {
         let (k, cap) = (self.k, 2 * self.k);
@@ -98,6 +127,17 @@ impl TopK {
         for (row, &len) in other.len.iter().enumerate() {
             for e in &other.entries[row * cap..row * cap + len as usize] {
                 self.push(row, e.s, e.i);
+            }
+        }
+    }
+
+    /// Offers every candidate of `other` (same shape) with
+    /// [`TopK::push_unique`].
+    pub(crate) fn merge_unique(&mut self, other: &TopK) {
+        let cap = 2 * self.k;
+        for (row, &len) in other.len.iter().enumerate() {
+            for e in &other.entries[row * cap..row * cap + len as usize] {
+                self.push_unique(row, e.s, e.i);
             }
         }
     }
@@ -179,6 +219,64 @@ mod tests {
                 want[..k].iter().map(|c| c.0).collect::<Vec<_>>(),
                 "k = {k}"
             );
+        }
+    }
+
+    #[test]
+    fn unique_lists_keep_each_index_once_with_its_largest_value() {
+        // every index offered three times with values that differ slightly
+        // (as one pair computed in differently shaped tiles), in many orders
+        let mut cands: Vec<(f32, u32)> = Vec::new();
+        for j in 0..60u32 {
+            let base = ((j * 13) % 17) as f32 * 0.05;
+            for e in [0.0_f32, 1e-7, -1e-7] {
+                cands.push((base + e, j));
+            }
+        }
+        let mut want: Vec<(f32, u32)> = (0..60u32)
+            .map(|j| {
+                let best = cands
+                    .iter()
+                    .filter(|c| c.1 == j)
+                    .map(|c| c.0)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                (best, j)
+            })
+            .collect();
+        want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for k in [1, 4, 10, 60] {
+            for rot in [0, 7, 91] {
+                let mut order = cands.clone();
+                let len = order.len();
+                order.rotate_left(rot % len);
+                if rot == 91 {
+                    order.reverse();
+                }
+                // split over two "threads", merged
+                let (a, b) = order.split_at(order.len() / 3);
+                let mut ta = TopK::new(1, k);
+                let mut tb = TopK::new(1, k);
+                for &(s, j) in a {
+                    ta.push_unique(0, s, j);
+                }
+                for &(s, j) in b {
+                    tb.push_unique(0, s, j);
+                }
+                let mut total = TopK::new(1, k);
+                total.merge_unique(&ta);
+                total.merge_unique(&tb);
+                let (i, v) = total.into_parts();
+                assert_eq!(
+                    i,
+                    want[..k].iter().map(|c| c.1).collect::<Vec<_>>(),
+                    "k {k}"
+                );
+                assert_eq!(
+                    v,
+                    want[..k].iter().map(|c| c.0).collect::<Vec<_>>(),
+                    "k {k}"
+                );
+            }
         }
     }
 
