@@ -198,3 +198,17 @@ class Partition:
         n_threads: int | None = None,
         progress: _Progress = None,
     ) -> _EdgesStats: ...
+
+def partitioned_threshold_edges(
+    x: npt.NDArray[np.float32],
+    threshold: float,
+    *,
+    certified: bool,
+    n_lists: int,
+    train_size: int,
+    nprobe: int = 8,
+    recall_rows: int = 1000,
+    seed: int = 0,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> _EdgesStats: ...

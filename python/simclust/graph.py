@@ -386,24 +386,22 @@ def build_graph(
         else:
             edges = ops.knn_edges(X, spec.k, t, n_threads=n_threads, progress=progress)
         return Graph(spec, n, *edges, {"method": "exact", "chosen": why, "recall": 1.0})
-    part = ops.Partition(
-        X,
-        settings.n_lists,
-        certified=method == "certified",
-        n_threads=n_threads,
-        progress=progress,
-    )
     nprobe = settings.nprobe_for(spec.kind)
     if spec.kind == "threshold":
-        src, dst, sim, stats = part.threshold_edges(
+        src, dst, sim, stats = ops.partitioned_threshold_edges(
+            X,
             t,
             certified=method == "certified",
+            n_lists=settings.n_lists,
             nprobe=nprobe,
             recall_rows=settings.recall_rows,
             n_threads=n_threads,
             progress=progress,
         )
     else:
+        part = ops.Partition(
+            X, settings.n_lists, certified=False, n_threads=n_threads, progress=progress
+        )
         src, dst, sim, stats = part.knn_edges(
             spec.k,
             t,

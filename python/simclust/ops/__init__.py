@@ -48,6 +48,7 @@ from simclust.ops._similarity import (
     knn,
     knn_edges,
     normalize,
+    partitioned_threshold_edges,
     threshold_edges,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "knn",
     "knn_edges",
     "normalize",
+    "partitioned_threshold_edges",
     "resolve_threads",
     "silhouette",
     "threshold_edges",

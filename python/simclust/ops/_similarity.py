@@ -301,6 +301,61 @@ class Partition:
         return src, dst, sim, SearchStats(**stats)
 
 
+def partitioned_threshold_edges(
+    x: npt.ArrayLike,
+    threshold: float,
+    *,
+    certified: bool = False,
+    n_lists: int | None = None,
+    nprobe: int = 8,
+    recall_rows: int = 1000,
+    seed: int = 0,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats]:
+    """The ε-graph at ``threshold`` over a :class:`Partition` built for it and freed early.
+
+    As :meth:`Partition.threshold_edges`, but the partition (a unit-row copy the size of
+    the input) is freed before the edges are sorted, so the two are never held together.
+
+    Args:
+        x: N x D embeddings.
+        threshold: the similarity an edge needs.
+        certified: the exact ε-graph (pruned by the triangle inequality), else approximate.
+        n_lists: lists (default ``2 sqrt(N)``), trained on 32 rows each.
+        nprobe: lists each list is compared with (approximate).
+        recall_rows: seeded rows the pair recall is measured on (approximate; 0: not).
+        seed: seed of the training sample, k-means and the recall sample.
+        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
+        progress: optional ``progress(done, total)`` callback.
+
+    Example:
+        >>> from simclust.testing import make_embeddings
+        >>> X = make_embeddings(2000, 16, n_clusters=20, seed=0)
+        >>> src, dst, sim, stats = partitioned_threshold_edges(X, 0.9, certified=True)
+        >>> exact = threshold_edges(X, 0.9)
+        >>> bool((src == exact[0]).all() and (dst == exact[1]).all()), stats.recall
+        (True, 1.0)
+
+    """
+    xm = _as_matrix(x, "X")
+    n = int(xm.shape[0])
+    lists = default_n_lists(n) if n_lists is None else _as_count(n_lists, "n_lists")
+    src, dst, sim, stats = _native.partitioned_threshold_edges(
+        xm,
+        _as_threshold(threshold),
+        certified=bool(certified),
+        n_lists=lists,
+        train_size=32 * lists,
+        nprobe=_as_count(nprobe, "nprobe"),
+        recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+        seed=_as_seed(seed, "seed"),
+        n_threads=_as_threads(n_threads),
+        progress=progress,
+    )
+    return src, dst, sim, SearchStats(**stats)
+
+
 def default_n_lists(n: int) -> int:
     """The default number of lists for ``n`` rows: ``2 sqrt(N)``, within ``1..N``.
 

@@ -145,13 +145,13 @@ pub(crate) struct Partition {
 /// measured).
 fn stats_out<'py>(
     py: Python<'py>,
-    part: &ivf::Partition,
+    n_lists: usize,
     stats: &ivf::SearchStats,
     recall: Option<f64>,
     recall_rows: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("n_lists", part.n_lists)?;
+    d.set_item("n_lists", n_lists)?;
     d.set_item("list_pairs", stats.list_pairs)?;
     d.set_item("pairs_computed", stats.pairs_computed)?;
     d.set_item("pairs_total", stats.pairs_total)?;
@@ -247,7 +247,7 @@ impl Partition {
             Ok((e, stats, recall, rows.len()))
         })?;
         let (s, d, w) = edges_out(py, e);
-        Ok((s, d, w, stats_out(py, part, &stats, recall, m)?))
+        Ok((s, d, w, stats_out(py, part.n_lists, &stats, recall, m)?))
     }
 
     /// The ε-graph at `threshold`: exact with `certified`, else from lists
@@ -292,8 +292,53 @@ impl Partition {
                 Ok((e, stats, recall, rows.len()))
             })?;
         let (s, d, w) = edges_out(py, e);
-        Ok((s, d, w, stats_out(py, part, &stats, recall, m)?))
+        Ok((s, d, w, stats_out(py, part.n_lists, &stats, recall, m)?))
     }
+}
+
+/// The ε-graph at `threshold` over a partition built for it (`n_lists`
+/// lists trained on `train_size` rows) and released before the edges are
+/// sorted: exact with `certified`, else from lists probing `nprobe`
+/// others, with its pair recall measured on `recall_rows` seeded rows.
+#[pyfunction]
+#[pyo3(signature = (x, threshold, *, certified, n_lists, train_size, nprobe=8, recall_rows=1000, seed=0, n_threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn partitioned_threshold_edges<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    threshold: f32,
+    certified: bool,
+    n_lists: usize,
+    train_size: usize,
+    nprobe: usize,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<PyEdgesStats<'py>> {
+    let xm = mat(&x, "X")?;
+    let params = ivf::PartitionParams {
+        n_lists,
+        train_size,
+        seed,
+        n_threads,
+        ..ivf::PartitionParams::for_rows(xm.n_rows())
+    };
+    let probe = if certified {
+        ivf::Probe::Certified(threshold)
+    } else {
+        ivf::Probe::Nearest(nprobe)
+    };
+    let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
+        ivf::partitioned_threshold_graph(xm, &params, threshold, probe, recall_rows, seed, ctl)
+    })?;
+    let (s, d, w) = edges_out(py, g.edges);
+    Ok((
+        s,
+        d,
+        w,
+        stats_out(py, g.n_lists, &g.stats, g.recall, g.recall_rows)?,
+    ))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -304,5 +349,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;
     m.add_function(wrap_pyfunction!(knn_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(partitioned_threshold_edges, m)?)?;
     Ok(())
 }

@@ -476,7 +476,7 @@ pub(super) fn edges(
         list_pairs: 0,
     };
     for f in per_task {
-        found.edges.extend(f.edges);
+        found.edges.push(f.edges);
         found.pairs_computed += f.pairs;
         list_pairs.extend(f.lists);
     }

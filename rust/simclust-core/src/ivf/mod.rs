@@ -574,6 +574,7 @@ fn assign(
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let (n, d) = (x.n_rows(), x.n_cols());
     let lo = 1.0 - margin(d);
+    let m = near_lists(l);
     let per_block = run_indexed(
         pool,
         n.div_ceil(ASSIGN_ROWS),
@@ -591,19 +592,26 @@ fn assign(
                 scale_row(x.row(r), factors[r], dst);
             }
             gemm_abt(&rows[..ra * d], ra, centroids, l, d, sims);
-            (0..ra)
-                .map(|p| {
-                    let near = top_lists(&sims[p * l..(p + 1) * l], near_lists(l));
-                    let best = near[0] as usize;
-                    let u = &rows[p * d..(p + 1) * d];
-                    let c = &centroids[best * d..(best + 1) * d];
-                    (near, refine(u, c, sims[p * l + best], lo))
-                })
-                .collect::<Vec<_>>()
+            let mut near = Vec::with_capacity(ra * m);
+            let mut cos = Vec::with_capacity(ra);
+            for p in 0..ra {
+                let top = top_lists(&sims[p * l..(p + 1) * l], m);
+                let best = top[0] as usize;
+                let u = &rows[p * d..(p + 1) * d];
+                let c = &centroids[best * d..(best + 1) * d];
+                cos.push(refine(u, c, sims[p * l + best], lo));
+                near.extend_from_slice(&top);
+            }
+            (near, cos)
         },
     )?;
-    let (near, cos): (Vec<Vec<u32>>, Vec<f32>) = per_block.into_iter().flatten().unzip();
-    Ok((near.concat(), cos))
+    let mut near = Vec::with_capacity(n * m);
+    let mut cos = Vec::with_capacity(n);
+    for (bn, bc) in per_block {
+        near.extend_from_slice(&bn);
+        cos.extend_from_slice(&bc);
+    }
+    Ok((near, cos))
 }
 
 /// Lists each row keeps as its nearest (own list first), for the
@@ -844,14 +852,27 @@ pub fn threshold_edges(
 ) -> Result<(EdgeList, SearchStats)> {
     crate::similarity::check_threshold(threshold)?;
     let pool = parallel::pool(n_threads)?;
-    let found = match probe {
+    let found = search_threshold(part, threshold, probe, &pool, ctl)?;
+    let stats = found.stats(part.n_rows());
+    Ok((sorted_edge_list(found.edges, part.n_rows(), &pool), stats))
+}
+
+/// The unsorted ε-graph edges of [`threshold_edges`].
+fn search_threshold(
+    part: &Partition,
+    threshold: f32,
+    probe: Probe,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Found> {
+    Ok(match probe {
         Probe::Certified(t) if t != threshold => {
             return Err(Error::Parameter(format!(
                 "a certified search must use the graph's threshold {threshold}, got {t}"
             )))
         }
         Probe::Certified(_) => match &part.cells {
-            Some(cells) => certified::edges(part, cells, threshold, &pool, ctl)?,
+            Some(cells) => certified::edges(part, cells, threshold, pool, ctl)?,
             None => {
                 return Err(Error::Parameter(
                     "a certified search needs a partition built with cells \
@@ -860,50 +881,141 @@ pub fn threshold_edges(
                 ))
             }
         },
-        Probe::Nearest(nprobe) => probed_edges(part, threshold, nprobe, &pool, ctl)?,
-    };
-    let n = part.n_rows();
-    let stats = SearchStats {
-        pairs_computed: found.pairs_computed,
-        pairs_total: (n as u64) * (n as u64).saturating_sub(1) / 2,
-        list_pairs: found.list_pairs,
-    };
-    Ok((sorted_edge_list(found.edges, n, &pool), stats))
+        Probe::Nearest(nprobe) => probed_edges(part, threshold, nprobe, pool, ctl)?,
+    })
 }
 
-/// Distinct edges over `n` rows sorted by `(src, dst)`: bucketed by `src`
-/// (a counting sort), then each row's edges sorted by `dst` in parallel.
-fn sorted_edge_list(edges: Vec<Edge>, n: usize, pool: &rayon::ThreadPool) -> EdgeList {
+/// An ε-graph searched over a partition that is released before the edges
+/// are sorted ([`partitioned_threshold_graph`]), with what the search did.
+#[derive(Debug, Clone)]
+pub struct PartitionedGraph {
+    /// The edges, `(src < dst)` input rows sorted by `(src, dst)`.
+    pub edges: EdgeList,
+    /// What the search computed.
+    pub stats: SearchStats,
+    /// Pair recall: 1 when certified, measured on `recall_rows` seeded rows
+    /// when approximate (`None` when `recall_rows` is 0).
+    pub recall: Option<f64>,
+    /// Rows the recall was measured on.
+    pub recall_rows: usize,
+    /// Lists of the partition.
+    pub n_lists: usize,
+}
+
+/// Builds a partition of `x`, searches its ε-graph at `threshold` (see
+/// [`threshold_edges`]), measures the pair recall of an approximate search
+/// on `recall_rows` rows sampled with `seed`, and drops the partition (its
+/// unit-row copy is the size of the input) before the edges are sorted, so
+/// the two are never held together with the sort's buffers.
+#[allow(clippy::too_many_arguments)]
+pub fn partitioned_threshold_graph(
+    x: MatRef<'_>,
+    params: &PartitionParams,
+    threshold: f32,
+    probe: Probe,
+    recall_rows: usize,
+    seed: u64,
+    ctl: &Control,
+) -> Result<PartitionedGraph> {
+    crate::similarity::check_threshold(threshold)?;
+    let pool = parallel::pool(params.n_threads)?;
+    let params = PartitionParams {
+        cells: matches!(probe, Probe::Certified(_)),
+        ..*params
+    };
+    let part = Partition::build(x, &params, ctl)?;
+    let found = search_threshold(&part, threshold, probe, &pool, ctl)?;
+    let n = part.n_rows();
+    let (recall, rows) = match probe {
+        Probe::Certified(_) => (Some(1.0), 0),
+        Probe::Nearest(_) => {
+            let rows = recall_sample(n, recall_rows, seed);
+            let recall = if rows.is_empty() {
+                None
+            } else {
+                let mut degree = vec![0_u64; n];
+                for &(a, b, _) in found.edges.iter().flatten() {
+                    degree[a as usize] += 1;
+                    degree[b as usize] += 1;
+                }
+                Some(recall_from_degrees(
+                    &part,
+                    &degree,
+                    threshold,
+                    &rows,
+                    params.n_threads,
+                    ctl,
+                )?)
+            };
+            (recall, rows.len())
+        }
+    };
+    let stats = found.stats(n);
+    let n_lists = part.n_lists;
+    drop(part);
+    Ok(PartitionedGraph {
+        edges: sorted_edge_list(found.edges, n, &pool),
+        stats,
+        recall,
+        recall_rows: rows,
+        n_lists,
+    })
+}
+
+/// Distinct edges over `n` rows, given in chunks, sorted by `(src, dst)`:
+/// counted per `src`, scattered straight into the final arrays (each chunk
+/// freed once scattered, so the edges are held about once and a half at
+/// the peak, not three times), then each row's edges sorted by `dst` in
+/// parallel.
+fn sorted_edge_list(chunks: Vec<Vec<Edge>>, n: usize, pool: &rayon::ThreadPool) -> EdgeList {
     let mut start = vec![0_usize; n + 1];
-    for e in &edges {
+    for e in chunks.iter().flatten() {
         start[e.0 as usize + 1] += 1;
     }
     for i in 0..n {
         start[i + 1] += start[i];
     }
+    let m = start[n];
     let mut next = start.clone();
-    let mut by_src = vec![(0_u32, 0.0_f32); edges.len()];
-    for (u, w, v) in edges {
-        by_src[next[u as usize]] = (w, v);
-        next[u as usize] += 1;
+    let mut dst = vec![0_u32; m];
+    let mut similarity = vec![0.0_f32; m];
+    for chunk in chunks {
+        for (u, w, v) in chunk {
+            let at = next[u as usize];
+            dst[at] = w;
+            similarity[at] = v;
+            next[u as usize] += 1;
+        }
     }
-    let mut runs: Vec<&mut [(u32, f32)]> = Vec::with_capacity(n);
-    let mut rest = by_src.as_mut_slice();
+    drop(next);
+    let mut runs: Vec<(&mut [u32], &mut [f32])> = Vec::with_capacity(n);
+    let (mut rest_d, mut rest_s) = (dst.as_mut_slice(), similarity.as_mut_slice());
     for i in 0..n {
-        let (run, tail) = rest.split_at_mut(start[i + 1] - start[i]);
-        runs.push(run);
-        rest = tail;
+        let len = start[i + 1] - start[i];
+        let (run_d, tail_d) = rest_d.split_at_mut(len);
+        let (run_s, tail_s) = rest_s.split_at_mut(len);
+        runs.push((run_d, run_s));
+        (rest_d, rest_s) = (tail_d, tail_s);
     }
     pool.install(|| {
-        runs.par_iter_mut()
-            .for_each(|run| run.sort_unstable_by_key(|e| e.0))
+        runs.par_iter_mut().for_each(|(d, s)| {
+            if d.len() > 1 && d.windows(2).any(|w| w[0] > w[1]) {
+                let mut run: Vec<(u32, f32)> = d.iter().copied().zip(s.iter().copied()).collect();
+                run.sort_unstable_by_key(|e| e.0);
+                for ((dd, ss), (w, v)) in d.iter_mut().zip(s.iter_mut()).zip(run) {
+                    *dd = w;
+                    *ss = v;
+                }
+            }
+        })
     });
+    drop(runs);
     EdgeList {
         src: (0..n)
             .flat_map(|i| std::iter::repeat_n(i as u32, start[i + 1] - start[i]))
             .collect(),
-        dst: by_src.iter().map(|e| e.0).collect(),
-        similarity: by_src.iter().map(|e| e.1).collect(),
+        dst,
+        similarity,
     }
 }
 
@@ -912,9 +1024,20 @@ type Edge = (u32, u32, f32);
 
 /// The unsorted edges of a threshold search and what it computed.
 struct Found {
-    edges: Vec<Edge>,
+    /// In chunks (one per task), as the tasks found them.
+    edges: Vec<Vec<Edge>>,
     pairs_computed: u64,
     list_pairs: u64,
+}
+
+impl Found {
+    fn stats(&self, n: usize) -> SearchStats {
+        SearchStats {
+            pairs_computed: self.pairs_computed,
+            pairs_total: (n as u64) * (n as u64).saturating_sub(1) / 2,
+            list_pairs: self.list_pairs,
+        }
+    }
 }
 
 /// The ε-graph edges among the list pairs of [`Probe::Nearest`]`(nprobe)`.
@@ -955,7 +1078,7 @@ fn probed_edges(
         },
     )?;
     Ok(Found {
-        edges: per_tile.into_iter().flatten().collect(),
+        edges: per_tile,
         pairs_computed: part.pairs_in(&tiles),
         list_pairs: pairs.len() as u64,
     })
@@ -1082,12 +1205,23 @@ pub fn edge_recall(
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<f64> {
-    let n = part.n_rows();
-    let mut degree = vec![0_u64; n];
+    let mut degree = vec![0_u64; part.n_rows()];
     for (&a, &b) in graph.src.iter().zip(&graph.dst) {
         degree[a as usize] += 1;
         degree[b as usize] += 1;
     }
+    recall_from_degrees(part, &degree, threshold, rows, n_threads, ctl)
+}
+
+/// [`edge_recall`] of a graph given by each row's degree.
+fn recall_from_degrees(
+    part: &Partition,
+    degree: &[u64],
+    threshold: f32,
+    rows: &[u32],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<f64> {
     let counts = scan_exact(
         part,
         rows,
