@@ -1,5 +1,5 @@
 # simclust: `make test` and `make demo` do all the set-up on a fresh machine
-# (a Rust toolchain and python3 >= 3.11 with venv/pip are all they need).
+# (a Rust toolchain >= 1.89 and python3 >= 3.11 with venv/pip are all they need).
 
 PYTHON ?= python3
 VENV   ?= .venv

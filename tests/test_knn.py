@@ -1,5 +1,9 @@
-# ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
+# ruff: noqa: N803, N806  (X, Y, S, C: the field's matrix notation)
 """Exact cosine kNN (self-search and query search) against numpy brute force."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -180,3 +184,94 @@ def test_knn_bitwise_identical_across_thread_counts(n, d):
     for idx, sim in runs[1:]:
         assert np.array_equal(idx, runs[0][0])
         assert np.array_equal(sim, runs[0][1])
+
+
+# ------------------------------------------------- screened self-search: near-ties
+
+
+def _near_tie_unit_rows(seed: int, n: int, d: int, k: int) -> np.ndarray:
+    """Unit float32 rows (kept as they are by simclust) with clustered rows, a cloud of
+    200 rows whose similarities to each other all lie within ~1e-3 (far inside the
+    int16 and float32 screening error bounds) and ``2 k`` exact copies of one row."""
+    rng = np.random.default_rng(seed)
+    X = clustered_embeddings(seed, n, d).astype(np.float64)
+    u = rng.standard_normal(d)
+    X[:200] = u / np.linalg.norm(u) + 0.03 * rng.standard_normal((200, d)) / np.sqrt(d)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X = X.astype(np.float32)
+    X[300 : 300 + 2 * k] = X[250]
+    return X
+
+
+def _check_exact_lists(X: np.ndarray, idx: np.ndarray, sim: np.ndarray, k: int) -> None:
+    """The lists of the exact self-kNN: every similarity is the float64 cosine of the
+    (float32) rows rounded, and no row left out is more similar than the k-th."""
+    X64 = X.astype(np.float64)
+    nrm = np.linalg.norm(X64, axis=1)
+    S = (X64 @ X64.T) / np.outer(nrm, nrm)
+    np.fill_diagonal(S, -np.inf)
+    ii = idx.astype(np.int64)
+    one_ulp = 2.0**-24
+    np.testing.assert_allclose(sim, np.take_along_axis(S, ii, axis=1), atol=one_ulp, rtol=0)
+    left_out = S.copy()
+    np.put_along_axis(left_out, ii, -np.inf, axis=1)
+    assert (left_out.max(axis=1) <= sim[:, -1] + one_ulp).all(), "a closer row was left out"
+    dsim = np.diff(sim.astype(np.float64), axis=1)
+    assert (dsim <= 0).all()
+    assert (np.diff(ii, axis=1)[dsim == 0] > 0).all(), "tie not broken by the lower index"
+
+
+def test_self_knn_is_exact_on_near_ties_and_duplicates():
+    """Screened self-kNN (int16 or float32 screen, then exact re-check) against a
+    float64 brute force, on data whose near-ties no screen can rank."""
+    n, d, k = 2300, 384, 10
+    X = _near_tie_unit_rows(5, n, d, k)
+    assert ops.normalize(X, copy=False) is X  # the rows are searched as they are
+    idx, sim = ops.knn(X, k)
+    _check_exact_lists(X, idx, sim, k)
+    check_knn(idx, sim, ref_sims(X), k, exclude_self=True)
+    # more than k exact copies: similarity exactly 1, the lowest other copies first
+    copies = [250, *range(300, 300 + 2 * k)]
+    for row in copies:
+        np.testing.assert_array_equal(idx[row], [c for c in copies if c != row][:k])
+        np.testing.assert_array_equal(sim[row], np.ones(k, np.float32))
+
+
+_SIMD_KNN_SCRIPT = """
+import sys
+import numpy as np
+from simclust import ops
+x = np.load(sys.argv[1])
+k = int(sys.argv[2])
+runs = [ops.knn(x, k, n_threads=t) for t in (1, 2)]
+np.savez(sys.argv[3], idx1=runs[0][0], sim1=runs[0][1], idx2=runs[1][0], sim2=runs[1][1])
+"""
+
+
+def test_self_knn_is_bit_identical_on_every_simd_path(tmp_path):
+    """The dispatched path (int16 VNNI screen where the CPU has it, else the float32
+    GEMM) and the portable one list the same neighbours and similarities, bit for bit
+    (every listed value is the one exact per-pair similarity), for 1 and 2 threads."""
+    n, d, k = 2300, 384, 10
+    X = _near_tie_unit_rows(6, n, d, k)
+    np.save(tmp_path / "x.npy", X)
+    out = {}
+    for setting in ("auto", "portable"):
+        env = {**os.environ, "SIMCLUST_SIMD": setting}
+        path = tmp_path / f"{setting}.npz"
+        proc = subprocess.run(
+            [sys.executable, "-c", _SIMD_KNN_SCRIPT, str(tmp_path / "x.npy"), str(k), str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        out[setting] = np.load(path)
+    a, b = out["auto"], out["portable"]
+    for r in (a, b):
+        np.testing.assert_array_equal(r["idx1"], r["idx2"])
+        np.testing.assert_array_equal(r["sim1"], r["sim2"])
+    np.testing.assert_array_equal(a["idx1"], b["idx1"])
+    np.testing.assert_array_equal(a["sim1"], b["sim1"])
+    _check_exact_lists(X, a["idx1"], a["sim1"], k)

@@ -63,8 +63,16 @@ def knn(
     own index is excluded and ``1 <= k <= N - 1``. With ``Y`` (M x D) every
     row of ``x`` is searched among the rows of ``Y`` (nothing excluded,
     ``1 <= k <= M``). Rows are sorted by similarity, highest first; ties go to
-    the lower index. Exact: every pair is computed (blocked GEMM), and the
-    self-search computes each pair once for both rows.
+    the lower index. Every listed similarity is the pair's cosine computed in
+    float64 and rounded once to float32.
+
+    The self-search is exact: every pair is screened with a proven error bound
+    (int16 dot products on CPUs with AVX-512 VNNI, else the float32 GEMM;
+    each pair once for both rows) and every pair that could be listed is
+    recomputed in float64, so its lists are the same, bit for bit, on every
+    SIMD path and thread count. The search among ``Y`` chooses its lists by
+    the float32 GEMM, so a pair within float32 rounding of a row's k-th may
+    stand in for it.
 
     Args:
         x: N x D embeddings.

@@ -243,16 +243,23 @@ mod tests {
         assert_eq!((er.method, er.recall), (Method::Exact, 1.0));
         assert_eq!(ar.method, Method::Ivf);
         assert!(ar.pairs_computed < ar.pairs_total);
-        // recall measured on every row equals the recall counted here
-        // a neighbour within float32 rounding of the exact 3rd counts as found
-        let tie = crate::similarity::exact::margin(d);
+        // recall measured on every row equals the recall counted here: both
+        // searches list the one exact similarity of a pair, so a listed
+        // neighbour is found when it reaches the exact 3rd (equal: a tie)
         let mut found = 0;
         for r in 0..n {
             let kth = e.similarities[r * 3 + 2];
-            found += a.similarities[r * 3..r * 3 + 3]
-                .iter()
-                .filter(|&&s| s >= kth - tie)
-                .count();
+            let (ai, asim) = (
+                &a.indices[r * 3..r * 3 + 3],
+                &a.similarities[r * 3..r * 3 + 3],
+            );
+            found += asim.iter().filter(|&&s| s >= kth).count();
+            // a pair listed by both has the same similarity, bit for bit
+            for (j, s) in ai.iter().zip(asim) {
+                if let Some(q) = e.indices[r * 3..r * 3 + 3].iter().position(|i| i == j) {
+                    assert_eq!(s.to_bits(), e.similarities[r * 3 + q].to_bits());
+                }
+            }
         }
         let direct = found as f64 / (3 * n) as f64;
         assert!(
@@ -261,6 +268,64 @@ mod tests {
             ar.recall
         );
         assert!(ar.recall > 0.9, "recall {}", ar.recall);
+        Ok(())
+    }
+
+    #[test]
+    fn exact_search_has_recall_one_and_the_ivf_lists_its_values() -> Result<()> {
+        // clusters, a cloud far tighter than float32 screening can rank,
+        // 40 exact copies of one row and 30 scaled copies of another
+        let (n, d, k) = (2500, 24, 8);
+        let mut x = clustered(n, d, 10, 0.3, 11);
+        let cloud = clustered(200, d, 2, 1e-6, 12);
+        x[..200 * d].copy_from_slice(&cloud);
+        let base: Vec<f32> = x[300 * d..302 * d].to_vec();
+        for i in 0..40 {
+            let r = 400 + 7 * i;
+            x[r * d..(r + 1) * d].copy_from_slice(&base[..d]);
+        }
+        for i in 0..30 {
+            let r = 1000 + 11 * i;
+            for p in 0..d {
+                x[r * d + p] = (1.0 + i as f32 * 0.5) * base[d + p];
+            }
+        }
+        let xm = MatRef::new(&x, n, d)?;
+        let ctl = Control::new();
+        let e = similarity::knn(xm, k, Some(2), &ctl)?;
+        let params = PartitionParams {
+            n_threads: Some(2),
+            ..PartitionParams::for_rows(n)
+        };
+        let part = Partition::build(xm, &params, &ctl)?;
+        let all: Vec<u32> = (0..n as u32).collect();
+        for threads in [1, 2] {
+            assert_eq!(ivf::knn_recall(&part, &e, &all, Some(threads), &ctl)?, 1.0);
+        }
+        // the partitioned search lists the exact value of every pair it finds
+        let (a, _) = ivf::knn(&part, k, 4, Some(2), &ctl)?;
+        let mut shared = 0;
+        for r in 0..n {
+            let want = &e.indices[r * k..(r + 1) * k];
+            for (j, s) in a.indices[r * k..(r + 1) * k]
+                .iter()
+                .zip(&a.similarities[r * k..(r + 1) * k])
+            {
+                if let Some(q) = want.iter().position(|i| i == j) {
+                    assert_eq!(s.to_bits(), e.similarities[r * k + q].to_bits());
+                    shared += 1;
+                }
+            }
+        }
+        assert!(shared > n * k / 2, "{shared} pairs in common");
+        // the copies of row 300: similarity exactly 1, the lowest other
+        // copies first
+        let copies: Vec<u32> = std::iter::once(300)
+            .chain((0..40).map(|i| (400 + 7 * i) as u32))
+            .collect();
+        for &row in &copies {
+            crate::testdata::assert_lists_copies(&e, row as usize, &copies);
+        }
         Ok(())
     }
 }

@@ -1,11 +1,13 @@
 //! Which SIMD code paths the kernels may take.
 //!
 //! By default every kernel picks the fastest path the CPU has, at run time
-//! (the `gemm` crate's AVX-512/AVX2 GEMM, k-means' AVX2+FMA lanes). Setting
+//! (the `gemm` crate's AVX-512/AVX2 GEMM, k-means' AVX2+FMA lanes, the exact
+//! self-kNN's int16 screening with AVX-512 VNNI). Setting
 //! `SIMCLUST_SIMD=portable` forces the portable paths (plain Rust that the
 //! compiler vectorises for the baseline target), so the tests can exercise
 //! them on any machine. Results of the portable path agree with the fast
-//! one to rounding, not bit for bit: summation order differs.
+//! one to rounding, not bit for bit: summation order differs (except the
+//! exact self-kNN, whose lists are the same on every path).
 
 use std::sync::OnceLock;
 
@@ -46,7 +48,8 @@ pub fn check_setting() -> Result<()> {
 }
 
 /// The SIMD level the kernels run at: `"portable"` when forced, else the
-/// widest x86 level the CPU has (`"avx512"`, `"avx2"`) or `"baseline"`.
+/// widest x86 level the CPU has (`"avx512_vnni"` when the exact self-kNN
+/// screens with the int16 VNNI kernel, `"avx512"`, `"avx2"`) or `"baseline"`.
 pub fn active_level() -> &'static str {
     if forced_portable() {
         return "portable";
@@ -54,6 +57,9 @@ pub fn active_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
+            if std::is_x86_feature_detected!("avx512vnni") {
+                return "avx512_vnni";
+            }
             return "avx512";
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {

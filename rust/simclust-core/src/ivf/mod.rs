@@ -30,9 +30,11 @@
 //!   rounding) cannot hold an edge and are skipped; every other pair is
 //!   computed, so the ε-graph is exact (see the `certified` module).
 //!
-//! Every similarity computed is exact fp32; what is approximate is which
-//! pairs are computed, and [`knn_recall`] / [`edge_recall`] measure what
-//! that cost on a seeded sample of rows.
+//! Every similarity computed is exact fp32, and a kNN list's similarities
+//! are then recomputed in f64, the value the exact search lists for the
+//! same pair (see `similarity::exact`); what is approximate is which pairs
+//! are computed, and [`knn_recall`] / [`edge_recall`] measure what that
+//! cost on a seeded sample of rows.
 //!
 //! Results do not depend on the thread count: tasks are fixed, top-k lists
 //! are order-independent, edge lists are sorted.
@@ -45,7 +47,7 @@ use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 use crate::similarity::exact::{margin, refine};
 use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
-use crate::similarity::{check_rows_fit_u32, EdgeList, Neighbors};
+use crate::similarity::{check_rows_fit_u32, finish, EdgeList, ExactRows, Neighbors, Shortlist};
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 mod certified;
@@ -755,7 +757,7 @@ pub fn knn(
         indices: lists.idx,
         similarities: lists.sim,
     };
-    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, part.d);
+    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, part.d, &pool);
     let stats = SearchStats {
         pairs_computed: computed + refined.pairs_computed,
         pairs_total: (n as u64) * (n as u64 - 1) / 2,
@@ -1100,47 +1102,36 @@ pub fn recall_sample(n: usize, sample: usize, seed: u64) -> Vec<u32> {
     rows
 }
 
-/// The exact similarities of the `rows` (input rows) to every row, by
-/// blocks, handed to `visit(i, position, similarity)` for the `i`-th sampled
-/// row (itself excluded).
+/// The float32 similarities of the sampled positions `qs` to every other
+/// position, one GEMM per block of [`BLOCK`] positions, handed to
+/// `visit(state, i, position, similarity)` for the `i`-th sampled row.
 fn scan_exact<S: Send>(
     part: &Partition,
-    rows: &[u32],
-    n_threads: Option<usize>,
+    qs: &[u32],
+    pool: &rayon::ThreadPool,
     ctl: &Control,
     init: impl Fn() -> S + Sync,
     visit: impl Fn(&mut S, usize, usize, f32) + Sync,
 ) -> Result<Vec<S>> {
     let (n, d) = (part.n_rows(), part.d);
-    let mut pos = vec![0_u32; n];
-    for (p, &r) in part.order.iter().enumerate() {
-        pos[r as usize] = p as u32;
-    }
-    let q: Vec<f32> = rows
+    let q: Vec<f32> = qs
         .iter()
-        .flat_map(|&r| part.row(pos[r as usize] as usize).iter().copied())
+        .flat_map(|&p| part.row(p as usize).iter().copied())
         .collect();
-    let m = rows.len();
-    let pool = parallel::pool(n_threads)?;
-    let nb = n.div_ceil(BLOCK);
-    let lo = 1.0 - margin(d);
+    let m = qs.len();
     run_dynamic(
-        &pool,
-        nb,
+        pool,
+        n.div_ceil(BLOCK),
         ctl,
         || (init(), vec![0.0_f32; m.max(1) * BLOCK]),
         |(state, buf), b| {
             let (b0, b1) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
             let rb = b1 - b0;
             gemm_abt(&q, m, &part.xs[b0 * d..b1 * d], rb, d, buf);
-            for i in 0..m {
-                let own = pos[rows[i] as usize] as usize;
-                for c in 0..rb {
-                    let p = b0 + c;
-                    if p != own {
-                        let s = buf[i * rb + c];
-                        let v = refine(&q[i * d..(i + 1) * d], part.row(p), s, lo);
-                        visit(state, i, p, v);
+            for (i, &own) in qs.iter().enumerate() {
+                for (c, &s) in buf[i * rb..(i + 1) * rb].iter().enumerate() {
+                    if b0 + c != own as usize {
+                        visit(state, i, b0 + c, s);
                     }
                 }
             }
@@ -1149,10 +1140,26 @@ fn scan_exact<S: Send>(
     .map(|states| states.into_iter().map(|(s, _)| s).collect())
 }
 
+/// The positions of the input `rows`.
+fn positions(part: &Partition, rows: &[u32]) -> Vec<u32> {
+    let mut pos = vec![0_u32; part.n_rows()];
+    for (p, &r) in part.order.iter().enumerate() {
+        pos[r as usize] = p as u32;
+    }
+    rows.iter().map(|&r| pos[r as usize]).collect()
+}
+
 /// Recall@k of `nn` (in input row order) on the sampled `rows`: the mean
-/// fraction of each row's exact `k` nearest neighbours that `nn` lists. A
-/// neighbour tied with the exact k-th (within the float32 error bound of a
-/// similarity) counts as found.
+/// fraction of each row's exact `k` nearest neighbours that `nn` lists.
+///
+/// The exact lists are those of the exact self-kNN
+/// ([`crate::similarity::knn`]):
+/// the float32 similarities of the sampled rows screen every pair, and the
+/// pairs that could be among a row's `k` best are ranked by the crate's one
+/// exact per-pair similarity, the value every search lists (see
+/// `similarity::exact`). So a listed neighbour is one of the true `k`
+/// nearest (or tied with the `k`-th, equal in value) exactly when its
+/// similarity reaches the exact `k`-th, and the exact search has recall 1.
 pub fn knn_recall(
     part: &Partition,
     nn: &Neighbors,
@@ -1165,31 +1172,25 @@ pub fn knn_recall(
     if m == 0 {
         return Ok(1.0);
     }
-
-    let states = scan_exact(
+    let pool = parallel::pool(n_threads)?;
+    Shortlist::ensure_fits(m, k, pool.current_num_threads())?;
+    let qs = positions(part, rows);
+    let exact_rows = ExactRows::new(&part.xs, part.d, &pool);
+    let eps = exact_rows.fp32_eps();
+    let lists = scan_exact(
         part,
-        rows,
-        n_threads,
+        &qs,
+        &pool,
         ctl,
-        || TopKState::new(m, k),
-        |acc, i, p, v| acc.0.push(i, v, p as u32),
+        || Shortlist::for_rows(&qs, k, eps),
+        |sl, i, p, s| sl.push(i, s, p as u32, &exact_rows),
     )?;
-    let mut total = TopKState::new(m, k);
-    for s in &states {
-        total.0.merge(&s.0);
-    }
-    let (_, exact) = total.0.into_parts();
-    // the listed and the scanned similarity of a pair come from GEMM tiles
-    // of different shapes, so they may differ by float32 rounding
-    let tie = margin(part.d);
+    let exact = finish(&lists, &exact_rows, m, k, &pool);
     let mut found = 0_usize;
     for (i, &r) in rows.iter().enumerate() {
-        let kth = exact[i * k + k - 1];
-        // every similarity listed is exact, so a listed neighbour at least
-        // as similar as the exact k-th (to rounding) is one of the true k
-        // nearest or tied with the k-th
+        let kth = exact.similarities[i * k + k - 1];
         let got = &nn.similarities[r as usize * k..(r as usize + 1) * k];
-        found += got.iter().filter(|&&s| s >= kth - tie).count();
+        found += got.iter().filter(|&&s| s >= kth).count();
     }
     Ok(found as f64 / (m * k) as f64)
 }
@@ -1222,14 +1223,18 @@ fn recall_from_degrees(
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<f64> {
+    let pool = parallel::pool(n_threads)?;
+    let qs = positions(part, rows);
+    // the similarities of the threshold graphs: float32, exact near ±1
+    let (screen, lo) = crate::similarity::exact::screen(threshold, part.d);
     let counts = scan_exact(
         part,
-        rows,
-        n_threads,
+        &qs,
+        &pool,
         ctl,
         || vec![0_u64; rows.len()],
-        |acc, i, _, v| {
-            if v >= threshold {
+        |acc, i, p, s| {
+            if s >= screen && refine(part.row(qs[i] as usize), part.row(p), s, lo) >= threshold {
                 acc[i] += 1;
             }
         },

@@ -3,11 +3,18 @@
 //! A float32 dot product of two unit rows is off by up to about `d` units
 //! of roundoff, so identical rows come out as `0.9999992` or `1.0000012`.
 //! Every kernel therefore passes each similarity through [`refine`]: a value
-//! within [`margin`] of 1 or of -1 is recomputed in f64 as
-//! `<u, v> / (|u| |v|)` and rounded (identical directions give exactly
-//! `1.0`, rows that differ by a positive scale round to `1.0`, opposite ones
-//! to `-1.0`), and every value is clamped to `[-1, 1]`. Values that close to
-//! ±1 are rare (duplicates), so this costs a comparison per similarity.
+//! within [`margin`] of 1 or of -1 is recomputed by [`exact_cosine`]
+//! (identical directions give exactly `1.0`, rows that differ by a positive
+//! scale round to `1.0`, opposite ones to `-1.0`), and every value is clamped
+//! to `[-1, 1]`. Values that close to ±1 are rare (duplicates), so this costs
+//! a comparison per similarity.
+//!
+//! [`exact_cosine`] is the one exact per-pair similarity of the crate: the
+//! self-kNN lists (the screened exact search, the partitioned search and
+//! the recall measured against brute force) hold its value for every listed
+//! pair, so every search reports the same similarity for the same pair,
+//! bit for bit. It is computed from [`dot64`] products in a fixed order and
+//! [`cosine_from`], wherever a kernel caches the squared norms.
 
 /// Columns checked per vectorised step of [`refine_tile`].
 const LANES: usize = 16;
@@ -19,22 +26,105 @@ pub(crate) fn margin(d: usize) -> f32 {
     (d as f32 + 2.0) * f32::EPSILON
 }
 
-/// The cosine similarity of `u` and `v` computed in f64, rounded to f32 and
-/// clamped to `[-1, 1]`. Exactly `1.0` when `u == v`.
-pub(crate) fn exact_cosine(u: &[f32], v: &[f32]) -> f32 {
-    let (mut uv, mut uu, mut vv) = (0.0_f64, 0.0_f64, 0.0_f64);
-    for (&a, &b) in u.iter().zip(v) {
-        let (a, b) = (f64::from(a), f64::from(b));
-        uv += a * b;
-        uu += a * a;
-        vv += b * b;
+/// Partial sums per dot product in [`dot64`].
+const LANES64: usize = 8;
+
+/// `sum u_i v_i` in f64, in a fixed order: 8 interleaved partial sums, then
+/// a fixed pairwise combination. Each product of two f32 is exact in f64,
+/// so the value is the same on every CPU and for every instruction set the
+/// compiler picks (fused or not).
+#[inline]
+pub(crate) fn dot64(u: &[f32], v: &[f32]) -> f64 {
+    let mut acc = [0.0_f64; LANES64];
+    let mut cu = u.chunks_exact(LANES64);
+    let mut cv = v.chunks_exact(LANES64);
+    for (a, b) in (&mut cu).zip(&mut cv) {
+        for l in 0..LANES64 {
+            acc[l] += f64::from(a[l]) * f64::from(b[l]);
+        }
     }
+    combine(&acc, cu.remainder(), cv.remainder())
+}
+
+/// [`dot64`] of `u` with four rows at once, each value bit for bit the one
+/// [`dot64`] gives (the same operations per row, interleaved so that the
+/// four rows' memory loads overlap).
+fn dot64_x4(u: &[f32], v: [&[f32]; 4]) -> [f64; 4] {
+    let full = u.len() / LANES64 * LANES64;
+    let mut acc = [[0.0_f64; LANES64]; 4];
+    for (i, a) in u[..full].chunks_exact(LANES64).enumerate() {
+        for (acc_q, vq) in acc.iter_mut().zip(&v) {
+            let b = &vq[i * LANES64..(i + 1) * LANES64];
+            for l in 0..LANES64 {
+                acc_q[l] += f64::from(a[l]) * f64::from(b[l]);
+            }
+        }
+    }
+    let mut out = [0.0; 4];
+    for (o, (acc_q, vq)) in out.iter_mut().zip(acc.iter().zip(&v)) {
+        *o = combine(acc_q, &u[full..], &vq[full.min(vq.len())..]);
+    }
+    out
+}
+
+/// The end of [`dot64`]: the partial sums combined pairwise, plus the
+/// products of the remaining `< 8` coordinates summed in order.
+#[inline]
+fn combine(acc: &[f64; LANES64], u: &[f32], v: &[f32]) -> f64 {
+    let mut tail = 0.0_f64;
+    for (&a, &b) in u.iter().zip(v) {
+        tail += f64::from(a) * f64::from(b);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}
+
+/// [`exact_cosine`] from its three [`dot64`] products: `uv / sqrt(uu vv)`
+/// rounded to f32 and clamped to `[-1, 1]` (NaN for a zero row). Kernels
+/// that cache the squared norms `uu`, `vv` call this, and get the value of
+/// [`exact_cosine`] bit for bit.
+#[inline]
+pub(crate) fn cosine_from(uv: f64, uu: f64, vv: f64) -> f32 {
     let den = (uu * vv).sqrt();
     if den > 0.0 {
         ((uv / den) as f32).clamp(-1.0, 1.0)
     } else {
         f32::NAN
     }
+}
+
+/// [`exact_cosine`] of `u` (squared norm `su`, from [`dot64`]) with each
+/// row `j` in `js` of the row-major `rows` (`u.len()` columns, squared norms
+/// `sq`), into `out`: bit for bit the same values, four rows at a time
+/// ([`dot64_x4`]) so that their memory loads overlap.
+pub(crate) fn exact_cosines(
+    u: &[f32],
+    su: f64,
+    rows: &[f32],
+    sq: &[f64],
+    js: &[u32],
+    out: &mut [f32],
+) {
+    let d = u.len();
+    let row = |j: u32| &rows[j as usize * d..(j as usize + 1) * d];
+    let mut cj = js.chunks_exact(4);
+    let mut co = out.chunks_exact_mut(4);
+    for (j, o) in (&mut cj).zip(&mut co) {
+        let dots = dot64_x4(u, [row(j[0]), row(j[1]), row(j[2]), row(j[3])]);
+        for q in 0..4 {
+            o[q] = cosine_from(dots[q], su, sq[j[q] as usize]);
+        }
+    }
+    for (&j, o) in cj.remainder().iter().zip(co.into_remainder()) {
+        *o = cosine_from(dot64(u, row(j)), su, sq[j as usize]);
+    }
+}
+
+/// The exact similarity of `u` and `v`: their cosine computed in f64 from
+/// [`dot64`] products, rounded to f32 and clamped to `[-1, 1]`. Exactly
+/// `1.0` when `u == v` (`sqrt(s * s) == s`) and for rows that differ by a
+/// positive scale, `-1.0` for opposite rows.
+pub(crate) fn exact_cosine(u: &[f32], v: &[f32]) -> f32 {
+    cosine_from(dot64(u, v), dot64(u, u), dot64(v, v))
 }
 
 /// The screening value of a threshold graph at `threshold` over rows of
@@ -99,6 +189,58 @@ mod tests {
         assert_eq!(exact_cosine(&u, &w), 1.0);
         let neg: Vec<f32> = u.iter().map(|&v| -v).collect();
         assert_eq!(exact_cosine(&u, &neg), -1.0);
+    }
+
+    #[test]
+    fn dot64_is_exact_on_small_integers() {
+        let u: Vec<f32> = (0..37).map(|i| i as f32 - 18.0).collect();
+        let v: Vec<f32> = (0..37).map(|i| (i * 7 % 11) as f32).collect();
+        let want: f64 = u.iter().zip(&v).map(|(&a, &b)| f64::from(a * b)).sum();
+        assert_eq!(dot64(&u, &v), want);
+    }
+
+    #[test]
+    fn batched_dot_products_are_bit_identical() {
+        for d in [1, 5, 8, 13, 384, 389] {
+            let x = crate::testdata::uniform(5 * d, d as u64, -0.5);
+            let row = |i: usize| &x[i * d..(i + 1) * d];
+            let got = dot64_x4(row(0), [row(1), row(2), row(3), row(4)]);
+            for (q, g) in got.iter().enumerate() {
+                assert_eq!(g.to_bits(), dot64(row(0), row(q + 1)).to_bits(), "d = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn batched_cosines_are_exact_cosine_bit_for_bit() {
+        for d in [1, 9, 384] {
+            let x = crate::testdata::uniform(12 * d, 5 + d as u64, -0.5);
+            let row = |j: usize| &x[j * d..(j + 1) * d];
+            let sq: Vec<f64> = (0..12).map(|j| dot64(row(j), row(j))).collect();
+            let js: Vec<u32> = vec![3, 0, 11, 3, 7, 2, 9];
+            let mut out = vec![0.0_f32; js.len()];
+            exact_cosines(row(4), sq[4], &x, &sq, &js, &mut out);
+            for (&j, o) in js.iter().zip(&out) {
+                assert_eq!(o.to_bits(), exact_cosine(row(4), row(j as usize)).to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn exact_cosine_matches_a_float64_reference() {
+        for d in [1, 7, 384] {
+            let x = crate::testdata::uniform(2 * d, 11 + d as u64, -0.5);
+            let (u, v) = (&x[..d], &x[d..]);
+            let f = |w: &[f32], z: &[f32]| -> f64 {
+                w.iter()
+                    .zip(z)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum()
+            };
+            let want = f(u, v) / (f(u, u) * f(v, v)).sqrt();
+            assert!((f64::from(exact_cosine(u, v)) - want).abs() <= 2f64.powi(-24));
+        }
+        assert!(exact_cosine(&[0.0, 0.0], &[1.0, 0.0]).is_nan());
     }
 
     #[test]

@@ -4,8 +4,10 @@ use crate::error::{Error, Result};
 use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
 
-use super::exact::{margin, refine};
+use super::exact::{dot64, exact_cosines};
+use super::int16::Quantized;
 use super::normalize::{check_non_empty, normalize_rows};
+use super::screen::{finish, ExactRows, Path, Shortlist};
 use super::topk::TopK;
 use crate::tiles::{all_tiles, block_range, gemm_abt, n_blocks, run_dynamic, upper_tiles, BLOCK};
 
@@ -39,7 +41,12 @@ pub(crate) fn check_rows_fit_u32(x: &MatRef<'_>, what: &str) -> Result<()> {
 /// Exact cosine self-kNN of the rows of `x`, each row's own index excluded.
 ///
 /// Exploits symmetry: only the tiles on and above the block diagonal are
-/// computed, and each similarity updates the lists of both rows. Requires
+/// computed, and each similarity updates the lists of both rows. The tiles
+/// are *screened* (see `screen`): with int16 dot products on CPUs with
+/// AVX-512 VNNI, else with the fp32 GEMM; every pair that could be among a
+/// row's `k` best is then recomputed exactly in f64 and the lists are
+/// chosen from those values. The result (indices and similarities) is the
+/// same, bit for bit, on either path and for any thread count. Requires
 /// `1 <= k <= n - 1`.
 ///
 /// ```
@@ -50,6 +57,18 @@ pub(crate) fn check_rows_fit_u32(x: &MatRef<'_>, what: &str) -> Result<()> {
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
 pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> Result<Neighbors> {
+    knn_on(x, k, n_threads, ctl, Path::detect())
+}
+
+/// [`knn`] on an explicit screening path ([`Path::Int16`] falls back to
+/// [`Path::Fp32`] where the CPU lacks AVX-512 VNNI).
+pub(crate) fn knn_on(
+    x: MatRef<'_>,
+    k: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+    path: Path,
+) -> Result<Neighbors> {
     check_non_empty(&x, "X")?;
     check_rows_fit_u32(&x, "X")?;
     let n = x.n_rows();
@@ -60,34 +79,71 @@ pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> 
         )));
     }
     let pool = parallel::pool(n_threads)?;
+    Shortlist::ensure_fits(n, k, pool.current_num_threads())?;
     let xn = normalize_rows(x, "X", n_threads)?;
     let d = x.n_cols();
+    let rows = ExactRows::new(&xn, d, &pool);
+    let quantized = match path {
+        Path::Int16 => Quantized::new(&xn, n, d, &rows, &pool),
+        Path::Fp32 => None,
+    };
     let tiles = upper_tiles(n_blocks(n));
+    let lists = match &quantized {
+        Some(q) => run_dynamic(
+            &pool,
+            tiles.len(),
+            ctl,
+            || Shortlist::new(n, q.n_pad(), k, q.eps()),
+            |sl, t| {
+                let (bi, bj) = tiles[t];
+                q.screen_tile(block_range(bi, n), block_range(bj, n), bi == bj, sl, &rows);
+            },
+        )?,
+        None => screen_fp32(&xn, n, d, k, &tiles, &rows, &pool, ctl)?,
+    };
+    Ok(finish(&lists, &rows, n, k, &pool))
+}
+
+/// The fp32 screening pass of [`knn_on`]: one GEMM per upper tile, then a
+/// scan offering each pair that passes a row's threshold to that row's
+/// shortlist. Returns the per-thread shortlists.
+#[allow(clippy::too_many_arguments)]
+fn screen_fp32(
+    xn: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    tiles: &[(usize, usize)],
+    rows: &ExactRows<'_>,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Vec<Shortlist>> {
+    let eps = rows.fp32_eps();
     let states = run_dynamic(
-        &pool,
+        pool,
         tiles.len(),
         ctl,
         || {
             (
-                TopK::new(n, k),
+                Shortlist::new(n, n, k, eps),
                 vec![0.0_f32; BLOCK * BLOCK],
                 vec![0.0_f32; BLOCK],
             )
         },
-        |(acc, buf, tcol), t| {
+        |(sl, buf, tcol), t| {
             let (bi, bj) = tiles[t];
             let (i0, i1) = block_range(bi, n);
             let (j0, j1) = block_range(bj, n);
             let (ra, rb) = (i1 - i0, j1 - j0);
             gemm_abt(&xn[i0 * d..i1 * d], ra, &xn[j0 * d..j1 * d], rb, d, buf);
             for (c, tc) in tcol[..rb].iter_mut().enumerate() {
-                *tc = acc.worst(j0 + c);
+                *tc = sl.thr(j0 + c);
             }
             let diagonal = bi == bj;
             for r in 0..ra {
                 let a = i0 + r;
                 let row = &buf[r * rb..(r + 1) * rb];
-                let mut ta = acc.worst(a);
+                let mut ta = sl.thr(a);
                 let mut c = if diagonal { r + 1 } else { 0 };
                 while c < rb {
                     let end = (c + LANES).min(rb);
@@ -100,12 +156,12 @@ pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> 
                             let s = row[cc];
                             let b = j0 + cc;
                             if s >= ta {
-                                acc.push(a, s, b as u32);
-                                ta = acc.worst(a);
+                                sl.push(a, s, b as u32, rows);
+                                ta = sl.thr(a);
                             }
                             if s >= tcol[cc] {
-                                acc.push(b, s, a as u32);
-                                tcol[cc] = acc.worst(b);
+                                sl.push(b, s, a as u32, rows);
+                                tcol[cc] = sl.thr(b);
                             }
                         }
                     }
@@ -114,13 +170,14 @@ pub fn knn(x: MatRef<'_>, k: usize, n_threads: Option<usize>, ctl: &Control) -> 
             }
         },
     )?;
-    let mut nn = merge_states(states.into_iter().map(|s| s.0), n, k);
-    refine_lists(&mut nn, &xn, &xn, d);
-    Ok(nn)
+    Ok(states.into_iter().map(|s| s.0).collect())
 }
 
-/// Exact cosine kNN of each row of `x` among the rows of `y` (no
-/// exclusion). Requires `1 <= k <= m` where `m` is the number of rows of `y`.
+/// Cosine kNN of each row of `x` among the rows of `y` (no exclusion), by
+/// brute force: the lists are chosen by the float32 GEMM (a pair within
+/// float32 rounding of a row's `k`-th may stand in for it), their
+/// similarities the exact ones (computed in f64, as every kNN list). Requires
+/// `1 <= k <= m` where `m` is the number of rows of `y`.
 pub fn knn_query(
     x: MatRef<'_>,
     y: MatRef<'_>,
@@ -172,40 +229,79 @@ pub fn knn_query(
         },
     )?;
     let mut nn = merge_states(states.into_iter().map(|s| s.0), n, k);
-    refine_lists(&mut nn, &xn, &yn, d);
+    refine_lists(&mut nn, &xn, &yn, d, &pool);
     Ok(nn)
 }
 
-/// Makes the listed similarities exact near ±1 (so within `[-1, 1]`)
-/// (see `exact`); a row whose values changed is re-sorted (similarity
-/// descending, ties by the lower index). Rows of `xn` query rows of `yn`.
-pub(crate) fn refine_lists(nn: &mut Neighbors, xn: &[f32], yn: &[f32], d: usize) {
-    let (k, lo) = (nn.k, 1.0 - margin(d));
-    for (a, (idx, sims)) in nn
-        .indices
-        .chunks_exact_mut(k)
-        .zip(nn.similarities.chunks_exact_mut(k))
-        .enumerate()
-    {
-        let mut changed = false;
-        for (&b, s) in idx.iter().zip(sims.iter_mut()) {
-            if b != u32::MAX && (*s >= lo || *s <= -lo) {
-                let b = b as usize;
-                let v = refine(&xn[a * d..(a + 1) * d], &yn[b * d..(b + 1) * d], *s, lo);
-                changed |= v != *s;
-                *s = v;
-            }
-        }
-        if changed {
-            let mut row: Vec<(f32, u32)> = sims.iter().copied().zip(idx.iter().copied()).collect();
-            row.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
-            for (slot, (v, b)) in row.into_iter().enumerate() {
-                sims[slot] = v;
-                idx[slot] = b;
-            }
-        }
-    }
+/// Replaces every listed similarity by the exact one (the value of
+/// [`super::exact::exact_cosine`], bit for bit, from squared norms computed
+/// once per row) and re-sorts each row (similarity descending, ties by the
+/// lower index). Rows of `xn` query rows of `yn`. The self-kNN searches
+/// that choose their lists by float32 similarities (the partitioned one,
+/// [`knn_query`]) thus report the same value for a pair as the screened
+/// exact self-kNN, which lists only exact values.
+pub(crate) fn refine_lists(
+    nn: &mut Neighbors,
+    xn: &[f32],
+    yn: &[f32],
+    d: usize,
+    pool: &rayon::ThreadPool,
+) {
+    use rayon::prelude::*;
+    let k = nn.k;
+    let sq =
+        |m: &[f32]| -> Vec<f64> { pool.install(|| m.par_chunks(d).map(|r| dot64(r, r)).collect()) };
+    let sx = sq(xn);
+    let sy = if std::ptr::eq(xn, yn) {
+        None
+    } else {
+        Some(sq(yn))
+    };
+    let sy = sy.as_deref().unwrap_or(&sx);
+    pool.install(|| {
+        nn.indices
+            .par_chunks_mut(REFINE_ROWS * k)
+            .zip(nn.similarities.par_chunks_mut(REFINE_ROWS * k))
+            .enumerate()
+            .for_each(|(block, (idx, sims))| {
+                let (mut js, mut vals) = (Vec::with_capacity(k), vec![0.0_f32; k]);
+                let mut row: Vec<(f32, u32)> = Vec::with_capacity(k);
+                for (r, (idx, sims)) in idx
+                    .chunks_exact_mut(k)
+                    .zip(sims.chunks_exact_mut(k))
+                    .enumerate()
+                {
+                    let a = block * REFINE_ROWS + r;
+                    // missing entries (u32::MAX, -inf) stay, at the end
+                    js.clear();
+                    js.extend(idx.iter().copied().filter(|&b| b != u32::MAX));
+                    let found = js.len();
+                    exact_cosines(
+                        &xn[a * d..(a + 1) * d],
+                        sx[a],
+                        yn,
+                        sy,
+                        &js,
+                        &mut vals[..found],
+                    );
+                    row.clear();
+                    row.extend(vals[..found].iter().copied().zip(js.iter().copied()));
+                    row.sort_unstable_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+                    for (slot, &(v, b)) in row.iter().enumerate() {
+                        sims[slot] = v;
+                        idx[slot] = b;
+                    }
+                    for slot in found..k {
+                        sims[slot] = f32::NEG_INFINITY;
+                        idx[slot] = u32::MAX;
+                    }
+                }
+            })
+    });
 }
+
+/// Rows per task of [`refine_lists`].
+const REFINE_ROWS: usize = 1024;
 
 /// Merges the per-thread lists; the result does not depend on their order.
 fn merge_states(states: impl Iterator<Item = TopK>, n: usize, k: usize) -> Neighbors {
@@ -339,6 +435,142 @@ mod tests {
             knn(MatRef::new(&x, 100, 3)?, 3, None, &ctl),
             Err(Error::Interrupted)
         );
+        Ok(())
+    }
+
+    /// The exact self-kNN by brute force with the final similarity
+    /// function of the screened search, `exact_cosine`: every pair
+    /// evaluated, sorted by (similarity desc, index asc).
+    fn brute_force(x: &[f32], n: usize, d: usize, k: usize) -> Result<Neighbors> {
+        let xn = normalize_rows(MatRef::new(x, n, d)?, "X", None)?;
+        let row = |a: usize| &xn[a * d..(a + 1) * d];
+        let (mut indices, mut similarities) = (vec![], vec![]);
+        for a in 0..n {
+            let mut all: Vec<(f32, u32)> = (0..n)
+                .filter(|&b| b != a)
+                .map(|b| (super::super::exact::exact_cosine(row(a), row(b)), b as u32))
+                .collect();
+            all.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
+            indices.extend(all[..k].iter().map(|p| p.1));
+            similarities.extend(all[..k].iter().map(|p| p.0));
+        }
+        Ok(Neighbors {
+            k,
+            indices,
+            similarities,
+        })
+    }
+
+    /// Every path (int16 where the CPU has AVX-512 VNNI, fp32, and under
+    /// `SIMCLUST_SIMD=portable` the portable GEMM) and thread count returns
+    /// the brute-force lists, bit for bit.
+    fn check_paths(name: &str, x: &[f32], n: usize, d: usize, k: usize) -> Result<()> {
+        let want = brute_force(x, n, d, k)?;
+        for path in [Path::Int16, Path::Fp32] {
+            for threads in [1, 2] {
+                let got = knn_on(
+                    MatRef::new(x, n, d)?,
+                    k,
+                    Some(threads),
+                    &Control::new(),
+                    path,
+                )?;
+                assert!(
+                    got == want,
+                    "{name}: {path:?} with {threads} threads differs from brute force"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn screening_paths_are_exact_and_identical() -> Result<()> {
+        use crate::testdata::{clustered, uniform};
+        let big = 2 * BLOCK + 77;
+        check_paths("clustered", &clustered(big, 37, 40, 0.5, 1), big, 37, 10)?;
+        check_paths(
+            "clustered k=50",
+            &clustered(big, 24, 30, 0.3, 2),
+            big,
+            24,
+            50,
+        )?;
+        check_paths("uniform k=1", &uniform(big * 33, 3, -0.5), big, 33, 1)?;
+        check_paths("uniform d=1", &uniform(300, 4, -0.5), 300, 1, 5)?;
+        check_paths("small n", &clustered(50, 65, 4, 0.4, 5), 50, 65, 49)?;
+        check_paths("n = 2", &uniform(6, 6, -0.5), 2, 3, 1)?;
+        check_paths("d = 384", &clustered(1500, 384, 60, 0.6, 7), 1500, 384, 10)?;
+        Ok(())
+    }
+
+    #[test]
+    fn screening_handles_duplicates_and_near_ties() -> Result<()> {
+        // A cloud of 300 rows far closer together than the int16 error
+        // bound, 120 exact copies of one row and 80 scaled copies of another.
+        let (n, d) = (1200, 19);
+        let base = crate::testdata::clustered(n, d, 12, 0.5, 8);
+        let mut x = base.clone();
+        x[..300 * d].copy_from_slice(&crate::testdata::clustered(300, d, 3, 1e-5, 9));
+        let copies: Vec<usize> = (0..120).map(|i| 300 + 4 * i).collect();
+        for &c in &copies {
+            x[c * d..(c + 1) * d].copy_from_slice(&base[3 * d..4 * d]);
+        }
+        for i in 0..80 {
+            let s = 0.5 + i as f32 * 0.25;
+            for p in 0..d {
+                x[(780 + 5 * i) * d + p] = s * base[5 * d + p];
+            }
+        }
+        check_paths("duplicates k=1", &x, n, d, 1)?;
+        check_paths("duplicates k=50", &x, n, d, 50)?;
+        // A row with more than k exact copies lists the lowest other copies
+        // at similarity exactly 1.
+        let k = 50;
+        let nn = knn(MatRef::new(&x, n, d)?, k, None, &Control::new())?;
+        let copies: Vec<u32> = copies.iter().map(|&c| c as u32).collect();
+        crate::testdata::assert_lists_copies(&nn, copies[7] as usize, &copies);
+        Ok(())
+    }
+
+    #[test]
+    fn int16_path_runs_where_the_cpu_has_vnni() {
+        let vnni = super::super::int16::Vnni::detect().is_some();
+        assert_eq!(Path::detect() == Path::Int16, vnni);
+        #[cfg(target_arch = "x86_64")]
+        if !crate::simd::forced_portable() {
+            assert_eq!(
+                vnni,
+                std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vnni")
+            );
+        }
+    }
+
+    /// `cargo test --release -p simclust-core knn_timing -- --ignored
+    /// --nocapture`: self-kNN k = 10 of 100k x 384 clustered rows, each
+    /// path, 2 threads, 3 runs; writes the unit rows to /tmp/x100k.f32.
+    #[test]
+    #[ignore]
+    fn knn_timing() -> Result<()> {
+        let (n, d, k) = (100_000, 384, 10);
+        let x = crate::testdata::clustered(n, d, 2000, 0.6, 1);
+        let xn = normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
+        let bytes: Vec<u8> = xn.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write("/tmp/x100k.f32", bytes).map_err(|e| Error::Parameter(e.to_string()))?;
+        let mut results = vec![];
+        for path in [Path::Int16, Path::Fp32] {
+            let mut times = vec![];
+            for _ in 0..3 {
+                let t = std::time::Instant::now();
+                let nn = knn_on(MatRef::new(&xn, n, d)?, k, Some(2), &Control::new(), path)?;
+                times.push(t.elapsed().as_secs_f64());
+                results.push(nn);
+            }
+            times.sort_by(f64::total_cmp);
+            println!("{path:?}: {times:.2?} s, median {:.2} s", times[1]);
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
         Ok(())
     }
 

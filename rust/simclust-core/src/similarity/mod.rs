@@ -12,8 +12,10 @@
 
 pub(crate) mod exact;
 mod graph;
+mod int16;
 mod knn;
 pub(crate) mod normalize;
+mod screen;
 mod topk;
 
 pub use crate::tiles::BLOCK;
@@ -23,4 +25,5 @@ pub(crate) use knn::{check_rows_fit_u32, refine_lists};
 pub use knn::{knn, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
 pub use normalize::{normalize_rows, rows_are_unit};
+pub(crate) use screen::{finish, ExactRows, Shortlist};
 pub(crate) use topk::TopK;
