@@ -891,7 +891,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--clusters", type=int, default=None, help="make_embeddings n_clusters (default N // 50)"
     )
-    p.add_argument("--sc-nprobe", type=int_list, default=[4, 8, 16], help="simclust kNN nprobe")
+    p.add_argument("--sc-nprobe", type=int_list, default=[2, 4, 8], help="simclust kNN nprobe")
     p.add_argument("--faiss-nprobe", type=int_list, default=[4, 8, 16, 32], help="faiss nprobe")
     p.add_argument("--hnsw-ef", type=int_list, default=[16, 32, 64, 128], help="hnswlib ef")
     p.add_argument("--eps-nprobe", type=int_list, default=[8, 16], help="simclust ε nprobe")

@@ -267,11 +267,7 @@ impl Partition {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<PyEdgesStats<'py>> {
         let part = &self.inner;
-        let probe = if certified {
-            ivf::Probe::Certified(threshold)
-        } else {
-            ivf::Probe::Nearest(nprobe)
-        };
+        let probe = probe(certified, threshold, nprobe);
         let (e, stats, recall, m) =
             run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
                 let (e, stats) = ivf::threshold_edges(part, threshold, probe, n_threads, ctl)?;
@@ -293,6 +289,16 @@ impl Partition {
             })?;
         let (s, d, w) = edges_out(py, e);
         Ok((s, d, w, stats_out(py, part.n_lists, &stats, recall, m)?))
+    }
+}
+
+/// The exact search at `threshold` when `certified`, else lists probing
+/// `nprobe` others.
+fn probe(certified: bool, threshold: f32, nprobe: usize) -> ivf::Probe {
+    if certified {
+        ivf::Probe::Certified(threshold)
+    } else {
+        ivf::Probe::Nearest(nprobe)
     }
 }
 
@@ -324,11 +330,7 @@ fn partitioned_threshold_edges<'py>(
         n_threads,
         ..ivf::PartitionParams::for_rows(xm.n_rows())
     };
-    let probe = if certified {
-        ivf::Probe::Certified(threshold)
-    } else {
-        ivf::Probe::Nearest(nprobe)
-    };
+    let probe = probe(certified, threshold, nprobe);
     let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
         ivf::partitioned_threshold_graph(xm, &params, threshold, probe, recall_rows, seed, ctl)
     })?;
