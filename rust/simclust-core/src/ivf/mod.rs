@@ -523,6 +523,21 @@ struct TileBlock {
     diagonal: bool,
 }
 
+impl TileBlock {
+    /// Calls `visit(p, q, s)` for every pair of positions the tile's
+    /// similarities `buf` hold, each pair once.
+    #[inline]
+    fn for_each_pair(&self, buf: &[f32], mut visit: impl FnMut(usize, usize, f32)) {
+        for r in 0..self.ra {
+            let row = &buf[r * self.rb..(r + 1) * self.rb];
+            let first = if self.diagonal { r + 1 } else { 0 };
+            for (c, &s) in row.iter().enumerate().skip(first) {
+                visit(self.a0 + r, self.b0 + c, s);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Tile {
     i: u32,
@@ -675,21 +690,11 @@ pub fn knn(
         ctl,
         || (TopKState::new(n, k), vec![0.0_f32; BLOCK * BLOCK]),
         |(acc, buf), t| {
-            let TileBlock {
-                a0,
-                b0,
-                ra,
-                rb,
-                diagonal,
-            } = part.similarities(&tiles[t], buf);
-            for r in 0..ra {
-                let row = &buf[r * rb..(r + 1) * rb];
-                let first = if diagonal { r + 1 } else { 0 };
-                for (c, &s) in row.iter().enumerate().skip(first) {
-                    acc.0.push(a0 + r, s, (b0 + c) as u32);
-                    acc.0.push(b0 + c, s, (a0 + r) as u32);
-                }
-            }
+            part.similarities(&tiles[t], buf)
+                .for_each_pair(buf, |p, q, s| {
+                    acc.0.push(p, s, q as u32);
+                    acc.0.push(q, s, p as u32);
+                });
         },
     )?;
     let mut total = TopKState::new(n, k);
@@ -1059,23 +1064,13 @@ fn probed_edges(
         ctl,
         || vec![0.0_f32; BLOCK * BLOCK],
         |buf, t| {
-            let TileBlock {
-                a0,
-                b0,
-                ra,
-                rb,
-                diagonal,
-            } = part.similarities(&tiles[t], buf);
             let mut edges = Vec::new();
-            for r in 0..ra {
-                let row = &buf[r * rb..(r + 1) * rb];
-                let first = if diagonal { r + 1 } else { 0 };
-                for (c, &s) in row.iter().enumerate().skip(first) {
+            part.similarities(&tiles[t], buf)
+                .for_each_pair(buf, |p, q, s| {
                     if s >= screen {
-                        edges.extend(part.edge(a0 + r, b0 + c, s, lo, threshold));
+                        edges.extend(part.edge(p, q, s, lo, threshold));
                     }
-                }
-            }
+                });
             edges
         },
     )?;
