@@ -20,6 +20,7 @@ __all__ = [
     "knn_edges",
     "knn_query",
     "normalize",
+    "partitioned_threshold_edges",
     "resolve_threads",
     "rows_are_unit",
     "threshold_edges",
