@@ -268,28 +268,18 @@ impl Partition {
     ) -> PyResult<PyEdgesStats<'py>> {
         let part = &self.inner;
         let probe = probe(certified, threshold, nprobe);
-        let (e, stats, recall, m) =
-            run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
-                let (e, stats) = ivf::threshold_edges(part, threshold, probe, n_threads, ctl)?;
-                let rows = if certified {
-                    Vec::new()
-                } else {
-                    ivf::recall_sample(part.n_rows(), recall_rows, seed)
-                };
-                let recall = if certified {
-                    Some(1.0)
-                } else if rows.is_empty() {
-                    None
-                } else {
-                    Some(ivf::edge_recall(
-                        part, &e, threshold, &rows, n_threads, ctl,
-                    )?)
-                };
-                Ok((e, stats, recall, rows.len()))
-            })?;
-        let (s, d, w) = edges_out(py, e);
-        Ok((s, d, w, stats_out(py, part.n_lists, &stats, recall, m)?))
+        let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
+            ivf::threshold_graph(part, threshold, probe, recall_rows, seed, n_threads, ctl)
+        })?;
+        graph_out(py, g)
     }
+}
+
+/// A partitioned ε-graph as the `(src, dst, similarity, stats)` Python tuple.
+fn graph_out(py: Python<'_>, g: ivf::PartitionedGraph) -> PyResult<PyEdgesStats<'_>> {
+    let stats = stats_out(py, g.n_lists, &g.stats, g.recall, g.recall_rows)?;
+    let (s, d, w) = edges_out(py, g.edges);
+    Ok((s, d, w, stats))
 }
 
 /// The exact search at `threshold` when `certified`, else lists probing
@@ -334,13 +324,7 @@ fn partitioned_threshold_edges<'py>(
     let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
         ivf::partitioned_threshold_graph(xm, &params, threshold, probe, recall_rows, seed, ctl)
     })?;
-    let (s, d, w) = edges_out(py, g.edges);
-    Ok((
-        s,
-        d,
-        w,
-        stats_out(py, g.n_lists, &g.stats, g.recall, g.recall_rows)?,
-    ))
+    graph_out(py, g)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

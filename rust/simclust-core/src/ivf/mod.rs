@@ -931,7 +931,61 @@ pub fn partitioned_threshold_graph(
         ..*params
     };
     let part = Partition::build(x, &params, ctl)?;
-    let found = search_threshold(&part, threshold, probe, &pool, ctl)?;
+    let found = search_measured(&part, threshold, probe, recall_rows, seed, &pool, ctl)?;
+    let n = part.n_rows();
+    drop(part);
+    Ok(found.sorted(n, &pool))
+}
+
+/// [`partitioned_threshold_graph`] over a partition the caller keeps.
+pub fn threshold_graph(
+    part: &Partition,
+    threshold: f32,
+    probe: Probe,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<PartitionedGraph> {
+    crate::similarity::check_threshold(threshold)?;
+    let pool = parallel::pool(n_threads)?;
+    let found = search_measured(part, threshold, probe, recall_rows, seed, &pool, ctl)?;
+    Ok(found.sorted(part.n_rows(), &pool))
+}
+
+/// The unsorted edges of a threshold search with its pair recall: 1 when
+/// certified, else measured on `recall_rows` rows sampled with `seed`
+/// (`None` when 0), from the unsorted edges' degrees.
+struct Measured {
+    found: Found,
+    stats: SearchStats,
+    recall: Option<f64>,
+    recall_rows: usize,
+    n_lists: usize,
+}
+
+impl Measured {
+    fn sorted(self, n: usize, pool: &rayon::ThreadPool) -> PartitionedGraph {
+        PartitionedGraph {
+            edges: sorted_edge_list(self.found.edges, n, pool),
+            stats: self.stats,
+            recall: self.recall,
+            recall_rows: self.recall_rows,
+            n_lists: self.n_lists,
+        }
+    }
+}
+
+fn search_measured(
+    part: &Partition,
+    threshold: f32,
+    probe: Probe,
+    recall_rows: usize,
+    seed: u64,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Measured> {
+    let found = search_threshold(part, threshold, probe, pool, ctl)?;
     let n = part.n_rows();
     let (recall, rows) = match probe {
         Probe::Certified(_) => (Some(1.0), 0),
@@ -945,27 +999,17 @@ pub fn partitioned_threshold_graph(
                     degree[a as usize] += 1;
                     degree[b as usize] += 1;
                 }
-                Some(recall_from_degrees(
-                    &part,
-                    &degree,
-                    threshold,
-                    &rows,
-                    params.n_threads,
-                    ctl,
-                )?)
+                Some(edge_recall(part, &degree, threshold, &rows, pool, ctl)?)
             };
             (recall, rows.len())
         }
     };
-    let stats = found.stats(n);
-    let n_lists = part.n_lists;
-    drop(part);
-    Ok(PartitionedGraph {
-        edges: sorted_edge_list(found.edges, n, &pool),
-        stats,
+    Ok(Measured {
+        stats: found.stats(n),
+        found,
         recall,
         recall_rows: rows,
-        n_lists,
+        n_lists: part.n_lists,
     })
 }
 
@@ -1190,42 +1234,24 @@ pub fn knn_recall(
     Ok(found as f64 / (m * k) as f64)
 }
 
-/// Pair recall of an ε-graph on the sampled `rows`: of the exact pairs with
-/// similarity `>= threshold` that touch a sampled row, the fraction the
-/// graph holds (1 when there are none).
-pub fn edge_recall(
-    part: &Partition,
-    graph: &EdgeList,
-    threshold: f32,
-    rows: &[u32],
-    n_threads: Option<usize>,
-    ctl: &Control,
-) -> Result<f64> {
-    let mut degree = vec![0_u64; part.n_rows()];
-    for (&a, &b) in graph.src.iter().zip(&graph.dst) {
-        degree[a as usize] += 1;
-        degree[b as usize] += 1;
-    }
-    recall_from_degrees(part, &degree, threshold, rows, n_threads, ctl)
-}
-
-/// [`edge_recall`] of a graph given by each row's degree.
-fn recall_from_degrees(
+/// Pair recall of an ε-graph, given by each row's `degree`, on the sampled
+/// `rows`: of the exact pairs with similarity `>= threshold` that touch a
+/// sampled row, the fraction the graph holds (1 when there are none).
+fn edge_recall(
     part: &Partition,
     degree: &[u64],
     threshold: f32,
     rows: &[u32],
-    n_threads: Option<usize>,
+    pool: &rayon::ThreadPool,
     ctl: &Control,
 ) -> Result<f64> {
-    let pool = parallel::pool(n_threads)?;
     let qs = positions(part, rows);
     // the similarities of the threshold graphs: float32, exact near ±1
     let (screen, lo) = crate::similarity::exact::screen(threshold, part.d);
     let counts = scan_exact(
         part,
         &qs,
-        &pool,
+        pool,
         ctl,
         || vec![0_u64; rows.len()],
         |acc, i, p, s| {
