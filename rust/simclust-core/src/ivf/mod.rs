@@ -358,27 +358,31 @@ impl Partition {
         }
     }
 
-    /// The `m` nearest lists of each row at `positions` (best first, so its
-    /// own list first): kept from [`Partition::build`] up to [`NEAR_LISTS`],
-    /// computed against the centroids beyond.
-    fn nearest_lists(
+    /// The rows at `positions` grouped by the lists they probe: each row
+    /// under its nearest lists `skip..m` (best first, so 0 is its own list),
+    /// kept from [`Partition::build`] up to [`NEAR_LISTS`], computed against
+    /// the centroids beyond.
+    fn probe_groups(
         &self,
         positions: &[u32],
         m: usize,
+        skip: usize,
         pool: &rayon::ThreadPool,
         ctl: &Control,
     ) -> Result<Vec<Vec<u32>>> {
         let (l, d) = (self.n_lists, self.d);
         let kept = near_lists(l);
         let m = m.min(l);
+        let skip = skip.min(m);
+        let mut groups: Vec<Vec<u32>> = vec![Vec::new(); l];
         if m <= kept {
-            return Ok(positions
-                .iter()
-                .map(|&p| {
-                    let r = self.order[p as usize] as usize;
-                    self.near[r * kept..r * kept + m].to_vec()
-                })
-                .collect());
+            for &p in positions {
+                let r = self.order[p as usize] as usize;
+                for &j in &self.near[r * kept + skip..r * kept + m] {
+                    groups[j as usize].push(p);
+                }
+            }
+            return Ok(groups);
         }
         let tops = run_indexed(
             pool,
@@ -398,7 +402,12 @@ impl Partition {
                     .collect::<Vec<_>>()
             },
         )?;
-        Ok(tops.into_iter().flatten().collect())
+        for (&p, top) in positions.iter().zip(tops.into_iter().flatten()) {
+            for &j in &top[skip..] {
+                groups[j as usize].push(p);
+            }
+        }
+        Ok(groups)
     }
 
     /// The tasks comparing rows with lists: `probes[i]` are the rows
@@ -705,15 +714,7 @@ pub fn knn(
     let mut computed = part.pairs_in(&tiles);
     // every row with its next nearest lists
     let all: Vec<u32> = (0..n as u32).collect();
-    let mut probes: Vec<Vec<u32>> = vec![Vec::new(); l];
-    for (&p, near) in all
-        .iter()
-        .zip(part.nearest_lists(&all, nprobe, &pool, ctl)?)
-    {
-        for &j in near.iter().skip(1) {
-            probes[j as usize].push(p);
-        }
-    }
+    let probes = part.probe_groups(&all, nprobe, 1, &pool, ctl)?;
     let (queries, pairs) = part.row_queries(probes);
     for s in part.probe_rows(&queries, k, &pool, ctl)? {
         total.0.merge_unique(&s.0);
@@ -732,15 +733,7 @@ pub fn knn(
         });
         weak.truncate(n_weak);
         weak.sort_unstable();
-        let mut probes: Vec<Vec<u32>> = vec![Vec::new(); l];
-        for (&p, near) in weak
-            .iter()
-            .zip(part.nearest_lists(&weak, wide, &pool, ctl)?)
-        {
-            for &j in near.iter().skip(nprobe) {
-                probes[j as usize].push(p);
-            }
-        }
+        let probes = part.probe_groups(&weak, wide, nprobe, &pool, ctl)?;
         let (queries, pairs) = part.row_queries(probes);
         for s in part.probe_rows(&queries, k, &pool, ctl)? {
             total.0.merge_unique(&s.0);
