@@ -86,7 +86,7 @@ pub(super) fn refine(
     let n = lists.n_rows();
     let mut done = Refined::default();
     while done.rounds < MAX_ROUNDS {
-        let reverse = reverse_lists(lists);
+        let reverse = reverse_lists(lists, pool);
         let (offers, pairs) = local_joins(part, lists, &reverse, pool, ctl)?;
         let changed = merge(lists, &offers, pool);
         done.pairs_computed += pairs;
@@ -99,35 +99,67 @@ pub(super) fn refine(
 }
 
 /// Per row, up to `k` of the rows that list it (the most similar, ties by
-/// the lower row), each with whether that entry is new.
-fn reverse_lists(lists: &Lists) -> Vec<Vec<(u32, bool)>> {
+/// the lower row), each with whether that entry is new: row `q`'s are
+/// `entries[offsets[q]..offsets[q] + kept[q]]`.
+struct Reverse {
+    offsets: Vec<usize>,
+    kept: Vec<u32>,
+    entries: Vec<(u32, bool)>,
+}
+
+impl Reverse {
+    fn of(&self, q: usize) -> &[(u32, bool)] {
+        &self.entries[self.offsets[q]..self.offsets[q] + self.kept[q] as usize]
+    }
+}
+
+/// The [`Reverse`] lists: every listed entry `p -> q` grouped under `q`
+/// (counting sort), then each group ranked and cut to `k` in parallel.
+fn reverse_lists(lists: &Lists, pool: &rayon::ThreadPool) -> Reverse {
     let (n, k) = (lists.n_rows(), lists.k);
-    let mut top = TopK::new(n, k);
+    let mut offsets = vec![0_usize; n + 1];
+    for &q in &lists.idx {
+        if q != u32::MAX {
+            offsets[q as usize + 1] += 1;
+        }
+    }
+    for q in 0..n {
+        offsets[q + 1] += offsets[q];
+    }
+    let mut next = offsets.clone();
+    let mut all = vec![(0.0_f32, 0_u32, false); offsets[n]];
     for p in 0..n {
-        for slot in 0..k {
-            let q = lists.idx[p * k + slot];
+        for slot in p * k..(p + 1) * k {
+            let q = lists.idx[slot];
             if q != u32::MAX {
-                top.push(q as usize, lists.sim[p * k + slot], p as u32);
+                all[next[q as usize]] = (lists.sim[slot], p as u32, lists.new[slot]);
+                next[q as usize] += 1;
             }
         }
     }
-    (0..n)
-        .map(|q| {
-            // the buffer holds up to 2k candidates: keep the k best
-            let mut best: Vec<(f32, u32)> = top.row_candidates(q).collect();
-            best.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            best.truncate(k);
-            best.into_iter()
-                .map(|(_, p)| {
-                    let p = p as usize;
-                    let slot = lists.idx[p * k..(p + 1) * k]
-                        .iter()
-                        .position(|&j| j as usize == q);
-                    (p as u32, slot.is_some_and(|s| lists.new[p * k + s]))
-                })
-                .collect()
-        })
-        .collect()
+    drop(next);
+    let mut groups: Vec<&mut [(f32, u32, bool)]> = Vec::with_capacity(n);
+    let mut rest = all.as_mut_slice();
+    for q in 0..n {
+        let (group, tail) = rest.split_at_mut(offsets[q + 1] - offsets[q]);
+        groups.push(group);
+        rest = tail;
+    }
+    let kept: Vec<u32> = pool.install(|| {
+        groups
+            .par_iter_mut()
+            .map(|group| {
+                group.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                group.len().min(k) as u32
+            })
+            .collect()
+    });
+    drop(groups);
+    Reverse {
+        offsets,
+        kept,
+        entries: all.into_iter().map(|(_, p, new)| (p, new)).collect(),
+    }
 }
 
 /// One round of local joins: per thread, the candidates offered to each
@@ -135,7 +167,7 @@ fn reverse_lists(lists: &Lists) -> Vec<Vec<(u32, bool)>> {
 fn local_joins(
     part: &Partition,
     lists: &Lists,
-    reverse: &[Vec<(u32, bool)>],
+    reverse: &Reverse,
     pool: &rayon::ThreadPool,
     ctl: &Control,
 ) -> Result<(Vec<TopK>, u64)> {
@@ -156,6 +188,11 @@ fn local_joins(
         },
         |(offers, pairs, hood, rows, sims), t| {
             for u in t * TASK_ROWS..((t + 1) * TASK_ROWS).min(n) {
+                let fresh = lists.new[u * k..(u + 1) * k].iter().any(|&f| f)
+                    || reverse.of(u).iter().any(|e| e.1);
+                if !fresh {
+                    continue; // every pair of its neighbourhood was joined before
+                }
                 neighbourhood(lists, reverse, u, hood);
                 let n_new = hood.iter().filter(|e| e.1).count();
                 if n_new == 0 {
@@ -190,12 +227,7 @@ fn local_joins(
 
 /// `u`'s neighbourhood into `hood`: its listed and reverse neighbours, each
 /// once (new if either entry is), the new ones first, each part by row.
-fn neighbourhood(
-    lists: &Lists,
-    reverse: &[Vec<(u32, bool)>],
-    u: usize,
-    hood: &mut Vec<(u32, bool)>,
-) {
+fn neighbourhood(lists: &Lists, reverse: &Reverse, u: usize, hood: &mut Vec<(u32, bool)>) {
     let k = lists.k;
     hood.clear();
     for slot in 0..k {
@@ -204,7 +236,7 @@ fn neighbourhood(
             hood.push((q, lists.new[u * k + slot]));
         }
     }
-    hood.extend(reverse[u].iter().copied());
+    hood.extend(reverse.of(u).iter().copied());
     // by row, new before old within a row, then one entry per row
     hood.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     hood.dedup_by_key(|e| e.0);

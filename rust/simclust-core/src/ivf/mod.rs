@@ -3,7 +3,9 @@
 //! only between lists that can hold neighbours.
 //!
 //! * [`Partition::build`] trains k-means (random seeding) on a seeded sample, assigns every
-//!   row to its nearest centroid (blocked, without a full normalised copy),
+//!   row to its nearest centroid (blocked, without a full normalised copy;
+//!   the centroids are ranked in int16 where the CPU has AVX-512 VNNI, see
+//!   the `nearest` module),
 //!   and keeps each list as one contiguous block of unit rows (the only copy
 //!   of the data), with each list's radius (the smallest cosine of a member
 //!   to its centroid). With [`PartitionParams::cells`], each list is further split into *cells* of about
@@ -30,7 +32,7 @@
 //!   rounding) cannot hold an edge and are skipped; every other pair is
 //!   computed, so the ε-graph is exact (see the `certified` module).
 //!
-//! Every similarity computed is exact fp32, and a kNN list's similarities
+//! Every similarity between two rows is computed in fp32, and a kNN list's similarities
 //! are then recomputed in f64, the value the exact search lists for the
 //! same pair (see `similarity::exact`); what is approximate is which pairs
 //! are computed, and [`knn_recall`] / [`edge_recall`] measure what that
@@ -45,13 +47,18 @@ use crate::error::{Error, Result};
 use crate::kmeans::{self, rng::SplitMix64, Init, KMeansParams, Metric};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
-use crate::similarity::exact::{margin, refine};
+use crate::similarity::exact::{exact_cosine, refine};
 use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
-use crate::similarity::{check_rows_fit_u32, finish, EdgeList, ExactRows, Neighbors, Shortlist};
+use crate::similarity::{
+    check_rows_fit_u32, finish, EdgeList, ExactRows, Floor, Neighbors, Shortlist, TopK,
+};
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 mod certified;
 mod descent;
+mod nearest;
+
+pub(crate) use nearest::{Centroids, Scratch as NearestScratch};
 
 /// Rows per block when assigning rows to lists.
 const ASSIGN_ROWS: usize = 1024;
@@ -384,25 +391,30 @@ impl Partition {
             }
             return Ok(groups);
         }
+        let index = Centroids::new(&self.centroids, l, d);
         let tops = run_indexed(
             pool,
             positions.len().div_ceil(ASSIGN_ROWS),
             ctl,
-            || vec![0.0_f32; ASSIGN_ROWS * l],
-            |sims, b| {
+            || {
+                (
+                    Vec::with_capacity(ASSIGN_ROWS * d),
+                    NearestScratch::default(),
+                )
+            },
+            |(q, scratch), b| {
                 let rows =
                     &positions[b * ASSIGN_ROWS..((b + 1) * ASSIGN_ROWS).min(positions.len())];
-                let q: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&p| self.row(p as usize).iter().copied())
-                    .collect();
-                gemm_abt(&q, rows.len(), &self.centroids, l, d, sims);
-                (0..rows.len())
-                    .map(|r| top_lists(&sims[r * l..(r + 1) * l], m))
-                    .collect::<Vec<_>>()
+                q.clear();
+                for &p in rows {
+                    q.extend_from_slice(self.row(p as usize));
+                }
+                let mut top = Vec::with_capacity(rows.len() * m);
+                index.nearest(q, rows.len(), m, scratch, &mut top);
+                top
             },
         )?;
-        for (&p, top) in positions.iter().zip(tops.into_iter().flatten()) {
+        for (&p, top) in positions.iter().zip(tops.concat().chunks_exact(m)) {
             for &j in &top[skip..] {
                 groups[j as usize].push(p);
             }
@@ -434,22 +446,25 @@ impl Partition {
     }
 
     /// Compares rows with lists as [`Partition::row_queries`] lays out,
-    /// offering every pair to both rows' lists: per thread, the lists.
+    /// offering every pair to both rows' lists: per thread, the lists of the
+    /// candidates that rank before the rows' `floors` (the lists they will be
+    /// merged into hold better ones).
     fn probe_rows(
         &self,
         queries: &[RowQuery],
         k: usize,
+        floors: &[Floor],
         pool: &rayon::ThreadPool,
         ctl: &Control,
     ) -> Result<Vec<TopKState>> {
-        let (n, d) = (self.n_rows(), self.d);
+        let d = self.d;
         let states = run_dynamic(
             pool,
             queries.len(),
             ctl,
             || {
                 (
-                    TopKState::new(n, k),
+                    TopKState(TopK::with_floors(k, floors)),
                     vec![0.0_f32; BLOCK * d],
                     vec![0.0_f32; BLOCK * BLOCK],
                 )
@@ -471,12 +486,8 @@ impl Partition {
                     d,
                     buf,
                 );
-                for (r, &p) in rows.iter().enumerate() {
-                    for (c, &s) in buf[r * rb..(r + 1) * rb].iter().enumerate() {
-                        acc.0.push_unique(p as usize, s, (b0 + c) as u32);
-                        acc.0.push_unique(b0 + c, s, p);
-                    }
-                }
+                acc.0
+                    .offer_tile_unique(buf, (ra, rb), |r| rows[r] as usize, b0, |_| 0);
             },
         )?;
         Ok(states.into_iter().map(|s| s.0).collect())
@@ -588,8 +599,8 @@ fn train(
 }
 
 /// Each row's [`near_lists`]`(l)` nearest lists (best first, ties: the
-/// lower list) and its cosine to the nearest, block by block (the unit rows
-/// of one block at a time).
+/// lower list, ranked by [`Centroids::nearest`]) and its exact cosine to
+/// the nearest, block by block (the unit rows of one block at a time).
 fn assign(
     x: MatRef<'_>,
     factors: &[f64],
@@ -599,35 +610,30 @@ fn assign(
     ctl: &Control,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let (n, d) = (x.n_rows(), x.n_cols());
-    let lo = 1.0 - margin(d);
     let m = near_lists(l);
+    let index = Centroids::new(centroids, l, d);
     let per_block = run_indexed(
         pool,
         n.div_ceil(ASSIGN_ROWS),
         ctl,
-        || {
-            (
-                vec![0.0_f32; ASSIGN_ROWS * d],
-                vec![0.0_f32; ASSIGN_ROWS * l],
-            )
-        },
-        |(rows, sims), b| {
+        || (vec![0.0_f32; ASSIGN_ROWS * d], NearestScratch::default()),
+        |(rows, scratch), b| {
             let (r0, r1) = (b * ASSIGN_ROWS, ((b + 1) * ASSIGN_ROWS).min(n));
             let ra = r1 - r0;
             for (dst, r) in rows.chunks_exact_mut(d).zip(r0..r1) {
                 scale_row(x.row(r), factors[r], dst);
             }
-            gemm_abt(&rows[..ra * d], ra, centroids, l, d, sims);
             let mut near = Vec::with_capacity(ra * m);
-            let mut cos = Vec::with_capacity(ra);
-            for p in 0..ra {
-                let top = top_lists(&sims[p * l..(p + 1) * l], m);
-                let best = top[0] as usize;
-                let u = &rows[p * d..(p + 1) * d];
-                let c = &centroids[best * d..(best + 1) * d];
-                cos.push(refine(u, c, sims[p * l + best], lo));
-                near.extend_from_slice(&top);
-            }
+            index.nearest(rows, ra, m, scratch, &mut near);
+            let cos: Vec<f32> = (0..ra)
+                .map(|p| {
+                    let best = near[p * m] as usize;
+                    exact_cosine(
+                        &rows[p * d..(p + 1) * d],
+                        &centroids[best * d..(best + 1) * d],
+                    )
+                })
+                .collect();
             (near, cos)
         },
     )?;
@@ -644,20 +650,6 @@ fn assign(
 /// approximate kNN's row probes: [`NEAR_LISTS`] or all `l` when fewer.
 fn near_lists(l: usize) -> usize {
     NEAR_LISTS.min(l)
-}
-
-/// The `m` most similar lists of a row (`m <= sims.len()`), best first,
-/// ties to the lower list.
-pub(crate) fn top_lists(sims: &[f32], m: usize) -> Vec<u32> {
-    let mut top: Vec<(f32, u32)> = Vec::with_capacity(m + 1);
-    for (c, &s) in sims.iter().enumerate() {
-        if top.len() < m || s > top[top.len() - 1].0 {
-            let at = top.partition_point(|&(v, _)| v >= s);
-            top.insert(at, (s, c as u32));
-            top.truncate(m);
-        }
-    }
-    top.into_iter().map(|(_, c)| c).collect()
 }
 
 /// Approximate self-kNN over the partition (`1 <= k <= N - 1`): per row
@@ -699,11 +691,10 @@ pub fn knn(
         ctl,
         || (TopKState::new(n, k), vec![0.0_f32; BLOCK * BLOCK]),
         |(acc, buf), t| {
-            part.similarities(&tiles[t], buf)
-                .for_each_pair(buf, |p, q, s| {
-                    acc.0.push(p, s, q as u32);
-                    acc.0.push(q, s, p as u32);
-                });
+            let tb = part.similarities(&tiles[t], buf);
+            let first = |r: usize| if tb.diagonal { r + 1 } else { 0 };
+            acc.0
+                .offer_tile_unique(buf, (tb.ra, tb.rb), |r| tb.a0 + r, tb.b0, first);
         },
     )?;
     let mut total = TopKState::new(n, k);
@@ -716,7 +707,9 @@ pub fn knn(
     let all: Vec<u32> = (0..n as u32).collect();
     let probes = part.probe_groups(&all, nprobe, 1, &pool, ctl)?;
     let (queries, pairs) = part.row_queries(probes);
-    for s in part.probe_rows(&queries, k, &pool, ctl)? {
+    let floors = total.0.floors();
+    let states = part.probe_rows(&queries, k, &floors, &pool, ctl)?;
+    for s in states {
         total.0.merge_unique(&s.0);
     }
     computed += pairs;
@@ -735,7 +728,9 @@ pub fn knn(
         weak.sort_unstable();
         let probes = part.probe_groups(&weak, wide, nprobe, &pool, ctl)?;
         let (queries, pairs) = part.row_queries(probes);
-        for s in part.probe_rows(&queries, k, &pool, ctl)? {
+        let floors = TopK::floors_of(k, &idx, &sims);
+        let states = part.probe_rows(&queries, k, &floors, &pool, ctl)?;
+        for s in states {
             total.0.merge_unique(&s.0);
         }
         computed += pairs;

@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::ivf::{top_lists, Partition, PartitionParams};
+use crate::ivf::{Centroids, NearestScratch, Partition, PartitionParams};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 use crate::search::{self, Method, Plan, Record};
@@ -177,25 +177,6 @@ fn exact_scores(
     Ok(scores)
 }
 
-/// The `nprobe` lists whose centroids are most similar to each of the `n`
-/// unit rows `xs`, appended to `out` (`nprobe` per row, most similar first,
-/// ties by the lower list).
-fn nearest_lists(
-    xs: &[f32],
-    n: usize,
-    part: &Partition,
-    nprobe: usize,
-    buf: &mut Vec<f32>,
-    out: &mut Vec<u32>,
-) {
-    let (l, d) = (part.n_lists, part.d);
-    buf.resize(n * l, 0.0);
-    gemm_abt(xs, n, &part.centroids, l, d, buf);
-    for r in 0..n {
-        out.extend(top_lists(&buf[r * l..(r + 1) * l], nprobe));
-    }
-}
-
 /// `b` searched over a partition of the cluster means (as an inverted file):
 /// each row of a multi-member cluster is compared with the means in the
 /// `nprobe` lists whose centroids are nearest to the row itself. Rows are
@@ -248,12 +229,13 @@ fn probed_scores(
         .collect();
     let slot_of_pos = slot_of_positions(g);
     // each row's own-mean similarity and its probed lists
+    let index = Centroids::new(&part.centroids, part.n_lists, d);
     let firsts = run_indexed(
         pool,
         query.len().div_ceil(KB),
         ctl,
-        || (Vec::new(), Vec::new(), Vec::new()),
-        |(xs, one, buf), t| {
+        || (Vec::new(), Vec::new(), NearestScratch::default()),
+        |(xs, one, scratch), t| {
             let qs = &query[t * KB..((t + 1) * KB).min(query.len())];
             xs.clear();
             for &p in qs {
@@ -269,7 +251,7 @@ fn probed_scores(
                 })
                 .collect();
             let mut lists = Vec::with_capacity(qs.len() * nprobe);
-            nearest_lists(xs, qs.len(), &part, nprobe, buf, &mut lists);
+            index.nearest(xs, qs.len(), nprobe, scratch, &mut lists);
             (own, lists)
         },
     )?;

@@ -120,19 +120,7 @@ impl Quantized {
                 .par_chunks_mut(pairs)
                 .enumerate()
                 .map(|(g, panel)| {
-                    let mut max_sq = 0_i64;
-                    for r in 0..16.min(n.saturating_sub(16 * g)) {
-                        let row = &xn[(16 * g + r) * d..(16 * g + r + 1) * d];
-                        let mut sq = 0_i64;
-                        for (p, lanes) in panel.iter_mut().enumerate() {
-                            let lo = quantise(row[2 * p], scale);
-                            let hi = row.get(2 * p + 1).map_or(0, |&v| quantise(v, scale));
-                            sq += i64::from(lo) * i64::from(lo) + i64::from(hi) * i64::from(hi);
-                            lanes.0[r] = i32::from(lo as u16) | (i32::from(hi) << 16);
-                        }
-                        max_sq = max_sq.max(sq);
-                    }
-                    max_sq
+                    quantise_panel(&xn[(16 * g * d).min(xn.len())..], d, scale, panel)
                 })
                 .reduce(|| 0, i64::max)
         });
@@ -246,6 +234,182 @@ impl Quantized {
 /// `round(v * scale)` as i16 (`|v * scale| <= 32767` by the choice of scale).
 fn quantise(v: f32, scale: f64) -> i16 {
     (f64::from(v) * scale).round().clamp(-32767.0, 32767.0) as i16
+}
+
+/// Quantises the first (up to) 16 rows of the row-major `rows` (`d`
+/// columns) into one panel (`panel.len() = ceil(d / 2)` pairs, see
+/// [`Quantized`]); lanes of missing rows are zeroed. Returns the largest
+/// `|q|^2` of the rows.
+fn quantise_panel(rows: &[f32], d: usize, scale: f64, panel: &mut [Lanes]) -> i64 {
+    let present = 16.min(rows.len() / d.max(1));
+    let mut max_sq = 0_i64;
+    for r in 0..16 {
+        if r >= present {
+            for lanes in panel.iter_mut() {
+                lanes.0[r] = 0;
+            }
+            continue;
+        }
+        let row = &rows[r * d..(r + 1) * d];
+        let mut sq = 0_i64;
+        for (p, lanes) in panel.iter_mut().enumerate() {
+            let lo = quantise(row[2 * p], scale);
+            let hi = row.get(2 * p + 1).map_or(0, |&v| quantise(v, scale));
+            sq += i64::from(lo) * i64::from(lo) + i64::from(hi) * i64::from(hi);
+            lanes.0[r] = i32::from(lo as u16) | (i32::from(hi) << 16);
+        }
+        max_sq = max_sq.max(sq);
+    }
+    max_sq
+}
+
+/// The quantisation scale of [`UnitPanels`]: every coordinate of a unit row
+/// times it fits in an i16 (`|x_i| <= |x| < 1.02`), and `|q| < 33,000`
+/// keeps every dot product within an i32 for any `d` below 10^8.
+const UNIT_SCALE: f64 = 32_000.0;
+
+/// Unit rows (a partition's centroids) quantised to int16 with the fixed
+/// [`UNIT_SCALE`], to find the most similar of them for batches of other
+/// unit rows with the `vpdpwssd` kernel. A similarity is then within
+/// `sqrt(d) / 32,000` (6e-4 at `d = 384`) of the exact one: good for
+/// ranking a partition's lists, never for a reported value.
+#[derive(Debug)]
+pub(crate) struct UnitPanels {
+    vnni: Vnni,
+    n: usize,
+    pairs: usize,
+    panels: Vec<Lanes>,
+}
+
+/// Reusable buffers of [`UnitPanels::top`].
+#[derive(Debug, Default)]
+pub(crate) struct TopScratch {
+    panels: Vec<Lanes>,
+    vals: Vec<f32>,
+    idx: Vec<u32>,
+    len: Vec<usize>,
+}
+
+impl UnitPanels {
+    /// The `n` unit rows `xn` (`d` columns) quantised; `None` when the
+    /// kernel cannot run here.
+    pub(crate) fn new(xn: &[f32], n: usize, d: usize) -> Option<Self> {
+        let vnni = Vnni::detect()?;
+        let pairs = d.div_ceil(2);
+        let n_pad = n.div_ceil(COLS) * COLS;
+        let mut panels = vec![Lanes([0; 16]); (n_pad / 16) * pairs];
+        for (g, panel) in panels.chunks_exact_mut(pairs).enumerate() {
+            quantise_panel(&xn[(16 * g * d).min(n * d)..n * d], d, UNIT_SCALE, panel);
+        }
+        Some(Self {
+            vnni,
+            n,
+            pairs,
+            panels,
+        })
+    }
+
+    /// For each of the `ra` unit rows `xn`, the `m` rows of `self` with the
+    /// largest int16 similarities (`1 <= m <= n`), best first, ties to the
+    /// lower row, appended to `out`.
+    pub(crate) fn top(
+        &self,
+        xn: &[f32],
+        ra: usize,
+        m: usize,
+        scratch: &mut TopScratch,
+        out: &mut Vec<u32>,
+    ) {
+        let (pairs, d) = (self.pairs, xn.len() / ra.max(1));
+        assert!(m >= 1 && m <= self.n && d.div_ceil(2) == pairs);
+        let ra_pad = ra.div_ceil(16) * 16;
+        let TopScratch {
+            panels,
+            vals,
+            idx,
+            len,
+        } = scratch;
+        panels.resize((ra_pad / 16) * pairs, Lanes([0; 16]));
+        for (g, panel) in panels.chunks_exact_mut(pairs).enumerate() {
+            quantise_panel(&xn[16 * g * d..], d, UNIT_SCALE, panel);
+        }
+        vals.clear();
+        vals.resize(ra * m, f32::NEG_INFINITY);
+        idx.clear();
+        idx.resize(ra * m, u32::MAX);
+        len.clear();
+        len.resize(ra, 0);
+        let inv_s2 = (1.0 / (UNIT_SCALE * UNIT_SCALE)) as f32;
+        let tc = [f32::INFINITY; COLS];
+        let mut block = [0.0_f32; ROWS * COLS];
+        for c0 in (0..self.n).step_by(COLS) {
+            let b0 = &self.panels[(c0 / 16) * pairs..(c0 / 16 + 1) * pairs];
+            let b1 = &self.panels[(c0 / 16 + 1) * pairs..(c0 / 16 + 2) * pairs];
+            for r0 in (0..ra).step_by(ROWS) {
+                let mut ta = [f32::INFINITY; ROWS];
+                for (r, t) in ta.iter_mut().enumerate().take(ra - r0) {
+                    let a = r0 + r;
+                    *t = if len[a] < m {
+                        f32::NEG_INFINITY
+                    } else {
+                        vals[a * m + m - 1]
+                    };
+                }
+                let a = &panels[(r0 / 16) * pairs..(r0 / 16 + 1) * pairs];
+                #[cfg(target_arch = "x86_64")]
+                let masks = {
+                    let _ = self.vnni;
+                    // SAFETY: a `Vnni` exists only where `avx512f` and
+                    // `avx512vnni` were detected at run time; the slices have
+                    // `pairs` panels each, the lane offset `r0 % 16 + 7` is
+                    // below 16 and `tc` has COLS entries.
+                    unsafe { kernel(a, r0 % 16, b0, b1, ta, &tc, inv_s2, &mut block) }
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let masks = {
+                    let _ = (a, b0, b1, ta, &tc, inv_s2, &mut block);
+                    [0_u32; ROWS]
+                };
+                for (r, &mask) in masks.iter().enumerate() {
+                    let mut mask = mask;
+                    while mask != 0 {
+                        let c = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        if c0 + c < self.n {
+                            let a = r0 + r;
+                            let row_vals = &mut vals[a * m..(a + 1) * m];
+                            let row_idx = &mut idx[a * m..(a + 1) * m];
+                            insert_top(
+                                row_vals,
+                                row_idx,
+                                &mut len[a],
+                                block[r * COLS + c],
+                                (c0 + c) as u32,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(idx);
+    }
+}
+
+/// Offers `(v, j)` to a best-first top list (`vals`, `idx`, `len` filled):
+/// kept when the list is not full or `v` beats its last value, after every
+/// equal value (so ties keep the row offered first).
+fn insert_top(vals: &mut [f32], idx: &mut [u32], len: &mut usize, v: f32, j: u32) {
+    let m = vals.len();
+    if *len == m && v <= vals[m - 1] {
+        return;
+    }
+    let at = vals[..*len].partition_point(|&x| x >= v);
+    let end = (*len).min(m - 1);
+    vals.copy_within(at..end, at + 1);
+    idx.copy_within(at..end, at + 1);
+    vals[at] = v;
+    idx[at] = j;
+    *len = (*len + 1).min(m);
 }
 
 /// The microkernel: 8 x 32 int16 dot products over `a.len()` pairs with

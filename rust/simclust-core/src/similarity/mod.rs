@@ -12,7 +12,7 @@
 
 pub(crate) mod exact;
 mod graph;
-mod int16;
+pub(crate) mod int16;
 mod knn;
 pub(crate) mod normalize;
 mod screen;
@@ -26,4 +26,4 @@ pub use knn::{knn, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
 pub use normalize::{normalize_rows, rows_are_unit};
 pub(crate) use screen::{finish, ExactRows, Shortlist};
-pub(crate) use topk::TopK;
+pub(crate) use topk::{Floor, TopK};

@@ -14,10 +14,13 @@ use std::cmp::Ordering;
 
 /// One candidate: similarity and row index.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+pub(crate) struct Entry {
     s: f32,
     i: u32,
 }
+
+/// A row's floor: see [`TopK::floors`].
+pub(crate) type Floor = Entry;
 
 /// The total order: higher similarity first, then lower index.
 #[inline]
@@ -57,6 +60,50 @@ impl TopK {
                 n
             ],
         }
+    }
+
+    /// Empty lists for `n = floors.len()` rows that keep only candidates
+    /// ranking before `floors[row]` (from [`Self::floors`] of lists the
+    /// candidates will be merged into: nothing else could enter them).
+    pub(crate) fn with_floors(k: usize, floors: &[Floor]) -> Self {
+        let mut t = Self::new(floors.len(), k);
+        t.thr.copy_from_slice(floors);
+        t
+    }
+
+    /// Per row its `k`-th best candidate, `(-inf, u32::MAX)` where it has
+    /// fewer: a candidate that does not rank before it cannot enter the list.
+    pub(crate) fn floors(&self) -> Vec<Floor> {
+        let (k, cap) = (self.k, 2 * self.k);
+        let mut buf = Vec::with_capacity(cap);
+        (0..self.len.len())
+            .map(|row| {
+                let len = self.len[row] as usize;
+                if len < k {
+                    return self.thr[row];
+                }
+                buf.clear();
+                buf.extend_from_slice(&self.entries[row * cap..row * cap + len]);
+                buf.select_nth_unstable_by(k - 1, rank);
+                buf[k - 1]
+            })
+            .collect()
+    }
+
+    /// Floors of sorted lists ([`Self::into_parts`]): per row its `k`-th
+    /// entry, `(-inf, u32::MAX)` where it has fewer than `k`.
+    pub(crate) fn floors_of(k: usize, idx: &[u32], sims: &[f32]) -> Vec<Floor> {
+        idx.chunks_exact(k)
+            .zip(sims.chunks_exact(k))
+            .map(|(i, s)| Entry {
+                s: if i[k - 1] == u32::MAX {
+                    f32::NEG_INFINITY
+                } else {
+                    s[k - 1]
+                },
+                i: i[k - 1],
+            })
+            .collect()
     }
 
     /// A similarity below which candidates for `row` can be skipped
@@ -102,6 +149,53 @@ impl TopK {
             return;
         }
         self.push(row, s, j);
+    }
+
+    /// Offers every pair of a tile to both rows' lists, as
+    /// [`Self::push_unique`] does: `buf` holds `ra x rb` similarities
+    /// (row-major) of rows `row_of(r)` with the consecutive rows
+    /// `b0..b0 + rb`, and row `r`'s pairs start at column `first(r)`.
+    ///
+    /// Most values of a tile enter neither list. Sixteen at a time are
+    /// compared with the row's and the columns' thresholds at once (the
+    /// columns' taken when the tile starts: lower than or equal to their
+    /// current ones, so a skipped value could not have entered either list),
+    /// and only a group with a value above one of them is offered.
+    pub(crate) fn offer_tile_unique(
+        &mut self,
+        buf: &[f32],
+        (ra, rb): (usize, usize),
+        row_of: impl Fn(usize) -> usize,
+        b0: usize,
+        first: impl Fn(usize) -> usize,
+    ) {
+        const GROUP: usize = 16;
+        let col_thr: Vec<f32> = self.thr[b0..b0 + rb].iter().map(|t| t.s).collect();
+        for r in 0..ra {
+            let p = row_of(r);
+            let row = &buf[r * rb..(r + 1) * rb];
+            let mut c0 = first(r);
+            while c0 < rb {
+                let c1 = (c0 + GROUP).min(rb);
+                let tr = self.thr[p].s;
+                let hit = row[c0..c1]
+                    .iter()
+                    .zip(&col_thr[c0..c1])
+                    .fold(false, |h, (&s, &tc)| h | (s >= tr.min(tc)));
+                if hit {
+                    for c in c0..c1 {
+                        let s = row[c];
+                        if s >= self.thr[p].s {
+                            self.push_unique(p, s, (b0 + c) as u32);
+                        }
+                        if s >= col_thr[c] {
+                            self.push_unique(b0 + c, s, p as u32);
+                        }
+                    }
+                }
+                c0 = c1;
+            }
+        }
     }
 
     /// The candidates held for `row` (unsorted, at most `2k`).
@@ -170,6 +264,40 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tile offered at once keeps the lists that offering its pairs one
+    /// by one keeps, on a diagonal tile (pairs above it) and on a tile of
+    /// gathered rows against a block, with ties and repeated pairs.
+    #[test]
+    fn offer_tile_matches_pair_by_pair() {
+        let (n, k) = (90, 4);
+        let vals = crate::testdata::uniform(60 * 40, 3, -0.5);
+        // coarse values: many ties
+        let buf: Vec<f32> = vals.iter().map(|v| (v * 16.0).round() / 16.0).collect();
+        for (ra, rb, b0, diagonal) in [(40, 40, 10, true), (60, 40, 50, false)] {
+            let rows: Vec<usize> = if diagonal {
+                (b0..b0 + ra).collect()
+            } else {
+                (0..ra).map(|r| (r * 7) % 50).collect()
+            };
+            let first = |r: usize| if diagonal { r + 1 } else { 0 };
+            let mut a = TopK::new(n, k);
+            let mut b = TopK::new(n, k);
+            // twice: the second offer repeats every pair
+            for _ in 0..2 {
+                a.offer_tile_unique(&buf, (ra, rb), |r| rows[r], b0, first);
+                for r in 0..ra {
+                    for c in first(r)..rb {
+                        let s = buf[r * rb + c];
+                        b.push_unique(rows[r], s, (b0 + c) as u32);
+                        b.push_unique(b0 + c, s, rows[r] as u32);
+                    }
+                }
+            }
+            let (ia, sa) = a.into_parts();
+            assert_eq!((ia, sa), b.into_parts());
+        }
+    }
 
     fn pushed(k: usize, cands: &[(f32, u32)]) -> TopK {
         let mut t = TopK::new(1, k);
