@@ -88,7 +88,7 @@ def test_missing_input(host, tmp_path):
 
 def test_other_errors(host, tmp_path):
     assert _err({"clusters": {}}, host) == (
-        "unknown section(s) clusters; sections: input, graph, cluster, metrics, output, run"
+        "unknown section(s) clusters; sections: input, graph, cluster, metrics, output, run, dedup"
     )
     assert _err({"metrics": {"use": ["intra", "nope"]}}, host).startswith(
         "metrics.use: unknown metric 'nope'; available: intra (built-in), edge (built-in), "

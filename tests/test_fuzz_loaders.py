@@ -240,7 +240,16 @@ def _check_config(content: bytes) -> None:
             message = str(exc)
             assert message and "\n" not in message.strip(), message
             return
-        assert set(cfg) == {"input", "graph", "search", "cluster", "metrics", "output", "run"}
+        assert set(cfg) == {
+            "input",
+            "graph",
+            "search",
+            "cluster",
+            "metrics",
+            "output",
+            "run",
+            "dedup",
+        }
         assert cfg["run"]["max_edges"] >= 1
 
 

@@ -7,7 +7,8 @@ at which each component would split, k-means, and each cluster's all-pairs
 tightness, distances to its centroid and to the other clusters.
 
 :func:`analyze` runs a clustering strategy and metrics chosen by name from the
-plugin host (:func:`get_host`); :mod:`simclust.ops` holds the typed kernels.
+plugin host (:func:`get_host`); :func:`dedup` lists near-duplicates to drop;
+:mod:`simclust.ops` holds the typed kernels.
 
 Example:
     >>> import numpy as np
@@ -27,6 +28,7 @@ from simclust import base, exceptions, frames, ops
 from simclust._native import __version__
 from simclust.base import Embedder, Loader, Metric, Strategy
 from simclust.config import load_config
+from simclust.duplicates import Duplicates, dedup
 from simclust.exceptions import (
     ConfigError,
     InvalidInputError,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigError",
+    "Duplicates",
     "Embedder",
     "InvalidInputError",
     "KMeans",
@@ -62,6 +65,7 @@ __all__ = [
     "analyze",
     "base",
     "cluster",
+    "dedup",
     "exceptions",
     "frames",
     "get_host",

@@ -1,6 +1,6 @@
 """Run configuration: TOML files that select everything by name, and their validation.
 
-A config has five sections (all optional but ``[input]`` when a run reads a file)::
+A config has these sections (all optional but ``[input]`` when a run reads a file)::
 
     [input]
     path = "embeddings.npy"        # .npy/.npz, .parquet, fastdup .dat, image folder
@@ -28,6 +28,9 @@ A config has five sections (all optional but ``[input]`` when a run reads a file
     [run]
     threads = 2                    # default: SIMCLUST_NUM_THREADS or all cores
     max_edges = 100_000_000        # refuse a similarity graph estimated to be larger
+    [dedup]                        # also list near-duplicates (simclust.dedup)
+    threshold = 0.95               # groups: components of the ε-graph at this similarity
+    keep = "medoid"                # or "first", "largest-file" (an image folder's files)
 
 Validation (:func:`resolve`) reports the key path and what is allowed: an unknown
 strategy lists the available ones and the plugin that provides each; an unknown
@@ -62,6 +65,9 @@ from simclust.host import Host
 from simclust.params import check_value, parameters
 
 __all__ = [
+    "DEDUP_KEEP",
+    "DEFAULT_DEDUP_KEEP",
+    "DEFAULT_DEDUP_THRESHOLD",
     "DEFAULT_MAX_EDGES",
     "DEFAULT_METRICS",
     "DEFAULT_STRATEGY",
@@ -73,7 +79,13 @@ __all__ = [
 
 DEFAULT_STRATEGY = "connected-components"
 DEFAULT_METRICS = ("intra", "centroid", "inter")
-SECTIONS = ("input", "graph", "cluster", "metrics", "output", "run")
+SECTIONS = ("input", "graph", "cluster", "metrics", "output", "run", "dedup")
+DEDUP_KEEP = ("medoid", "first", "largest-file")
+"""The policies choosing the file a near-duplicate group keeps (:mod:`simclust.duplicates`)."""
+DEFAULT_DEDUP_KEEP = "medoid"
+DEFAULT_DEDUP_THRESHOLD = 0.95
+"""The similarity two rows need to be near-duplicates by default: edited copies (crops,
+re-encodings, brightness changes) of one image under an embedding model."""
 _GRAPH_KEYS = {"kind": "graph", "k": "k", "threshold": "threshold"}
 _OUTPUT_KEYS: dict[str, type] = {"dir": str, "report": bool}
 
@@ -323,6 +335,28 @@ def _search(gr: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _dedup(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Check ``[dedup]``; ``None`` when the config has no such section."""
+    if "dedup" not in raw:
+        return None
+    de = _section(raw, "dedup")
+    threshold = de.pop("threshold", DEFAULT_DEDUP_THRESHOLD)
+    keep = de.pop("keep", DEFAULT_DEDUP_KEEP)
+    if de:
+        raise ConfigError(f"dedup.{sorted(de)[0]}: unknown key; keys: threshold, keep")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ConfigError(
+            f"dedup.threshold: expected float, got {type(threshold).__name__} {threshold!r}"
+        )
+    if not -1.0 <= threshold <= 1.0:  # also NaN
+        raise ConfigError(
+            f"dedup.threshold: must be a cosine similarity in [-1, 1], got {threshold}"
+        )
+    if keep not in DEDUP_KEEP:
+        raise ConfigError(f"dedup.keep: unknown policy {keep!r}; policies: {', '.join(DEDUP_KEEP)}")
+    return {"threshold": float(threshold), "keep": keep}
+
+
 def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     """Validate a raw config and return it resolved: names checked, defaults filled.
 
@@ -334,7 +368,8 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
          "cluster": {"strategy": str, "params": {...}},
          "metrics": {"use": [names], "params": {name: {...}}},
          "output": {"dir": str | None, "report": bool},
-         "run": {"threads": int | None, "max_edges": int}}
+         "run": {"threads": int | None, "max_edges": int},
+         "dedup": {"threshold": float, "keep": str} | None}
 
     Raises:
         ConfigError: naming the key path and the allowed values or type.
@@ -477,4 +512,5 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         "search": search,
         "output": {"dir": out.get("dir"), "report": out.get("report", True)},
         "run": {"threads": threads, "max_edges": max_edges},
+        "dedup": _dedup(raw),
     }

@@ -19,8 +19,10 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable
+import shutil
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from simclust.exceptions import InvalidInputError
 
@@ -36,6 +38,8 @@ __all__ = [
     "record_file",
     "result_files",
     "swap_in",
+    "write_folder",
+    "write_manifest",
     "write_text",
 ]
 
@@ -46,7 +50,7 @@ wrote; only the files its ``files`` list names are ever replaced or removed."""
 RESULT_FORMAT = 1
 REPORT_FILE = "report.html"
 _STEM = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_SUFFIXES = (".parquet", ".npy", ".html")
+_SUFFIXES = (".parquet", ".npy", ".html", ".txt")
 
 
 def check_stem(kind: str, stem: object) -> None:
@@ -220,3 +224,41 @@ def swap_in(stage: Path, target: Path, names: list[str], old: list[str]) -> None
             if os.path.lexists(backup / name):
                 os.replace(backup / name, target / name)
         raise
+
+
+def write_manifest(stage: Path, fields: Mapping[str, Any]) -> None:
+    """Write ``manifest.json`` into ``stage``: :data:`RESULT_MARKER` and ``fields``.
+
+    ``fields`` must list the folder's files under ``files``: only those are ever
+    replaced or removed by a later write.
+    """
+    manifest = {RESULT_MARKER: RESULT_FORMAT, **fields}
+    write_text(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def write_folder(
+    target: Path, names: list[str], old: list[str], fill: Callable[[Path], None]
+) -> None:
+    """Write the files ``names`` into ``target`` atomically.
+
+    ``fill(stage)`` writes them, and the manifest (:func:`write_manifest`), into a new
+    staging folder; a new ``target`` is then that folder renamed, an existing one gets
+    the files moved in by :func:`swap_in` (``old``: the files its manifest lists, from
+    :func:`check_output_dir`, which the caller runs first). The staging folder is
+    removed whatever happens.
+    """
+    fresh = not os.path.lexists(target)
+    if fresh:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stage = make_dir(target.parent, f".{target.name}.tmp-")
+    else:
+        stage = make_dir(target, ".simclust-tmp-")
+    try:
+        fill(stage)
+        if fresh:
+            stage.rename(target)
+        else:
+            swap_in(stage, target, names, old)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)

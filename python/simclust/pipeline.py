@@ -41,6 +41,7 @@ from simclust.base import (
     fit_strategy,
     strategy_graph_spec,
 )
+from simclust.duplicates import dedup_graph, find_duplicates, row_files
 from simclust.exceptions import (
     ConfigError,
     ParameterError,
@@ -71,8 +72,9 @@ __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "ru
 
 StageProgress = Callable[[str, int, int], object]
 """``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
-``cluster``, ``metric:<name>`` and ``sweep``; each reports ``(0, total)`` when it starts
-and ``(total, total)`` when it ends, and long kernels report in between."""
+``cluster``, ``metric:<name>``, ``sweep`` and, with ``[dedup]``, ``dedup``; each reports
+``(0, total)`` when it starts and ``(total, total)`` when it ends, and long kernels report
+in between."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -431,6 +433,12 @@ def analyze(
 
     with timer.stage("load"):
         data = _load(X_or_path, cfg, host, ids, rows, progress)
+    dedup_cfg, files = cfg["dedup"], None
+    if dedup_cfg is not None:  # largest-file without files fails before any work
+        from_path = X_or_path is None or path is not None
+        files = row_files(
+            dedup_cfg["keep"], cfg["input"]["path"] if from_path else None, None, data.ids.to_list()
+        )
     with timer.stage("normalize"):
         x = _unit_rows(data.x, threads)
         fingerprint = _fingerprint(data.x)
@@ -464,6 +472,22 @@ def analyze(
             sweep = ops.threshold_sweep(
                 labels.size, sweep_graph.src, sweep_graph.dst, sweep_graph.similarity, thresholds
             )
+    dedup: dict[str, Any] = {}
+    if dedup_cfg is not None:
+        with timer.stage("dedup"):
+            dgraph = dedup_graph(
+                x,
+                dedup_cfg["threshold"],
+                built=sweep_graph,
+                n_threads=threads,
+                progress=_stage_cb(progress, "dedup"),
+                max_edges=cfg["run"]["max_edges"],
+                search=settings,
+            )
+            parts.tables["duplicates"], parts.tables["duplicate_pairs"] = find_duplicates(
+                x, dgraph, data.ids, keep=dedup_cfg["keep"], files=files, n_threads=threads
+            )
+        dedup = {**dedup_cfg, "graph_search": dict(dgraph.search)}
     if data.bad_files is not None:
         parts.tables["bad_files"] = data.bad_files
     matrix = parts.arrays.pop("centroid_matrix", np.zeros((0, 0), np.float32))
@@ -484,6 +508,7 @@ def analyze(
         arrays=parts.arrays,
         graph_search=dict(graph.search) if graph is not None else {},
         metric_searches=ctx.searches,
+        dedup=dedup,
     )
     observed = result.copy()  # observers cannot change what is returned or written
     host.run_finished(observed, observed.config)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +32,11 @@ from simclust.exceptions import InvalidInputError
 from simclust.outdir import (
     MANIFEST,
     REPORT_FILE,
-    RESULT_FORMAT,
-    RESULT_MARKER,
     check_output_dir,
     check_stem,
     is_plain_file,
-    make_dir,
-    swap_in,
+    write_folder,
+    write_manifest,
     write_text,
 )
 
@@ -86,6 +83,10 @@ class Result:
         metric_searches: how the metrics searched for nearest clusters, by function
             (``centroid_stats``, ``inter_centroid``), each a record like
             ``graph_search`` (``exact``, or ``ivf`` with its measured ``recall``).
+        dedup: with a ``[dedup]`` config section, how the near-duplicates in
+            ``tables["duplicates"]`` and ``tables["duplicate_pairs"]`` were found
+            (``threshold``, ``keep``, ``graph_search``; see :mod:`simclust.duplicates`); the
+            result folder then also holds ``to_remove.txt``. Empty otherwise.
 
     """
 
@@ -104,6 +105,7 @@ class Result:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     graph_search: dict[str, Any] = field(default_factory=dict)
     metric_searches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dedup: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A small dict for printing: rows, clusters, noise, sizes, timings.
@@ -133,7 +135,16 @@ class Result:
                 (float(r["recall"]) for r in self.metric_searches.values()), default=None
             ),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            **self._dedup_summary(),
         }
+
+    def _dedup_summary(self) -> dict[str, Any]:
+        """``{"dedup": summarize(...)}`` when the run looked for near-duplicates."""
+        if not self.dedup or "duplicates" not in self.tables:
+            return {}
+        from simclust.duplicates import summarize
+
+        return {"dedup": summarize(self.tables["duplicates"], self.dedup)}
 
     def threshold(self) -> float | None:
         """The strategy's similarity threshold, if it has one (connected components)."""
@@ -217,6 +228,7 @@ class Result:
             arrays={k: np.array(v, copy=True) for k, v in self.arrays.items()},
             graph_search=copy.deepcopy(self.graph_search),
             metric_searches=copy.deepcopy(self.metric_searches),
+            dedup=copy.deepcopy(self.dedup),
         )
 
     def file_names(self, *, report: bool) -> list[str]:
@@ -238,6 +250,10 @@ class Result:
                     raise InvalidInputError(f"{kind} name {stem!r} is a built-in {kind}'s name")
         names += [f"{stem}.parquet" for stem in (*CORE_FRAMES, *self.tables)]
         names += [f"{stem}.npy" for stem in (*CORE_ARRAYS, *self.arrays)]
+        if "duplicates" in self.tables:
+            from simclust.duplicates import TO_REMOVE_FILE
+
+            names.append(TO_REMOVE_FILE)
         if report:
             names.append(REPORT_FILE)
         return sorted(names)
@@ -288,13 +304,8 @@ class Result:
         old = check_output_dir(target, new_files=names, input_path=inp)
         if not overwrite and target.is_dir() and any(target.iterdir()):
             raise FileExistsError(f"{target} exists (pass overwrite=True to replace it)")
-        fresh = not os.path.lexists(target)
-        if fresh:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            stage = make_dir(target.parent, f".{target.name}.tmp-")
-        else:
-            stage = make_dir(target, ".simclust-tmp-")
-        try:
+
+        def fill(stage: Path) -> None:
             for name, df in self.frames().items():
                 df.write_parquet(stage / f"{name}.parquet", statistics=True)
             arrays = {
@@ -304,29 +315,30 @@ class Result:
             }
             for name, arr in arrays.items():
                 np.save(stage / f"{name}.npy", np.asarray(arr), allow_pickle=False)
+            if "duplicates" in self.tables:
+                from simclust.duplicates import TO_REMOVE_FILE, to_remove_text
+
+                write_text(stage / TO_REMOVE_FILE, to_remove_text(self.tables["duplicates"]))
             if report:
                 from simclust.report import write_report
 
                 write_report(self, stage / REPORT_FILE, image_root=self.image_root())
-            manifest = {
-                RESULT_MARKER: RESULT_FORMAT,
-                "config": _portable_config(self.config),
-                "versions": self.versions,
-                "input": self.fingerprint,
-                "summary": self.summary(),
-                "timings_s": self.timings,
-                "graph_search": self.graph_search,
-                "metric_searches": self.metric_searches,
-                "files": names,
-            }
-            write_text(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
-            if fresh:
-                stage.rename(target)
-            else:
-                swap_in(stage, target, names, old)
-        finally:
-            if stage.exists():
-                shutil.rmtree(stage, ignore_errors=True)
+            write_manifest(
+                stage,
+                {
+                    "config": _portable_config(self.config),
+                    "versions": self.versions,
+                    "input": self.fingerprint,
+                    "summary": self.summary(),
+                    "timings_s": self.timings,
+                    "graph_search": self.graph_search,
+                    "metric_searches": self.metric_searches,
+                    **({"dedup": self.dedup} if self.dedup else {}),
+                    "files": names,
+                },
+            )
+
+        write_folder(target, names, old, fill)
         return target
 
     @classmethod
@@ -440,6 +452,7 @@ class Result:
             arrays=arrays,
             graph_search=dict(manifest.get("graph_search") or {}),
             metric_searches=dict(manifest.get("metric_searches") or {}),
+            dedup=dict(manifest.get("dedup") or {}),
         )
 
     def image_root(self) -> Path | None:

@@ -1,4 +1,4 @@
-"""The ``simclust`` command line: analyze, run, sweep, embed, report, plugins and demo.
+"""The ``simclust`` command line: analyze, dedup, run, sweep, embed, report, plugins, demo.
 
 ::
 
@@ -6,6 +6,8 @@
                           [--graph knn|threshold] [--n-clusters N] [--param KEY=VALUE ...]
                           [--metrics intra,centroid,...] [--out DIR] [--report/--no-report]
                           [--threads N] [--json] [--quiet] [--debug]
+    simclust dedup PATH [--threshold T] [--keep medoid|first|largest-file] [--out DIR]
+                        [--loader NAME] [--search ...] [--threads N] [--json] [--quiet]
     simclust run CONFIG.toml [--report/--no-report] [--json] [--quiet] [--debug]
     simclust sweep PATH --thresholds 0.8:0.99:0.01 [--graph threshold|knn] [--k K] [--json]
     simclust embed FOLDER --out DIR|FILE.npz [--format fastdup|npz] [--embedder NAME]
@@ -36,7 +38,7 @@ from __future__ import annotations
 import click
 
 from simclust import __version__
-from simclust.cli import analyze, demo, embed, plugins, report, run, sweep
+from simclust.cli import analyze, dedup, demo, embed, plugins, report, run, sweep
 from simclust.cli._errors import exit_code
 from simclust.cli._options import parse_metrics, parse_param, parse_thresholds
 from simclust.cli._progress import StageBars as _StageBars  # noqa: F401 (tests use it)
@@ -71,6 +73,6 @@ def main() -> None:
     """
 
 
-for _module in (analyze, run, sweep, embed, report, plugins, demo):
+for _module in (analyze, dedup, run, sweep, embed, report, plugins, demo):
     main.add_command(_module.command)
 del _module

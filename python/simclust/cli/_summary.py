@@ -13,11 +13,11 @@ from rich.panel import Panel
 from rich.table import Table
 
 from simclust import __version__
-from simclust._format import fmt_cell, search_lines
+from simclust._format import fmt_cell, search_lines, search_text
 from simclust.cli._output import outputs
 from simclust.result import Result
 
-__all__ = ["TOP_CLUSTERS", "finish", "print_summary", "stdout"]
+__all__ = ["TOP_CLUSTERS", "dedup_grid", "finish", "print_summary", "stdout"]
 
 TOP_CLUSTERS = 10
 """Clusters in the summary's table (the largest)."""
@@ -27,6 +27,25 @@ def stdout() -> Console:
     """A console on stdout; off a terminal wide enough that tables are not truncated."""
     console = Console(highlight=False)
     return console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def dedup_grid(
+    summary: Mapping[str, Any], graph_search: Mapping[str, Any], *, n_rows: int | None = None
+) -> Panel:
+    """The near-duplicates' counts (:func:`simclust.duplicates.summarize`) in a panel."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    if n_rows is not None:
+        grid.add_row("rows", fmt_cell(n_rows))
+    grid.add_row("near-duplicate groups", fmt_cell(summary["n_groups"]))
+    grid.add_row("rows in a group", fmt_cell(summary["n_duplicates"]))
+    grid.add_row("rows to remove", fmt_cell(summary["n_to_remove"]))
+    grid.add_row("largest group", fmt_cell(summary["largest_group"]))
+    grid.add_row("threshold", f"similarity >= {summary['threshold']:g}")
+    grid.add_row("kept", f"one a group, by {summary['keep']}")
+    grid.add_row("graph search", search_text(graph_search))
+    return Panel(grid, title="near-duplicates", expand=False)
 
 
 def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[str, float]) -> None:
@@ -83,6 +102,8 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
                 f"[bold yellow]{chained:,} chained cluster(s)[/]: all-pairs sim_min far below "
                 "the threshold (held together by chains of edges; see the report)"
             )
+    if "dedup" in s:
+        console.print(dedup_grid(s["dedup"], result.dedup.get("graph_search") or {}))
     console.print(f"[bold]output[/]: {written['output_dir']}")
     console.print(f"  files: {', '.join(written['files'])}")
     if written["report"]:

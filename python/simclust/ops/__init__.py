@@ -40,6 +40,7 @@ from simclust.ops._geometry import (
 from simclust.ops._kmeans import KMeansInit as KMeansInit
 from simclust.ops._kmeans import _kmeans_fit as _kmeans_fit
 from simclust.ops._kmeans import kmeans, kmeans_assign
+from simclust.ops._pairs import pair_similarity
 from simclust.ops._similarity import (
     Partition,
     SearchStats,
@@ -75,6 +76,7 @@ __all__ = [
     "knn",
     "knn_edges",
     "normalize",
+    "pair_similarity",
     "partitioned_threshold_edges",
     "resolve_threads",
     "silhouette",
