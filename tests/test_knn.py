@@ -275,3 +275,37 @@ def test_self_knn_is_bit_identical_on_every_simd_path(tmp_path):
     np.testing.assert_array_equal(a["idx1"], b["idx1"])
     np.testing.assert_array_equal(a["sim1"], b["sim1"])
     _check_exact_lists(X, a["idx1"], a["sim1"], k)
+
+
+def test_pair_similarity_is_the_knn_value_and_the_float64_cosine():
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((300, 33)) * rng.uniform(0.1, 50, (300, 1))).astype(np.float32)
+    x[5] = x[4] * 3.0  # same direction: exactly 1
+    idx, sim = ops.knn(x, 6, n_threads=2)
+    a = np.repeat(np.arange(300), 6)
+    got = ops.pair_similarity(x, a, idx.ravel(), n_threads=1)
+    # the kNN lists' values, bit for bit
+    np.testing.assert_array_equal(got, sim.ravel())
+    x64 = x.astype(np.float64)
+    ref = np.einsum("ij,ij->i", x64[a], x64[idx.ravel()]) / (
+        np.linalg.norm(x64[a], axis=1) * np.linalg.norm(x64[idx.ravel()], axis=1)
+    )
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-7)
+    assert ops.pair_similarity(x, [4], [5])[0] == 1.0
+    assert ops.pair_similarity(x, [], []).shape == (0,)
+
+
+def test_pair_similarity_bad_input_names_the_problem():
+    from simclust.exceptions import InvalidInputError, ParameterError, ShapeError
+
+    x = np.eye(3, dtype=np.float32)
+    with pytest.raises(ShapeError, match="same length"):
+        ops.pair_similarity(x, [0, 1], [1])
+    with pytest.raises(ParameterError, match=r"b\[1\] = 3 is not a row of X"):
+        ops.pair_similarity(x, [0, 1], [1, 3])
+    x[2] = 0.0
+    with pytest.raises(InvalidInputError, match="zero norm"):
+        ops.pair_similarity(x, [0], [2])
+    x[2, 1] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        ops.pair_similarity(x, [2], [0])

@@ -20,6 +20,7 @@ __all__ = [
     "knn_edges",
     "knn_query",
     "normalize",
+    "pair_similarity",
     "partitioned_threshold_edges",
     "resolve_threads",
     "rows_are_unit",
@@ -36,6 +37,13 @@ def normalize(
     x: npt.NDArray[np.float32], *, n_threads: int | None = None
 ) -> npt.NDArray[np.float32]: ...
 def rows_are_unit(x: npt.NDArray[np.float32], *, n_threads: int | None = None) -> bool: ...
+def pair_similarity(
+    x: npt.NDArray[np.float32],
+    a: npt.NDArray[np.uint32],
+    b: npt.NDArray[np.uint32],
+    *,
+    n_threads: int | None = None,
+) -> npt.NDArray[np.float32]: ...
 def knn(
     x: npt.NDArray[np.float32],
     k: int,

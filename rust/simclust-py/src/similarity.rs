@@ -1,12 +1,12 @@
 //! Bindings of `simclust_core::similarity`.
 
-use numpy::{PyArray1, PyArray2, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use simclust_core::ivf;
 use simclust_core::similarity::{self, EdgeList, Neighbors};
 
-use crate::arrays::{mat, to_py1, to_py2};
+use crate::arrays::{mat, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
 
 type PyNeighbors<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>);
@@ -46,6 +46,25 @@ fn normalize<'py>(
         similarity::normalize_rows(xm, "X", n_threads)
     })?;
     to_py2(py, out, n, d)
+}
+
+/// The exact similarity of rows `a[i]` and `b[i]` of `x` for every `i`: the
+/// value the kNN searches list for the same pair.
+#[pyfunction]
+#[pyo3(signature = (x, a, b, *, n_threads=None))]
+fn pair_similarity<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    a: PyReadonlyArray1<'py, u32>,
+    b: PyReadonlyArray1<'py, u32>,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let xm = mat(&x, "X")?;
+    let (a, b) = (vec1(&a, "a")?, vec1(&b, "b")?);
+    let out = run_detached(py, "pair_similarity", None, |_| {
+        similarity::pair_similarities(xm, a, b, n_threads)
+    })?;
+    Ok(to_py1(py, out))
 }
 
 /// Whether every row is a unit row already (validating them as `normalize`).
@@ -331,6 +350,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Partition>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(rows_are_unit, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_similarity, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;

@@ -15,6 +15,14 @@
 //! pair, so every search reports the same similarity for the same pair,
 //! bit for bit. It is computed from [`dot64`] products in a fixed order and
 //! [`cosine_from`], wherever a kernel caches the squared norms.
+//! [`pair_similarities`] gives it for any list of pairs.
+
+use rayon::prelude::*;
+
+use super::normalize::{scale_row, unit_factor};
+use crate::error::{Error, Result};
+use crate::matrix::MatRef;
+use crate::parallel;
 
 /// Columns checked per vectorised step of [`refine_tile`].
 const LANES: usize = 16;
@@ -126,6 +134,80 @@ pub(crate) fn exact_cosines(
 pub(crate) fn exact_cosine(u: &[f32], v: &[f32]) -> f32 {
     cosine_from(dot64(u, v), dot64(u, u), dot64(v, v))
 }
+
+/// The similarity of each pair of rows `(a[i], b[i])` of `x`: both rows
+/// scaled to unit norm as every search scales them, then [`exact_cosine`],
+/// so a pair's value is the one the kNN searches list for it, bit for bit.
+/// Only the rows named are read.
+///
+/// ```
+/// use simclust_core::{similarity::pair_similarities, MatRef};
+/// let x = [1.0_f32, 0.0, 3.0, 4.0, -2.0, 0.0];
+/// let s = pair_similarities(MatRef::new(&x, 3, 2)?, &[0, 0, 1], &[1, 2, 1], None)?;
+/// assert_eq!(s, vec![0.6, -1.0, 1.0]);
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn pair_similarities(
+    x: MatRef<'_>,
+    a: &[u32],
+    b: &[u32],
+    n_threads: Option<usize>,
+) -> Result<Vec<f32>> {
+    if a.len() != b.len() {
+        return Err(Error::Shape(format!(
+            "a and b must have the same length, got {} and {}",
+            a.len(),
+            b.len()
+        )));
+    }
+    let n = x.n_rows();
+    for (name, idx) in [("a", a), ("b", b)] {
+        if let Some(i) = idx.iter().position(|&r| r as usize >= n) {
+            return Err(Error::Parameter(format!(
+                "{name}[{i}] = {} is not a row of X ({n} rows)",
+                idx[i]
+            )));
+        }
+    }
+    let unit = |r: u32, out: &mut [f32]| -> Result<()> {
+        let row = x.row(r as usize);
+        match unit_factor(row) {
+            Some(f) => {
+                scale_row(row, f, out);
+                Ok(())
+            }
+            None if row.iter().all(|v| v.is_finite()) => Err(Error::ZeroNorm {
+                what: "X",
+                rows: vec![r as usize],
+            }),
+            None => Err(Error::NonFinite {
+                what: "X",
+                rows: vec![r as usize],
+            }),
+        }
+    };
+    let pool = parallel::pool(n_threads)?;
+    let d = x.n_cols();
+    let mut out = vec![0.0_f32; a.len()];
+    pool.install(|| {
+        out.par_chunks_mut(PAIR_CHUNK)
+            .enumerate()
+            .try_for_each(|(c, dst)| -> Result<()> {
+                let (mut u, mut v) = (vec![0.0_f32; d], vec![0.0_f32; d]);
+                for (i, o) in dst.iter_mut().enumerate() {
+                    let p = c * PAIR_CHUNK + i;
+                    unit(a[p], &mut u)?;
+                    unit(b[p], &mut v)?;
+                    *o = exact_cosine(&u, &v);
+                }
+                Ok(())
+            })
+    })?;
+    Ok(out)
+}
+
+/// Pairs per task of [`pair_similarities`].
+const PAIR_CHUNK: usize = 4096;
 
 /// The screening value of a threshold graph at `threshold` over rows of
 /// length `d`, and the `lo` of [`refine`]: pairs with a float32 similarity

@@ -19,6 +19,7 @@ mod screen;
 mod topk;
 
 pub use crate::tiles::BLOCK;
+pub use exact::pair_similarities;
 pub(crate) use graph::{check_threshold, edges_from_neighbors};
 pub use graph::{knn_edges, threshold_edges, EdgeList};
 pub(crate) use knn::{check_rows_fit_u32, refine_lists};

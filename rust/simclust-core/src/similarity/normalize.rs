@@ -34,7 +34,7 @@ const UNIT_TOLERANCE: f64 = 8.0 * f32::EPSILON as f64;
 /// or exactly `1.0` when the row is unit to within float32 rounding, so that
 /// normalising twice gives the same bits as normalising once. `None` for a
 /// row with NaN/Inf or of zero norm.
-fn unit_factor(row: &[f32]) -> Option<f64> {
+pub(crate) fn unit_factor(row: &[f32]) -> Option<f64> {
     if !row.iter().all(|v| v.is_finite()) {
         return None;
     }
