@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -247,3 +248,37 @@ def test_silhouette_search_is_exact_or_measures_its_recall(method):
     assert record["recall_rows"] == int(scored.sum())
     assert record["recall"] == pytest.approx(exact_share, abs=0.02)
     assert record["recall"] >= 0.5 and record["pairs_computed"] < record["pairs_total"]
+
+
+def _mapped_rss_kib(path) -> int:
+    """Resident KiB of this process's mappings of ``path`` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if len(head) >= 5 and "-" in head[0] and ":" in head[3]:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc")
+def test_a_mapped_input_is_released_after_the_partition_copies_it(tmp_path):
+    x = make_embeddings(20_000, 64, n_clusters=200, seed=3)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    xm = np.load(path, mmap_mode="r")
+    ref = ops.partitioned_threshold_edges(x, 0.9, nprobe=4, n_threads=2)
+    assert float(xm.sum(dtype=np.float64)) == float(x.sum(dtype=np.float64))
+    assert _mapped_rss_kib(path) > x.nbytes // 1024 // 2  # read in: resident
+    got = ops.partitioned_threshold_edges(xm, 0.9, nprobe=4, n_threads=2)
+    # the pages are given back; the data reads back unchanged from the file
+    assert _mapped_rss_kib(path) < 64
+    np.testing.assert_array_equal(np.asarray(xm), x)
+    for a, b in zip(got[:3], ref[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+    # an array in memory is never released: still intact after the same call
+    y = x.copy()
+    ops.partitioned_threshold_edges(y, 0.9, nprobe=4, n_threads=2)
+    np.testing.assert_array_equal(y, x)

@@ -188,6 +188,8 @@ class Partition:
     which pairs are computed is approximate, and the recall is measured on a seeded
     sample of rows against brute force), or the certified exact ε-graph (lists that
     cannot hold a pair ``>= t`` by the triangle inequality on angles are skipped).
+    The pages of a read-only memory-mapped ``x`` are given back to the kernel once the
+    lists hold their copy (read back from the file when next needed).
 
     Args:
         x: N x D embeddings.
@@ -325,6 +327,10 @@ def partitioned_threshold_edges(
 
     As :meth:`Partition.threshold_edges`, but the partition (a unit-row copy the size of
     the input) is freed before the edges are sorted, so the two are never held together.
+    When ``x`` is a read-only memory-mapped file (``np.load(path, mmap_mode="r")``), its
+    pages are given back to the kernel once the partition holds its copy, and read back
+    from the file when next needed: the input and the copy are not both resident while
+    the search runs. The data is never modified.
 
     Args:
         x: N x D embeddings.

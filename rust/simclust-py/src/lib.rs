@@ -10,6 +10,7 @@ mod detach;
 mod errors;
 mod kmeans;
 mod metrics;
+mod pages;
 mod similarity;
 mod unionfind;
 

@@ -11,6 +11,7 @@ use simclust_core::search::{Method, Plan, Record};
 
 use crate::arrays::{mat, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
+use crate::pages;
 
 /// Builds the result `dict` from `(column, array)` pairs.
 struct Columns<'py> {
@@ -250,8 +251,11 @@ impl Labelling {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
         let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
+        let data = mat(&arr, "X")?.as_slice();
         let (st, (nn, record)) = run_detached(py, "centroid_stats", progress.as_ref(), |ctl| {
             let st = self.centroids(g)?;
+            // the nearest-cluster search reads only the centroids
+            pages::release_if_file_mapped(data);
             let nn = metrics::nearest_clusters(
                 &st.centroids,
                 g.clusters.k(),
@@ -306,9 +310,12 @@ impl Labelling {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
         let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
+        let data = mat(&arr, "X")?.as_slice();
         let (slots, (nn, record)) = run_detached(py, "inter_centroid", progress.as_ref(), |ctl| {
             let slots = self.slots(wanted)?;
             let packed = self.packed_centroids(g, &slots)?;
+            // the nearest-cluster search reads only the centroids
+            pages::release_if_file_mapped(data);
             let nn =
                 metrics::nearest_clusters(&packed, slots.len(), g.d, top_m, plan, n_threads, ctl)?;
             Ok((slots, nn))

@@ -1,5 +1,7 @@
 //! Bindings of `simclust_core::similarity`.
 
+use std::borrow::Cow;
+
 use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -8,6 +10,7 @@ use simclust_core::similarity::{self, EdgeList, Neighbors};
 
 use crate::arrays::{mat, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
+use crate::pages;
 
 type PyNeighbors<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>);
 type PyEdges<'py> = (
@@ -220,7 +223,10 @@ impl Partition {
         p.cells = certified;
         p.n_threads = n_threads;
         let inner = run_detached(py, "partition", progress.as_ref(), |ctl| {
-            ivf::Partition::build(xm, &p, ctl)
+            let part = ivf::Partition::build(xm, &p, ctl)?;
+            // the partition holds its own copy of the rows
+            pages::release_if_file_mapped(xm.as_slice());
+            Ok(part)
         })?;
         Ok(Self { inner })
     }
@@ -288,7 +294,15 @@ impl Partition {
         let part = &self.inner;
         let probe = probe(certified, threshold, nprobe);
         let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
-            ivf::threshold_graph(part, threshold, probe, recall_rows, seed, n_threads, ctl)
+            ivf::threshold_graph(
+                Cow::Borrowed(part),
+                threshold,
+                probe,
+                recall_rows,
+                seed,
+                n_threads,
+                ctl,
+            )
         })?;
         graph_out(py, g)
     }
@@ -315,6 +329,8 @@ fn probe(certified: bool, threshold: f32, nprobe: usize) -> ivf::Probe {
 /// lists trained on `train_size` rows) and released before the edges are
 /// sorted: exact with `certified`, else from lists probing `nprobe`
 /// others, with its pair recall measured on `recall_rows` seeded rows.
+/// Once the partition holds its copy of the rows, the pages of a
+/// memory-mapped `x` are given back (see `pages`).
 #[pyfunction]
 #[pyo3(signature = (x, threshold, *, certified, n_lists, train_size, nprobe=8, recall_rows=1000, seed=0, n_threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
@@ -337,11 +353,22 @@ fn partitioned_threshold_edges<'py>(
         train_size,
         seed,
         n_threads,
+        cells: certified,
         ..ivf::PartitionParams::for_rows(xm.n_rows())
     };
     let probe = probe(certified, threshold, nprobe);
     let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
-        ivf::partitioned_threshold_graph(xm, &params, threshold, probe, recall_rows, seed, ctl)
+        let part = ivf::Partition::build(xm, &params, ctl)?;
+        pages::release_if_file_mapped(xm.as_slice());
+        ivf::threshold_graph(
+            Cow::Owned(part),
+            threshold,
+            probe,
+            recall_rows,
+            seed,
+            n_threads,
+            ctl,
+        )
     })?;
     graph_out(py, g)
 }

@@ -41,6 +41,8 @@
 //! Results do not depend on the thread count: tasks are fixed, top-k lists
 //! are order-independent, edge lists are sorted.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -880,8 +882,8 @@ fn search_threshold(
     })
 }
 
-/// An ε-graph searched over a partition that is released before the edges
-/// are sorted ([`partitioned_threshold_graph`]), with what the search did.
+/// An ε-graph searched over a partition ([`threshold_graph`]), with what
+/// the search did.
 #[derive(Debug, Clone)]
 pub struct PartitionedGraph {
     /// The edges, `(src < dst)` input rows sorted by `(src, dst)`.
@@ -897,37 +899,13 @@ pub struct PartitionedGraph {
     pub n_lists: usize,
 }
 
-/// Builds a partition of `x`, searches its ε-graph at `threshold` (see
-/// [`threshold_edges`]), measures the pair recall of an approximate search
-/// on `recall_rows` rows sampled with `seed`, and drops the partition (its
-/// unit-row copy is the size of the input) before the edges are sorted, so
-/// the two are never held together with the sort's buffers.
-#[allow(clippy::too_many_arguments)]
-pub fn partitioned_threshold_graph(
-    x: MatRef<'_>,
-    params: &PartitionParams,
-    threshold: f32,
-    probe: Probe,
-    recall_rows: usize,
-    seed: u64,
-    ctl: &Control,
-) -> Result<PartitionedGraph> {
-    crate::similarity::check_threshold(threshold)?;
-    let pool = parallel::pool(params.n_threads)?;
-    let params = PartitionParams {
-        cells: matches!(probe, Probe::Certified(_)),
-        ..*params
-    };
-    let part = Partition::build(x, &params, ctl)?;
-    let found = search_measured(&part, threshold, probe, recall_rows, seed, &pool, ctl)?;
-    let n = part.n_rows();
-    drop(part);
-    Ok(found.sorted(n, &pool))
-}
-
-/// [`partitioned_threshold_graph`] over a partition the caller keeps.
+/// The ε-graph at `threshold` over a partition (see [`threshold_edges`]),
+/// with the pair recall of an approximate search measured on `recall_rows`
+/// rows sampled with `seed`. A partition passed owned (`Cow::Owned`) is
+/// dropped before the edges are sorted: its unit-row copy is the size of
+/// the input, and is then never held together with the sort's buffers.
 pub fn threshold_graph(
-    part: &Partition,
+    part: Cow<'_, Partition>,
     threshold: f32,
     probe: Probe,
     recall_rows: usize,
@@ -937,8 +915,10 @@ pub fn threshold_graph(
 ) -> Result<PartitionedGraph> {
     crate::similarity::check_threshold(threshold)?;
     let pool = parallel::pool(n_threads)?;
-    let found = search_measured(part, threshold, probe, recall_rows, seed, &pool, ctl)?;
-    Ok(found.sorted(part.n_rows(), &pool))
+    let found = search_measured(&part, threshold, probe, recall_rows, seed, &pool, ctl)?;
+    let n = part.n_rows();
+    drop(part);
+    Ok(found.sorted(n, &pool))
 }
 
 /// The unsorted edges of a threshold search with its pair recall: 1 when

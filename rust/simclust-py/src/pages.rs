@@ -1,0 +1,132 @@
+//! Giving the pages of a memory-mapped input back to the kernel once a
+//! kernel has copied what it needs from them.
+//!
+//! A `.npy`/`.dat` input opened by simclust stays memory-mapped: its pages
+//! are read from the file on first touch and count towards the process's
+//! resident memory until the kernel reclaims them. A partitioned search
+//! copies the rows into its lists and then never reads the input again; the
+//! metrics' nearest-cluster search reads only the centroids. At those points
+//! the input's pages are released (`madvise(MADV_DONTNEED)`), so they do not
+//! sit in resident memory next to the copy. A later read faults them back
+//! in from the file (from the page cache, usually).
+//!
+//! That is safe only for a read-only, shared mapping of a file: there the
+//! kernel can always read the same bytes back. On any other memory (an
+//! array numpy allocated, a private or writable mapping) `MADV_DONTNEED`
+//! would zero or discard data, so [`release_if_file_mapped`] first checks
+//! in `/proc/self/maps` that every byte lies in such a mapping, and does
+//! nothing otherwise (or on other systems).
+
+/// Releases the whole pages inside `data` when they lie in a read-only,
+/// shared file mapping; does nothing otherwise. Returns whether it
+/// released them.
+pub(crate) fn release_if_file_mapped(data: &[f32]) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        linux::release(data)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = data;
+        false
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    /// Page size assumed when the system does not say (x86-64, aarch64 4k).
+    const DEFAULT_PAGE: usize = 4096;
+
+    /// A line of `/proc/self/maps`: `start-end perms offset dev inode path`.
+    struct Mapping {
+        start: usize,
+        end: usize,
+        read_only_shared: bool,
+        file: bool,
+    }
+
+    fn parse(line: &str) -> Option<Mapping> {
+        let mut fields = line.split_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        let _offset = fields.next()?;
+        let _dev = fields.next()?;
+        let inode: u64 = fields.next()?.parse().ok()?;
+        Some(Mapping {
+            start: usize::from_str_radix(start, 16).ok()?,
+            end: usize::from_str_radix(end, 16).ok()?,
+            read_only_shared: perms.starts_with("r--s"),
+            file: inode != 0,
+        })
+    }
+
+    /// Whether `[lo, hi)` is covered by read-only shared file mappings.
+    fn covered(lo: usize, hi: usize) -> bool {
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return false;
+        };
+        let mut at = lo;
+        for m in maps.lines().filter_map(parse) {
+            if m.start <= at && at < m.end {
+                if !(m.read_only_shared && m.file) {
+                    return false;
+                }
+                at = m.end;
+                if at >= hi {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    pub(super) fn release(data: &[f32]) -> bool {
+        let lo = data.as_ptr() as usize;
+        let hi = lo + std::mem::size_of_val(data);
+        // SAFETY: sysconf only reads a system constant.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => DEFAULT_PAGE,
+        };
+        let (first, last) = (lo.div_ceil(page) * page, hi / page * page);
+        if first >= last || !covered(lo, hi) {
+            return false;
+        }
+        // SAFETY: `[first, last)` holds whole pages inside `data`, all in
+        // read-only shared file mappings (checked above): MADV_DONTNEED
+        // there only drops the page table entries, and the next read gets
+        // the same bytes back from the file. No Rust reference observes a
+        // change.
+        unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_DONTNEED,
+            ) == 0
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_maps_lines() {
+            let m = parse("7f00a000-7f00c000 r--s 00000000 08:01 1234   /data/x.npy")
+                .expect("a maps line");
+            assert_eq!(
+                (m.start, m.end, m.read_only_shared, m.file),
+                (0x7f00a000, 0x7f00c000, true, true)
+            );
+            let anon = parse("7f00c000-7f00e000 rw-p 00000000 00:00 0").expect("a maps line");
+            assert!(!anon.read_only_shared && !anon.file);
+        }
+
+        #[test]
+        fn heap_memory_is_never_released() {
+            let v = vec![1.5_f32; 1 << 16];
+            assert!(!release(&v));
+            assert!(v.iter().all(|&x| x == 1.5));
+        }
+    }
+}
