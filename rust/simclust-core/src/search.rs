@@ -190,21 +190,28 @@ pub fn self_knn(
         ..PartitionParams::for_rows(n)
     };
     let part = Partition::build(x, &params, ctl)?;
-    let (nn, stats) = ivf::knn(&part, k, plan.nprobe, n_threads, ctl)?;
-    let rows = ivf::recall_sample(n, plan.recall_rows, plan.seed);
-    let recall = ivf::knn_recall(&part, &nn, &rows, n_threads, ctl)?;
+    let m = ivf::knn_measured(
+        &part,
+        k,
+        plan.nprobe,
+        plan.recall_rows,
+        plan.seed,
+        n_threads,
+        ctl,
+    )?;
+    let stats = m.stats;
     let record = Record {
         method,
         auto,
         exact_work: work,
-        recall,
-        recall_rows: rows.len(),
+        recall: m.recall.unwrap_or(1.0),
+        recall_rows: m.recall_rows,
         n_lists: part.n_lists,
         nprobe: plan.nprobe.min(part.n_lists),
         pairs_computed: stats.pairs_computed,
         pairs_total: stats.pairs_total,
     };
-    Ok((nn, record))
+    Ok((m.nn, record))
 }
 
 #[cfg(test)]

@@ -261,18 +261,21 @@ impl Partition {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<PyEdgesStats<'py>> {
         let part = &self.inner;
-        let (e, stats, recall, m) = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
-            let (e, nn, stats) = ivf::knn_edges(part, k, threshold, nprobe, n_threads, ctl)?;
-            let rows = ivf::recall_sample(part.n_rows(), recall_rows, seed);
-            let recall = if rows.is_empty() {
-                None
-            } else {
-                Some(ivf::knn_recall(part, &nn, &rows, n_threads, ctl)?)
-            };
-            Ok((e, stats, recall, rows.len()))
+        let (e, m) = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
+            ivf::knn_edges(
+                part,
+                k,
+                threshold,
+                nprobe,
+                recall_rows,
+                seed,
+                n_threads,
+                ctl,
+            )
         })?;
         let (s, d, w) = edges_out(py, e);
-        Ok((s, d, w, stats_out(py, part.n_lists, &stats, recall, m)?))
+        let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
+        Ok((s, d, w, stats))
     }
 
     /// The ε-graph at `threshold`: exact with `certified`, else from lists

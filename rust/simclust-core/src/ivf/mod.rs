@@ -770,24 +770,63 @@ struct RowQuery {
     block: usize,
 }
 
-/// The undirected kNN graph over the partition: [`knn`], then every listed
-/// pair with similarity `>= threshold` once, `(src < dst)` sorted. Returns
-/// the lists too (for [`knn_recall`]).
+/// An approximate kNN search ([`knn`]) with what it cost and its recall@k.
+#[derive(Debug, Clone)]
+pub struct MeasuredKnn {
+    /// The lists, in input row order.
+    pub nn: Neighbors,
+    /// What the search computed.
+    pub stats: SearchStats,
+    /// Recall@k on the sampled rows ([`knn_recall`]; `None` when none were).
+    pub recall: Option<f64>,
+    /// Rows the recall was measured on.
+    pub recall_rows: usize,
+}
+
+/// [`knn`], then its recall@k measured on `recall_rows` rows sampled with
+/// `seed` ([`recall_sample`], [`knn_recall`]; not measured when 0).
+#[allow(clippy::too_many_arguments)]
+pub fn knn_measured(
+    part: &Partition,
+    k: usize,
+    nprobe: usize,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<MeasuredKnn> {
+    let (nn, stats) = knn(part, k, nprobe, n_threads, ctl)?;
+    let rows = recall_sample(part.n_rows(), recall_rows, seed);
+    let recall = if rows.is_empty() {
+        None
+    } else {
+        Some(knn_recall(part, &nn, &rows, n_threads, ctl)?)
+    };
+    Ok(MeasuredKnn {
+        nn,
+        stats,
+        recall,
+        recall_rows: rows.len(),
+    })
+}
+
+/// The undirected kNN graph over the partition: [`knn_measured`], then
+/// every listed pair with similarity `>= threshold` once, `(src < dst)`
+/// sorted.
+#[allow(clippy::too_many_arguments)]
 pub fn knn_edges(
     part: &Partition,
     k: usize,
     threshold: f32,
     nprobe: usize,
+    recall_rows: usize,
+    seed: u64,
     n_threads: Option<usize>,
     ctl: &Control,
-) -> Result<(EdgeList, Neighbors, SearchStats)> {
+) -> Result<(EdgeList, MeasuredKnn)> {
     crate::similarity::check_threshold(threshold)?;
-    let (nn, stats) = knn(part, k, nprobe, n_threads, ctl)?;
-    Ok((
-        crate::similarity::edges_from_neighbors(&nn, threshold),
-        nn,
-        stats,
-    ))
+    let m = knn_measured(part, k, nprobe, recall_rows, seed, n_threads, ctl)?;
+    Ok((crate::similarity::edges_from_neighbors(&m.nn, threshold), m))
 }
 
 /// A [`crate::similarity::TopK`] over positions (a newtype keeps the
