@@ -259,6 +259,7 @@ def test_progress_reports_every_stage(host, data):
         "cluster",
         "metric:intra",
         "metric:edge",
+        "outliers",
         "sweep",
     ]
     for calls in seen.values():

@@ -2,7 +2,10 @@
 
 Every frame simclust returns has its full documented schema, even with zero
 rows. Column names say what they hold: ``similarity`` is a cosine similarity
-(higher = closer); nothing here is a distance.
+(higher = closer); nothing here is a distance. One similarity is ``similarity`` or
+``<what>_similarity`` (``centroid_similarity``, ``nn_similarity``); statistics over many
+are ``<what>_sim_<stat>`` (``sim_mean``, ``edge_sim_min``, ``centroid_sim_max``,
+``knn_sim_mean``).
 
 Example:
     >>> import numpy as np
@@ -31,6 +34,7 @@ __all__ = [
     "LINKAGE_SCHEMA",
     "NEIGHBORS_SCHEMA",
     "ROW_CENTROID_SCHEMA",
+    "ROW_OUTLIER_SCHEMA",
     "ROW_SILHOUETTE_SCHEMA",
     "SILHOUETTE_SCHEMA",
     "columns_frame",
@@ -84,9 +88,9 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
   each undirected pair once (fastdup reports these, counting a mutual kNN pair twice).
   Null when the cluster has no internal edge or no edges were given.
 * ``centroid_sim_mean/min/max``: the members' cosine similarity to the centroid (the
-  normalised mean of the normalised members); ``medoid``: the row index of the member
-  most similar to the centroid, which is also the member with the largest total
-  similarity to the cluster.
+  normalised mean of the normalised members); null for singletons (a lone row is its
+  own centroid). ``medoid``: the row index of the member most similar to the centroid,
+  which is also the member with the largest total similarity to the cluster.
 * ``nearest_cluster``, ``nearest_cluster_similarity``: the cluster whose centroid is
   most similar to this one's, and that centroid cosine similarity.
 * ``bridge_similarity``: the similarity at which the cluster would first split
@@ -149,13 +153,24 @@ ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
     "cluster": pl.Int64(),
     "centroid_similarity": pl.Float32(),
     "silhouette": pl.Float32(),
+    "nn_similarity": pl.Float32(),
+    "knn_sim_mean": pl.Float32(),
 }
 """One row per input row, singletons and noise included: ``cluster`` is -1 for noise;
-``centroid_similarity`` (cosine to the own cluster's centroid) and ``silhouette`` are
-null for noise rows and when not computed."""
+``centroid_similarity`` (cosine to the own cluster's centroid) is null for noise rows,
+singletons (a lone row is its own centroid: the 1.0 says nothing) and when not computed;
+``silhouette`` is null for noise rows and when not computed. The outlier scores, computed
+by every run for every row (:mod:`simclust.outliers`): ``nn_similarity``, the cosine
+similarity to the nearest other row, and ``knn_sim_mean``, the mean cosine similarity to
+the ``k`` nearest (``k`` the run's kNN graph's, else 10); low values mark isolated rows.
+Null only when there is no other row."""
 
 ROW_CENTROID_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "centroid_similarity"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.centroid_stats`` computes."""
+
+ROW_OUTLIER_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "nn_similarity", "knn_sim_mean"])
+"""The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that :func:`simclust.outliers.outlier_scores`
+computes."""
 
 ROW_SILHOUETTE_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "silhouette"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.silhouette`` computes."""

@@ -460,10 +460,14 @@ def build_run_graphs(
 
     Sweep thresholds below the graph's are counted on the graph built once at the
     lowest of them (never on the graph cut at the higher threshold, which would miss
-    edges); the run's graph is then that graph cut at ``spec``'s threshold.
+    edges); the run's graph is then that graph cut at ``spec``'s threshold. A kNN graph
+    is always built complete (its search costs the same at any threshold, and its size
+    is at most ``N k`` edges either way): the sweep, and the outlier scores
+    (:mod:`simclust.outliers`), use every row's ``k`` nearest; the run's graph is that
+    graph cut at ``spec``'s threshold, if it has one.
 
     Returns:
-        ``(graph, sweep_graph)``; the same object when no lower threshold is swept.
+        ``(graph, sweep_graph)``; the same object when nothing is cut.
 
     Raises:
         ConfigError: the graph the sweep needs exceeds ``max_edges``.
@@ -476,7 +480,9 @@ def build_run_graphs(
 
     """
     low = spec
-    if spec.threshold is not None and thresholds.size:
+    if spec.kind == "knn":
+        low = replace(spec, threshold=None)
+    elif spec.threshold is not None and thresholds.size:
         lowest = float(thresholds.min())
         if np.float32(lowest) < np.float32(spec.threshold):
             low = replace(spec, threshold=lowest)
@@ -485,12 +491,12 @@ def build_run_graphs(
             X, low, n_threads=n_threads, progress=progress, max_edges=max_edges, search=search
         )
     except ConfigError as exc:
-        if low is spec:
+        if low == spec or spec.kind == "knn":
             raise
         raise ConfigError(
             f"graph.sweep: {low.threshold:g} is below the graph's threshold {spec.threshold:g}, "
             f"so the sweep needs the graph at {low.threshold:g}, but {exc}"
         ) from None
     sweep_graph = built.read_only()
-    graph = sweep_graph if low is spec else sweep_graph.cut(spec).read_only()
+    graph = sweep_graph if low == spec else sweep_graph.cut(spec).read_only()
     return graph, sweep_graph

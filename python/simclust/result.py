@@ -87,6 +87,10 @@ class Result:
             ``tables["duplicates"]`` and ``tables["duplicate_pairs"]`` were found
             (``threshold``, ``keep``, ``graph_search``; see :mod:`simclust.duplicates`); the
             result folder then also holds ``to_remove.txt``. Empty otherwise.
+        outlier_search: how the neighbours behind the outlier scores of ``assignments``
+            (``nn_similarity``, ``knn_sim_mean``; :mod:`simclust.outliers`) were found:
+            ``k``, ``source`` (``"run graph"``: the run's kNN graph, or ``"knn search"``)
+            and the search record (``method``, ``recall``, ...) as ``graph_search``.
 
     """
 
@@ -106,6 +110,7 @@ class Result:
     graph_search: dict[str, Any] = field(default_factory=dict)
     metric_searches: dict[str, dict[str, Any]] = field(default_factory=dict)
     dedup: dict[str, Any] = field(default_factory=dict)
+    outlier_search: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """A small dict for printing: rows, clusters, noise, sizes, timings.
@@ -134,6 +139,8 @@ class Result:
             "nearest_cluster_recall": min(
                 (float(r["recall"]) for r in self.metric_searches.values()), default=None
             ),
+            "outlier_k": self.outlier_search.get("k"),
+            "outlier_recall": self.outlier_search.get("recall"),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             **self._dedup_summary(),
         }
@@ -229,6 +236,7 @@ class Result:
             graph_search=copy.deepcopy(self.graph_search),
             metric_searches=copy.deepcopy(self.metric_searches),
             dedup=copy.deepcopy(self.dedup),
+            outlier_search=copy.deepcopy(self.outlier_search),
         )
 
     def file_names(self, *, report: bool) -> list[str]:
@@ -333,6 +341,7 @@ class Result:
                     "timings_s": self.timings,
                     "graph_search": self.graph_search,
                     "metric_searches": self.metric_searches,
+                    "outlier_search": self.outlier_search,
                     **({"dedup": self.dedup} if self.dedup else {}),
                     "files": names,
                 },
@@ -453,6 +462,7 @@ class Result:
             graph_search=dict(manifest.get("graph_search") or {}),
             metric_searches=dict(manifest.get("metric_searches") or {}),
             dedup=dict(manifest.get("dedup") or {}),
+            outlier_search=dict(manifest.get("outlier_search") or {}),
         )
 
     def image_root(self) -> Path | None:
