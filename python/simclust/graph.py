@@ -166,6 +166,18 @@ class Graph:
         """The number of undirected edges."""
         return int(self.src.size)
 
+    @property
+    def record(self) -> dict[str, Any]:
+        """What the graph is (``kind``, ``k`` for kNN, ``threshold``) and its :attr:`search`.
+
+        Example:
+            >>> Graph(GraphSpec("knn", k=3), 0, *np.zeros((3, 0))).record
+            {'kind': 'knn', 'k': 3, 'threshold': None, 'method': 'exact'}
+
+        """
+        k = {"k": self.spec.k} if self.spec.kind == "knn" else {}
+        return {"kind": self.spec.kind, **k, "threshold": self.spec.threshold, **self.search}
+
     def at_least(self, threshold: float) -> Graph:
         """The subgraph of the edges with ``similarity >= threshold``."""
         built_at = self.spec.threshold
@@ -188,9 +200,12 @@ class Graph:
             a.flags.writeable = False
         return Graph(self.spec, self.n_nodes, src, dst, sim, self.search)
 
-    def frame(self) -> pl.DataFrame:
-        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`."""
-        return edges_frame(self.src, self.dst, self.similarity)
+    def frame(self, ids: pl.Series | None = None) -> pl.DataFrame:
+        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`.
+
+        ``ids``: one id per row, for ``src_id`` and ``dst_id`` (default: the indices as text).
+        """
+        return edges_frame(self.src, self.dst, self.similarity, ids)
 
 
 DEFAULT_MAX_EDGES = 100_000_000

@@ -351,8 +351,9 @@ def _base_frames(
             "cluster": pl.Series(labels, dtype=pl.Int64),
         }
     )
+    clusters = merge_frames(base_clusters, "cluster", parts.cluster_parts, frames.CLUSTERS_SCHEMA)
     return (
-        merge_frames(base_clusters, "cluster", parts.cluster_parts, frames.CLUSTERS_SCHEMA),
+        clusters.with_columns(medoid_id=frames.ids_at(ids, clusters["medoid"])),
         merge_frames(base_rows, "index", parts.row_parts, frames.ASSIGNMENTS_SCHEMA),
     )
 
@@ -507,7 +508,9 @@ def analyze(
         assignments=assignments,
         clusters=clusters,
         inter=parts.inter,
-        edges=graph.frame() if graph is not None else pl.DataFrame(schema=frames.EDGES_SCHEMA),
+        edges=graph.frame(data.ids)
+        if graph is not None
+        else pl.DataFrame(schema=frames.EDGES_SCHEMA),
         sweep=sweep,
         centroid_matrix=np.asarray(matrix, dtype=np.float32),
         centroid_matrix_clusters=np.asarray(matrix_ids, dtype=np.int64),
@@ -517,7 +520,7 @@ def analyze(
         timings=timer.timings,
         tables=parts.tables,
         arrays=parts.arrays,
-        graph_search=dict(graph.search) if graph is not None else {},
+        graph_search=graph.record if graph is not None else {},
         metric_searches=ctx.searches,
         outlier_search=outlier_search,
         dedup=dedup,
