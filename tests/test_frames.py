@@ -7,7 +7,13 @@ import pytest
 from _reference import cached_clustered
 from simclust import frames, ops
 
-EDGES = {"src": pl.UInt32, "dst": pl.UInt32, "similarity": pl.Float32}
+EDGES = {
+    "src": pl.UInt32,
+    "dst": pl.UInt32,
+    "src_id": pl.String,
+    "dst_id": pl.String,
+    "similarity": pl.Float32,
+}
 NEIGHBORS = {"query": pl.UInt32, "rank": pl.UInt16, "neighbor": pl.UInt32, "similarity": pl.Float32}
 
 
@@ -31,6 +37,18 @@ def test_edges_frame_values():
     np.testing.assert_array_equal(df["src"].to_numpy(), src)
     np.testing.assert_array_equal(df["dst"].to_numpy(), dst)
     np.testing.assert_array_equal(df["similarity"].to_numpy(), sim)
+    assert df["src_id"].to_list() == [str(i) for i in src]  # no ids: the index as text
+    assert df["dst_id"].to_list() == [str(i) for i in dst]
+
+
+def test_edges_frame_ids():
+    """With ids, src_id and dst_id are the ids of src and dst."""
+    X, _ = cached_clustered(1, 513, 64)
+    src, dst, sim = ops.threshold_edges(X, 0.5)
+    ids = [f"img_{i:04d}.png" for i in range(513)]
+    df = frames.edges_frame(src, dst, sim, pl.Series(ids))
+    assert df["src_id"].to_list() == [ids[i] for i in src]
+    assert df["dst_id"].to_list() == [ids[i] for i in dst]
 
 
 def test_edges_frame_empty():

@@ -363,6 +363,37 @@ def test_permissions_follow_the_umask(tmp_path, res, umask_027):
         assert stat.S_IMODE(path.stat().st_mode) == 0o640, path.name
 
 
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _modes(root):
+    return {p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*")}
+
+
+def test_outputs_are_readable_by_group_and_others(tmp_path, res, umask_022):
+    """Under the usual umask 022 every file simclust writes is 0644 and every folder 0755,
+    like any tool's output: a new result, one written over an earlier result (the staged
+    swap), a report rendered again into it (the manifest rewritten), near-duplicates."""
+    out = tmp_path / "out"
+    res.write(out, report=False)
+    first = _modes(out)
+    res.write(out, report=True)  # over the earlier result: staged, then swapped in
+    r = CliRunner().invoke(main, ["report", str(out), "--max-clusters", "5"])
+    assert r.exit_code == 0, r.stderr
+    d = simclust.dedup(np.array([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0]]), threshold=0.99)
+    d.write(tmp_path / "dups")
+    for root in (out, tmp_path / "dups"):
+        modes = _modes(root)
+        assert stat.S_IMODE(root.stat().st_mode) == 0o755
+        assert set(modes.values()) == {0o644}, modes
+    assert "report.html" in _modes(out) and "report.html" not in first
+    assert set(first.values()) == {0o644}
+
+
 # --------------------------------------------------------------------------- item 17
 
 

@@ -195,7 +195,14 @@ def test_report_without_images_shows_id_table(tmp_path):
     assert "</script><script>" not in text
     gal = _section(text, "galleries")
     assert "(medoid)" in gal and "more members" in gal
-    assert "the rows least similar" in text
+    # the outliers view: the cut-off it used, and the rows at or below it, lowest first
+    out = _section(text, "outliers")
+    nn = res.assignments["nn_similarity"].to_numpy()
+    cut = np.percentile(nn, 1.0, method="lower")
+    assert f"≤ <b>{cut:.3f}</b> (the lowest 1 % of 300 rows): 3 rows." in out
+    lowest = [ids[i] for i in np.argsort(nn, kind="stable")[:3]]
+    positions = [out.index(f'<span class="id">{i}</span>') for i in lowest]
+    assert positions == sorted(positions)
 
 
 def test_json_in_script_is_escaped():

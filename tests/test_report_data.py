@@ -100,7 +100,8 @@ def test_galleries_are_the_largest_clusters_ordered_by_centroid_similarity(res, 
 def test_no_galleries_without_clusters_of_two():
     res = simclust.analyze(np.eye(4), threshold=0.5, metrics=["intra", "centroid"])
     assert data.galleries(res, max_clusters=10, gallery_size=5) == []
-    assert data.outliers(res, 5).height == 0
+    # every row's nearest is at similarity 0: all tie at the cut-off
+    assert data.outliers(res, 5).rows["index"].to_list() == [0, 1, 2, 3]
 
 
 def test_chained_clusters_are_results_chained_clusters():
@@ -119,19 +120,26 @@ def test_chained_clusters_are_results_chained_clusters():
     assert none.height == 0 and "why" in none.columns
 
 
-def test_outliers_are_the_least_central_rows(res, x):
-    labels = res.assignments["cluster"].to_numpy()
-    sims = _centroid_sims(x, labels)
-    sizes = dict(zip(res.clusters["cluster"], res.clusters["size"], strict=True))
-    eligible = [i for i in range(len(x)) if labels[i] >= 0 and sizes[int(labels[i])] >= 2]
-    want = sorted(eligible, key=lambda i: (round(sims[i], 5), i))[:12]
+def test_outliers_are_the_rows_least_similar_to_their_nearest(res, x):
+    u = _unit(x)
+    s = u @ u.T
+    np.fill_diagonal(s, -np.inf)
+    nearest = s.max(axis=1)
+    cut = np.percentile(nearest, 1.0, method="lower")
     got = data.outliers(res, 12)
-    assert got["index"].to_list() == want
-    np.testing.assert_allclose(got["centroid_similarity"].to_numpy(), sims[want], atol=1e-5)
-    means = res.clusters.select("cluster", "centroid_sim_mean")
-    joined = got.select("cluster", "centroid_sim_mean").join(means, on="cluster", suffix="_c")
-    np.testing.assert_allclose(joined["centroid_sim_mean"], joined["centroid_sim_mean_c"])
-    assert got["size"].to_list() == [sizes[int(c)] for c in labels[want]]
+    assert got.cutoff == pytest.approx(cut, abs=1e-6) and got.percentile == 1.0
+    want = np.flatnonzero(nearest <= cut + 1e-6)
+    # 1 % of 400 rows is 4; a fifth, the 4th row's mutual nearest, ties with it
+    assert got.n_flagged == want.size == got.rows.height == 5 and got.n_scored == len(x)
+    assert sorted(got.rows["index"].to_list()) == want.tolist()
+    np.testing.assert_allclose(got.rows["nn_similarity"], nearest[got.rows["index"]], atol=1e-6)
+    assert got.rows["nn_similarity"].is_sorted()
+    labels = res.assignments["cluster"].to_numpy()
+    sizes = dict(zip(res.clusters["cluster"], res.clusters["size"], strict=True))
+    want_size = [sizes.get(int(labels[i])) for i in got.rows["index"]]
+    assert got.rows["size"].to_list() == want_size
+    assert None in want_size  # noise rows are in the view (min_size=3)
+    assert data.outliers(res, 2).rows["index"].to_list() == got.rows["index"].to_list()[:2]
 
 
 def test_noise_rows_are_the_first_unclustered_rows(res):

@@ -16,7 +16,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MISSING", "finite", "fmt_cell", "fmt_float", "rounded", "search_lines", "search_text"]
+__all__ = [
+    "MISSING",
+    "finite",
+    "fmt_cell",
+    "fmt_float",
+    "outlier_text",
+    "rounded",
+    "search_lines",
+    "search_text",
+]
 
 MISSING = "—"
 """What the report shows for a value that is not a finite number."""
@@ -109,3 +118,19 @@ def search_lines(
         if record.get("method") != "exact":
             lines.append((SEARCH_LABELS.get(name, name), search_text(record)))
     return lines
+
+
+def outlier_text(record: Mapping[str, Any]) -> str:
+    """How the outlier scores' neighbours were found (``Result.outlier_search``), in words.
+
+    Example:
+        >>> outlier_text({"k": 10, "source": "run graph", "method": "exact"})
+        'k = 10 nearest, from the run graph, exact (every pair)'
+        >>> outlier_text({})
+        'not computed'
+
+    """
+    if not record:
+        return "not computed"
+    source = "from the run graph" if record.get("source") == "run graph" else "own kNN search"
+    return f"k = {record.get('k')} nearest, {source}, {search_text(record)}"

@@ -2,7 +2,11 @@
 
 Every frame simclust returns has its full documented schema, even with zero
 rows. Column names say what they hold: ``similarity`` is a cosine similarity
-(higher = closer); nothing here is a distance.
+(higher = closer); nothing here is a distance. One similarity is ``similarity`` or
+``<what>_similarity`` (``centroid_similarity``, ``nn_similarity``); statistics over many
+are ``<what>_sim_<stat>`` (``sim_mean``, ``edge_sim_min``, ``centroid_sim_max``,
+``knn_sim_mean``). A row index is ``index``, ``src``, ``medoid``...; the row's id beside
+it is ``id``, ``src_id``, ``medoid_id``.
 
 Example:
     >>> import numpy as np
@@ -31,10 +35,12 @@ __all__ = [
     "LINKAGE_SCHEMA",
     "NEIGHBORS_SCHEMA",
     "ROW_CENTROID_SCHEMA",
+    "ROW_OUTLIER_SCHEMA",
     "ROW_SILHOUETTE_SCHEMA",
     "SILHOUETTE_SCHEMA",
     "columns_frame",
     "edges_frame",
+    "ids_at",
     "neighbors_frame",
     "subschema",
 ]
@@ -42,9 +48,12 @@ __all__ = [
 EDGES_SCHEMA: dict[str, pl.DataType] = {
     "src": pl.UInt32(),
     "dst": pl.UInt32(),
+    "src_id": pl.String(),
+    "dst_id": pl.String(),
     "similarity": pl.Float32(),
 }
-"""An undirected edge list: ``src < dst``, cosine ``similarity``."""
+"""An undirected edge list: row indices ``src < dst``, their ids ``src_id``, ``dst_id``
+(the rows' ``id`` in ``assignments``), cosine ``similarity``."""
 
 NEIGHBORS_SCHEMA: dict[str, pl.DataType] = {
     "query": pl.UInt32(),
@@ -70,6 +79,7 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
     "centroid_sim_min": pl.Float32(),
     "centroid_sim_max": pl.Float32(),
     "medoid": pl.UInt32(),
+    "medoid_id": pl.String(),
     "nearest_cluster": pl.Int64(),
     "nearest_cluster_similarity": pl.Float32(),
     "bridge_similarity": pl.Float32(),
@@ -84,9 +94,10 @@ CLUSTERS_SCHEMA: dict[str, pl.DataType] = {
   each undirected pair once (fastdup reports these, counting a mutual kNN pair twice).
   Null when the cluster has no internal edge or no edges were given.
 * ``centroid_sim_mean/min/max``: the members' cosine similarity to the centroid (the
-  normalised mean of the normalised members); ``medoid``: the row index of the member
-  most similar to the centroid, which is also the member with the largest total
-  similarity to the cluster.
+  normalised mean of the normalised members); null for singletons (a lone row is its
+  own centroid). ``medoid``: the row index of the member most similar to the centroid,
+  which is also the member with the largest total similarity to the cluster;
+  ``medoid_id``: its ``id``.
 * ``nearest_cluster``, ``nearest_cluster_similarity``: the cluster whose centroid is
   most similar to this one's, and that centroid cosine similarity.
 * ``bridge_similarity``: the similarity at which the cluster would first split
@@ -149,13 +160,24 @@ ASSIGNMENTS_SCHEMA: dict[str, pl.DataType] = {
     "cluster": pl.Int64(),
     "centroid_similarity": pl.Float32(),
     "silhouette": pl.Float32(),
+    "nn_similarity": pl.Float32(),
+    "knn_sim_mean": pl.Float32(),
 }
 """One row per input row, singletons and noise included: ``cluster`` is -1 for noise;
-``centroid_similarity`` (cosine to the own cluster's centroid) and ``silhouette`` are
-null for noise rows and when not computed."""
+``centroid_similarity`` (cosine to the own cluster's centroid) is null for noise rows,
+singletons (a lone row is its own centroid: the 1.0 says nothing) and when not computed;
+``silhouette`` is null for noise rows and when not computed. The outlier scores, computed
+by every run for every row (:mod:`simclust.outliers`): ``nn_similarity``, the cosine
+similarity to the nearest other row, and ``knn_sim_mean``, the mean cosine similarity to
+the ``k`` nearest (``k`` the run's kNN graph's, else 10); low values mark isolated rows.
+Null only when there is no other row."""
 
 ROW_CENTROID_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "centroid_similarity"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.centroid_stats`` computes."""
+
+ROW_OUTLIER_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "nn_similarity", "knn_sim_mean"])
+"""The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that :func:`simclust.outliers.outlier_scores`
+computes."""
 
 ROW_SILHOUETTE_SCHEMA = subschema(ASSIGNMENTS_SCHEMA, ["index", "cluster", "silhouette"])
 """The per-row columns of :data:`ASSIGNMENTS_SCHEMA` that ``ops.silhouette`` computes."""
@@ -182,9 +204,16 @@ LINKAGE_SCHEMA: dict[str, pl.DataType] = {
 the average-linkage cosine similarity."""
 
 
-def _frame(columns: dict[str, npt.ArrayLike], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _frame(
+    columns: Mapping[str, npt.ArrayLike | pl.Series], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
     return pl.DataFrame(
-        [pl.Series(name, np.asarray(columns[name]), dtype=dtype) for name, dtype in schema.items()]
+        [
+            col.alias(name).cast(dtype)
+            if isinstance(col := columns[name], pl.Series)
+            else pl.Series(name, np.asarray(col), dtype=dtype)
+            for name, dtype in schema.items()
+        ]
     )
 
 
@@ -210,16 +239,45 @@ def columns_frame(
     )
 
 
-def edges_frame(src: npt.ArrayLike, dst: npt.ArrayLike, similarity: npt.ArrayLike) -> pl.DataFrame:
+def ids_at(ids: pl.Series | None, rows: npt.ArrayLike | pl.Series) -> pl.Series:
+    """The ids of the row indices ``rows`` (null where ``rows`` is null).
+
+    ``ids=None``: the indices as text (the ids of rows given without ids).
+
+    Example:
+        >>> ids_at(pl.Series(["a", "b", "c"]), pl.Series([2, None, 0])).to_list()
+        ['c', None, 'a']
+        >>> ids_at(None, np.array([3], np.uint32)).to_list()
+        ['3']
+
+    """
+    index = rows if isinstance(rows, pl.Series) else pl.Series(np.asarray(rows))
+    if ids is None:
+        return index.cast(pl.String)
+    return ids.cast(pl.String).gather(index)
+
+
+def edges_frame(
+    src: npt.ArrayLike,
+    dst: npt.ArrayLike,
+    similarity: npt.ArrayLike,
+    ids: pl.Series | None = None,
+) -> pl.DataFrame:
     """Build an ``edges`` frame (:data:`EDGES_SCHEMA`) from the arrays of :mod:`simclust.ops`.
+
+    ``ids``: one id per row, for ``src_id`` and ``dst_id`` (default: the indices as text).
 
     Example:
         >>> from simclust import ops
-        >>> edges_frame(*ops.threshold_edges([[1.0, 0.0], [1.0, 0.1]], 0.9)).height
-        1
+        >>> edges = ops.threshold_edges([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]], 0.9)
+        >>> edges_frame(*edges, ids=pl.Series(["a", "b", "c"])).row(0)
+        (0, 1, 'a', 'b', 0.9950371980667114)
 
     """
-    return _frame({"src": src, "dst": dst, "similarity": similarity}, EDGES_SCHEMA)
+    cols = {"src": np.asarray(src), "dst": np.asarray(dst), "similarity": similarity}
+    cols["src_id"] = ids_at(ids, cols["src"])
+    cols["dst_id"] = ids_at(ids, cols["dst"])
+    return _frame(cols, EDGES_SCHEMA)
 
 
 def neighbors_frame(

@@ -166,6 +166,18 @@ class Graph:
         """The number of undirected edges."""
         return int(self.src.size)
 
+    @property
+    def record(self) -> dict[str, Any]:
+        """What the graph is (``kind``, ``k`` for kNN, ``threshold``) and its :attr:`search`.
+
+        Example:
+            >>> Graph(GraphSpec("knn", k=3), 0, *np.zeros((3, 0))).record
+            {'kind': 'knn', 'k': 3, 'threshold': None, 'method': 'exact'}
+
+        """
+        k = {"k": self.spec.k} if self.spec.kind == "knn" else {}
+        return {"kind": self.spec.kind, **k, "threshold": self.spec.threshold, **self.search}
+
     def at_least(self, threshold: float) -> Graph:
         """The subgraph of the edges with ``similarity >= threshold``."""
         built_at = self.spec.threshold
@@ -188,9 +200,12 @@ class Graph:
             a.flags.writeable = False
         return Graph(self.spec, self.n_nodes, src, dst, sim, self.search)
 
-    def frame(self) -> pl.DataFrame:
-        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`."""
-        return edges_frame(self.src, self.dst, self.similarity)
+    def frame(self, ids: pl.Series | None = None) -> pl.DataFrame:
+        """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`.
+
+        ``ids``: one id per row, for ``src_id`` and ``dst_id`` (default: the indices as text).
+        """
+        return edges_frame(self.src, self.dst, self.similarity, ids)
 
 
 DEFAULT_MAX_EDGES = 100_000_000
@@ -460,10 +475,14 @@ def build_run_graphs(
 
     Sweep thresholds below the graph's are counted on the graph built once at the
     lowest of them (never on the graph cut at the higher threshold, which would miss
-    edges); the run's graph is then that graph cut at ``spec``'s threshold.
+    edges); the run's graph is then that graph cut at ``spec``'s threshold. A kNN graph
+    is always built complete (its search costs the same at any threshold, and its size
+    is at most ``N k`` edges either way): the sweep, and the outlier scores
+    (:mod:`simclust.outliers`), use every row's ``k`` nearest; the run's graph is that
+    graph cut at ``spec``'s threshold, if it has one.
 
     Returns:
-        ``(graph, sweep_graph)``; the same object when no lower threshold is swept.
+        ``(graph, sweep_graph)``; the same object when nothing is cut.
 
     Raises:
         ConfigError: the graph the sweep needs exceeds ``max_edges``.
@@ -476,7 +495,9 @@ def build_run_graphs(
 
     """
     low = spec
-    if spec.threshold is not None and thresholds.size:
+    if spec.kind == "knn":
+        low = replace(spec, threshold=None)
+    elif spec.threshold is not None and thresholds.size:
         lowest = float(thresholds.min())
         if np.float32(lowest) < np.float32(spec.threshold):
             low = replace(spec, threshold=lowest)
@@ -485,12 +506,12 @@ def build_run_graphs(
             X, low, n_threads=n_threads, progress=progress, max_edges=max_edges, search=search
         )
     except ConfigError as exc:
-        if low is spec:
+        if low == spec or spec.kind == "knn":
             raise
         raise ConfigError(
             f"graph.sweep: {low.threshold:g} is below the graph's threshold {spec.threshold:g}, "
             f"so the sweep needs the graph at {low.threshold:g}, but {exc}"
         ) from None
     sweep_graph = built.read_only()
-    graph = sweep_graph if low is spec else sweep_graph.cut(spec).read_only()
+    graph = sweep_graph if low == spec else sweep_graph.cut(spec).read_only()
     return graph, sweep_graph

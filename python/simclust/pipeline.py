@@ -58,6 +58,7 @@ from simclust.graph import (
 from simclust.host import Host, Registration, get_host
 from simclust.inputs import as_ids, as_matrix, read_input
 from simclust.outdir import check_output_dir
+from simclust.outliers import outlier_scores
 from simclust.plugin_calls import (
     check_array,
     check_frame,
@@ -72,9 +73,9 @@ __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "ru
 
 StageProgress = Callable[[str, int, int], object]
 """``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
-``cluster``, ``metric:<name>``, ``sweep`` and, with ``[dedup]``, ``dedup``; each reports
-``(0, total)`` when it starts and ``(total, total)`` when it ends, and long kernels report
-in between."""
+``cluster``, ``metric:<name>``, ``outliers``, ``sweep`` and, with ``[dedup]``, ``dedup``;
+each reports ``(0, total)`` when it starts and ``(total, total)`` when it ends, and long
+kernels report in between."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -350,8 +351,9 @@ def _base_frames(
             "cluster": pl.Series(labels, dtype=pl.Int64),
         }
     )
+    clusters = merge_frames(base_clusters, "cluster", parts.cluster_parts, frames.CLUSTERS_SCHEMA)
     return (
-        merge_frames(base_clusters, "cluster", parts.cluster_parts, frames.CLUSTERS_SCHEMA),
+        clusters.with_columns(medoid_id=frames.ids_at(ids, clusters["medoid"])),
         merge_frames(base_rows, "index", parts.row_parts, frames.ASSIGNMENTS_SCHEMA),
     )
 
@@ -464,6 +466,16 @@ def analyze(
 
     ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=settings)
     parts = _compute_metrics(plugins, ctx, timer, progress)
+    with timer.stage("outliers"):
+        scores, outlier_search = outlier_scores(
+            x,
+            sweep_graph,  # a kNN run's is its complete kNN graph
+            search=settings,
+            n_threads=threads,
+            progress=_stage_cb(progress, "outliers"),
+            max_edges=cfg["run"]["max_edges"],
+        )
+    parts.row_parts.append(("the outlier scores", scores))
     clusters, assignments = _base_frames(labels, data.ids, parts)
 
     sweep = pl.DataFrame(schema=SWEEP_SCHEMA)
@@ -496,7 +508,9 @@ def analyze(
         assignments=assignments,
         clusters=clusters,
         inter=parts.inter,
-        edges=graph.frame() if graph is not None else pl.DataFrame(schema=frames.EDGES_SCHEMA),
+        edges=graph.frame(data.ids)
+        if graph is not None
+        else pl.DataFrame(schema=frames.EDGES_SCHEMA),
         sweep=sweep,
         centroid_matrix=np.asarray(matrix, dtype=np.float32),
         centroid_matrix_clusters=np.asarray(matrix_ids, dtype=np.int64),
@@ -506,8 +520,9 @@ def analyze(
         timings=timer.timings,
         tables=parts.tables,
         arrays=parts.arrays,
-        graph_search=dict(graph.search) if graph is not None else {},
+        graph_search=graph.record if graph is not None else {},
         metric_searches=ctx.searches,
+        outlier_search=outlier_search,
         dedup=dedup,
     )
     observed = result.copy()  # observers cannot change what is returned or written

@@ -76,10 +76,11 @@ class Result:
         versions: simclust, its dependencies and every plugin's version.
         fingerprint: shape, dtype and BLAKE2b digest of the input embeddings.
         timings: seconds per stage.
-        graph_search: how the run's graph was searched (``method``: ``exact``, ``ivf`` or
-            ``certified``, why it was chosen, and for a partitioned search the lists, the
-            pairs computed and the ``recall`` measured on ``recall_rows`` seeded rows);
-            empty when no graph was built.
+        graph_search: which graph the run built (``kind``, ``k`` for kNN, ``threshold``;
+            :attr:`simclust.graph.Graph.record`) and how it was searched (``method``:
+            ``exact``, ``ivf`` or ``certified``, why it was chosen, and for a partitioned
+            search the lists, the pairs computed and the ``recall`` measured on
+            ``recall_rows`` seeded rows); empty when no graph was built.
         metric_searches: how the metrics searched for nearest clusters, by function
             (``centroid_stats``, ``inter_centroid``), each a record like
             ``graph_search`` (``exact``, or ``ivf`` with its measured ``recall``).
@@ -87,6 +88,21 @@ class Result:
             ``tables["duplicates"]`` and ``tables["duplicate_pairs"]`` were found
             (``threshold``, ``keep``, ``graph_search``; see :mod:`simclust.duplicates`); the
             result folder then also holds ``to_remove.txt``. Empty otherwise.
+        outlier_search: how the neighbours behind the outlier scores of ``assignments``
+            (``nn_similarity``, ``knn_sim_mean``; :mod:`simclust.outliers`) were found:
+            ``k``, ``source`` (``"run graph"``: the run's kNN graph, or ``"knn search"``)
+            and the search record (``method``, ``recall``, ...) as ``graph_search``.
+        directory: the folder this result was last written to (:meth:`write`) or read
+            from (:meth:`read`); ``None`` until then.
+
+    Example:
+        >>> import numpy as np
+        >>> from simclust import analyze
+        >>> print(analyze(np.eye(3), threshold=0.5))  # doctest: +NORMALIZE_WHITESPACE
+        Result: 3 rows, 3 clusters (3 singletons), 0 noise rows
+          graph: threshold 0.5, 0 edges, search exact (every pair)
+          outlier scores: k = 2 nearest, own kNN search, exact (every pair)
+          not written
 
     """
 
@@ -106,6 +122,31 @@ class Result:
     graph_search: dict[str, Any] = field(default_factory=dict)
     metric_searches: dict[str, dict[str, Any]] = field(default_factory=dict)
     dedup: dict[str, Any] = field(default_factory=dict)
+    outlier_search: dict[str, Any] = field(default_factory=dict)
+    directory: Path | None = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        """A few lines: rows, clusters, the graph and its search, where it was written."""
+        from simclust._format import outlier_text, search_text
+
+        s = self.summary()
+        graph_line = "none"
+        if self.graph_search:
+            g = self.graph_search
+            what = [f"kNN k = {g.get('k')}"] if g.get("kind") == "knn" else []
+            if g.get("threshold") is not None:
+                what.append(f"threshold {g['threshold']:g}")
+            graph_line = (
+                f"{', '.join(what) or 'built'}, {s['n_edges']:,} edges, search {search_text(g)}"
+            )
+        lines = [
+            f"Result: {s['n_rows']:,} rows, {s['n_clusters']:,} clusters "
+            f"({s['n_singletons']:,} singletons), {s['n_noise']:,} noise rows",
+            f"  graph: {graph_line}",
+            f"  outlier scores: {outlier_text(self.outlier_search)}",
+            f"  written to {self.directory}" if self.directory is not None else "  not written",
+        ]
+        return "\n".join(lines)
 
     def summary(self) -> dict[str, Any]:
         """A small dict for printing: rows, clusters, noise, sizes, timings.
@@ -134,6 +175,8 @@ class Result:
             "nearest_cluster_recall": min(
                 (float(r["recall"]) for r in self.metric_searches.values()), default=None
             ),
+            "outlier_k": self.outlier_search.get("k"),
+            "outlier_recall": self.outlier_search.get("recall"),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             **self._dedup_summary(),
         }
@@ -229,6 +272,8 @@ class Result:
             graph_search=copy.deepcopy(self.graph_search),
             metric_searches=copy.deepcopy(self.metric_searches),
             dedup=copy.deepcopy(self.dedup),
+            outlier_search=copy.deepcopy(self.outlier_search),
+            directory=self.directory,
         )
 
     def file_names(self, *, report: bool) -> list[str]:
@@ -333,12 +378,14 @@ class Result:
                     "timings_s": self.timings,
                     "graph_search": self.graph_search,
                     "metric_searches": self.metric_searches,
+                    "outlier_search": self.outlier_search,
                     **({"dedup": self.dedup} if self.dedup else {}),
                     "files": names,
                 },
             )
 
         write_folder(target, names, old, fill)
+        self.directory = target
         return target
 
     @classmethod
@@ -453,6 +500,8 @@ class Result:
             graph_search=dict(manifest.get("graph_search") or {}),
             metric_searches=dict(manifest.get("metric_searches") or {}),
             dedup=dict(manifest.get("dedup") or {}),
+            outlier_search=dict(manifest.get("outlier_search") or {}),
+            directory=root,
         )
 
     def image_root(self) -> Path | None:

@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from simclust import __version__
-from simclust._format import fmt_cell, search_lines, search_text
+from simclust._format import fmt_cell, outlier_text, search_lines, search_text
 from simclust.cli._output import outputs
 from simclust.result import Result
 
@@ -67,6 +67,7 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
     grid.add_row("metrics", ", ".join(s["metrics"]) or "none")
     for label, text in search_lines(result.graph_search, result.metric_searches):
         grid.add_row(label, text)
+    grid.add_row("outlier scores", outlier_text(result.outlier_search))
     console.print(Panel(grid, title=f"simclust {__version__}: {s['strategy']}", expand=False))
     if result.clusters.height:
         # all-pairs sim_min beside the graph-edge minimum shows what edge statistics hide

@@ -235,8 +235,9 @@ def centroid_stats(
 
     The centroid of a cluster is the normalised mean of its normalised members (the unit
     vector with the largest total cosine similarity to them). Per row:
-    ``centroid_similarity`` (null for noise). Per cluster: the mean/min/max of its
-    members' centroid similarities, the ``medoid`` (row index of the member most similar
+    ``centroid_similarity`` (null for noise and singletons: a lone row is its own
+    centroid). Per cluster: the mean/min/max of its members' centroid similarities (null
+    for singletons), the ``medoid`` (row index of the member most similar
     to the centroid, ties to the lower index; it is also the member with the largest
     total similarity to the other members), and the ``nearest_cluster`` by centroid
     cosine similarity with that similarity (null when K < 2; searched as the
@@ -251,21 +252,30 @@ def centroid_stats(
         >>> res.clusters.select("cluster", "medoid", "nearest_cluster").rows()
         [(3, 2, 5), (5, 3, 3)]
         >>> res.rows["centroid_similarity"].cast(pl.Float64).round(3).to_list()
-        [0.707, 0.707, 1.0, 1.0]
+        [0.707, 0.707, 1.0, None]
 
     """
     lab = _labelling(x, labels, n_threads)
     cols = lab._native.centroid_stats(with_centroids=with_centroids, progress=progress)
     lab._record("centroid_stats", cols.pop("search"))
+    # a singleton is its own centroid: its similarity 1.0 says nothing, so it is null
+    single = np.asarray(cols["size"]) == 1
     clusters = frames.columns_frame(cols, frames.CENTROID_SCHEMA).with_columns(
         pl.when(pl.col("nearest_cluster") >= 0).then(pl.col("nearest_cluster")),
         pl.when(pl.col("medoid") != _U32_MAX).then(pl.col("medoid")),
+        *(
+            pl.when(pl.col("size") != 1).then(pl.col(c)).alias(c)
+            for c in ("centroid_sim_mean", "centroid_sim_min", "centroid_sim_max")
+        ),
     )
+    row_sim = np.asarray(cols["centroid_similarity"], dtype=np.float32)
+    singleton_ids = np.asarray(cols["cluster"])[single]
+    row_sim = np.where(np.isin(lab.labels, singleton_ids), np.float32(np.nan), row_sim)
     rows = frames.columns_frame(
         {
             "index": np.arange(lab.labels.size, dtype=np.uint32),
             "cluster": lab.labels,
-            "centroid_similarity": cols["centroid_similarity"],
+            "centroid_similarity": row_sim,
         },
         frames.ROW_CENTROID_SCHEMA,
     )

@@ -3,8 +3,9 @@
 Pure functions of a result and the report's limits, returning plain data or Polars
 frames: the galleries (the largest clusters, members ordered by similarity to the
 centroid), the chained clusters and why each is flagged, the outliers (the rows least
-similar to their own centroid), the noise rows, the clusters of the centroid heatmap
-and of the tightness plot, and the cluster size histogram.
+similar to their nearest neighbour, at or below a stated cut-off), the noise rows, the
+clusters of the centroid heatmap and of the tightness plot, and the cluster size
+histogram.
 
 Example:
     >>> import numpy as np
@@ -17,8 +18,9 @@ Example:
     >>> sims = [m.similarity for m in gals[0].head[1:]]  # after the medoid
     >>> sims == sorted(sims, reverse=True)
     True
-    >>> outliers(res, 3).height
-    3
+    >>> out = outliers(res, 3)
+    >>> out.rows.height, out.n_flagged, out.n_scored
+    (2, 2, 200)
 
 """
 
@@ -33,6 +35,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust._format import finite, fmt_float
+from simclust.outliers import OUTLIER_PERCENTILE, outlier_cutoff
 from simclust.result import BRIDGE_MARGIN, CHAIN_MARGIN
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ __all__ = [
     "Gallery",
     "Heatmap",
     "Member",
+    "Outliers",
     "SizeBin",
     "chained_clusters",
     "galleries",
@@ -90,6 +94,17 @@ class Heatmap:
     sizes: list[int]
     similarity: npt.NDArray[np.float64]  # k x k centroid cosine similarities, in that order
     n_matrix: int  # clusters in the whole matrix
+
+
+@dataclass(frozen=True)
+class Outliers:
+    """The rows the outliers view shows and the cut-off that chose them."""
+
+    rows: pl.DataFrame  # rows of assignments (+ ``size``), lowest nn_similarity first
+    cutoff: float | None  # nn_similarity at or below which a row is flagged
+    percentile: float  # the percentile of nn_similarity the cut-off is
+    n_flagged: int  # rows at or below the cut-off (rows shows at most n of them)
+    n_scored: int  # rows with an nn_similarity
 
 
 @dataclass(frozen=True)
@@ -209,22 +224,26 @@ def chained_clusters(result: Result, threshold: float | None) -> pl.DataFrame:
     return flagged.drop("_loose", "_bridge").with_columns(why=pl.Series(why, dtype=pl.String))
 
 
-def outliers(result: Result, n: int) -> pl.DataFrame:
-    """The ``n`` rows least similar to their own cluster's centroid (clusters of >= 2).
+def outliers(result: Result, n: int) -> Outliers:
+    """The rows least similar to their nearest neighbour: clustered, singletons and noise.
 
-    Rows of ``result.assignments`` with the cluster's ``size`` and ``centroid_sim_mean``,
-    lowest ``centroid_similarity`` first (ties by row index); noise rows and rows without
-    a similarity are left out.
+    Rows of ``result.assignments`` with their cluster's ``size`` (null for noise) whose
+    ``nn_similarity`` is at or below the cut-off (:func:`simclust.outliers.outlier_cutoff`,
+    the :data:`~simclust.outliers.OUTLIER_PERCENTILE` th percentile), lowest
+    ``nn_similarity`` first (ties by ``knn_sim_mean``, then row index); at most ``n``.
     """
-    sizes = result.clusters.select("cluster", "size", "centroid_sim_mean")
-    return (
-        result.assignments.filter(
-            (pl.col("cluster") >= 0) & pl.col("centroid_similarity").is_not_null()
-        )
-        .join(sizes, on="cluster", how="inner")
-        .filter(pl.col("size") >= 2)
-        .sort(["centroid_similarity", "index"])
+    scores = result.assignments["nn_similarity"]
+    cutoff = outlier_cutoff(scores)
+    flagged = result.assignments.filter(
+        pl.col("nn_similarity") <= (cutoff if cutoff is not None else float("-inf"))
+    )
+    rows = (
+        flagged.join(result.clusters.select("cluster", "size"), on="cluster", how="left")
+        .sort(["nn_similarity", "knn_sim_mean", "index"])
         .head(n)
+    )
+    return Outliers(
+        rows, cutoff, OUTLIER_PERCENTILE, flagged.height, scores.len() - scores.null_count()
     )
 
 

@@ -22,7 +22,7 @@ from simclust.report._markup import (
     how,
     table,
 )
-from simclust.report.data import Gallery, Member
+from simclust.report.data import Gallery, Member, Outliers
 from simclust.report.thumbs import Thumb
 
 if TYPE_CHECKING:
@@ -212,48 +212,68 @@ def thumb_cell(name: str, thumbs: Mapping[str, Thumb | None] | None, px: int) ->
     )
 
 
+def _where(r: Mapping[str, Any], shown: set[int]) -> str:
+    """A row's cluster as the outliers table shows it: a link, "singleton" or "noise"."""
+    if r["cluster"] < 0:
+        return f"noise ({MINUS}1)"
+    if r["size"] == 1:
+        return f"singleton ({int(r['cluster'])})"
+    return f"{cluster_link(r['cluster'], shown)} ({int(r['size']):,} members)"
+
+
 def outliers_section(
     result: Result,
-    outliers: pl.DataFrame,
+    outliers: Outliers,
     noise: pl.DataFrame,
     thumbs: Mapping[str, Thumb | None] | None,
     shown: set[int],
     px: int,
 ) -> str:
     """The outliers, then the noise rows and the unreadable files (``bad_files``)."""
+    k = result.outlier_search.get("k")
     parts = [
         '<section id="outliers"><h2>Outliers</h2>\n',
         how(
-            "the rows least similar (cosine) to the centroid of their own cluster (clusters "
-            "of ≥ 2 members), lowest first, next to the mean similarity of that cluster's "
-            "members. A value far below the cluster mean is a member that is only in the "
-            f"cluster through a chain of neighbours. Noise rows (label {MINUS}1, in no cluster) "
-            "and files that could not be read follow."
+            "every row, clustered or not, ranked by its cosine similarity to the nearest "
+            "other row (<code>nn_similarity</code> in assignments), lowest first; ties by "
+            f"the mean similarity to its {k} nearest (<code>knn_sim_mean</code>). The lowest "
+            f"{outliers.percentile:g} % of rows by <code>nn_similarity</code> are listed: "
+            "nothing else in the data looks much like them. Singletons and noise rows are "
+            "included; the similarity to the centroid is shown for members of clusters of "
+            f"≥ 2 only. Noise rows (label {MINUS}1, in no cluster) and files that could not "
+            "be read follow."
         ),
     ]
-    if outliers.height == 0:
-        parts.append('<p class="note">No similarities to centroids (run "centroid").</p>\n')
+    if outliers.cutoff is None:
+        parts.append('<p class="note">No row has a neighbour to compare with.</p>\n')
     else:
+        more = outliers.n_flagged - outliers.rows.height
+        parts.append(
+            f'<p class="cutoff">Cut-off: <code>nn_similarity</code> ≤ '
+            f"<b>{fmt_float(outliers.cutoff)}</b> (the lowest {outliers.percentile:g} % "
+            f"of {outliers.n_scored:,} rows): {outliers.n_flagged:,} "
+            f"{'row' if outliers.n_flagged == 1 else 'rows'}"
+            + (f", the lowest {outliers.rows.height:,} shown" if more > 0 else "")
+            + ".</p>\n"
+        )
         headers = [
             "",
             "id",
+            "to nearest row",
+            f"mean to {k} nearest",
             "cluster",
-            "size",
-            "similarity to centroid",
-            "cluster mean",
-            "silhouette",
+            "to centroid",
         ]
         if thumbs is None:
             headers = headers[1:]
         rows = []
-        for r in outliers.iter_rows(named=True):
+        for r in outliers.rows.iter_rows(named=True):
             cells = [
                 f'<span class="id">{esc(r["id"])}</span>',
-                cluster_link(r["cluster"], shown),
-                f"{int(r['size']):,}",
-                f"<b>{fmt_float(r['centroid_similarity'])}</b>",
-                fmt_float(r["centroid_sim_mean"]),
-                fmt_float(r["silhouette"]),
+                f"<b>{fmt_float(r['nn_similarity'])}</b>",
+                fmt_float(r["knn_sim_mean"]),
+                _where(r, shown),
+                fmt_float(r["centroid_similarity"]),
             ]
             if thumbs is not None:
                 cells.insert(0, thumb_cell(str(r["id"]), thumbs, px))

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from simclust._format import fmt_float, search_lines
+from simclust._format import fmt_float, outlier_text, search_lines
 from simclust.exceptions import ParameterError
 from simclust.report import data, plots
 from simclust.report._markup import MINUS, TIMES, esc, how, script_json, table
@@ -79,8 +79,9 @@ def write_report(
     clusters flagged (all-pairs ``sim_min`` below ``threshold - 0.1``, or, for clusters
     of three or more, ``bridge_similarity`` within 0.01 of the threshold); galleries of
     the ``max_clusters`` largest clusters (size >= 2), members ordered by similarity to
-    the centroid, medoid first; the outliers (lowest similarity to their centroid),
-    noise rows and unreadable files (``result.tables["bad_files"]``).
+    the centroid, medoid first; the outliers (every row ranked by its similarity to its
+    nearest neighbour, the lowest 1 % listed), noise rows and unreadable files
+    (``result.tables["bad_files"]``).
 
     Galleries show thumbnails when the ids are image paths (or ``image_root`` is
     given); an image that is missing or unreadable, or whose path leads outside the
@@ -266,6 +267,7 @@ def _summary_section(result: Result, threshold: float | None) -> str:
         ("clustering threshold", fmt_float(threshold) if threshold is not None else "— (none)"),
         ("graph", str(cfg.get("graph")) if cfg.get("graph") is not None else "strategy's own"),
         *search_lines(result.graph_search, result.metric_searches),
+        ("outlier scores", outlier_text(result.outlier_search)),
         ("metrics", metric_txt),
         ("input fingerprint", ", ".join(f"{k}={v}" for k, v in fp.items())),
     ]
@@ -332,7 +334,7 @@ def _render(result: Result, opts: _Options) -> Iterator[str]:
     thumbs: dict[str, Thumb | None] | None = None
     if is_image_mode(result.assignments["id"], opts.image_root):
         names = [m.id for g in galleries for m in (*g.head, *g.tail)]
-        names += outliers["id"].to_list() + noise["id"].to_list()
+        names += outliers.rows["id"].to_list() + noise["id"].to_list()
         cap = opts.max_clusters * opts.gallery_size + 2 * opts.gallery_size
         thumbs = make_thumbs(names, opts.image_root, opts.thumb_px, cap)
     yield from _galleries_section(galleries, chained, thumbs, opts.gallery_size, opts.thumb_px)
