@@ -8,7 +8,7 @@ For semantic clusters, embed with your own model (e.g. the first-party
 
 Example:
     >>> Pixels().dim
-    360
+    465
 
 """
 

@@ -5,11 +5,11 @@ finding duplicates and near-duplicates (crops of up to about 10 %, horizontal fl
 brightness changes, re-encoding, resizing). It is perceptual, not semantic: two
 different photos of the same kind of object are not close. With the defaults an image
 is decoded at 64 x 64 and described by three L2-normalised, weighted blocks
-(``dim = 360``):
+(``dim = 465``):
 
-* ``dct`` (104 values, weight 0.5): structure. The first ``n_dct`` low-frequency 2-D
+* ``dct`` (209 values, weight 0.5): structure. The first ``n_dct`` low-frequency 2-D
   DCT-II coefficients of the grayscale (luma) image in JPEG zig-zag order, without
-  the DC term (all coefficients with ``u + v <= 13``), after subtracting the weighted
+  the DC term (all coefficients with ``u + v <= 19``), after subtracting the weighted
   mean luma and weighting the pixels by a centred Gaussian (standard deviation
   ``window`` times the side): the border, which a crop removes, counts little. Like a
   perceptual hash, but real-valued: invariant to brightness offsets and contrast
@@ -41,15 +41,15 @@ histogram only.
 Measured on 200 seeded photo-like images (smooth colour fields, gradients, shapes,
 blur, noise; ``tests/test_io_images.py``), their horizontal flips and their central
 90 % crops (JPEG, quality 90): every flip has cosine 1.0000 (to 4 decimals) to its
-original and 99.5 % of the crops 0.95 or more (median 0.98, minimum 0.94), while the
-distinct pairs have a mean cosine of 0.36 and at most 0.79. On
+original and 98.5 % of the crops 0.95 or more (median 0.98, minimum 0.94), while the
+distinct pairs have a mean cosine of 0.35 and at most 0.79. On
 :func:`simclust.testing.images.make_image_dataset` (3000 images, 96 px, seed 0):
-near-duplicate pairs have median cosine 0.985 (5th percentile 0.96, minimum 0.94),
-members of the same group 0.85 on average, images of different groups 0.28 (99th
-percentile 0.82). That dataset's members of a group are drawn as variations of one
+near-duplicate pairs have median cosine 0.98 (5th percentile 0.96, minimum 0.92),
+members of the same group 0.83 on average, images of different groups 0.28 (99th
+percentile 0.80). That dataset's members of a group are drawn as variations of one
 picture, about as far apart as its near-duplicates: 10 % of same-group pairs of
 originals are closer in pixels than the median near-duplicate pair, and they reach a
-cosine of 0.998, so no threshold separates its near-duplicates from their groups.
+cosine of 0.997, so no threshold separates its near-duplicates from their groups.
 
 Example:
     >>> import tempfile
@@ -60,7 +60,7 @@ Example:
     ...     Image.radial_gradient("L").convert("RGB").save(p)
     ...     result = PixelEmbedder().embed([p, Path(tmp) / "missing.jpg"])
     >>> result.features.shape, result.bad_files.height
-    ((1, 360), 1)
+    ((1, 465), 1)
 
 """
 
@@ -250,7 +250,7 @@ class PixelEmbedder(Embedder):
     Example:
         >>> emb = PixelEmbedder()
         >>> emb.dim, emb.get_params()["n_dct"]
-        (360, 104)
+        (465, 209)
         >>> PixelEmbedder(size=32, thumb=4).get_params()["thumb"]
         4
         >>> rgb = np.zeros((2, 64, 64, 3), np.uint8)
@@ -269,11 +269,11 @@ class PixelEmbedder(Embedder):
         self,
         *,
         size: int = 64,
-        n_dct: int = 104,
+        n_dct: int = 209,
         thumb: int = 8,
         hist_bins: int = 4,
         weights: tuple[float, float, float] = (0.5, 0.3, 0.2),
-        window: float | None = 0.25,
+        window: float | None = 0.2,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         n_jobs: int | None = None,
     ) -> None:
@@ -361,7 +361,7 @@ class PixelEmbedder(Embedder):
 
         Example:
             >>> PixelEmbedder().blocks["hist"]
-            slice(296, 360, None)
+            slice(401, 465, None)
 
         """
         a = self.n_dct
@@ -382,7 +382,7 @@ class PixelEmbedder(Embedder):
 
         Example:
             >>> PixelEmbedder().embed_arrays(np.zeros((64, 64, 3), np.uint8)).shape
-            (360,)
+            (465,)
 
         """
         x = np.asarray(images)
@@ -513,7 +513,7 @@ class PixelEmbedder(Embedder):
             ...     _ = bad.write_bytes(b"not an image")
             ...     r = PixelEmbedder().embed([bad], n_jobs=1)
             >>> r.features.shape, r.bad_files["error"][0].startswith("UnidentifiedImageError")
-            ((0, 360), True)
+            ((0, 465), True)
 
         """
         if n_jobs is None:
