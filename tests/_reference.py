@@ -387,3 +387,73 @@ def random_graph(seed: int, n: int, e: int, *, weights: bool = False):
     # similarities on a coarse grid: lots of exactly equal values
     sim = (rng.integers(-64, 65, e) / 64).astype(np.float32)
     return src, dst, sim
+
+
+def ref_weak_splits(n: int, src, dst, sim, labels, threshold, strict, min_share, min_part):
+    """Per cluster, by loops over its members: (sizable parts at ``strict``, lowest
+    conductance of one against the rest over the edges at ``threshold``; NaN below 2)."""
+    src = np.asarray(src, dtype=np.int64)
+    dst = np.asarray(dst, dtype=np.int64)
+    sim = np.asarray(sim, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
+    C = int(labels.max()) + 1 if labels.size else 0
+    n_parts = np.zeros(C, dtype=np.int64)
+    cond = np.full(C, np.nan)
+    for c in range(C):
+        members = np.flatnonzero(labels == c)
+        at_t = (labels[src] == c) & (labels[dst] == c) & (sim >= np.float32(threshold))
+        s, d, w = src[at_t], dst[at_t], sim[at_t]
+        strong = w >= np.float32(strict)
+        part = ref_components(n, s[strong], d[strong])
+        parts = [
+            p
+            for p in np.unique(part[members])
+            if (part[members] == p).sum() >= max(min_part, min_share * members.size)
+        ]
+        n_parts[c] = len(parts)
+        if len(parts) < 2:
+            continue
+        degree = {int(i): 0 for i in members}
+        for a, b in zip(s.tolist(), d.tolist(), strict=True):
+            degree[a] += 1
+            degree[b] += 1
+        total = sum(degree.values())
+        best = np.inf
+        for p in parts:
+            inside = {int(i) for i in members if part[i] == p}
+            vol = sum(degree[i] for i in inside)
+            cut = sum(
+                (a in inside) != (b in inside) for a, b in zip(s.tolist(), d.tolist(), strict=True)
+            )
+            best = min(best, cut / max(min(vol, total - vol), 1))
+        cond[c] = best
+    return n_parts, cond
+
+
+def on_circle(angles_deg, plane: int, d: int) -> np.ndarray:
+    """Unit rows at the given angles in the plane of axes ``plane, plane + 1`` of R^d."""
+    a = np.radians(np.asarray(angles_deg, dtype=np.float64))
+    X = np.zeros((a.size, d))
+    X[:, plane], X[:, plane + 1] = np.cos(a), np.sin(a)
+    return X
+
+
+def bridged_groups_and_an_arc(d: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """At threshold 0.9: two tight groups joined by 3 edges, an arc, a tight trio.
+
+    Rows 0-19 at 0..10 degrees and rows 20-39 at 35..45 degrees of one circle: within
+    a group every pair is an edge, across only (19, 20) at 25 degrees and (18, 20),
+    (19, 21) at 25.5 (cos 0.9026; the next pairs are at 26.05, cos 0.898). Rows 40-79:
+    an arc over 120 degrees of another circle, 3.08 degrees apart (all-pairs minimum
+    -0.5). Rows 80-82: three rows within 0.6 degrees. Returns the rows and the part
+    each row was drawn in (0, 1: the two groups, 2: the arc, 3: the trio).
+    """
+    X = np.vstack(
+        [
+            on_circle(np.linspace(0, 10, 20), 0, d),
+            on_circle(np.linspace(35, 45, 20), 0, d),
+            on_circle(np.linspace(0, 120, 40), 2, d),
+            on_circle([0.0, 0.3, 0.6], 4, d),
+        ]
+    )
+    return X, np.repeat([0, 1, 2, 3], [20, 20, 40, 3])

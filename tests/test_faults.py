@@ -832,7 +832,7 @@ def test_huge_image_refused_undecoded_without_warnings(tmp_path):
     assert "more than the limit max_pixels = 50,000,000" in out.bad_files["error"][0]
     # the limit is the embedder's: raised, the same image passes the check (and is decoded)
     small = big_png(tmp_path / "wide.png", width=3000, height=2000)
-    assert PixelEmbedder(max_pixels=6_000_000).embed([small], n_jobs=1).features.shape == (1, 360)
+    assert PixelEmbedder(max_pixels=6_000_000).embed([small], n_jobs=1).features.shape == (1, 465)
     refused = PixelEmbedder(max_pixels=5_999_999).embed([small], n_jobs=1)
     assert refused.bad_files["error"][0].startswith("3000 x 2000 = 6,000,000 pixels")
 

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 import simclust
 import simclust.testing
+from _reference import bridged_groups_and_an_arc
 from PIL import Image
 from simclust.exceptions import ParameterError
 from simclust.report import html as report_html
@@ -98,7 +99,7 @@ def image_report(image_result, tmp_path_factory):
 
 
 def _arc_result():
-    """One chained cluster (an arc: neighbours cos >= 0.92, ends opposite) + one tight one."""
+    """An elongated cluster (an arc: neighbours cos >= 0.92, ends opposite) + a tight one."""
     angles = np.arange(10) * 0.35
     arc = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
     rng = np.random.default_rng(3)
@@ -154,31 +155,29 @@ def test_report_is_offline(image_report):
 
 
 def test_chained_cluster_listed():
-    res = _arc_result()
-    arc_cluster = int(res.assignments["cluster"][0])
-    tight_cluster = int(res.assignments["cluster"][10])
-    assert res.assignments["cluster"][:10].n_unique() == 1
-    assert float(res.clusters.filter(pl.col("cluster") == arc_cluster)["sim_min"][0]) < 0.0
+    """The two bridged groups are listed and ringed; the arc (all-pairs min -0.5) is not."""
+    x, _ = bridged_groups_and_an_arc()
+    res = simclust.analyze(x, threshold=0.9, metrics=["intra", "edge", "centroid"])
+    bridged, arc = int(res.assignments["cluster"][0]), int(res.assignments["cluster"][40])
+    assert float(res.clusters.filter(pl.col("cluster") == arc)["sim_min"][0]) < 0.0
     text = "".join(report_html._render(res, report_html._Options(None, None, 50, 24, 96)))
     table = text[text.index('<table class="data chained">') :]
     table = table[: table.index("</table>")]
-    assert f'<a href="#cluster-{arc_cluster}">{arc_cluster}</a>' in table
-    assert f">{tight_cluster}</a>" not in table
-    assert "all-pairs min" in table
-    # the tightness plot rings it
+    assert f'<a href="#cluster-{bridged}">{bridged}</a>' in table
+    assert f">{arc}</a>" not in table
+    assert "2 parts of \u2265 10% (and \u2265 3 members) at similarity \u2265 0.920" in table
+    # the tightness plot rings it, and states the rule
     assert '"name":"chained (min)"' in text
+    assert "conductance &lt; 0.05" in _section(text, "tightness")
 
 
-def test_chained_by_bridge():
-    """A cluster of 3+ whose single-linkage bridge is within 0.01 of the threshold."""
-    a = np.array([[1.0, 0.0], [np.cos(0.05), np.sin(0.05)]])
-    ang = 0.05 + np.arccos(0.805)
-    b = np.array([[np.cos(ang), np.sin(ang)], [np.cos(ang + 0.05), np.sin(ang + 0.05)]])
-    res = simclust.analyze(np.vstack([a, b]), threshold=0.8, metrics=["intra", "edge"])
-    assert res.clusters.height == 1
-    chained = report_html._chained(res, 0.8)
-    assert chained.height == 1 and "bridge" in chained["why"][0]
-    assert "all-pairs min" not in chained["why"][0]
+def test_loose_arc_is_not_chained():
+    """An elongated cluster, however low its all-pairs minimum, is not chained."""
+    res = _arc_result()
+    assert float(res.clusters["sim_min"].min()) < 0.0
+    assert report_html._chained(res, 0.9).height == 0
+    text = "".join(report_html._render(res, report_html._Options(None, None, 50, 24, 96)))
+    assert '<h3 id="chained">Chained clusters</h3>\n<p class="note">None.</p>' in text
 
 
 def test_report_without_images_shows_id_table(tmp_path):

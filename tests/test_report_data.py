@@ -4,6 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 import simclust
+from _reference import bridged_groups_and_an_arc
 from simclust.report import data
 from simclust.testing import make_embeddings
 
@@ -37,7 +38,7 @@ def _centroid_sims(x, labels):
 
 
 def _arc_result():
-    """One chained cluster (an arc, ends opposite) and one tight one."""
+    """An elongated cluster (an arc, ends opposite) and a tight one."""
     angles = np.arange(10) * 0.35
     arc = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
     tight = np.array([0.0, 0.0, 1.0]) + np.random.default_rng(3).normal(0, 0.02, size=(8, 3))
@@ -105,19 +106,24 @@ def test_no_galleries_without_clusters_of_two():
 
 
 def test_chained_clusters_are_results_chained_clusters():
-    res = _arc_result()
+    x, _ = bridged_groups_and_an_arc()
+    res = simclust.analyze(x, threshold=0.9, metrics=METRICS)
     want = res.chained_clusters()
     got = data.chained_clusters(res, res.threshold())
     assert want.height == 1
     assert got["cluster"].to_list() == want["cluster"].to_list()
     assert got.columns == [*res.clusters.columns, "why"]
-    arc = got.row(0, named=True)
-    assert arc["size"] == 10
-    # the arc's ends are 3.15 rad apart: its all-pairs minimum is about cos(3.15)
-    assert arc["sim_min"] == pytest.approx(np.cos(9 * 0.35), abs=1e-5)
-    assert arc["why"] == f"all-pairs min {arc['sim_min']:.3f} < threshold \u2212 0.1 = 0.800"
+    row = got.row(0, named=True)
+    assert row["size"] == 40
+    # 3 of the 2 x 190 + 3 edge ends of either group cross to the other
+    assert row["why"] == (
+        "2 parts of \u2265 10% (and \u2265 3 members) at similarity \u2265 0.920, one joined "
+        f"to the rest with conductance {3 / 383:.4f} < 0.05"
+    )
     none = data.chained_clusters(res, None)
     assert none.height == 0 and "why" in none.columns
+    # an arc alone (all-pairs minimum about cos 3.15) is not chained
+    assert _arc_result().chained_clusters().height == 0
 
 
 def test_outliers_are_the_rows_least_similar_to_their_nearest(res, x):

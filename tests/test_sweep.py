@@ -1,5 +1,5 @@
 # ruff: noqa: N806  (X, Y, S, C: the field's matrix notation)
-"""threshold_sweep and bridge_similarity against scipy recomputation."""
+"""threshold_sweep, bridge_similarity and weak_splits against scipy recomputation."""
 
 import numpy as np
 import polars as pl
@@ -10,10 +10,12 @@ from _reference import (
     ref_bridge,
     ref_components,
     ref_sweep,
+    ref_weak_splits,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from simclust import ops
+from simclust.exceptions import ParameterError, ShapeError
 
 SWEEP_SCHEMA = {"threshold": pl.Float32, "n_components": pl.UInt32, "largest_component": pl.UInt32}
 
@@ -224,3 +226,78 @@ def test_bridge_property(g, data):
     present = np.unique(labels[labels >= 0])
     labels[labels >= 0] = np.searchsorted(present, labels[labels >= 0])
     _check_bridge(n, src, dst, sim, labels)
+
+
+# --------------------------------------------------------------------------- weak splits
+
+
+def _weak(n, src, dst, sim, labels, threshold=0.5, strict=0.75, min_share=0.1, min_part=3):
+    got = ops.weak_splits(
+        n,
+        src,
+        dst,
+        sim,
+        labels,
+        threshold=threshold,
+        strict=strict,
+        min_share=min_share,
+        min_part=min_part,
+    )
+    want = ref_weak_splits(n, src, dst, sim, labels, threshold, strict, min_share, min_part)
+    assert got[0].dtype == np.uint32 and got[1].dtype == np.float64
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+    return got
+
+
+def test_weak_splits_two_cliques():
+    """Two 10-cliques at 0.99: joined by 1 edge at 0.91 -> conductance 1/91; by 30 -> 30/120."""
+    iu, ju = np.triu_indices(10, 1)
+    src = np.r_[iu, iu + 10]
+    dst = np.r_[ju, ju + 10]
+    for n_cross, want in [(1, 1 / 91), (30, 30 / 120)]:
+        cs, cd = np.arange(n_cross) % 10, 10 + (np.arange(n_cross) * 7) % 10
+        s, d = np.r_[src, cs], np.r_[dst, cd]
+        sim = np.r_[np.full(src.size, 0.99), np.full(n_cross, 0.91)]
+        parts, cond = _weak(20, s, d, sim, np.zeros(20, int), threshold=0.9, strict=0.92)
+        assert parts.tolist() == [2] and cond[0] == pytest.approx(want)
+        # below the threshold the cross edges do not count: no cut, conductance 0
+        parts, cond = _weak(20, s, d, sim, np.zeros(20, int), threshold=0.95, strict=0.97)
+        assert parts.tolist() == [2] and cond.tolist() == [0.0]
+        # at a strict level the cross edges reach, there is one part
+        parts, cond = _weak(20, s, d, sim, np.zeros(20, int), threshold=0.9, strict=0.91)
+        assert parts.tolist() == [1] and np.isnan(cond[0])
+
+
+def test_weak_splits_small_parts_are_not_sizable():
+    """A 10-clique with a 2-row tail: one sizable part (min_part 3)."""
+    iu, ju = np.triu_indices(10, 1)
+    s, d = np.r_[iu, 9, 10], np.r_[ju, 10, 11]
+    sim = np.r_[np.full(iu.size, 0.99), 0.91, 0.99]
+    parts, cond = _weak(12, s, d, sim, np.zeros(12, int), threshold=0.9, strict=0.95)
+    assert parts.tolist() == [1] and np.isnan(cond[0])
+    parts, _ = _weak(12, s, d, sim, np.zeros(12, int), threshold=0.9, strict=0.95, min_part=2)
+    assert parts.tolist() == [2]
+
+
+@pytest.mark.parametrize("n", [1, 30, 400])
+@pytest.mark.parametrize("density", [0.5, 2.0, 8.0])
+def test_weak_splits_random_graphs(n, density):
+    """Random multigraphs, random labels with noise: the loops' reference, exactly."""
+    src, dst, sim = random_graph(n + int(10 * density), n, int(density * n), weights=True)
+    labels = np.random.default_rng(n).integers(-1, 5, n)
+    for threshold, strict in [(-1.0, 0.0), (0.0, 0.5), (0.25, 0.25)]:
+        _weak(n, src, dst, sim, labels, threshold, strict, min_share=0.05, min_part=2)
+
+
+def test_weak_splits_bad_input():
+    ok = {"threshold": 0.5, "strict": 0.6, "min_share": 0.1, "min_part": 3}
+    with pytest.raises(ShapeError):
+        ops.weak_splits(3, [0, 1], [1], [0.9], [0, 0, 0], **ok)
+    with pytest.raises(ShapeError):
+        ops.weak_splits(3, [0], [1], [0.9], [0, 0], **ok)
+    with pytest.raises(ParameterError):
+        ops.weak_splits(3, [0], [3], [0.9], [0, 0, 0], **ok)
+    for bad in [{"strict": 0.4}, {"min_share": 1.5}, {"min_part": 0}, {"threshold": np.nan}]:
+        with pytest.raises(ParameterError):
+            ops.weak_splits(3, [0], [1], [0.9], [0, 0, 0], **{**ok, **bad})

@@ -100,8 +100,8 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
         chained = s["n_chained"]
         if chained:
             console.print(
-                f"[bold yellow]{chained:,} chained cluster(s)[/]: all-pairs sim_min far below "
-                "the threshold (held together by chains of edges; see the report)"
+                f"[bold yellow]{chained:,} chained cluster(s)[/]: several groups joined by weak "
+                "bridges (see the report)"
             )
     if "dedup" in s:
         console.print(dedup_grid(s["dedup"], result.dedup.get("graph_search") or {}))

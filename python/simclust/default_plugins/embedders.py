@@ -1,13 +1,14 @@
 """Built-in image embedder ``pixels``: colour and DCT features, no downloaded weights.
 
-Good for exact and near-duplicates (crops of a few percent, brightness jitter,
-re-encoding) and for grouping images by colour and layout; it knows nothing of
-semantics. For semantic clusters, embed with your own model (e.g. the first-party
+Perceptual, not semantic: good for exact and near-duplicates (horizontal flips, which
+embed to the same vector, crops up to about 10 %, brightness jitter, re-encoding) and
+for grouping images by colour and layout; it knows nothing of what the images show.
+For semantic clusters, embed with your own model (e.g. the first-party
 ``simclust-onnx`` plugin) or load precomputed embeddings.
 
 Example:
     >>> Pixels().dim
-    360
+    465
 
 """
 
@@ -20,4 +21,4 @@ __all__ = ["Pixels"]
 Pixels = PixelEmbedder
 """The ``pixels`` embedder is :class:`simclust.io.embed.PixelEmbedder` itself: its
 constructor declares the parameters (``size``, ``n_dct``, ``thumb``, ``hist_bins``,
-``weights``, ``max_pixels``, ``n_jobs``) once, for Python and for configs."""
+``weights``, ``window``, ``max_pixels``, ``n_jobs``) once, for Python and for configs."""

@@ -20,7 +20,7 @@ Example:
     ...     _ = write_fastdup_features(Path(tmp) / "work", result.features, names)
     ...     features, filenames = read_fastdup_features(Path(tmp) / "work", mmap=False)
     >>> features.shape, filenames
-    ((2, 360), ['0.png', '1.png'])
+    ((2, 465), ['0.png', '1.png'])
 
 """
 

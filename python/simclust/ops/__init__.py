@@ -22,7 +22,12 @@ from simclust.ops._coerce import EdgesLike as EdgesLike
 from simclust.ops._coerce import LabelsLike as LabelsLike
 from simclust.ops._coerce import Progress as Progress
 from simclust.ops._coerce import resolve_threads
-from simclust.ops._components import bridge_similarity, connected_components, threshold_sweep
+from simclust.ops._components import (
+    bridge_similarity,
+    connected_components,
+    threshold_sweep,
+    weak_splits,
+)
 from simclust.ops._geometry import (
     CentroidStats,
     Labelling,
@@ -82,4 +87,5 @@ __all__ = [
     "silhouette",
     "threshold_edges",
     "threshold_sweep",
+    "weak_splits",
 ]

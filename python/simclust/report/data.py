@@ -36,7 +36,12 @@ import polars as pl
 
 from simclust._format import finite, fmt_float
 from simclust.outliers import OUTLIER_PERCENTILE, outlier_cutoff
-from simclust.result import BRIDGE_MARGIN, CHAIN_MARGIN
+from simclust.result import (
+    CHAIN_MAX_CONDUCTANCE,
+    CHAIN_MIN_PART,
+    CHAIN_PART_SHARE,
+    chain_split_threshold,
+)
 
 if TYPE_CHECKING:
     from simclust.result import Result
@@ -60,7 +65,6 @@ __all__ = [
 MAX_SCATTER = 20_000
 """Clusters in the tightness plot (the largest, plus every chained one)."""
 
-_MINUS = "\u2212"
 _DASH = "\u2013"
 
 
@@ -195,33 +199,27 @@ def galleries(result: Result, max_clusters: int, gallery_size: int) -> list[Gall
 def chained_clusters(result: Result, threshold: float | None) -> pl.DataFrame:
     """:meth:`Result.chained_clusters` as rows of ``result.clusters``, plus ``why``.
 
-    Loosest first; ``why`` says what flagged each cluster, with ``threshold`` (the run's,
-    :meth:`Result.threshold`). Empty (with the columns) when ``threshold`` is ``None``.
+    Most weakly joined first; ``why`` says what flagged each cluster, with ``threshold``
+    (the run's, :meth:`Result.threshold`). Empty (with the columns) when ``threshold`` is
+    ``None``.
     """
     flags = result.chained_clusters()
     if threshold is None or flags.height == 0:
         return result.clusters.head(0).with_columns(why=pl.lit(None, dtype=pl.String))
     flagged = result.clusters.join(
-        flags.select("cluster", _loose="loose", _bridge="weak_bridge"),
+        flags.select("cluster", _parts="n_parts", _conductance="conductance"),
         on="cluster",
         how="inner",
         maintain_order="right",
     )
-    why = []
-    for r in flagged.iter_rows(named=True):
-        reasons = []
-        if r["_loose"]:
-            reasons.append(
-                f"all-pairs min {fmt_float(r['sim_min'])} < threshold {_MINUS} {CHAIN_MARGIN} "
-                f"= {fmt_float(threshold - CHAIN_MARGIN)}"
-            )
-        if r["_bridge"]:
-            reasons.append(
-                f"bridge {fmt_float(r['bridge_similarity'])} within {BRIDGE_MARGIN} of the "
-                f"threshold {fmt_float(threshold)}"
-            )
-        why.append("; ".join(reasons))
-    return flagged.drop("_loose", "_bridge").with_columns(why=pl.Series(why, dtype=pl.String))
+    split = fmt_float(chain_split_threshold(threshold))
+    why = [
+        f"{r['_parts']} parts of \u2265 {CHAIN_PART_SHARE:.0%} (and \u2265 {CHAIN_MIN_PART} "
+        f"members) at similarity \u2265 {split}, one joined to the rest with conductance "
+        f"{r['_conductance']:.4f} < {CHAIN_MAX_CONDUCTANCE}"
+        for r in flagged.iter_rows(named=True)
+    ]
+    return flagged.drop("_parts", "_conductance").with_columns(why=pl.Series(why, dtype=pl.String))
 
 
 def outliers(result: Result, n: int) -> Outliers:

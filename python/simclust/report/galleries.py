@@ -100,7 +100,7 @@ def galleries_section(
         f"than {gallery_size} shows its most central members, a gap, then its least "
         "similar ones: if those still look like the rest, the cluster is consistent. The "
         "bridge is the similarity at which the cluster would split; a red 'chained' badge "
-        "marks clusters whose members are not all alike."
+        "marks clusters made of several groups joined by weak bridges."
     )
     if not galleries:
         yield '<p class="note">No cluster has 2 or more members.</p>\n</section>\n'

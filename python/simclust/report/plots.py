@@ -17,7 +17,6 @@ import polars as pl
 from simclust._format import fmt_float, rounded
 from simclust.report._markup import (
     MAX_TABLE_ROWS,
-    MINUS,
     SIM,
     TIMES,
     cluster_link,
@@ -28,7 +27,12 @@ from simclust.report._markup import (
     table,
 )
 from simclust.report.data import MAX_SCATTER, heatmap, size_histogram, tightness_clusters
-from simclust.result import BRIDGE_MARGIN, CHAIN_MARGIN
+from simclust.result import (
+    CHAIN_MAX_CONDUCTANCE,
+    CHAIN_MIN_PART,
+    CHAIN_PART_SHARE,
+    chain_split_threshold,
+)
 
 if TYPE_CHECKING:
     from simclust.result import Result
@@ -230,20 +234,21 @@ def tightness_section(
     chained_ids = set(chained["cluster"].to_list())
     cl, total = tightness_clusters(result, chained_ids, MAX_SCATTER)
     crit = (
-        f"all-pairs min &lt; threshold {MINUS} {CHAIN_MARGIN} = "
-        f"{fmt_float(threshold - CHAIN_MARGIN)}, or "
-        f"(3+ members) bridge similarity within {BRIDGE_MARGIN} of the threshold "
-        f"{fmt_float(threshold)}"
+        f"at similarity ≥ {fmt_float(chain_split_threshold(threshold))} the cluster falls "
+        f"into 2 or more parts of ≥ {CHAIN_PART_SHARE:.0%} (and ≥ {CHAIN_MIN_PART} members), "
+        f"one of them joined to the rest by few edges at the threshold "
+        f"{fmt_float(threshold)}: conductance &lt; {CHAIN_MAX_CONDUCTANCE}"
         if threshold is not None
         else "needs a clustering threshold, which this strategy does not have"
     )
     head = '<section id="tightness"><h2>Cluster tightness</h2>\n' + how(
         "each cluster of ≥ 2 members twice: the mean (light) and the MINIMUM (dark) cosine "
         "similarity over ALL pairs of its members, against its size (log axis). A graph "
-        "clustering only guarantees that neighbours are similar: when the minimum falls "
-        "far below the threshold, the cluster is a chain whose ends are unlike each "
-        "other. The bridge similarity is the threshold at which the cluster would first "
-        f"split. Chained clusters (red rings; {crit}) are listed below. Click a point to "
+        "clustering only guarantees that neighbours are similar: a minimum far below the "
+        "threshold means members unlike each other, as in a loose or elongated group. The "
+        "bridge similarity is the threshold at which the cluster would first split. "
+        "Chained clusters are several groups joined by weak bridges (red rings; "
+        f"{crit}); they are listed below. Click a point to "
         "jump to its gallery (largest clusters only)."
     )
     if total == 0:
@@ -319,10 +324,7 @@ def tightness_section(
         )
     shapes = []
     if threshold is not None:
-        for y, dash, color in (
-            (threshold, "dash", "#555"),
-            (threshold - CHAIN_MARGIN, "dot", "#c62828"),
-        ):
+        for y, dash, color in ((threshold, "dash", "#555"),):
             shapes.append(
                 {
                     "type": "line",
@@ -355,7 +357,7 @@ def tightness_section(
 
 
 def chained_table(chained: pl.DataFrame, shown: set[int]) -> str:
-    """The chained clusters (:func:`simclust.report.data.chained_clusters`), loosest first."""
+    """The chained clusters (:func:`simclust.report.data.chained_clusters`), weakest first."""
     title = '<h3 id="chained">Chained clusters</h3>\n'
     if chained.height == 0:
         return title + '<p class="note">None.</p>\n'
@@ -389,7 +391,7 @@ def chained_table(chained: pl.DataFrame, shown: set[int]) -> str:
     ]
     return (
         title
-        + f'<p class="note">{chained.height:,} chained cluster(s), loosest first.</p>\n'
+        + f'<p class="note">{chained.height:,} chained cluster(s), most weakly joined first.</p>\n'
         + table(headers, rows, "data chained")
         + more
     )
