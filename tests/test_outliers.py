@@ -185,19 +185,24 @@ def test_singletons_have_null_centroid_similarity(planted):
 
 
 def test_the_demo_outliers_view_lists_the_planted_outliers(tmp_path):
-    """`simclust demo` (600 images): its outliers view's top rows are the planted outliers."""
+    """`simclust demo` (3,000 images): its outliers view's top rows are the planted outliers.
+
+    At 600 images two of the 18 planted outliers happen to be each other's nearest row
+    (0.81) with the built-in embedder, above some group members; at the demo's size the
+    90 planted outliers are the 90 lowest.
+    """
     pytest.importorskip("PIL")
     out = tmp_path / "demo"
     r = CliRunner().invoke(
-        main, ["demo", "--out", str(out), "--n-images", "600", "--no-report", "--quiet"]
+        main, ["demo", "--out", str(out), "--no-report", "--quiet"]
     )
     assert r.exit_code == 0, (r.stderr, r.exception)
     res = simclust.Result.read(out / "results")
     kinds = dict(pl.read_parquet(out / "dataset.parquet").select("path", "kind").rows())
     planted = {p for p, kind in kinds.items() if kind == "outlier"}
-    assert len(planted) == 18
+    assert len(planted) == 90
     ranked = res.assignments.sort(["nn_similarity", "knn_sim_mean", "index"])["id"].to_list()
     assert set(ranked[: len(planted)]) == planted
     view = data.outliers(res, 24)
-    assert view.n_flagged == view.rows.height == 6  # 1 % of 600
+    assert view.n_flagged == 30 and view.rows.height == 24  # 1 % of 3,000; 24 shown
     assert set(view.rows["id"]) <= planted
