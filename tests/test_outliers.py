@@ -193,9 +193,7 @@ def test_the_demo_outliers_view_lists_the_planted_outliers(tmp_path):
     """
     pytest.importorskip("PIL")
     out = tmp_path / "demo"
-    r = CliRunner().invoke(
-        main, ["demo", "--out", str(out), "--no-report", "--quiet"]
-    )
+    r = CliRunner().invoke(main, ["demo", "--out", str(out), "--no-report", "--quiet"])
     assert r.exit_code == 0, (r.stderr, r.exception)
     res = simclust.Result.read(out / "results")
     kinds = dict(pl.read_parquet(out / "dataset.parquet").select("path", "kind").rows())
