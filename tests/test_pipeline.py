@@ -302,10 +302,10 @@ def test_progress_reports_every_stage(host, data):
         "load",
         "normalize",
         "graph",
+        "outliers",
         "cluster",
         "metric:intra",
         "metric:edge",
-        "outliers",
         "sweep",
     ]
     for calls in seen.values():

@@ -73,7 +73,7 @@ __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "ru
 
 StageProgress = Callable[[str, int, int], object]
 """``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
-``cluster``, ``metric:<name>``, ``outliers``, ``sweep`` and, with ``[dedup]``, ``dedup``;
+``outliers``, ``cluster``, ``metric:<name>``, ``sweep`` and, with ``[dedup]``, ``dedup``;
 each reports ``(0, total)`` when it starts and ``(total, total)`` when it ends, and long
 kernels report in between."""
 
@@ -461,11 +461,8 @@ def analyze(
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
             )
-    with timer.stage("cluster"):
-        labels = _fit(plugins, x, graph)
-
-    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=settings)
-    parts = _compute_metrics(plugins, ctx, timer, progress)
+    # before the metrics: a big run's kNN search for the scores holds a copy of the rows,
+    # which must not meet the metrics' state (peak memory)
     with timer.stage("outliers"):
         scores, outlier_search = outlier_scores(
             x,
@@ -475,6 +472,11 @@ def analyze(
             progress=_stage_cb(progress, "outliers"),
             max_edges=cfg["run"]["max_edges"],
         )
+    with timer.stage("cluster"):
+        labels = _fit(plugins, x, graph)
+
+    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=settings)
+    parts = _compute_metrics(plugins, ctx, timer, progress)
     parts.row_parts.append(("the outlier scores", scores))
     clusters, assignments = _base_frames(labels, data.ids, parts)
 

@@ -21,14 +21,50 @@
 /// shared file mapping; does nothing otherwise. Returns whether it
 /// released them.
 pub(crate) fn release_if_file_mapped(data: &[f32]) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        linux::release(data)
+    FileMapped::check(data).is_some_and(|m| m.release(data))
+}
+
+/// An input found to lie in read-only shared file mappings, whose parts can
+/// then be released as a kernel finishes with them (one look at the maps).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileMapped {
+    lo: usize,
+    hi: usize,
+}
+
+impl FileMapped {
+    /// `Some` when every byte of `data` lies in a read-only shared file
+    /// mapping (never on other systems than Linux).
+    pub(crate) fn check(data: &[f32]) -> Option<Self> {
+        let lo = data.as_ptr() as usize;
+        let hi = lo + std::mem::size_of_val(data);
+        #[cfg(target_os = "linux")]
+        {
+            linux::covered(lo, hi).then_some(Self { lo, hi })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (lo, hi);
+            None
+        }
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = data;
-        false
+
+    /// Releases the whole pages inside `part`, which must lie within the
+    /// checked input (else nothing is done). Returns whether it released.
+    pub(crate) fn release(&self, part: &[f32]) -> bool {
+        let lo = part.as_ptr() as usize;
+        let hi = lo + std::mem::size_of_val(part);
+        if lo < self.lo || hi > self.hi {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            linux::release(lo, hi)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
     }
 }
 
@@ -61,7 +97,7 @@ mod linux {
     }
 
     /// Whether `[lo, hi)` is covered by read-only shared file mappings.
-    fn covered(lo: usize, hi: usize) -> bool {
+    pub(super) fn covered(lo: usize, hi: usize) -> bool {
         let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
             return false;
         };
@@ -80,20 +116,21 @@ mod linux {
         false
     }
 
-    pub(super) fn release(data: &[f32]) -> bool {
-        let lo = data.as_ptr() as usize;
-        let hi = lo + std::mem::size_of_val(data);
+    /// Releases the whole pages inside `[lo, hi)`, which [`covered`] found
+    /// in read-only shared file mappings.
+    pub(super) fn release(lo: usize, hi: usize) -> bool {
         // SAFETY: sysconf only reads a system constant.
         let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
             p if p > 0 => p as usize,
             _ => DEFAULT_PAGE,
         };
         let (first, last) = (lo.div_ceil(page) * page, hi / page * page);
-        if first >= last || !covered(lo, hi) {
+        if first >= last {
             return false;
         }
-        // SAFETY: `[first, last)` holds whole pages inside `data`, all in
-        // read-only shared file mappings (checked above): MADV_DONTNEED
+        // SAFETY: `[first, last)` holds whole pages inside `[lo, hi)`, all in
+        // read-only shared file mappings (checked by `covered` for the
+        // borrowed input, which stays mapped while borrowed): MADV_DONTNEED
         // there only drops the page table entries, and the next read gets
         // the same bytes back from the file. No Rust reference observes a
         // change.
@@ -125,7 +162,8 @@ mod linux {
         #[test]
         fn heap_memory_is_never_released() {
             let v = vec![1.5_f32; 1 << 16];
-            assert!(!release(&v));
+            assert!(super::super::FileMapped::check(&v).is_none());
+            assert!(!super::super::release_if_file_mapped(&v));
             assert!(v.iter().all(|&x| x == 1.5));
         }
     }

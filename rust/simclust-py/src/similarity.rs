@@ -155,6 +155,22 @@ fn knn_edges<'py>(
     Ok(edges_out(py, e))
 }
 
+/// [`ivf::Partition::build`], giving the pages of a memory-mapped `x` back
+/// as the build finishes with them (see `pages`): the input and the lists'
+/// copy of it are then never both resident.
+fn build_releasing(
+    x: simclust_core::MatRef<'_>,
+    params: &ivf::PartitionParams,
+    ctl: &simclust_core::parallel::Control,
+) -> simclust_core::Result<ivf::Partition> {
+    match pages::FileMapped::check(x.as_slice()) {
+        Some(mapped) => ivf::Partition::build_with(x, params, ctl, &|rows: &[f32]| {
+            mapped.release(rows);
+        }),
+        None => ivf::Partition::build(x, params, ctl),
+    }
+}
+
 /// The rows split into lists by spherical k-means (an inverted file), for
 /// partitioned graphs: approximate kNN and ε-graphs with measured recall,
 /// and the certified exact ε-graph.
@@ -223,10 +239,7 @@ impl Partition {
         p.cells = certified;
         p.n_threads = n_threads;
         let inner = run_detached(py, "partition", progress.as_ref(), |ctl| {
-            let part = ivf::Partition::build(xm, &p, ctl)?;
-            // the partition holds its own copy of the rows
-            pages::release_if_file_mapped(xm.as_slice());
-            Ok(part)
+            build_releasing(xm, &p, ctl)
         })?;
         Ok(Self { inner })
     }
@@ -361,8 +374,7 @@ fn partitioned_threshold_edges<'py>(
     };
     let probe = probe(certified, threshold, nprobe);
     let g = run_detached(py, "threshold_edges", progress.as_ref(), |ctl| {
-        let part = ivf::Partition::build(xm, &params, ctl)?;
-        pages::release_if_file_mapped(xm.as_slice());
+        let part = build_releasing(xm, &params, ctl)?;
         ivf::threshold_graph(
             Cow::Owned(part),
             threshold,

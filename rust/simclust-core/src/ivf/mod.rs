@@ -169,6 +169,20 @@ impl Partition {
     /// [`Error::ZeroNorm`] naming bad rows, [`Error::Parameter`] for
     /// `n_lists` outside `1..=N`.
     pub fn build(x: MatRef<'_>, params: &PartitionParams, ctl: &Control) -> Result<Self> {
+        Self::build_with(x, params, ctl, &|_: &[f32]| {})
+    }
+
+    /// [`Partition::build`], calling `done_with(rows)` on consecutive blocks
+    /// of `x`'s rows as the build reads them for the last time in a pass
+    /// (the assignment, then the copy into the lists; each streams `x` in
+    /// order), so that a caller can give the pages of a memory-mapped input
+    /// back while the copy grows.
+    pub fn build_with(
+        x: MatRef<'_>,
+        params: &PartitionParams,
+        ctl: &Control,
+        done_with: &(dyn Fn(&[f32]) + Sync),
+    ) -> Result<Self> {
         check_non_empty(&x, "X")?;
         check_rows_fit_u32(&x, "X")?;
         let (n, d) = (x.n_rows(), x.n_cols());
@@ -181,7 +195,7 @@ impl Partition {
         let pool = parallel::pool(params.n_threads)?;
         let factors = unit_factors(x, "X", &pool)?;
         let centroids = train(x, &factors, params, ctl)?;
-        let (near, cos) = assign(x, &factors, &centroids, l, &pool, ctl)?;
+        let (near, cos) = assign(x, &factors, &centroids, l, &pool, ctl, done_with)?;
         let m = near_lists(l);
 
         let mut offsets = vec![0_usize; l + 1];
@@ -216,17 +230,7 @@ impl Partition {
         } else {
             None
         };
-        let mut xs = vec![0.0_f32; n * d];
-        pool.install(|| {
-            xs.par_chunks_mut(ASSIGN_ROWS * d)
-                .enumerate()
-                .for_each(|(ch, dst)| {
-                    for (p, drow) in dst.chunks_exact_mut(d).enumerate() {
-                        let r = order[ch * ASSIGN_ROWS + p] as usize;
-                        scale_row(x.row(r), factors[r], drow);
-                    }
-                })
-        });
+        let xs = copy_in_order(x, &factors, &order, &pool, done_with);
         Ok(Self {
             n_lists: l,
             d,
@@ -610,6 +614,7 @@ fn assign(
     l: usize,
     pool: &rayon::ThreadPool,
     ctl: &Control,
+    done_with: &(dyn Fn(&[f32]) + Sync),
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let (n, d) = (x.n_rows(), x.n_cols());
     let m = near_lists(l);
@@ -625,6 +630,7 @@ fn assign(
             for (dst, r) in rows.chunks_exact_mut(d).zip(r0..r1) {
                 scale_row(x.row(r), factors[r], dst);
             }
+            done_with(&x.as_slice()[r0 * d..r1 * d]);
             let mut near = Vec::with_capacity(ra * m);
             index.nearest(rows, ra, m, scratch, &mut near);
             let cos: Vec<f32> = (0..ra)
@@ -647,6 +653,65 @@ fn assign(
     }
     Ok((near, cos))
 }
+
+/// The unit rows of `x` at their positions (`order[p]` is the input row at
+/// position `p`), read in input order block by block, each block then given
+/// to `done_with`: the copy streams the input once, and every row is written
+/// to one position.
+fn copy_in_order(
+    x: MatRef<'_>,
+    factors: &[f64],
+    order: &[u32],
+    pool: &rayon::ThreadPool,
+    done_with: &(dyn Fn(&[f32]) + Sync),
+) -> Vec<f32> {
+    let (n, d) = (x.n_rows(), x.n_cols());
+    let mut pos = vec![0_u32; n];
+    for (p, &r) in order.iter().enumerate() {
+        pos[r as usize] = p as u32;
+    }
+    let mut xs = vec![0.0_f32; n * d];
+    let out = SharedRows(xs.as_mut_ptr());
+    pool.install(|| {
+        (0..n.div_ceil(ASSIGN_ROWS)).into_par_iter().for_each(|b| {
+            let (r0, r1) = (b * ASSIGN_ROWS, ((b + 1) * ASSIGN_ROWS).min(n));
+            for r in r0..r1 {
+                let p = pos[r] as usize;
+                // SAFETY: `order` is a permutation of `0..n` (every row is
+                // placed once), so `pos` is too and each position `p < n`
+                // is written by exactly one task; `xs` holds `n * d` values
+                // and outlives the pool's work.
+                let dst = unsafe { out.row(p, d) };
+                scale_row(x.row(r), factors[r], dst);
+            }
+            done_with(&x.as_slice()[r0 * d..r1 * d]);
+        })
+    });
+    xs
+}
+
+/// The base of an `n x d` row buffer that parallel tasks write disjoint
+/// rows of ([`copy_in_order`]).
+#[derive(Clone, Copy)]
+struct SharedRows(*mut f32);
+
+impl SharedRows {
+    /// Row `p` (of `d` values) of the buffer.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a row of the buffer and no other live reference covers it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, p: usize, d: usize) -> &mut [f32] {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(p * d), d) }
+    }
+}
+
+// SAFETY: the tasks that share it write disjoint rows (see `copy_in_order`).
+unsafe impl Send for SharedRows {}
+// SAFETY: as above; no task reads through it.
+unsafe impl Sync for SharedRows {}
 
 /// Lists each row keeps as its nearest (own list first), for the
 /// approximate kNN's row probes: [`NEAR_LISTS`] or all `l` when fewer.
@@ -1284,6 +1349,33 @@ mod tests {
     use super::*;
     use crate::similarity;
     use crate::testdata::clustered;
+
+    /// `build_with` hands over every row twice (once per pass, in blocks
+    /// that tile the input) and builds the same partition as `build`.
+    #[test]
+    fn build_with_hands_over_each_row_once_per_pass() {
+        let (n, d) = (3000, 12);
+        let x = clustered(n, d, 30, 0.3, 5);
+        let mut p = PartitionParams::for_rows(n);
+        p.n_threads = Some(2);
+        let seen = std::sync::Mutex::new(vec![0_u8; n]);
+        let base = x.as_ptr() as usize;
+        let xm = MatRef::new(&x, n, d).unwrap();
+        let got = Partition::build_with(xm, &p, &Control::new(), &|rows: &[f32]| {
+            let r0 = (rows.as_ptr() as usize - base) / (4 * d);
+            let mut seen = seen.lock().unwrap();
+            for r in r0..r0 + rows.len() / d {
+                seen[r] += 1;
+            }
+        })
+        .unwrap();
+        assert!(seen.into_inner().unwrap().iter().all(|&c| c == 2));
+        let want = Partition::build(xm, &p, &Control::new()).unwrap();
+        assert_eq!(
+            (got.order, got.xs, got.offsets),
+            (want.order, want.xs, want.offsets)
+        );
+    }
 
     fn part(x: &[f32], n: usize, d: usize, lists: usize) -> Partition {
         let mut p = PartitionParams::for_rows(n);
