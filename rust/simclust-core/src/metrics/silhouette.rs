@@ -15,6 +15,8 @@
 //! maximum per row: `O(N K D)` work instead of `O(N^2 D)`, and
 //! `O(N + K D)` memory (a `ROWS x KB` tile per thread, no `N x K` matrix).
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -84,14 +86,16 @@ pub fn silhouette(
     let cl = &g.clusters;
     let (k, d) = (cl.k(), g.d);
     let pool = parallel::pool(n_threads)?;
-    let means: Vec<f32> = pool.install(|| {
-        (0..k)
-            .into_par_iter()
-            .flat_map_iter(|c| {
-                let n = cl.size(c) as f64;
-                g.cluster_sum(c).into_iter().map(move |v| (v / n) as f32)
-            })
-            .collect()
+    // filled in place: a collected flat iterator grows by doubling, up to
+    // twice the K x D means at the peak
+    let mut means = vec![0.0_f32; k * d];
+    pool.install(|| {
+        means.par_chunks_mut(d).enumerate().for_each(|(c, dst)| {
+            let n = cl.size(c) as f64;
+            for (o, v) in dst.iter_mut().zip(g.cluster_sum(c)) {
+                *o = (v / n) as f32;
+            }
+        })
     });
     let queries = (0..k)
         .filter(|&c| cl.size(c) >= 2)
@@ -203,10 +207,16 @@ fn probed_scores(
     // similarity to it is 0, and the partition (of directions) leaves it out
     let live: Vec<u32> = (0..k as u32).filter(|&c| norms[c as usize] > 0.0).collect();
     let zero_means = k - live.len();
-    let packed: Vec<f32> = live
-        .iter()
-        .flat_map(|&c| means[c as usize * d..(c as usize + 1) * d].iter().copied())
-        .collect();
+    // the live means, packed (borrowed as they are when every mean is live)
+    let packed: Cow<'_, [f32]> = if zero_means == 0 {
+        Cow::Borrowed(means)
+    } else {
+        Cow::Owned(
+            live.iter()
+                .flat_map(|&c| means[c as usize * d..(c as usize + 1) * d].iter().copied())
+                .collect(),
+        )
+    };
     let params = PartitionParams {
         seed: plan.seed,
         n_threads: Some(pool.current_num_threads()),
