@@ -28,6 +28,8 @@ COLOURS = {
     "purple": (150, 40, 170),
 }
 PER_GROUP = 12
+VARIANT = "green/holiday_2024_beach_sunset_panorama_edit"
+VARIANTS = ((f"{VARIANT}_version_A.png", f"{VARIANT}_version_B.png"),)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -72,6 +74,13 @@ def image_result(tmp_path_factory):
         ids.append(rel)
     ids.append("red/missing.png")  # listed but never written: shown as its name
     _write_png(root / "red/missing.png", COLOURS["red"], rng)
+    # exact copies: near-duplicate groups, named alike up to their distinguishing ends
+    for src, copy in VARIANTS:
+        if not (root / src).exists():
+            _write_png(root / src, COLOURS["green"], rng, patch=(90, 200, 90))
+            ids.append(src)
+        (root / copy).write_bytes((root / src).read_bytes())
+        ids.append(copy)
     x = _embed([root / i for i in ids])
     (root / "red/missing.png").unlink()
     res = simclust.analyze(
@@ -143,6 +152,51 @@ def test_image_report_has_thumbnails_and_sections(image_report):
     for sid in ("summary", "sizes", "sweep", "heatmap", "tightness", "galleries", "outliers"):
         assert f'<section id="{sid}">' in text
     assert "SIMILARITIES" in text and "higher = closer" in text
+
+
+def test_sizes_plot_shows_rows_per_size_range(image_report, image_result):
+    res, _ = image_result
+    _, text = image_report
+    trace = _spec(text, "sizes")["data"][0]
+    sizes = res.clusters["size"].to_numpy()
+    assert sum(trace["y"]) == sizes.sum() == res.assignments.height  # rows, not clusters
+    assert "type" not in _spec(text, "sizes")["layout"]["yaxis"]  # linear, not log
+    n = res.assignments.height  # every row is in one of the 5 clusters of 12-16 rows
+    assert trace["text"][-1] == f"size 9\u201316: {n} rows (100.0 % of all) in 5 clusters"
+
+
+def test_sweep_starts_below_the_threshold(image_report, image_result):
+    res, _ = image_result
+    _, text = image_report
+    xs = _spec(text, "sweep")["data"][0]["x"]
+    assert xs[0] == pytest.approx(res.threshold() - 0.1) and xs[-1] == pytest.approx(0.99)
+    assert "30 thresholds, 0.700 to 0.990." in _section(text, "sweep")
+
+
+def test_captions_hold_whole_names(image_report):
+    """File names are never cut: the caption wraps the whole id, its title holds it too."""
+    _, text = image_report
+    gal = _section(text, "galleries")
+    for _, copy in VARIANTS:
+        assert f'title="{copy}">{copy}</span>' in gal
+
+
+def test_counts_have_the_right_number(tmp_path):
+    x = simclust.testing.make_embeddings(120, 8, n_clusters=3, seed=4)
+    res = simclust.analyze(x, threshold=0.8, metrics=["intra", "centroid"])
+    largest = int(res.clusters["size"].max())
+    text = write_report(res, tmp_path / "r.html", gallery_size=largest - 1).read_text("utf-8")
+    assert "… 1 more member (to centroid" in text
+    text = write_report(res, tmp_path / "r.html", gallery_size=largest - 2).read_text("utf-8")
+    assert "… 2 more members (to centroid" in text
+    page = text[: text.index("</main>")]  # the page, not plotly.js
+    assert "(s)" not in page and " 1 rows" not in page and " 1 clusters" not in page
+
+
+def _spec(text: str, name: str) -> dict:
+    m = re.search(rf'<script type="application/json" id="spec-{name}">(.*?)</script>', text)
+    assert m is not None
+    return __import__("json").loads(m.group(1))
 
 
 def test_report_is_offline(image_report):
@@ -404,3 +458,9 @@ def test_browser_xss_names_are_text(loaded):
     body = drv.execute_script("return document.body.textContent;")
     assert XSS_ALERT in body and XSS_FLAG in body
     assert f"bad/{XSS_ALERT}" in body
+    # whole file names, wrapped inside the tile: none is cut (no overflow)
+    cut = drv.execute_script(
+        "return Array.from(document.querySelectorAll('figcaption .fn'))"
+        ".filter(function (el) { return el.scrollWidth > el.clientWidth + 1; }).length;"
+    )
+    assert cut == 0

@@ -200,3 +200,46 @@ def test_size_histogram_counts_every_cluster_and_row(res):
         inside = (sizes >= int(lo)) & (sizes <= int(hi or lo))
         assert (b.n_clusters, b.n_rows) == (int(inside.sum()), int(sizes[inside].sum()))
     assert bins[-1].n_clusters > 0 and int(bins[-1].label.split("\u2013")[-1]) >= sizes.max()
+
+
+# --------------------------------------------------------------------------- sizes, sweep
+
+
+def test_size_histogram_makes_one_big_cluster_stand_out():
+    """A cluster with 22 % of the rows is a bar of 66 rows beside the singletons' 234
+    (by clusters it would be 1 against 234, a sliver)."""
+    rng = np.random.default_rng(11)
+    big = np.array([1.0, 0.0, 0.0, 0.0]) + rng.normal(0, 0.01, size=(66, 4))
+    rest = rng.normal(size=(234, 4))  # random directions: mostly singletons and pairs
+    res = simclust.analyze(np.vstack([big, rest]), threshold=0.999, metrics=["intra"])
+    sizes = res.clusters["size"].to_numpy()
+    assert sizes.max() == 66
+    bins = data.size_histogram(res)
+    top = next(b for b in bins if b.label == "65\u2013128")
+    assert (top.n_clusters, top.n_rows) == (1, 66)
+    assert top.n_rows / sizes.sum() == pytest.approx(0.22)
+    assert [b.n_rows for b in bins] == [
+        int(sizes[(sizes >= lo) & (sizes <= hi)].sum())
+        for lo, hi in [(1, 1), (2, 2), *((2**b + 1, 2 ** (b + 1)) for b in range(1, 7))]
+    ]
+
+
+def test_default_sweep_starts_below_the_threshold_and_counts_all_pairs(x, res):
+    """The sweep runs from 0.1 below the run's threshold, and each count is over every
+    pair at or above that threshold (the graph built at the lowest), not the run's graph."""
+    from _reference import ref_sweep
+
+    sw = res.sweep
+    t = res.threshold()
+    assert sw["threshold"].min() == pytest.approx(t - 0.1)
+    assert sw["threshold"].max() == pytest.approx(0.99)
+    u = _unit(x).astype(np.float32)
+    s = u.astype(np.float64) @ u.astype(np.float64).T
+    src, dst = np.triu_indices(len(x), 1)
+    want = ref_sweep(len(x), src, dst, s[src, dst], sw["threshold"].to_numpy())
+    below = sw.filter(pl.col("threshold") < t)
+    assert below.height >= 9
+    # on the run's graph (edges >= t only) every count below t would equal the count at t
+    at_t = sw.filter(pl.col("threshold") >= t)["n_components"][0]
+    assert below["n_components"].min() < at_t
+    assert list(zip(sw["n_components"], sw["largest_component"], strict=True)) == want

@@ -1,7 +1,8 @@
 """The report's member views: galleries of the largest clusters and the outliers.
 
 Members are shown as thumbnails when the ids are images, else as tables of ids and
-similarities; noise rows and unreadable files follow the outliers.
+similarities; noise rows and unreadable files follow the outliers. A thumbnail's caption
+holds its whole file name, wrapped (never cut), and its tooltip the name and values.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from simclust.report._markup import (
     DASH,
     MAX_TABLE_ROWS,
     MINUS,
-    basename,
     cluster_link,
+    count,
     esc,
     how,
     table,
@@ -34,11 +35,12 @@ _MEMBER_ROWS = 10  # rows per member table (id-only galleries)
 
 
 def _tile(
-    name: str, caption: str, tooltip: str, thumbs: Mapping[str, Thumb | None], medoid: bool, px: int
+    name: str, caption: str, tooltip: str, thumbs: Mapping[str, Thumb | None], framed: bool, px: int
 ) -> str:
-    cls = "tile medoid" if medoid else "tile"
+    """A thumbnail (or the name in a box), its ``caption`` (HTML) and the whole name, wrapped."""
+    cls = "tile medoid" if framed else "tile"
     thumb = thumbs.get(name)
-    fn = f'<span class="fn" style="max-width:{px}px">{esc(basename(name))}</span>'
+    fn = f'<span class="fn" style="max-width:{px}px" title="{esc(name)}">{esc(name)}</span>'
     cap = f'<figcaption><span class="sim">{caption}</span>{fn}</figcaption>'
     if thumb is None:
         box = (
@@ -147,7 +149,8 @@ def galleries_section(
         ]
         lo, hi = g.omitted_range
         gap = (
-            f"… {g.omitted:,} more members (to centroid {fmt_float(lo)} {DASH} {fmt_float(hi)}) …"
+            f"… {count(g.omitted, 'more member')} (to centroid {fmt_float(lo)} {DASH} "
+            f"{fmt_float(hi)}) …"
             if g.omitted
             else ""
         )
@@ -251,8 +254,7 @@ def outliers_section(
         parts.append(
             f'<p class="cutoff">Cut-off: <code>nn_similarity</code> ≤ '
             f"<b>{fmt_float(outliers.cutoff)}</b> (the lowest {outliers.percentile:g} % "
-            f"of {outliers.n_scored:,} rows): {outliers.n_flagged:,} "
-            f"{'row' if outliers.n_flagged == 1 else 'rows'}"
+            f"of {outliers.n_scored:,} rows): {count(outliers.n_flagged, 'row')}"
             + (f", the lowest {outliers.rows.height:,} shown" if more > 0 else "")
             + ".</p>\n"
         )
