@@ -719,6 +719,22 @@ def test_sweep_at_or_above_the_threshold_builds_one_graph(monkeypatch):
     assert res.sweep.height == 2
 
 
+def test_default_sweep_starts_below_the_threshold_within_the_budget():
+    """The default sweep runs from 0.1 below the threshold on the graph built there; when
+    that graph is over the budget, it falls back to the threshold's own graph."""
+    res = simclust.analyze(X40, threshold=0.0)
+    assert res.sweep["threshold"][0] == pytest.approx(-0.1)
+    U = X40.astype(np.float64) / np.linalg.norm(X40.astype(np.float64), axis=1, keepdims=True)
+    upper = (U @ U.T)[np.triu_indices(len(X40), 1)].astype(np.float32)
+    n_run, n_low = int((upper >= np.float32(0.0)).sum()), int((upper >= np.float32(-0.1)).sum())
+    assert 400 <= n_run < n_low  # 400: the outlier scores' 10-NN search fits too
+    tight = simclust.analyze(X40, threshold=0.0, max_edges=n_run)
+    assert tight.sweep["threshold"][0] == pytest.approx(0.0)
+    assert tight.edges.height == n_run
+    above = res.sweep.filter(pl.col("threshold") >= -1e-9)
+    assert tight.sweep.drop("threshold").rows() == above.drop("threshold").rows()
+
+
 # --------------------------------------------------------------------------- item 10
 
 

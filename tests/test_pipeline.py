@@ -123,9 +123,16 @@ def test_analyze_schemas_and_values_equal_ops(host, data, strategy, params):
     if ids.size >= 2:
         ref_m = np.array([[cents[a] @ cents[b] for b in ids] for a in ids])
         np.testing.assert_allclose(res.centroid_matrix, ref_m, atol=1e-5)
-    # sweep equals the ops-level sweep over the same graph
+    # sweep equals the ops-level sweep over the graph at its lowest threshold (a kNN run's
+    # complete kNN graph; the run's graph when that is not above the run's threshold)
     if res.sweep.height:
-        ref_sw = ops.threshold_sweep(len(x), src, dst, s, res.sweep["threshold"].to_numpy())
+        ts = res.sweep["threshold"].to_numpy()
+        t = res.threshold()
+        if params.get("graph") == "knn":  # the complete kNN graph
+            src, dst, s = ops.knn_edges(x, 8, -1.0)
+        elif t is not None and ts.min() < t:
+            src, dst, s = ops.threshold_edges(x, float(ts.min()))
+        ref_sw = ops.threshold_sweep(len(x), src, dst, s, ts)
         assert_frame_equal(res.sweep, ref_sw)
 
 

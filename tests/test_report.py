@@ -28,6 +28,9 @@ COLOURS = {
     "purple": (150, 40, 170),
 }
 PER_GROUP = 12
+XSS_LABEL = "<script>alert('label')</script>"
+VARIANT = "green/holiday_2024_beach_sunset_panorama_edit"
+VARIANTS = ((f"{VARIANT}_version_A.png", f"{VARIANT}_version_B.png"),)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -72,10 +75,25 @@ def image_result(tmp_path_factory):
         ids.append(rel)
     ids.append("red/missing.png")  # listed but never written: shown as its name
     _write_png(root / "red/missing.png", COLOURS["red"], rng)
+    # exact copies: near-duplicate groups, named alike up to their distinguishing ends
+    for src, copy in ((f"red/{XSS_FLAG}", f"red/copy {XSS_FLAG}"), *VARIANTS):
+        if not (root / src).exists():
+            _write_png(root / src, COLOURS["green"], rng, patch=(90, 200, 90))
+            ids.append(src)
+        (root / copy).write_bytes((root / src).read_bytes())
+        ids.append(copy)
     x = _embed([root / i for i in ids])
     (root / "red/missing.png").unlink()
+    labels = [i.split("/")[0] for i in ids]
+    labels[ids.index("red/img_00.png")] = "blue"
+    labels[ids.index("yellow/img_03.png")] = XSS_LABEL
     res = simclust.analyze(
-        x, ids=ids, threshold=0.8, metrics=["intra", "edge", "centroid", "inter", "silhouette"]
+        x,
+        ids=ids,
+        threshold=0.8,
+        metrics=["intra", "edge", "centroid", "inter", "silhouette", "label-purity"],
+        rows=pl.DataFrame({"label": labels}),
+        config={"dedup": {"threshold": 1.0, "keep": "first"}},
     )
     res.tables["bad_files"] = pl.DataFrame(
         {
@@ -131,6 +149,7 @@ def test_image_report_escapes_names(image_report):
     galleries = _section(text, "galleries")
     assert f'alt="red/{html.escape(XSS_ALERT, quote=True)}"' in galleries
     assert html.escape(f"bad/{XSS_ALERT}", quote=True) in _section(text, "outliers")
+    assert f'alt="red/copy {html.escape(XSS_FLAG, quote=True)}"' in _section(text, "duplicates")
     # a listed image that does not exist is shown as its name
     assert '<div class="noimg"' in galleries and "red/missing.png</div>" in galleries
 
@@ -140,9 +159,81 @@ def test_image_report_has_thumbnails_and_sections(image_report):
     assert text.startswith("<!DOCTYPE html>")
     assert text.count('<div class="cluster" id="cluster-') == len(COLOURS)
     assert text.count("data:image/jpeg;base64,") >= len(COLOURS) * 8
-    for sid in ("summary", "sizes", "sweep", "heatmap", "tightness", "galleries", "outliers"):
+    sids = ("summary", "sizes", "sweep", "heatmap", "tightness", "galleries", "duplicates")
+    for sid in (*sids, "labels", "outliers"):
         assert f'<section id="{sid}">' in text
     assert "SIMILARITIES" in text and "higher = closer" in text
+
+
+def test_sizes_plot_shows_rows_per_size_range(image_report, image_result):
+    res, _ = image_result
+    _, text = image_report
+    trace = _spec(text, "sizes")["data"][0]
+    sizes = res.clusters["size"].to_numpy()
+    assert sum(trace["y"]) == sizes.sum() == res.assignments.height  # rows, not clusters
+    assert "type" not in _spec(text, "sizes")["layout"]["yaxis"]  # linear, not log
+    n = res.assignments.height  # every row is in one of the 5 clusters of 12-16 rows
+    assert trace["text"][-1] == f"size 9\u201316: {n} rows (100.0 % of all) in 5 clusters"
+
+
+def test_sweep_starts_below_the_threshold(image_report, image_result):
+    res, _ = image_result
+    _, text = image_report
+    xs = _spec(text, "sweep")["data"][0]["x"]
+    assert xs[0] == pytest.approx(res.threshold() - 0.1) and xs[-1] == pytest.approx(0.99)
+    assert "30 thresholds, 0.700 to 0.990." in _section(text, "sweep")
+
+
+def test_duplicates_view(image_report):
+    _, text = image_report
+    dups = _section(text, "duplicates")
+    assert '<a href="#duplicates">' in text
+    assert "2 groups, 4 files, 2 files to remove." in dups
+    # each group: the kept file first (framed), then the copy with its similarity to it
+    for kept, copy in ((f"red/{XSS_FLAG}", f"red/copy {XSS_FLAG}"), *VARIANTS):
+        k, c = html.escape(kept, quote=True), html.escape(copy, quote=True)
+        assert dups.index(f'alt="{k}"') < dups.index(f'alt="{c}"')
+        assert f'<span class="fn" style="max-width:64px" title="{c}">{c}</span>' in dups
+    assert dups.count('<figure class="tile medoid">') == 2
+    assert dups.count(">1.000 to kept<") == 2
+    assert "<b>1.000</b>" in dups  # the pair's similarity
+    assert "<img src=x" not in dups
+
+
+def test_suspect_labels_view(image_report):
+    _, text = image_report
+    sus = _section(text, "labels")
+    assert '<a href="#labels">' in text
+    assert "2 suspect rows in 2 clusters." in sus
+    assert html.escape(XSS_LABEL, quote=True) in sus and XSS_LABEL not in text
+    assert "label blue<br>cluster: red" in sus
+    assert sus.index('alt="red/img_00.png"') < sus.index('alt="yellow/img_03.png"')  # red: larger
+
+
+def test_captions_hold_whole_names(image_report):
+    """File names are never cut: the caption wraps the whole id, its title holds it too."""
+    _, text = image_report
+    gal = _section(text, "galleries")
+    for _, copy in VARIANTS:
+        assert f'title="{copy}">{copy}</span>' in gal
+
+
+def test_counts_have_the_right_number(tmp_path):
+    x = simclust.testing.make_embeddings(120, 8, n_clusters=3, seed=4)
+    res = simclust.analyze(x, threshold=0.8, metrics=["intra", "centroid"])
+    largest = int(res.clusters["size"].max())
+    text = write_report(res, tmp_path / "r.html", gallery_size=largest - 1).read_text("utf-8")
+    assert "… 1 more member (to centroid" in text
+    text = write_report(res, tmp_path / "r.html", gallery_size=largest - 2).read_text("utf-8")
+    assert "… 2 more members (to centroid" in text
+    page = text[: text.index("</main>")]  # the page, not plotly.js
+    assert "(s)" not in page and " 1 rows" not in page and " 1 clusters" not in page
+
+
+def _spec(text: str, name: str) -> dict:
+    m = re.search(rf'<script type="application/json" id="spec-{name}">(.*?)</script>', text)
+    assert m is not None
+    return __import__("json").loads(m.group(1))
 
 
 def test_report_is_offline(image_report):
@@ -402,5 +493,11 @@ def test_browser_xss_names_are_text(loaded):
     assert drv.execute_script("return typeof window.__xss;") == "undefined"
     assert drv.execute_script("return document.querySelectorAll('img[src=\"x\"]').length;") == 0
     body = drv.execute_script("return document.body.textContent;")
-    assert XSS_ALERT in body and XSS_FLAG in body
+    assert XSS_ALERT in body and XSS_FLAG in body and XSS_LABEL in body
     assert f"bad/{XSS_ALERT}" in body
+    # whole file names, wrapped inside the tile: none is cut (no overflow)
+    cut = drv.execute_script(
+        "return Array.from(document.querySelectorAll('figcaption .fn'))"
+        ".filter(function (el) { return el.scrollWidth > el.clientWidth + 1; }).length;"
+    )
+    assert cut == 0

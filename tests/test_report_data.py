@@ -200,3 +200,153 @@ def test_size_histogram_counts_every_cluster_and_row(res):
         inside = (sizes >= int(lo)) & (sizes <= int(hi or lo))
         assert (b.n_clusters, b.n_rows) == (int(inside.sum()), int(sizes[inside].sum()))
     assert bins[-1].n_clusters > 0 and int(bins[-1].label.split("\u2013")[-1]) >= sizes.max()
+
+
+# --------------------------------------------------------------------------- sizes, sweep
+
+
+def test_size_histogram_makes_one_big_cluster_stand_out():
+    """A cluster with 22 % of the rows is a bar of 66 rows beside the singletons' 234
+    (by clusters it would be 1 against 234, a sliver)."""
+    rng = np.random.default_rng(11)
+    big = np.array([1.0, 0.0, 0.0, 0.0]) + rng.normal(0, 0.01, size=(66, 4))
+    rest = rng.normal(size=(234, 4))  # random directions: mostly singletons and pairs
+    res = simclust.analyze(np.vstack([big, rest]), threshold=0.999, metrics=["intra"])
+    sizes = res.clusters["size"].to_numpy()
+    assert sizes.max() == 66
+    bins = data.size_histogram(res)
+    top = next(b for b in bins if b.label == "65\u2013128")
+    assert (top.n_clusters, top.n_rows) == (1, 66)
+    assert top.n_rows / sizes.sum() == pytest.approx(0.22)
+    assert [b.n_rows for b in bins] == [
+        int(sizes[(sizes >= lo) & (sizes <= hi)].sum())
+        for lo, hi in [(1, 1), (2, 2), *((2**b + 1, 2 ** (b + 1)) for b in range(1, 7))]
+    ]
+
+
+def test_default_sweep_starts_below_the_threshold_and_counts_all_pairs(x, res):
+    """The sweep runs from 0.1 below the run's threshold, and each count is over every
+    pair at or above that threshold (the graph built at the lowest), not the run's graph."""
+    from _reference import ref_sweep
+
+    sw = res.sweep
+    t = res.threshold()
+    assert sw["threshold"].min() == pytest.approx(t - 0.1)
+    assert sw["threshold"].max() == pytest.approx(0.99)
+    u = _unit(x).astype(np.float32)
+    s = u.astype(np.float64) @ u.astype(np.float64).T
+    src, dst = np.triu_indices(len(x), 1)
+    want = ref_sweep(len(x), src, dst, s[src, dst], sw["threshold"].to_numpy())
+    below = sw.filter(pl.col("threshold") < t)
+    assert below.height >= 9
+    # on the run's graph (edges >= t only) every count below t would equal the count at t
+    at_t = sw.filter(pl.col("threshold") >= t)["n_components"][0]
+    assert below["n_components"].min() < at_t
+    assert list(zip(sw["n_components"], sw["largest_component"], strict=True)) == want
+
+
+# --------------------------------------------------------------------------- suspect labels
+
+
+@pytest.fixture(scope="module")
+def labelled(x, res):
+    """Each row labelled with its cluster's id, except every 7th row of clusters >= 3."""
+    labels = res.assignments["cluster"].to_numpy()
+    names = np.array([f"class-{c}" for c in labels], dtype=object)
+    wrong = np.flatnonzero((np.arange(len(x)) % 7 == 0) & (labels >= 0))
+    names[wrong] = "<b>odd</b>"
+    r = simclust.analyze(
+        x,
+        threshold=0.85,
+        min_size=3,
+        metrics=[*METRICS, "label-purity"],
+        rows=pl.DataFrame({"label": names.tolist()}),
+    )
+    return r, names
+
+
+def test_suspect_labels_are_the_minority_rows_of_pure_clusters(labelled):
+    r, names = labelled
+    labels = r.assignments["cluster"].to_numpy()
+    want = []
+    for c in np.unique(labels[labels >= 0]):
+        rows = np.flatnonzero(labels == c)
+        values, counts = np.unique(names[rows].astype(str), return_counts=True)
+        best = counts.max()
+        majority = min(v for v, n in zip(values, counts, strict=True) if n == best)
+        if rows.size >= 3 and best / rows.size >= 0.8:
+            want += [(-rows.size, int(c), int(i), majority) for i in rows if names[i] != majority]
+    want.sort()
+    got = data.suspect_labels(r, n=1000)
+    assert got is not None and want
+    assert got.n_suspect == len(want)
+    assert got.n_clusters == len({c for _, c, _, _ in want})
+    assert got.rows.select("cluster", "index", "majority_label").rows() == [
+        (c, i, m) for _, c, i, m in want
+    ]
+    assert (got.rows["label"] != got.rows["majority_label"]).all()
+    head = data.suspect_labels(r, n=3)
+    assert head is not None and head.rows.height == 3 and head.n_suspect == len(want)
+
+
+def test_suspect_labels_absent_without_the_metric(res):
+    assert data.suspect_labels(res, n=10) is None
+
+
+# --------------------------------------------------------------------------- duplicates
+
+
+@pytest.fixture(scope="module")
+def dup_result():
+    """60 random rows, then 3 near-copies of row 0, 2 of row 1 and 1 of row 2."""
+    rng = np.random.default_rng(21)
+    base = rng.normal(size=(60, 16))
+    copies = [base[i] + rng.normal(0, 0.02, size=16) for i in (0, 0, 0, 1, 1, 2)]
+    xd = np.vstack([base, copies])
+    ids = [f"photos/{i:03d}/IMG_{i:04d}.jpg" for i in range(len(xd))]
+    r = simclust.analyze(xd, ids=ids, threshold=0.9, config={"dedup": {"threshold": 0.99}})
+    return r, xd
+
+
+def test_duplicate_groups_largest_first_kept_first(dup_result):
+    r, xd = dup_result
+    u = _unit(xd)
+    s = u @ u.T
+    n = len(xd)
+    # independent groups: components of the pairs >= 0.99 (union by repeated relabelling)
+    comp = np.arange(n)
+    pairs = np.argwhere(np.triu(s >= 0.99, 1))
+    for _ in range(n):
+        for a, b in pairs:
+            comp[a] = comp[b] = min(comp[a], comp[b])
+    groups = [np.flatnonzero(comp == c) for c in np.unique(comp)]
+    groups = sorted((g for g in groups if g.size >= 2), key=lambda g: (-g.size, g.min()))
+    assert [g.size for g in groups] == [4, 3, 2]
+
+    got = data.duplicate_groups(r, max_groups=2, max_members=3)
+    assert got is not None
+    assert got.summary["n_groups"] == 3 and got.summary["n_to_remove"] == 6
+    assert [(g.size, g.members.height) for g in got.groups] == [(4, 3), (3, 3)]
+    for g, rows in zip(got.groups, groups, strict=False):
+        kept = int(g.members["row"][0])
+        assert g.members["kept"].to_list() == [True] + [False] * (g.members.height - 1)
+        assert kept in rows
+        others = sorted((r_ for r_ in rows if r_ != kept), key=lambda r_: (-s[kept, r_], r_))
+        assert g.members["row"].to_list()[1:] == others[: g.members.height - 1]
+        np.testing.assert_allclose(
+            g.members["similarity_to_kept"].to_numpy()[1:],
+            s[kept, others[: g.members.height - 1]],
+            atol=1e-6,
+        )
+        want_pairs = sorted(
+            (-s[a, b], a, b) for a in rows for b in rows if a < b and s[a, b] >= 0.99
+        )
+        assert g.n_pairs == len(want_pairs)
+        assert g.pairs.select("src", "dst").rows() == [(a, b) for _, a, b in want_pairs][:3]
+        np.testing.assert_allclose(
+            g.pairs["similarity"].to_numpy(), [-v for v, _, _ in want_pairs][:3], atol=1e-6
+        )
+
+
+def test_duplicate_groups_absent_without_dedup(res):
+    assert data.duplicate_groups(res, max_groups=5, max_members=5) is None

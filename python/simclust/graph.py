@@ -28,6 +28,7 @@ from simclust.frames import edges_frame
 
 __all__ = [
     "DEFAULT_MAX_EDGES",
+    "SWEEP_BELOW",
     "EdgeEstimate",
     "Graph",
     "GraphKind",
@@ -431,20 +432,26 @@ def build_graph(
     return Graph(spec, n, src, dst, sim, record)
 
 
+SWEEP_BELOW = 0.1
+"""How far below the graph's threshold a run's default sweep starts: the sweep shows how
+the components merge as the threshold is lowered, not only above it."""
+
+
 def sweep_thresholds(
     spec: GraphSpec, given: list[float] | tuple[float, ...] | None
 ) -> npt.NDArray[np.float64]:
     """The thresholds a run's sweep counts components at.
 
-    ``given`` (``[graph] sweep``), else every 0.01 from the graph's threshold (0.5 for a
-    kNN graph without one) up to 0.99.
+    ``given`` (``[graph] sweep``), else every 0.01 from :data:`SWEEP_BELOW` below the
+    graph's threshold (from 0.5 for a kNN graph without one) up to 0.99. The sweep is
+    counted on the graph at the lowest of them (:func:`build_run_graphs`).
 
     Raises:
         ConfigError: a given threshold outside ``[-1, 1]``.
 
     Example:
         >>> sweep_thresholds(GraphSpec("threshold", threshold=0.95), None).tolist()
-        [0.95, 0.96, 0.97, 0.98, 0.99]
+        [0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
 
     """
     if given:
@@ -456,8 +463,10 @@ def sweep_thresholds(
                 f"graph.sweep: thresholds are cosine similarities in [-1, 1], got {bad}"
             )
         return values
-    lo = max(float(spec.threshold if spec.threshold is not None else 0.5), -1.0)
-    values = np.round(np.arange(np.ceil(lo * 100) / 100, 1.0 - 1e-9, 0.01), 2).astype(np.float64)
+    lo = max(float(spec.threshold) - SWEEP_BELOW if spec.threshold is not None else 0.5, -1.0)
+    values = np.round(np.arange(np.ceil(np.round(lo * 100, 6)) / 100, 1.0 - 1e-9, 0.01), 2).astype(
+        np.float64
+    )
     return values if values.size else np.asarray([lo], dtype=np.float64)
 
 

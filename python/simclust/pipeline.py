@@ -450,17 +450,32 @@ def analyze(
     settings = SearchSettings(**cfg["search"])
     spec = _graph_spec(plugins, cfg, int(x.shape[0]))
     if spec is not None:
-        thresholds = sweep_thresholds(spec, (cfg.get("graph") or {}).get("sweep"))
-        with timer.stage("graph"):
-            graph, sweep_graph = build_run_graphs(
+        given = (cfg.get("graph") or {}).get("sweep")
+        thresholds = sweep_thresholds(spec, given)
+
+        def build(ts: npt.NDArray[np.float64]) -> tuple[Graph, Graph]:
+            return build_run_graphs(
                 x,
                 spec,
-                thresholds,
+                ts,
                 n_threads=threads,
                 progress=_stage_cb(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
             )
+
+        with timer.stage("graph"):
+            try:
+                graph, sweep_graph = build(thresholds)
+            except ConfigError:
+                if given or spec.threshold is None:
+                    raise
+                # the default sweep's graph below the threshold is over the budget: sweep
+                # from the graph's own threshold (whose graph may still be refused)
+                thresholds = thresholds[thresholds >= spec.threshold - 1e-9]
+                if not thresholds.size:
+                    thresholds = np.asarray([spec.threshold], dtype=np.float64)
+                graph, sweep_graph = build(thresholds)
     # before the metrics: a big run's kNN search for the scores holds a copy of the rows,
     # which must not meet the metrics' state (peak memory)
     with timer.stage("outliers"):

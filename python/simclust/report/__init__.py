@@ -1,10 +1,11 @@
 """Self-contained HTML reports of a :class:`simclust.Result`.
 
-:func:`write_report` writes one HTML file that opens offline: the run summary, the
-cluster size distribution, the threshold sweep, the inter-cluster centroid similarity
-heatmap, per-cluster tightness (chained clusters flagged), galleries of the largest
-clusters ordered by similarity to their centroid, and the outliers. Every value shown
-is a cosine similarity (higher = closer).
+:func:`write_report` writes one HTML file that opens offline: the run summary, the rows
+per cluster size range, the threshold sweep (from below the run's threshold), the
+inter-cluster centroid similarity heatmap, per-cluster tightness (chained clusters
+flagged), galleries of the largest clusters ordered by similarity to their centroid, the
+near-duplicate groups (with ``[dedup]``), the suspect labels (with ``label-purity``) and
+the outliers. Every value shown is a cosine similarity (higher = closer).
 
 What the report shows is chosen in :mod:`simclust.report.data` (pure functions of a
 result, no HTML); :mod:`simclust.report.html` assembles the page from

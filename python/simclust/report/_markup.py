@@ -17,8 +17,8 @@ __all__ = [
     "MINUS",
     "SIM",
     "TIMES",
-    "basename",
     "cluster_link",
+    "count",
     "esc",
     "how",
     "layout",
@@ -43,9 +43,9 @@ def script_json(obj: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def basename(name: str) -> str:
-    """The last part of a path-like id (slash or backslash separated)."""
-    return name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or name
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun in the right number: ``1 member``, ``2 members``, ``1,024 rows``."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def how(text: str) -> str:

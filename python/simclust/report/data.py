@@ -35,6 +35,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust._format import finite, fmt_float
+from simclust.duplicates import DUPLICATE_PAIRS_SCHEMA, summarize
 from simclust.outliers import OUTLIER_PERCENTILE, outlier_cutoff
 from simclust.result import (
     CHAIN_MAX_CONDUCTANCE,
@@ -48,17 +49,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_SCATTER",
+    "DuplicateGroup",
+    "DuplicateGroups",
     "Gallery",
     "Heatmap",
     "Member",
     "Outliers",
     "SizeBin",
+    "SuspectLabels",
     "chained_clusters",
+    "duplicate_groups",
     "galleries",
     "heatmap",
     "noise_rows",
     "outliers",
     "size_histogram",
+    "suspect_labels",
     "tightness_clusters",
 ]
 
@@ -118,6 +124,34 @@ class SizeBin:
     label: str
     n_clusters: int
     n_rows: int
+
+
+@dataclass(frozen=True)
+class SuspectLabels:
+    """The rows whose label disagrees with their cluster's majority (``label-purity``)."""
+
+    rows: pl.DataFrame  # rows of assignments + size, majority_label, purity; largest first
+    n_suspect: int  # rows flagged (rows shows at most n of them)
+    n_clusters: int  # clusters with at least one flagged row
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """One group of near-duplicates: its members (the kept one first) and its pairs."""
+
+    group: int
+    size: int
+    members: pl.DataFrame  # rows of tables["duplicates"]: kept, then most similar to it
+    pairs: pl.DataFrame  # rows of tables["duplicate_pairs"]: most similar first
+    n_pairs: int  # pairs of the group (pairs shows at most as many as members)
+
+
+@dataclass(frozen=True)
+class DuplicateGroups:
+    """The largest near-duplicate groups and the counts of the whole search."""
+
+    groups: list[DuplicateGroup]
+    summary: dict[str, Any]  # :func:`simclust.duplicates.summarize`
 
 
 def _members(rows: Iterable[Mapping[str, Any]]) -> list[Member]:
@@ -311,3 +345,62 @@ def size_histogram(result: Result) -> list[SizeBin]:
             )
         )
     return out
+
+
+def suspect_labels(result: Result, n: int) -> SuspectLabels | None:
+    """The rows ``label-purity`` flagged (``suspect_label``), largest clusters first.
+
+    Rows of ``result.assignments`` with their cluster's ``size``, ``majority_label`` and
+    ``purity``, ordered by cluster size (largest first), then cluster id, then row
+    index; at most ``n``. ``None`` when the metric did not run.
+    """
+    a = result.assignments
+    if "suspect_label" not in a.columns or "majority_label" not in result.clusters.columns:
+        return None
+    flagged = a.filter(pl.col("suspect_label"))
+    rows = (
+        flagged.join(
+            result.clusters.select("cluster", "size", "majority_label", "purity"),
+            on="cluster",
+            how="left",
+        )
+        .sort(["size", "cluster", "index"], descending=[True, False, False])
+        .head(n)
+    )
+    return SuspectLabels(rows, flagged.height, flagged["cluster"].n_unique())
+
+
+def duplicate_groups(result: Result, max_groups: int, max_members: int) -> DuplicateGroups | None:
+    """The ``max_groups`` largest near-duplicate groups (ties by group id).
+
+    Each group's members are its rows of ``tables["duplicates"]``, the kept one first,
+    then by ``similarity_to_kept`` (highest first, ties by row), at most ``max_members``;
+    its pairs are its rows of ``tables["duplicate_pairs"]``, most similar first (ties by
+    ``src``, ``dst``), at most ``max_members``. ``None`` when the run had no ``[dedup]``.
+    """
+    dups = result.tables.get("duplicates")
+    if not result.dedup or dups is None:
+        return None
+    pairs = result.tables.get("duplicate_pairs", pl.DataFrame(schema=DUPLICATE_PAIRS_SCHEMA))
+    sizes = (
+        dups.group_by("group")
+        .agg(size=pl.len())
+        .sort(["size", "group"], descending=[True, False])
+        .head(max_groups)
+    )
+    groups = []
+    for g, size in sizes.iter_rows():
+        members = dups.filter(pl.col("group") == g).sort(
+            ["kept", "similarity_to_kept", "row"],
+            descending=[True, True, False],
+            nulls_last=True,
+        )
+        mine = pairs.filter(pl.col("group") == g).sort(
+            ["similarity", "src", "dst"], descending=[True, False, False]
+        )
+        groups.append(
+            DuplicateGroup(
+                int(g), int(size), members.head(max_members), mine.head(max_members), mine.height
+            )
+        )
+    return DuplicateGroups(groups, summarize(dups, result.dedup))

@@ -1,7 +1,8 @@
-"""The report's member views: galleries of the largest clusters and the outliers.
+"""The report's member views: galleries, near-duplicates, suspect labels and outliers.
 
 Members are shown as thumbnails when the ids are images, else as tables of ids and
-similarities; noise rows and unreadable files follow the outliers.
+similarities; noise rows and unreadable files follow the outliers. A thumbnail's caption
+holds its whole file name, wrapped (never cut), and its tooltip the name and values.
 """
 
 from __future__ import annotations
@@ -16,29 +17,36 @@ from simclust.report._markup import (
     DASH,
     MAX_TABLE_ROWS,
     MINUS,
-    basename,
     cluster_link,
+    count,
     esc,
     how,
     table,
 )
-from simclust.report.data import Gallery, Member, Outliers
+from simclust.report.data import DuplicateGroups, Gallery, Member, Outliers, SuspectLabels
 from simclust.report.thumbs import Thumb
 
 if TYPE_CHECKING:
     from simclust.result import Result
 
-__all__ = ["galleries_section", "outliers_section", "thumb_cell"]
+__all__ = [
+    "duplicates_section",
+    "galleries_section",
+    "outliers_section",
+    "suspect_labels_section",
+    "thumb_cell",
+]
 
 _MEMBER_ROWS = 10  # rows per member table (id-only galleries)
 
 
 def _tile(
-    name: str, caption: str, tooltip: str, thumbs: Mapping[str, Thumb | None], medoid: bool, px: int
+    name: str, caption: str, tooltip: str, thumbs: Mapping[str, Thumb | None], framed: bool, px: int
 ) -> str:
-    cls = "tile medoid" if medoid else "tile"
+    """A thumbnail (or the name in a box), its ``caption`` (HTML) and the whole name, wrapped."""
+    cls = "tile medoid" if framed else "tile"
     thumb = thumbs.get(name)
-    fn = f'<span class="fn" style="max-width:{px}px">{esc(basename(name))}</span>'
+    fn = f'<span class="fn" style="max-width:{px}px" title="{esc(name)}">{esc(name)}</span>'
     cap = f'<figcaption><span class="sim">{caption}</span>{fn}</figcaption>'
     if thumb is None:
         box = (
@@ -147,7 +155,8 @@ def galleries_section(
         ]
         lo, hi = g.omitted_range
         gap = (
-            f"… {g.omitted:,} more members (to centroid {fmt_float(lo)} {DASH} {fmt_float(hi)}) …"
+            f"… {count(g.omitted, 'more member')} (to centroid {fmt_float(lo)} {DASH} "
+            f"{fmt_float(hi)}) …"
             if g.omitted
             else ""
         )
@@ -251,8 +260,7 @@ def outliers_section(
         parts.append(
             f'<p class="cutoff">Cut-off: <code>nn_similarity</code> ≤ '
             f"<b>{fmt_float(outliers.cutoff)}</b> (the lowest {outliers.percentile:g} % "
-            f"of {outliers.n_scored:,} rows): {outliers.n_flagged:,} "
-            f"{'row' if outliers.n_flagged == 1 else 'rows'}"
+            f"of {outliers.n_scored:,} rows): {count(outliers.n_flagged, 'row')}"
             + (f", the lowest {outliers.rows.height:,} shown" if more > 0 else "")
             + ".</p>\n"
         )
@@ -310,5 +318,133 @@ def outliers_section(
                 parts.append(f'<p class="note">… and {bad.height - MAX_TABLE_ROWS:,} more.</p>\n')
         else:
             parts.append('<p class="note">None.</p>\n')
+    parts.append("</section>\n")
+    return "".join(parts)
+
+
+def duplicates_section(
+    dups: DuplicateGroups, thumbs: Mapping[str, Thumb | None] | None, px: int
+) -> str:
+    """The largest near-duplicate groups side by side: the kept file, then the others."""
+    s = dups.summary
+    parts = [
+        '<section id="duplicates"><h2>Near-duplicates</h2>\n',
+        how(
+            "groups of near-duplicates: connected components of the pairs whose cosine "
+            f"similarity is ≥ {fmt_float(s['threshold'])}, largest first. Each group keeps one "
+            f"file by the policy <code>{esc(s['keep'])}</code>, shown first (framed green); "
+            "every other member is captioned with its similarity to the kept file, and the "
+            "group's pairs follow with their similarity, most similar first (a chain A-B-C is "
+            "one group even when A and C are less similar). <code>to_remove.txt</code> lists "
+            "the files not kept; simclust never deletes them."
+        ),
+        f'<p class="note">{count(s["n_groups"], "group")}, '
+        f"{count(s['n_duplicates'], 'file')}, {count(s['n_to_remove'], 'file')} to remove"
+        + (
+            f"; the {count(len(dups.groups), 'largest group', 'largest groups')} shown"
+            if len(dups.groups) < s["n_groups"]
+            else ""
+        )
+        + ".</p>\n",
+    ]
+    for g in dups.groups:
+        parts.append(
+            f'<div class="dupgroup" id="dup-{g.group}"><h3>Group {g.group} — '
+            f"{count(g.size, 'file')}</h3>\n"
+        )
+        members = list(g.members.iter_rows(named=True))
+        if thumbs is not None:
+            tiles = []
+            for m in members:
+                label = "kept" if m["kept"] else f"{fmt_float(m['similarity_to_kept'])} to kept"
+                tip = f"{m['id']}\nrow {m['row']}\n{label}"
+                tiles.append(_tile(str(m["id"]), esc(label), tip, thumbs, bool(m["kept"]), px))
+            parts.append('<div class="gallery">' + "".join(tiles) + "</div>\n")
+        else:
+            rows = [
+                [
+                    f'<span class="id">{esc(m["id"])}</span>',
+                    "kept" if m["kept"] else "",
+                    fmt_float(m["similarity_to_kept"]),
+                ]
+                for m in members
+            ]
+            parts.append(table(["id", "", "to kept"], rows, "data dups"))
+        if g.size > len(members):
+            parts.append(
+                f'<p class="note">… and {count(g.size - len(members), "more file")}.</p>\n'
+            )
+        pair_rows = [
+            [
+                f'<span class="id">{esc(p["src_id"])}</span>',
+                f'<span class="id">{esc(p["dst_id"])}</span>',
+                f"<b>{fmt_float(p['similarity'])}</b>",
+            ]
+            for p in g.pairs.iter_rows(named=True)
+        ]
+        parts.append(table(["file", "file", "similarity"], pair_rows, "data pairs"))
+        if g.n_pairs > g.pairs.height:
+            parts.append(
+                f'<p class="note">… and {count(g.n_pairs - g.pairs.height, "more pair")}.</p>\n'
+            )
+        parts.append("</div>\n")
+    parts.append("</section>\n")
+    return "".join(parts)
+
+
+def suspect_labels_section(
+    suspects: SuspectLabels,
+    thumbs: Mapping[str, Thumb | None] | None,
+    shown: set[int],
+    px: int,
+) -> str:
+    """The rows whose label disagrees with their cluster's majority, largest clusters first."""
+    parts = [
+        '<section id="labels"><h2>Suspect labels</h2>\n',
+        how(
+            "rows whose class label differs from the majority label of their cluster "
+            "(<code>suspect_label</code> of the label-purity metric: only clusters large and "
+            "pure enough to outvote a row accuse it), largest clusters first. Each shows the "
+            "row's label, its cluster's majority label and that cluster's purity (the "
+            "majority's share of the labelled members). A suspect row is either mislabelled "
+            "or an image that looks like another class."
+        ),
+        f'<p class="note">{count(suspects.n_suspect, "suspect row")} in '
+        f"{count(suspects.n_clusters, 'cluster')}"
+        + (
+            f"; the first {suspects.rows.height:,} shown"
+            if suspects.rows.height < suspects.n_suspect
+            else ""
+        )
+        + ".</p>\n",
+    ]
+    if suspects.rows.height == 0:
+        parts.append('<p class="note">None.</p>\n</section>\n')
+        return "".join(parts)
+    rows = list(suspects.rows.iter_rows(named=True))
+    if thumbs is not None:
+        tiles = []
+        for r in rows:
+            caption = f"label {esc(r['label'])}<br>cluster: {esc(r['majority_label'])}"
+            tip = (
+                f"{r['id']}\nrow {r['index']}\nlabel {r['label']}\ncluster {r['cluster']} "
+                f"({r['size']} members): majority {r['majority_label']}, "
+                f"purity {fmt_float(r['purity'])}"
+            )
+            tiles.append(_tile(str(r["id"]), caption, tip, thumbs, False, px))
+        parts.append('<div class="gallery">' + "".join(tiles) + "</div>\n")
+    table_rows = [
+        [
+            f'<span class="id">{esc(r["id"])}</span>',
+            f"<b>{esc(r['label'])}</b>",
+            f"{cluster_link(r['cluster'], shown)} ({count(int(r['size']), 'member')})",
+            esc(r["majority_label"]),
+            fmt_float(r["purity"]),
+        ]
+        for r in rows
+    ]
+    parts.append(
+        table(["id", "label", "cluster", "majority label", "purity"], table_rows, "data suspects")
+    )
     parts.append("</section>\n")
     return "".join(parts)

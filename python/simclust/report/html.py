@@ -45,8 +45,12 @@ from simclust._format import fmt_float, outlier_text, search_lines
 from simclust.exceptions import ParameterError
 from simclust.report import data, plots
 from simclust.report._markup import MINUS, TIMES, esc, how, script_json, table
+from simclust.report.galleries import (
+    duplicates_section,
+    outliers_section,
+    suspect_labels_section,
+)
 from simclust.report.galleries import galleries_section as _galleries_section
-from simclust.report.galleries import outliers_section
 from simclust.report.thumbs import Thumb, is_image_mode, make_thumbs
 
 if TYPE_CHECKING:
@@ -74,14 +78,15 @@ def write_report(
 ) -> Path:
     """Write a self-contained HTML report of ``result`` to ``path`` (atomically).
 
-    Sections: run summary; cluster size distribution; threshold sweep; centroid
-    similarity heatmap of the largest clusters; per-cluster tightness with chained
-    clusters flagged (all-pairs ``sim_min`` below ``threshold - 0.1``, or, for clusters
-    of three or more, ``bridge_similarity`` within 0.01 of the threshold); galleries of
-    the ``max_clusters`` largest clusters (size >= 2), members ordered by similarity to
-    the centroid, medoid first; the outliers (every row ranked by its similarity to its
-    nearest neighbour, the lowest 1 % listed), noise rows and unreadable files
-    (``result.tables["bad_files"]``).
+    Sections: run summary; rows per cluster size range; threshold sweep (from below the
+    run's threshold); centroid similarity heatmap of the largest clusters; per-cluster
+    tightness with chained clusters flagged (:meth:`Result.chained_clusters`); galleries
+    of the ``max_clusters`` largest clusters (size >= 2), members ordered by similarity
+    to the centroid, medoid first; with ``[dedup]``, the ``max_clusters`` largest
+    near-duplicate groups (the kept file first, similarities to it and each pair's);
+    with the ``label-purity`` metric, the suspect labels (largest clusters first); the
+    outliers (every row ranked by its similarity to its nearest neighbour, the lowest
+    1 % listed), noise rows and unreadable files (``result.tables["bad_files"]``).
 
     Galleries show thumbnails when the ids are image paths (or ``image_root`` is
     given); an image that is missing or unreadable, or whose path leads outside the
@@ -312,6 +317,8 @@ def _render(result: Result, opts: _Options) -> Iterator[str]:
     chained = data.chained_clusters(result, threshold)
     outliers = data.outliers(result, opts.gallery_size)
     noise = data.noise_rows(result, opts.gallery_size)
+    dups = data.duplicate_groups(result, opts.max_clusters, opts.gallery_size)
+    suspects = data.suspect_labels(result, opts.gallery_size * 4)
 
     sections = [
         ("summary", "Summary"),
@@ -321,6 +328,8 @@ def _render(result: Result, opts: _Options) -> Iterator[str]:
         ("tightness", "Tightness"),
         ("chained", "Chained"),
         ("galleries", "Largest clusters"),
+        *([("duplicates", "Near-duplicates")] if dups is not None else []),
+        *([("labels", "Suspect labels")] if suspects is not None else []),
         ("outliers", "Outliers"),
     ]
     yield _head(title, plotly_js)
@@ -335,8 +344,16 @@ def _render(result: Result, opts: _Options) -> Iterator[str]:
     if is_image_mode(result.assignments["id"], opts.image_root):
         names = [m.id for g in galleries for m in (*g.head, *g.tail)]
         names += outliers.rows["id"].to_list() + noise["id"].to_list()
-        cap = opts.max_clusters * opts.gallery_size + 2 * opts.gallery_size
+        if dups is not None:
+            names += [i for g in dups.groups for i in g.members["id"].to_list()]
+        if suspects is not None:
+            names += suspects.rows["id"].to_list()
+        cap = 2 * opts.max_clusters * opts.gallery_size + 6 * opts.gallery_size
         thumbs = make_thumbs(names, opts.image_root, opts.thumb_px, cap)
     yield from _galleries_section(galleries, chained, thumbs, opts.gallery_size, opts.thumb_px)
+    if dups is not None:
+        yield duplicates_section(dups, thumbs, opts.thumb_px)
+    if suspects is not None:
+        yield suspect_labels_section(suspects, thumbs, shown, opts.thumb_px)
     yield outliers_section(result, outliers, noise, thumbs, shown, opts.thumb_px)
     yield _tail(plotly_js)

@@ -7,7 +7,6 @@ Cluster sizes, the threshold sweep, the centroid heatmap and the cluster tightne
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +14,13 @@ import numpy as np
 import polars as pl
 
 from simclust._format import fmt_float, rounded
+from simclust.graph import SWEEP_BELOW
 from simclust.report._markup import (
     MAX_TABLE_ROWS,
     SIM,
     TIMES,
     cluster_link,
+    count,
     esc,
     how,
     layout,
@@ -47,24 +48,32 @@ __all__ = [
 
 
 def sizes_section(result: Result) -> str:
-    """The cluster size histogram."""
+    """Rows per cluster size range: where the rows live, so big clusters stand out."""
     bins = size_histogram(result)
     head = '<section id="sizes"><h2>Cluster size distribution</h2>\n' + how(
-        "how many clusters (bar height, log scale) have a size in each range (members, "
-        "doubling ranges). A healthy run has many small clusters and a few big ones; one "
-        "giant cluster usually means the threshold is too low (chaining)."
+        "how many ROWS (bar height) live in clusters whose size lies in each range "
+        "(members, doubling ranges); hover for the number of clusters. A single big "
+        "cluster is a tall bar of its own. A healthy run spreads its rows over many small "
+        "clusters and a few big ones; one giant cluster holding most rows usually means "
+        "the threshold is too low (chaining). Noise rows are in no cluster."
     )
     if not bins:
         return head + '<p class="note">No clusters.</p></section>\n'
+    n_rows = result.assignments.height
     xs = [b.label for b in bins]
-    counts = [b.n_clusters for b in bins]
-    texts = [esc(f"size {b.label}: {b.n_clusters:,} clusters, {b.n_rows:,} rows") for b in bins]
+    texts = [
+        esc(
+            f"size {b.label}: {count(b.n_rows, 'row')} "
+            f"({100.0 * b.n_rows / n_rows:.1f} % of all) in {count(b.n_clusters, 'cluster')}"
+        )
+        for b in bins
+    ]
     fig = {
         "data": [
             {
                 "type": "bar",
                 "x": xs,
-                "y": counts,
+                "y": [b.n_rows for b in bins],
                 "text": texts,
                 "hovertemplate": "%{text}<extra></extra>",
                 "textposition": "none",
@@ -73,12 +82,7 @@ def sizes_section(result: Result) -> str:
         ],
         "layout": layout(
             xaxis={"title": {"text": "cluster size (members)"}, "type": "category"},
-            yaxis={
-                "title": {"text": "clusters (log scale)"},
-                "type": "log",
-                "dtick": "D2",
-                "range": [-0.05, math.log10(max(counts)) + 0.15],
-            },
+            yaxis={"title": {"text": "rows in clusters of that size"}, "rangemode": "tozero"},
         ),
     }
     return head + plot("sizes", fig, 360) + "</section>\n"
@@ -91,11 +95,19 @@ def sweep_section(result: Result, threshold: float | None) -> str:
         "similarity ≥ x were kept: their number (left axis) and the size of the largest "
         "(right axis). A plateau means the clustering is stable around that threshold; a "
         "sudden jump of the largest component marks where clusters start to merge. The "
-        "dashed line is the run's threshold."
+        "dashed line is the run's threshold. Unless <code>[graph] sweep</code> sets them, "
+        f"the thresholds run every 0.01 from {SWEEP_BELOW:g} below the run's threshold; "
+        "every count is over the graph built at the lowest of them, so the curve below "
+        "the threshold is exact too."
     )
     sw = result.sweep
     if sw.height == 0:
         return head + '<p class="note">No sweep (the run built no graph).</p></section>\n'
+    lo, hi = sw["threshold"].min(), sw["threshold"].max()
+    head += (
+        f'<p class="note">{count(sw.height, "threshold")}, {fmt_float(lo)} to '
+        f"{fmt_float(hi)}.</p>\n"
+    )
     x = [rounded(v) for v in sw["threshold"].to_list()]
     shapes = []
     if threshold is not None:
@@ -390,8 +402,6 @@ def chained_table(chained: pl.DataFrame, shown: set[int]) -> str:
         "why",
     ]
     return (
-        title
-        + f'<p class="note">{chained.height:,} chained cluster(s), most weakly joined first.</p>\n'
-        + table(headers, rows, "data chained")
-        + more
+        title + f'<p class="note">{count(chained.height, "chained cluster")}, most weakly joined '
+        "first.</p>\n" + table(headers, rows, "data chained") + more
     )
