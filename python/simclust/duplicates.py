@@ -523,7 +523,14 @@ def dedup(
         (3, ['50', '51', '52'])
 
     """
-    from simclust.pipeline import StageTimer, _fingerprint, _load, _unit_rows, _versions
+    from simclust.pipeline import (
+        StageTimer,
+        _fingerprint,
+        _load,
+        _stage_cb,
+        _unit_rows,
+        _versions,
+    )
     from simclust.result import _portable_config
 
     host = host if host is not None else get_host()
@@ -552,7 +559,7 @@ def dedup(
             x,
             settings["threshold"],
             n_threads=threads,
-            progress=None if progress is None else lambda d, t: progress("graph", d, t),
+            progress=_stage_cb(progress, "graph"),
             max_edges=cfg["run"]["max_edges"],
             search=SearchSettings(**cfg["search"]),
         )

@@ -888,21 +888,18 @@ pub const MIN_SEARCH_K: usize = 10;
 
 /// The first `k` of each row's lists (sorted best first).
 fn first_neighbours(nn: Neighbors, k: usize) -> Neighbors {
+    fn first<T: Copy>(rows: &[T], width: usize, k: usize) -> Vec<T> {
+        rows.chunks_exact(width)
+            .flat_map(|r| r[..k].iter().copied())
+            .collect()
+    }
     if nn.k == k {
         return nn;
     }
-    let keep =
-        |v: &[u32]| -> Vec<u32> { v.chunks_exact(nn.k).flat_map(|r| r[..k].to_vec()).collect() };
-    let indices = keep(&nn.indices);
-    let similarities = nn
-        .similarities
-        .chunks_exact(nn.k)
-        .flat_map(|r| r[..k].to_vec())
-        .collect();
     Neighbors {
         k,
-        indices,
-        similarities,
+        indices: first(&nn.indices, nn.k, k),
+        similarities: first(&nn.similarities, nn.k, k),
     }
 }
 
