@@ -54,7 +54,12 @@ where
                 return Err(e);
             }
         }
-        let out = py.detach(|| worker.join()).map_err(|_| internal(what))?;
+        let out = py.detach(|| {
+            let out = worker.join();
+            crate::pages::trim_heap();
+            out
+        });
+        let out = out.map_err(|_| internal(what))?;
         if let Some(cb) = progress {
             let (_, total) = ctl.progress();
             cb.call1((total, total))?;

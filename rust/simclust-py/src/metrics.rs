@@ -408,8 +408,15 @@ impl Labelling {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
         let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
+        let data = mat(&arr, "X")?.as_slice();
         let (s, record) = run_detached(py, "silhouette", progress.as_ref(), |ctl| {
-            metrics::silhouette(g, plan, n_threads, ctl)
+            // the means are the cached centroids (shared with the centroid metrics)
+            let st = self.centroids(g)?;
+            pages::release_if_file_mapped(data);
+            let out = metrics::silhouette(g, st, plan, n_threads, ctl);
+            // the rows read back from a mapped file: not held past this metric
+            pages::release_if_file_mapped(data);
+            out
         })?;
         let (ids, sizes) = ids_and_sizes(g);
         let cols = Columns::new(py)

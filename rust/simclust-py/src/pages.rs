@@ -17,6 +17,21 @@
 //! in `/proc/self/maps` that every byte lies in such a mapping, and does
 //! nothing otherwise (or on other systems).
 
+/// Returns the heap's free memory to the kernel. glibc keeps the memory
+/// its arenas freed for reuse, and after a kernel that allocated and freed
+/// gigabytes (a partition, per-thread edge buffers) several hundred
+/// megabytes of it stay resident though nothing uses them (0.3 GB at the
+/// peak of a 1M-row analysis). Called after every native call that ran
+/// detached; does nothing on other C libraries.
+pub(crate) fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only hands free pages of the heap back to the
+    // kernel; it does not touch allocated memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Releases the whole pages inside `data` when they lie in a read-only,
 /// shared file mapping; does nothing otherwise. Returns whether it
 /// released them.

@@ -17,6 +17,11 @@ pub struct CentroidStats {
     /// `K x D` unit centroids: the normalised mean of the normalised members.
     /// A row of NaN where the members cancel out exactly (zero mean).
     pub centroids: Vec<f32>,
+    /// Per cluster, the length of the mean of its unit members, in `[0, 1]`
+    /// (0 where they cancel out): the mean itself is `mean_length[c]` times
+    /// the centroid, and `mean_length^2` the mean cosine similarity over all
+    /// ordered pairs of members, each member with itself included.
+    pub mean_length: Vec<f64>,
     /// Per input row, the cosine similarity to its cluster's centroid; NaN
     /// for noise rows.
     pub row_similarity: Vec<f32>,
@@ -59,28 +64,36 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
         parts.push(head);
         rest = tail;
     }
-    type PerCluster = (Vec<f32>, f64, f32, f32, u32);
+    // the centroids are written in place: collecting one vector per cluster
+    // would hold the K x D centroids twice at the peak
+    let mut centroids = vec![0.0_f32; k * d];
+    type PerCluster = (f64, f64, f32, f32, u32);
     let per: Vec<PerCluster> = pool.install(|| {
         parts
             .into_par_iter()
+            .zip(centroids.par_chunks_mut(d))
             .enumerate()
-            .map(|(c, sims)| {
+            .map(|(c, (sims, centroid))| {
                 let s = g.cluster_sum(c);
                 let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
-                let centroid: Vec<f32> = if norm > 0.0 {
-                    s.iter().map(|v| (v / norm) as f32).collect()
+                if norm > 0.0 {
+                    for (o, v) in centroid.iter_mut().zip(&s) {
+                        *o = (v / norm) as f32;
+                    }
                 } else {
-                    vec![f32::NAN; d]
-                };
+                    centroid.fill(f32::NAN);
+                }
+                let centroid = &*centroid;
                 let segments = g.map_segments(c, |rows| {
                     rows.chunks_exact(d)
-                        .map(|row| refine(row, &centroid, dot(row, &centroid), lo))
+                        .map(|row| refine(row, centroid, dot(row, centroid), lo))
                         .collect::<Vec<f32>>()
                 });
                 for (out, seg) in sims.chunks_mut(SEGMENT).zip(&segments) {
                     out.copy_from_slice(seg);
                 }
                 let members = cl.members(c);
+                let length = norm / members.len() as f64;
                 let (mut sum, mut mn, mut mx, mut best) =
                     (0.0_f64, f32::INFINITY, f32::NEG_INFINITY, 0);
                 for (p, &v) in sims.iter().enumerate() {
@@ -93,9 +106,9 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
                 }
                 if norm == 0.0 {
                     // Undefined centroid: no statistic and no medoid.
-                    return (centroid, f64::NAN, f32::NAN, f32::NAN, u32::MAX);
+                    return (length, f64::NAN, f32::NAN, f32::NAN, u32::MAX);
                 }
-                (centroid, sum / members.len() as f64, mn, mx, members[best])
+                (length, sum / members.len() as f64, mn, mx, members[best])
             })
             .collect()
     });
@@ -104,15 +117,16 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
         row_similarity[r as usize] = v;
     }
     let mut out = CentroidStats {
-        centroids: Vec::with_capacity(k * d),
+        centroids,
+        mean_length: Vec::with_capacity(k),
         row_similarity,
         sim_mean: Vec::with_capacity(k),
         sim_min: Vec::with_capacity(k),
         sim_max: Vec::with_capacity(k),
         medoid: Vec::with_capacity(k),
     };
-    for (centroid, mean, mn, mx, medoid) in per {
-        out.centroids.extend_from_slice(&centroid);
+    for (length, mean, mn, mx, medoid) in per {
+        out.mean_length.push(length);
         out.sim_mean.push(mean);
         out.sim_min.push(mn);
         out.sim_max.push(mx);

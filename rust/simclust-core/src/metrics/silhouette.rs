@@ -14,6 +14,11 @@
 //! blocked `N x K x D` GEMM against the cluster means with a fused running
 //! maximum per row: `O(N K D)` work instead of `O(N^2 D)`, and
 //! `O(N + K D)` memory (a `ROWS x KB` tile per thread, no `N x K` matrix).
+//!
+//! The means are not stored again: `m_C` is the unit centroid of
+//! [`CentroidStats`] times the mean's length (`mean_length`), so the
+//! silhouette reads the same `K x D` centroids the centroid metrics use
+//! (at a million rows and half a million clusters, a second copy is 0.8 GB).
 
 use std::borrow::Cow;
 
@@ -24,11 +29,11 @@ use crate::ivf::{Centroids, NearestScratch, Partition, PartitionParams};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 use crate::search::{self, Method, Plan, Record};
-use crate::similarity::exact::margin;
+use crate::similarity::exact::{dot64, margin};
 
-use super::centroid::check_score_labels;
+use super::centroid::{check_score_labels, CentroidStats};
 use super::clusters::Gathered;
-use super::kernel::{dot, gemm_abt, run_indexed};
+use super::kernel::{gemm_abt, run_indexed};
 
 /// Rows per task.
 const ROWS: usize = 256;
@@ -51,8 +56,57 @@ pub struct Silhouette {
 /// Per gathered position: the similarity to its own cluster's mean and the
 /// largest similarity to another cluster's mean (rows of singletons: unused).
 struct Scores {
-    own: Vec<f32>,
+    own: Vec<f64>,
     best: Vec<f32>,
+}
+
+/// The cluster means as unit directions (the centroids; a NaN row where
+/// the members cancel out) and lengths (0 there).
+struct Means<'a> {
+    unit: &'a [f32],
+    length: Vec<f32>,
+    length64: &'a [f64],
+    d: usize,
+}
+
+impl<'a> Means<'a> {
+    fn new(st: &'a CentroidStats, d: usize) -> Self {
+        let length = st.mean_length.iter().map(|&l| l as f32).collect();
+        Self {
+            unit: &st.centroids,
+            length,
+            length64: &st.mean_length,
+            d,
+        }
+    }
+
+    /// Cluster means `c0..c1` as unit rows, for a GEMM.
+    fn rows(&self, c0: usize, c1: usize) -> &[f32] {
+        &self.unit[c0 * self.d..c1 * self.d]
+    }
+
+    /// The similarity `<x, m_c>` to mean `c` from `<x, u_c>`, the GEMM's
+    /// value against its unit direction (0 for a zero mean).
+    #[inline]
+    fn scale(&self, c: usize, unit_sim: f32) -> f32 {
+        let l = self.length[c];
+        if l > 0.0 {
+            unit_sim * l
+        } else {
+            0.0
+        }
+    }
+
+    /// `<x, m_c>` for one unit row `x`, in f64: `a` depends on it through
+    /// `n / (n - 1)`, which doubles a small cluster's float32 error.
+    fn sim64(&self, x: &[f32], c: usize) -> f64 {
+        let l = self.length64[c];
+        if l > 0.0 {
+            dot64(x, &self.unit[c * self.d..(c + 1) * self.d]) * l
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Computes the cosine [`Silhouette`] of the clustering in `g`, with the
@@ -66,18 +120,22 @@ struct Scores {
 ///
 /// Noise rows are neither scored nor used as a cluster: the score is that
 /// of the clustered rows alone. Requires `2 <= K <= n - 1` clusters over the
-/// `n` clustered rows ([`crate::Error::Parameter`] otherwise).
+/// `n` clustered rows ([`crate::Error::Parameter`] otherwise). `centroids`
+/// are `g`'s [`centroid_stats`](super::centroid_stats) (a
+/// [`crate::Error::Shape`] when they are another labelling's).
 ///
 /// ```
-/// use simclust_core::{metrics::{silhouette, Gathered}, search::Plan, Control, MatRef};
+/// use simclust_core::{metrics::{centroid_stats, silhouette, Gathered}, search::Plan, Control, MatRef};
 /// let x = [1.0_f32, 0.0, 1.0, 0.1, 0.0, 1.0, 0.1, 1.0];
 /// let g = Gathered::new(MatRef::new(&x, 4, 2)?, &[0, 0, 1, 1], None)?;
-/// let (s, record) = silhouette(&g, &Plan::default(), None, &Control::new())?;
+/// let st = centroid_stats(&g, None)?;
+/// let (s, record) = silhouette(&g, &st, &Plan::default(), None, &Control::new())?;
 /// assert!(s.mean > 0.9 && record.recall == 1.0);
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
 pub fn silhouette(
     g: &Gathered,
+    centroids: &CentroidStats,
     plan: &Plan,
     n_threads: Option<usize>,
     ctl: &Control,
@@ -85,18 +143,15 @@ pub fn silhouette(
     check_score_labels(g, "the silhouette")?;
     let cl = &g.clusters;
     let (k, d) = (cl.k(), g.d);
+    if centroids.mean_length.len() != k || centroids.centroids.len() != k * d {
+        return Err(crate::error::Error::Shape(format!(
+            "the centroid statistics hold {} clusters of {} values, the labelling {k} clusters of {d}",
+            centroids.mean_length.len(),
+            centroids.centroids.len() / centroids.mean_length.len().max(1)
+        )));
+    }
     let pool = parallel::pool(n_threads)?;
-    // filled in place: a collected flat iterator grows by doubling, up to
-    // twice the K x D means at the peak
-    let mut means = vec![0.0_f32; k * d];
-    pool.install(|| {
-        means.par_chunks_mut(d).enumerate().for_each(|(c, dst)| {
-            let n = cl.size(c) as f64;
-            for (o, v) in dst.iter_mut().zip(g.cluster_sum(c)) {
-                *o = (v / n) as f32;
-            }
-        })
-    });
+    let means = Means::new(centroids, d);
     let queries = (0..k)
         .filter(|&c| cl.size(c) >= 2)
         .map(|c| cl.size(c))
@@ -128,7 +183,7 @@ fn slot_of_positions(g: &Gathered) -> Vec<u32> {
 /// a fused running maximum per row.
 fn exact_scores(
     g: &Gathered,
-    means: &[f32],
+    means: &Means<'_>,
     pool: &rayon::ThreadPool,
     ctl: &Control,
 ) -> Result<Scores> {
@@ -144,23 +199,29 @@ fn exact_scores(
             let (p0, p1) = (t * ROWS, ((t + 1) * ROWS).min(m));
             let ra = p1 - p0;
             g.rows_into(p0, p1, xs);
-            let mut own = vec![0.0_f32; ra];
+            let own: Vec<f64> = xs
+                .chunks_exact(d)
+                .enumerate()
+                .map(|(r, x)| means.sim64(x, slot_of_pos[p0 + r] as usize))
+                .collect();
             let mut best = vec![f32::NEG_INFINITY; ra];
             for c0 in (0..k).step_by(KB) {
                 let c1 = (c0 + KB).min(k);
                 let kc = c1 - c0;
-                gemm_abt(xs, ra, &means[c0 * d..c1 * d], kc, d, buf);
+                gemm_abt(xs, ra, means.rows(c0, c1), kc, d, buf);
                 for r in 0..ra {
-                    let row = &buf[r * kc..(r + 1) * kc];
+                    let row = &mut buf[r * kc..(r + 1) * kc];
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = means.scale(c0 + j, *v);
+                    }
                     let s = slot_of_pos[p0 + r] as usize;
                     let mut mx = best[r];
                     if (c0..c1).contains(&s) {
-                        own[r] = row[s - c0];
                         for &v in row[..s - c0].iter().chain(&row[s - c0 + 1..]) {
                             mx = if v > mx { v } else { mx };
                         }
                     } else {
-                        for &v in row {
+                        for &v in row.iter() {
                             mx = if v > mx { v } else { mx };
                         }
                     }
@@ -187,7 +248,7 @@ fn exact_scores(
 /// batched by list, so every GEMM multiplies up to [`ROWS`] rows by a list.
 fn probed_scores(
     g: &Gathered,
-    means: &[f32],
+    means: &Means<'_>,
     plan: &Plan,
     pool: &rayon::ThreadPool,
     ctl: &Control,
@@ -195,31 +256,26 @@ fn probed_scores(
 ) -> Result<(Scores, Record)> {
     let cl = &g.clusters;
     let (k, d, m) = (cl.k(), g.d, cl.n_clustered());
-    let norm = |c: usize| -> f64 {
-        means[c * d..(c + 1) * d]
-            .iter()
-            .map(|&v| f64::from(v) * f64::from(v))
-            .sum::<f64>()
-            .sqrt()
-    };
-    let norms: Vec<f64> = (0..k).map(norm).collect();
     // clusters whose members cancel out exactly have a zero mean: every row's
     // similarity to it is 0, and the partition (of directions) leaves it out
-    let live: Vec<u32> = (0..k as u32).filter(|&c| norms[c as usize] > 0.0).collect();
+    let live: Vec<u32> = (0..k as u32)
+        .filter(|&c| means.length[c as usize] > 0.0)
+        .collect();
     let zero_means = k - live.len();
-    // the live means, packed (borrowed as they are when every mean is live)
+    // the live directions, packed (borrowed as they are when every mean is live)
     let packed: Cow<'_, [f32]> = if zero_means == 0 {
-        Cow::Borrowed(means)
+        Cow::Borrowed(means.rows(0, k))
     } else {
         Cow::Owned(
             live.iter()
-                .flat_map(|&c| means[c as usize * d..(c as usize + 1) * d].iter().copied())
+                .flat_map(|&c| means.rows(c as usize, c as usize + 1).iter().copied())
                 .collect(),
         )
     };
     let params = PartitionParams {
         seed: plan.seed,
         n_threads: Some(pool.current_num_threads()),
+        cells: false, // only the certified ε-graph searches cells
         ..PartitionParams::for_rows(live.len())
     };
     let part = Partition::build(MatRef::new(&packed, live.len(), d)?, &params, ctl)?;
@@ -227,7 +283,7 @@ fn probed_scores(
     let nprobe = plan.nprobe.clamp(1, part.n_lists);
     // per partition position: its cluster and the length of its mean
     let slot_at: Vec<u32> = part.order.iter().map(|&i| live[i as usize]).collect();
-    let weight: Vec<f32> = slot_at.iter().map(|&c| norms[c as usize] as f32).collect();
+    let weight: Vec<f32> = slot_at.iter().map(|&c| means.length[c as usize]).collect();
     let mut pos_of_slot = vec![u32::MAX; k];
     for (p, &c) in slot_at.iter().enumerate() {
         pos_of_slot[c as usize] = p as u32;
@@ -252,13 +308,10 @@ fn probed_scores(
                 g.rows_into(p as usize, p as usize + 1, one);
                 xs.extend_from_slice(one);
             }
-            let own: Vec<f32> = qs
+            let own: Vec<f64> = qs
                 .iter()
                 .zip(xs.chunks_exact(d))
-                .map(|(&p, x)| {
-                    let c = slot_of_pos[p as usize] as usize;
-                    dot(x, &means[c * d..(c + 1) * d])
-                })
+                .map(|(&p, x)| means.sim64(x, slot_of_pos[p as usize] as usize))
                 .collect();
             let mut lists = Vec::with_capacity(qs.len() * nprobe);
             index.nearest(xs, qs.len(), nprobe, scratch, &mut lists);
@@ -341,7 +394,7 @@ fn probed_scores(
     if zero_means > 0 {
         // a zero mean is at similarity 0 from every row (unless it is the row's own)
         for &p in &query {
-            let own_zero = norms[slot_of_pos[p as usize] as usize] == 0.0;
+            let own_zero = means.length[slot_of_pos[p as usize] as usize] == 0.0;
             if zero_means > usize::from(own_zero) {
                 scores.best[p as usize] = scores.best[p as usize].max(0.0);
             }
@@ -380,7 +433,7 @@ fn probed_scores(
 /// every mean.
 fn probed_recall(
     g: &Gathered,
-    means: &[f32],
+    means: &Means<'_>,
     query: &[u32],
     scores: &Scores,
     plan: &Plan,
@@ -408,7 +461,7 @@ fn probed_recall(
 /// cluster's mean.
 fn exact_best_of(
     g: &Gathered,
-    means: &[f32],
+    means: &Means<'_>,
     positions: &[usize],
     pool: &rayon::ThreadPool,
     ctl: &Control,
@@ -431,10 +484,11 @@ fn exact_best_of(
             for c0 in (0..k).step_by(KB) {
                 let c1 = (c0 + KB).min(k);
                 let kc = c1 - c0;
-                gemm_abt(xs, ps.len(), &means[c0 * d..c1 * d], kc, d, buf);
+                gemm_abt(xs, ps.len(), means.rows(c0, c1), kc, d, buf);
                 for (r, &p) in ps.iter().enumerate() {
                     let own = slot_of_pos[p] as usize;
                     for (j, &v) in buf[r * kc..(r + 1) * kc].iter().enumerate() {
+                        let v = means.scale(c0 + j, v);
                         if c0 + j != own && v > best[r] {
                             best[r] = v;
                         }
@@ -467,7 +521,7 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
                 .map(|&v| f64::from(v) * f64::from(v))
                 .sum();
             let n = n as f64;
-            let own_mean = (n * f64::from(scores.own[p]) - sq) / (n - 1.0);
+            let own_mean = (n * scores.own[p] - sq) / (n - 1.0);
             let a = (1.0 - own_mean).max(0.0);
             let b = (1.0 - f64::from(scores.best[p])).max(0.0);
             let den = a.max(b);
@@ -506,6 +560,10 @@ mod tests {
     use super::*;
     use crate::matrix::MatRef;
     use proptest::prelude::*;
+
+    fn stats(g: &Gathered) -> CentroidStats {
+        super::super::centroid_stats(g, Some(2)).unwrap()
+    }
 
     fn exact() -> Plan {
         Plan {
@@ -563,7 +621,7 @@ mod tests {
             if g.clusters.k() >= n {
                 return Ok(());
             }
-            let got = silhouette(&g, &exact(), Some(2), &Control::new()).unwrap().0;
+            let got = silhouette(&g, &stats(&g), &exact(), Some(2), &Control::new()).unwrap().0;
             // The naive reference on the gathered rows, in gathered order.
             let lab: Vec<usize> = (0..g.clusters.k()).flat_map(|c| std::iter::repeat_n(c, g.clusters.size(c))).collect();
             let want = naive(&g.rows(0, g.clusters.n_clustered()), d, &lab, g.clusters.k());
@@ -571,17 +629,52 @@ mod tests {
                 prop_assert!((f64::from(got.row[r as usize]) - want[p]).abs() < 1e-5,
                     "row {} got {} want {}", r, got.row[r as usize], want[p]);
             }
-            let one = silhouette(&g, &exact(), Some(1), &Control::new()).unwrap().0;
+            let one = silhouette(&g, &stats(&g), &exact(), Some(1), &Control::new()).unwrap().0;
             prop_assert_eq!(one.row.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                             got.row.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
         }
     }
 
     #[test]
+    fn a_zero_mean_is_at_similarity_zero() -> Result<()> {
+        // cluster 0 cancels out exactly: its mean is 0, at cosine distance 1 from every row
+        let x = [
+            1.0_f32, 0.0, -1.0, 0.0, 0.0, 1.0, 0.1, 1.0, 1.0, 0.1, 1.0, 0.2, -0.2, -1.0,
+        ];
+        let (n, d) = (7, 2);
+        let labels = [0_i64, 0, 1, 1, 2, 2, 3];
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &labels, None)?;
+        let lab: Vec<usize> = (0..g.clusters.k())
+            .flat_map(|c| std::iter::repeat_n(c, g.clusters.size(c)))
+            .collect();
+        let want = naive(&g.rows(0, n), d, &lab, g.clusters.k());
+        // every list probed: the partitioned search finds every mean
+        let ivf = Plan {
+            method: Method::Ivf,
+            nprobe: n,
+            recall_rows: n,
+            ..Plan::default()
+        };
+        for plan in [exact(), ivf] {
+            let (got, _) = silhouette(&g, &stats(&g), &plan, Some(2), &Control::new())?;
+            for (p, &r) in g.clusters.gathered_rows().iter().enumerate() {
+                let v = f64::from(got.row[r as usize]);
+                assert!(
+                    (v - want[p]).abs() < 1e-6,
+                    "{:?} row {r}: {v} vs {}",
+                    plan.method,
+                    want[p]
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
     fn noise_rows_are_not_scored() -> Result<()> {
         let x = [1.0, 0.0, 1.0, 0.1, 0.0, 1.0, 0.1, 1.0, -1.0, -1.0];
         let g = Gathered::new(MatRef::new(&x, 5, 2)?, &[0, 0, 4, 4, -1], None)?;
-        let (s, _) = silhouette(&g, &exact(), None, &Control::new())?;
+        let (s, _) = silhouette(&g, &stats(&g), &exact(), None, &Control::new())?;
         assert!(s.row[4].is_nan());
         assert!(s.row[..4].iter().all(|&v| v > 0.9));
         assert_eq!(s.cluster_mean.len(), 2);
@@ -609,9 +702,9 @@ mod tests {
             recall_rows: n,
             ..Plan::default()
         };
-        let (want, er) = silhouette(&g, &exact(), Some(2), &Control::new())?;
-        let (got, rec) = silhouette(&g, &ivf, Some(2), &Control::new())?;
-        let (one, _) = silhouette(&g, &ivf, Some(1), &Control::new())?;
+        let (want, er) = silhouette(&g, &stats(&g), &exact(), Some(2), &Control::new())?;
+        let (got, rec) = silhouette(&g, &stats(&g), &ivf, Some(2), &Control::new())?;
+        let (one, _) = silhouette(&g, &stats(&g), &ivf, Some(1), &Control::new())?;
         assert_eq!(got, one, "thread count changed the partitioned silhouette");
         assert_eq!((er.method, er.recall), (Method::Exact, 1.0));
         assert_eq!(rec.method, Method::Ivf);
