@@ -171,13 +171,17 @@ class RayExecutor:
             loop = _is_loopback(resolved)
             try:
                 with _loopback(ray) if loop else contextlib.nullcontext():
-                    ray.init(
-                        address=resolved,
+                    ray.init(  # "auto" as given: Ray then also finds the cluster's token
+                        address=address,
                         **({"_node_ip_address": LOOPBACK} if loop else {}),
                         **quiet,
                     )
             except ConnectionError as exc:
-                raise ConfigError(f"run.address: cannot join Ray at {address!r}: {exc}") from None
+                raise ConfigError(
+                    f"run.address: cannot join Ray at {address!r}: {_first_line(exc)} (a cluster "
+                    "started by `ray start` uses token authentication: set RAY_AUTH_MODE=token, "
+                    "or use address 'auto' on its head node)"
+                ) from None
         self._owns = True
 
     # ------------------------------------------------------------------ objects
