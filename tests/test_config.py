@@ -33,7 +33,12 @@ def test_defaults(host):
     assert cfg["metrics"]["params"]["inter"] == {"top_m": 10, "min_size": 2, "matrix_size": 100}
     assert cfg["graph"] is None
     assert cfg["output"] == {"dir": None, "report": True}
-    assert cfg["run"] == {"threads": None, "max_edges": 100_000_000}
+    assert cfg["run"] == {
+        "threads": None,
+        "max_edges": 100_000_000,
+        "backend": "native",
+        "address": None,
+    }
 
 
 def test_unknown_strategy_lists_available_with_plugins(host):

@@ -76,11 +76,19 @@ def search_text(search: Mapping[str, Any]) -> str:
         >>> search_text({"method": "ivf", "n_lists": 2000, "nprobe": 8,
         ...     "pairs_computed": 5, "pairs_total": 1000, "recall": 0.987, "recall_rows": 1000})
         'ivf (2,000 lists, nprobe 8): 0.5% of pairs computed, recall 0.987 on 1,000 rows'
+        >>> search_text({"method": "exact", "backend": "ray", "tasks": 36, "nodes": 2})
+        'exact (every pair; 36 ray tasks on 2 nodes)'
 
     """
     method = search.get("method", "exact")
     if method == "exact":
-        return "exact (every pair)"
+        backend = search.get("backend")
+        if backend is None:
+            return "exact (every pair)"
+        nodes = search.get("nodes")
+        on = f" on {nodes} node{'s' if nodes != 1 else ''}" if nodes else ""
+        tasks = search.get("tasks", 0)
+        return f"exact (every pair; {tasks:,} {backend} task{'s' if tasks != 1 else ''}{on})"
     lists = f"{search.get('n_lists', 0):,} lists"
     if method == "ivf":
         lists += f", nprobe {search.get('nprobe')}"

@@ -25,6 +25,7 @@ __all__ = [
     "resolve_threads",
     "rows_are_unit",
     "threshold_edges",
+    "threshold_edges_between",
     "threshold_sweep",
 ]
 
@@ -61,6 +62,14 @@ def knn_query(
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
 def threshold_edges(
     x: npt.NDArray[np.float32],
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+def threshold_edges_between(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
     threshold: float,
     *,
     n_threads: int | None = None,

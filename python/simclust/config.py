@@ -28,6 +28,8 @@ A config has these sections (all optional but ``[input]`` when a run reads a fil
     [run]
     threads = 2                    # default: SIMCLUST_NUM_THREADS or all cores
     max_edges = 100_000_000        # refuse a similarity graph estimated to be larger
+    # backend = "ray"              # "native" (default, this process) or "ray" (simclust[ray])
+    # address = "auto"             # ray: the cluster to join; default: a local runtime
     [dedup]                        # also list near-duplicates (simclust.dedup)
     threshold = 0.95               # groups: components of the ε-graph at this similarity
     keep = "medoid"                # or "first", "largest-file" (an image folder's files)
@@ -71,6 +73,7 @@ __all__ = [
     "DEFAULT_MAX_EDGES",
     "DEFAULT_METRICS",
     "DEFAULT_STRATEGY",
+    "RUN_BACKENDS",
     "check_params",
     "load_config",
     "overlay",
@@ -86,6 +89,9 @@ DEFAULT_DEDUP_KEEP = "medoid"
 DEFAULT_DEDUP_THRESHOLD = 0.95
 """The similarity two rows need to be near-duplicates by default: edited copies (crops,
 re-encodings, brightness changes) of one image under an embedding model."""
+RUN_BACKENDS = ("native", "ray")
+"""Where a run computes: ``native`` (this process, the Rust kernels' threads) or ``ray``
+(the graph as tasks on a Ray cluster, :mod:`simclust.distributed`)."""
 _GRAPH_KEYS = {"kind": "graph", "k": "k", "threshold": "threshold"}
 _OUTPUT_KEYS: dict[str, type] = {"dir": str, "report": bool}
 
@@ -166,6 +172,8 @@ def overlay(
     max_edges: int | None = None,
     search: str | None = None,
     nprobe: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
     out: str | Path | None = None,
     report: bool | None = None,
 ) -> dict[str, Any]:
@@ -178,10 +186,9 @@ def overlay(
     drops the base's strategy parameters); a parameter that is also a ``[graph]`` key of
     the base (``threshold``, ``k``, ``graph`` as ``kind``) overrides it there too;
     ``metrics`` (names, or ``{name: {parameter: value}}``) replaces ``[metrics] use``,
-    keeping the base's parameters of the metrics still used; ``threads``/``max_edges``
-    go into ``[run]``, ``search``/``nprobe`` into ``[graph]``, ``out``/``report`` into
-    ``[output]``. The result is validated by
-    :func:`resolve`.
+    keeping the base's parameters of the metrics still used; ``threads``/``max_edges``/
+    ``backend``/``address`` go into ``[run]``, ``search``/``nprobe`` into ``[graph]``,
+    ``out``/``report`` into ``[output]``. The result is validated by :func:`resolve`.
 
     Raises:
         ConfigError: ``base`` is not a path or mapping, a section is not a table, or
@@ -242,6 +249,8 @@ def overlay(
     for name, key, value in (
         ("run", "threads", threads),
         ("run", "max_edges", max_edges),
+        ("run", "backend", backend),
+        ("run", "address", address),
         ("graph", "search", search),
         ("graph", "nprobe", nprobe),
         ("output", "dir", None if out is None else str(out)),
@@ -368,7 +377,8 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
          "cluster": {"strategy": str, "params": {...}},
          "metrics": {"use": [names], "params": {name: {...}}},
          "output": {"dir": str | None, "report": bool},
-         "run": {"threads": int | None, "max_edges": int},
+         "run": {"threads": int | None, "max_edges": int,
+                 "backend": "native" | "ray", "address": str | None},
          "dedup": {"threshold": float, "keep": str} | None}
 
     Raises:
@@ -492,8 +502,23 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     rn = _section(raw, "run")
     threads = rn.pop("threads", None)
     max_edges = rn.pop("max_edges", DEFAULT_MAX_EDGES)
+    backend = rn.pop("backend", "native")
+    address = rn.pop("address", None)
     if rn:
-        raise ConfigError(f"run.{sorted(rn)[0]}: unknown key; keys: threads, max_edges")
+        raise ConfigError(
+            f"run.{sorted(rn)[0]}: unknown key; keys: threads, max_edges, backend, address"
+        )
+    if backend not in RUN_BACKENDS:
+        raise ConfigError(
+            f"run.backend: expected one of {', '.join(RUN_BACKENDS)}, got {backend!r}"
+        )
+    if address is not None and (not isinstance(address, str) or not address):
+        raise ConfigError(
+            f"run.address: expected a Ray address such as 'auto' or '127.0.0.1:6379', "
+            f"got {address!r}"
+        )
+    if address is not None and backend != "ray":
+        raise ConfigError("run.address: only for backend = 'ray' (the native backend runs here)")
     if threads is not None and (
         not isinstance(threads, int) or isinstance(threads, bool) or threads < 1
     ):
@@ -511,6 +536,6 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         "metrics": {"use": use, "params": metric_params},
         "search": search,
         "output": {"dir": out.get("dir"), "report": out.get("report", True)},
-        "run": {"threads": threads, "max_edges": max_edges},
+        "run": {"threads": threads, "max_edges": max_edges, "backend": backend, "address": address},
         "dedup": _dedup(raw),
     }

@@ -46,7 +46,7 @@ import polars as pl
 from simclust import config as config_mod
 from simclust import ops
 from simclust.exceptions import ConfigError, InvalidInputError, ParameterError, ShapeError
-from simclust.graph import Graph, GraphSpec, SearchSettings, build_graph
+from simclust.graph import EdgeBackend, Graph, GraphSpec, SearchSettings, build_graph
 from simclust.host import Host, get_host
 from simclust.outdir import check_output_dir, write_folder, write_manifest, write_text
 
@@ -113,6 +113,7 @@ def dedup_graph(
     progress: ops.Progress | None = None,
     max_edges: int | None = None,
     search: SearchSettings | None = None,
+    backend: EdgeBackend | None = None,
 ) -> Graph:
     """The ε-graph at ``threshold`` over the unit rows ``x``.
 
@@ -137,7 +138,13 @@ def dedup_graph(
     ):
         return built.cut(spec)
     return build_graph(
-        x, spec, n_threads=n_threads, progress=progress, max_edges=max_edges, search=search
+        x,
+        spec,
+        n_threads=n_threads,
+        progress=progress,
+        max_edges=max_edges,
+        search=search,
+        backend=backend,
     )
 
 

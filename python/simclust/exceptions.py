@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 __all__ = [
     "ClusteringWarning",
     "ConfigError",
+    "DistributedError",
     "InvalidInputError",
     "NotFittedError",
     "OutOfMemoryError",
@@ -69,6 +70,13 @@ class ConfigError(ParameterError):
 
 class PluginError(SimclustError):
     """A plugin failed to import, to register or to run; the message names it."""
+
+
+class DistributedError(SimclustError):
+    """A task of a distributed run failed for good (after the backend's retries).
+
+    The message names the backend, the stage and the task (the block pair or shard).
+    """
 
 
 if TYPE_CHECKING:

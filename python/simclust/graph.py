@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ from simclust.frames import edges_frame
 __all__ = [
     "DEFAULT_MAX_EDGES",
     "SWEEP_BELOW",
+    "EdgeBackend",
     "EdgeEstimate",
     "Graph",
     "GraphKind",
@@ -209,6 +210,44 @@ class Graph:
         return edges_frame(self.src, self.dst, self.similarity, ids)
 
 
+class EdgeBackend(Protocol):
+    """Builds exact graphs somewhere else than this process's kernels (a Ray cluster).
+
+    :func:`build_graph` checks the edge budget and the parameters, then hands an exact
+    graph to the backend (:class:`simclust.distributed.DistributedGraphs`); the backend
+    returns the same edges the native kernels would, with what it did for the record.
+    """
+
+    name: str
+    """The backend's name in messages and records (``"ray"``)."""
+
+    def exact_edges(
+        self,
+        x: npt.NDArray[np.float32],
+        spec: GraphSpec,
+        threshold: float,
+        progress: ops.Progress | None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
+    ]:
+        """The exact edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``."""
+        ...
+
+
+def _backend_method(
+    backend: EdgeBackend, settings: SearchSettings, method: str, why: str
+) -> tuple[str, str]:
+    """The search on a backend: exact (``auto`` included), else a ConfigError."""
+    if settings.method == "auto":
+        return "exact", f"auto: backend {backend.name} searches exact in this version"
+    if method != "exact":
+        raise ConfigError(
+            f"graph.search: backend {backend.name} supports search='exact' in this version, "
+            f"got {method!r}; use search='exact' (or 'auto') or the native backend"
+        )
+    return method, why
+
+
 DEFAULT_MAX_EDGES = 100_000_000
 """Default edge budget of :func:`build_graph`: 12 bytes an edge, about 1.2 GB."""
 
@@ -360,6 +399,7 @@ def build_graph(
     progress: ops.Progress | None = None,
     max_edges: int | None = DEFAULT_MAX_EDGES,
     search: SearchSettings | None = None,
+    backend: EdgeBackend | None = None,
 ) -> Graph:
     """Build the similarity graph ``spec`` describes over the rows of ``X``.
 
@@ -372,9 +412,12 @@ def build_graph(
             :func:`check_edge_budget`); ``None``: no limit.
         search: how to search (default: exact brute force); the graph's ``search``
             records what was done and, for an approximate graph, its measured recall.
+        backend: where an exact graph is computed (default: here, by the native
+            kernels); a backend searches ``exact`` only (``auto`` is exact there).
 
     Raises:
-        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph.
+        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph;
+            a search other than ``exact``/``auto`` on a backend.
 
     Example:
         >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
@@ -387,6 +430,8 @@ def build_graph(
     check_edge_budget(X, spec, max_edges)
     settings = search if search is not None else SearchSettings(method="exact")
     method, why = settings.choose(n, int(X.shape[1]), spec.kind)
+    if backend is not None:
+        method, why = _backend_method(backend, settings, method, why)
     if spec.kind == "knn":
         if n < 2:
             empty = np.zeros(0, np.uint32)
@@ -396,6 +441,10 @@ def build_graph(
                 f"graph k must be in 1..N-1 = 1..{n - 1} for {n} rows, got {spec.k}"
             )
     t = -1.0 if spec.threshold is None else spec.threshold
+    if backend is not None:
+        src, dst, sim, done = backend.exact_edges(X, spec, t, progress)
+        record = {"method": "exact", "chosen": why, "recall": 1.0, **done}
+        return Graph(spec, n, src, dst, sim, record)
     if method == "exact":
         if spec.kind == "threshold":
             edges = ops.threshold_edges(X, t, n_threads=n_threads, progress=progress)
@@ -479,6 +528,7 @@ def build_run_graphs(
     progress: ops.Progress | None = None,
     max_edges: int | None = DEFAULT_MAX_EDGES,
     search: SearchSettings | None = None,
+    backend: EdgeBackend | None = None,
 ) -> tuple[Graph, Graph]:
     """The run's graph and the graph its sweep counts on, both read-only.
 
@@ -512,7 +562,13 @@ def build_run_graphs(
             low = replace(spec, threshold=lowest)
     try:
         built = build_graph(
-            X, low, n_threads=n_threads, progress=progress, max_edges=max_edges, search=search
+            X,
+            low,
+            n_threads=n_threads,
+            progress=progress,
+            max_edges=max_edges,
+            search=search,
+            backend=backend,
         )
     except ConfigError as exc:
         if low == spec or spec.kind == "knn":

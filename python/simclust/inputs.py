@@ -19,6 +19,7 @@ import polars as pl
 
 from simclust import config as config_mod
 from simclust.base import LoadedData, Progress
+from simclust.default_plugins.loaders import is_glob, shard_files
 from simclust.exceptions import (
     ConfigError,
     InvalidInputError,
@@ -100,8 +101,9 @@ def read_input(
 
     """
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"input.path: {str(p)!r} does not exist")
+    if not p.exists() and not (is_glob(p) and shard_files(p)):
+        what = "matches no file" if is_glob(p) else "does not exist"
+        raise ConfigError(f"input.path: {str(p)!r} {what}")
     name = cfg["input"].get("loader")
     if name is None:
         for reg in host.loaders.registrations():

@@ -40,7 +40,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust import frames, ops
-from simclust.graph import Graph, GraphSpec, SearchSettings, build_graph
+from simclust.graph import EdgeBackend, Graph, GraphSpec, SearchSettings, build_graph
 
 __all__ = [
     "OUTLIER_K",
@@ -116,6 +116,7 @@ def outlier_scores(
     n_threads: int | None = None,
     progress: ops.Progress | None = None,
     max_edges: int | None = None,
+    backend: EdgeBackend | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """``nn_similarity`` and ``knn_sim_mean`` of every row of the unit rows ``x``.
 
@@ -147,6 +148,7 @@ def outlier_scores(
             progress=progress,
             max_edges=max_edges,
             search=search,
+            backend=backend,
         )
     nearest, mean = neighbor_similarities(graph, k)
     cols = {"index": np.arange(n, dtype=np.uint32), "nn_similarity": nearest, "knn_sim_mean": mean}

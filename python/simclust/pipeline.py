@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,14 +60,27 @@ from simclust.inputs import as_ids, as_matrix, read_input
 from simclust.outdir import check_output_dir
 from simclust.outliers import outlier_scores
 from simclust.plugin_calls import (
-    check_array,
-    check_frame,
+    MetricOutputs,
     check_labels,
     instantiate,
     merge_frames,
     plugin_call,
+    sort_metric_outputs,
 )
 from simclust.result import SWEEP_SCHEMA, Result
+
+if TYPE_CHECKING:
+    from simclust.distributed import DistributedGraphs
+
+
+def graph_backend(run: Mapping[str, Any]) -> DistributedGraphs | None:
+    """The graph backend of ``[run]``: ``None`` (native), or the Ray plan on its cluster."""
+    if run["backend"] != "ray":
+        return None
+    from simclust.distributed import DistributedGraphs, RayExecutor
+
+    return DistributedGraphs(RayExecutor(run["address"], num_cpus=run["threads"]))
+
 
 __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "run"]
 
@@ -280,61 +293,22 @@ def _fit(
     return check_labels(reg, labels, int(x.shape[0]))
 
 
-@dataclass
-class _MetricOutputs:
-    """What the metrics returned, sorted by where it goes in the result."""
-
-    cluster_parts: list[tuple[str, pl.DataFrame]]
-    row_parts: list[tuple[str, pl.DataFrame]]
-    inter: pl.DataFrame
-    tables: dict[str, pl.DataFrame]
-    arrays: dict[str, np.ndarray]
-
-
 def _compute_metrics(
     plugins: _Plugins, ctx: MetricContext, timer: StageTimer, progress: StageProgress | None
-) -> _MetricOutputs:
+) -> MetricOutputs:
     """Stages ``metric:<name>``: run each metric and check what it returns."""
-    out = _MetricOutputs([], [], pl.DataFrame(schema=frames.INTER_SCHEMA), {}, {})
+    out = MetricOutputs([], [], pl.DataFrame(schema=frames.INTER_SCHEMA), {}, {})
     for reg, metric in plugins.metrics:
         stage = f"metric:{reg.name}"
         ctx.progress = _stage_cb(progress, stage)
         with timer.stage(stage), plugin_call(reg, "compute"):
             returned = metric.compute(ctx)
-        _sort_outputs(f"metric {reg.name!r} ({reg.provider})", metric, returned, out)
+        sort_metric_outputs(f"metric {reg.name!r} ({reg.provider})", metric, returned, out)
     return out
 
 
-def _sort_outputs(owner: str, metric: Metric, returned: Any, out: _MetricOutputs) -> None:
-    """Check one metric's frames and arrays against its declaration; file them."""
-    declared = type(metric).outputs
-    if not isinstance(returned, Mapping):
-        raise PluginError(
-            f"{owner} returned {type(returned).__name__} from compute, not a mapping of "
-            "frame names to frames"
-        )
-    for name, value in returned.items():
-        if name in declared:
-            df = check_frame(owner, name, value, declared[name])
-            if name == "clusters":
-                out.cluster_parts.append((owner, df))
-            elif name == "assignments":
-                out.row_parts.append((owner, df))
-            elif name == "inter":
-                out.inter = df
-            else:
-                out.tables[name] = df
-        elif name in type(metric).arrays:
-            out.arrays[name] = check_array(owner, name, value)
-        else:
-            raise PluginError(f"{owner} returned {name!r}, which it does not declare")
-    missing = sorted(set(declared) - set(returned))
-    if missing:
-        raise PluginError(f"{owner} did not return the declared frame(s) {missing}")
-
-
 def _base_frames(
-    labels: npt.NDArray[np.int64], ids: pl.Series, parts: _MetricOutputs
+    labels: npt.NDArray[np.int64], ids: pl.Series, parts: MetricOutputs
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``clusters`` and ``assignments`` frames: sizes and ids, plus the metrics'."""
     present, sizes = np.unique(labels[labels >= 0], return_counts=True)
@@ -372,6 +346,8 @@ def analyze(
     n_threads: int | None = None,
     max_edges: int | None = None,
     search: str | None = None,
+    backend: str | None = None,
+    address: str | None = None,
     progress: StageProgress | None = None,
     host: Host | None = None,
     **strategy_params: Any,
@@ -398,15 +374,24 @@ def analyze(
         max_edges: the similarity graph's edge budget (default the config's
             ``[run] max_edges``, else 100 M, about 1.2 GB): a graph estimated to be
             larger is refused before it is built.
+        backend: where the run computes: ``"native"`` (default: this process) or
+            ``"ray"``: the similarity graphs (the run's and the outlier scores' kNN
+            search) are built by Ray tasks over row-block pairs, the same edges; the
+            rest runs here (:mod:`simclust.distributed`, ``docs/distributed.md``).
+            Needs ``pip install "simclust[ray]"``; searches ``exact`` only.
+        address: the Ray cluster to join (``"auto"``, ``"127.0.0.1:6379"``); default:
+            the runtime this process has started, else a local one on 127.0.0.1.
         progress: ``progress(stage, done, total)`` (see :data:`StageProgress`).
         host: a plugin host (default: :func:`simclust.get_host`).
         **strategy_params: parameters of the strategy, validated against its declared
             parameters (e.g. ``threshold=0.9``, ``n_clusters=100``).
 
     Raises:
-        ConfigError: unknown strategy/metric/parameter names, wrong types, missing input.
+        ConfigError: unknown strategy/metric/parameter names, wrong types, missing input;
+            ``backend="ray"`` without Ray installed.
         InvalidInputError: NaN/Inf or zero rows (listed), unreadable files.
         PluginError: a plugin failed (it is named).
+        DistributedError: a Ray task failed for good (the stage and block pair named).
 
     Example:
         >>> import numpy as np
@@ -428,8 +413,29 @@ def analyze(
         threads=n_threads,
         max_edges=max_edges,
         search=search,
+        backend=backend,
+        address=address,
     )
     cfg = config_mod.resolve(raw, host)
+    edges = graph_backend(cfg["run"])  # before any work: a missing Ray fails here
+    try:
+        return _analyze(X_or_path, path, cfg, host, ids, rows, progress, edges)
+    finally:
+        if edges is not None:
+            edges.close()
+
+
+def _analyze(
+    X_or_path: npt.ArrayLike | str | Path | None,  # noqa: N803
+    path: str | Path | None,
+    cfg: dict[str, Any],
+    host: Host,
+    ids: Sequence[str] | npt.ArrayLike | None,
+    rows: pl.DataFrame | None,
+    progress: StageProgress | None,
+    edges: DistributedGraphs | None,
+) -> Result:
+    """:func:`analyze` once its config is resolved and its graph backend joined."""
     threads = cfg["run"]["threads"]
     timer = StageTimer(progress)
 
@@ -462,6 +468,7 @@ def analyze(
                 progress=_stage_cb(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
+                backend=edges,
             )
 
         with timer.stage("graph"):
@@ -486,6 +493,7 @@ def analyze(
             n_threads=threads,
             progress=_stage_cb(progress, "outliers"),
             max_edges=cfg["run"]["max_edges"],
+            backend=edges,
         )
     with timer.stage("cluster"):
         labels = _fit(plugins, x, graph)
@@ -512,6 +520,7 @@ def analyze(
                 progress=_stage_cb(progress, "dedup"),
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
+                backend=edges,
             )
             parts.tables["duplicates"], parts.tables["duplicate_pairs"] = find_duplicates(
                 x, dgraph, data.ids, keep=dedup_cfg["keep"], files=files, n_threads=threads

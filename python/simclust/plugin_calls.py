@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from simclust.host import BUILTIN_PLUGIN, Registration
 
 __all__ = [
     "PLUGIN_FAILURES",
+    "MetricOutputs",
     "check_array",
     "check_frame",
     "check_labels",
@@ -38,6 +40,7 @@ __all__ = [
     "merge_frames",
     "plugin_call",
     "plugin_error",
+    "sort_metric_outputs",
 ]
 
 PLUGIN_FAILURES = (Exception, SystemExit, pl.exceptions.PanicException)
@@ -181,3 +184,42 @@ def merge_frames(
     ]
     rest = [c for c in out.columns if c not in schema]
     return out.select(*full, *rest)
+
+
+@dataclass
+class MetricOutputs:
+    """What the metrics returned, sorted by where it goes in the result."""
+
+    cluster_parts: list[tuple[str, pl.DataFrame]]
+    row_parts: list[tuple[str, pl.DataFrame]]
+    inter: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+    arrays: dict[str, np.ndarray]
+
+
+def sort_metric_outputs(owner: str, metric: Any, returned: Any, out: MetricOutputs) -> None:
+    """Check one metric's frames and arrays against its declaration; file them."""
+    declared = type(metric).outputs
+    if not isinstance(returned, Mapping):
+        raise PluginError(
+            f"{owner} returned {type(returned).__name__} from compute, not a mapping of "
+            "frame names to frames"
+        )
+    for name, value in returned.items():
+        if name in declared:
+            df = check_frame(owner, name, value, declared[name])
+            if name == "clusters":
+                out.cluster_parts.append((owner, df))
+            elif name == "assignments":
+                out.row_parts.append((owner, df))
+            elif name == "inter":
+                out.inter = df
+            else:
+                out.tables[name] = df
+        elif name in type(metric).arrays:
+            out.arrays[name] = check_array(owner, name, value)
+        else:
+            raise PluginError(f"{owner} returned {name!r}, which it does not declare")
+    missing = sorted(set(declared) - set(returned))
+    if missing:
+        raise PluginError(f"{owner} did not return the declared frame(s) {missing}")

@@ -1,7 +1,8 @@
 """Option parsing shared by the commands.
 
 Thresholds, ``KEY=VALUE`` parameters, metric lists, and the click options several
-commands take (``--json/--quiet/--debug``, ``--threads``, ``--max-edges``).
+commands take (``--json/--quiet/--debug``, ``--threads``, ``--max-edges``, ``--backend``/
+``--address``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from simclust.exceptions import ParameterError
 
 __all__ = [
     "MAX_THRESHOLDS",
+    "backend_options",
     "common_options",
     "max_edges_option",
     "parse_metrics",
@@ -184,5 +186,24 @@ def search_options(fn: F) -> F:
         help="Graph search: exact brute force, ivf (approximate, recall measured and "
         "reported), certified (exact threshold graph, pruned), or auto (default: exact "
         "while the brute force is small, else ivf).",
+    )(fn)
+    return fn
+
+
+def backend_options(fn: F) -> F:
+    """``--backend`` and ``--address``: where the run computes."""
+    fn = click.option(
+        "--address",
+        default=None,
+        metavar="ADDRESS",
+        help="Ray cluster to join with --backend ray ('auto', or host:port such as "
+        "127.0.0.1:6379; default: the config's [run] address, else a local runtime).",
+    )(fn)
+    fn = click.option(
+        "--backend",
+        type=click.Choice(["native", "ray"]),
+        default=None,
+        help="native (default: this process) or ray (the graph as Ray tasks; "
+        'pip install "simclust[ray]").',
     )(fn)
     return fn

@@ -12,6 +12,7 @@ from simclust import pipeline
 from simclust.cli._errors import errors
 from simclust.cli._host import plugin_host
 from simclust.cli._options import (
+    backend_options,
     common_options,
     max_edges_option,
     parse_metrics,
@@ -61,6 +62,7 @@ DEFAULT_OUT = "simclust-out"
 @threads_option
 @max_edges_option
 @search_options
+@backend_options
 @common_options
 def command(
     path: Path,
@@ -78,6 +80,8 @@ def command(
     max_edges: int | None,
     search: str | None,
     nprobe: int | None,
+    backend: str | None,
+    address: str | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -116,6 +120,8 @@ def command(
             max_edges=max_edges,
             search=search,
             nprobe=nprobe,
+            backend=backend,
+            address=address,
             out=out_dir,
             report=report,
         )

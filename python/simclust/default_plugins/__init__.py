@@ -7,7 +7,7 @@ with ``SIMCLUST_BLOCK_PLUGINS=simclust.default_plugins`` leaves only installed p
 Example:
     >>> from simclust import get_host
     >>> get_host(autoload=False).loaders.names()
-    ['numpy', 'parquet', 'fastdup', 'images']
+    ['numpy', 'parquet', 'fastdup', 'shards', 'images']
 
 """
 
@@ -45,14 +45,16 @@ def simclust_register_metrics(registry: Registry[type[Any]]) -> None:
 
 @hookimpl
 def simclust_register_loaders(registry: Registry[type[Any]]) -> None:
-    """Register the ``numpy``, ``parquet``, ``fastdup`` and ``images`` loaders.
+    """Register the ``numpy``, ``parquet``, ``fastdup``, ``shards`` and ``images`` loaders.
 
     Order matters: without a configured loader the first that accepts the path reads
-    it, so the image-folder loader (any folder) comes last.
+    it, so the image-folder loader (any folder) comes last, after ``shards`` (a folder
+    of ``.npy``/Parquet files, or a glob pattern).
     """
     registry.register("numpy", loaders.NumpyLoader)
     registry.register("parquet", loaders.ParquetLoader)
     registry.register("fastdup", loaders.FastdupLoader)
+    registry.register("shards", loaders.ShardsLoader)
     registry.register("images", loaders.ImageFolderLoader)
 
 

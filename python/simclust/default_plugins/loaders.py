@@ -1,4 +1,4 @@
-"""Built-in loaders: ``numpy`` (.npy/.npz), ``parquet``, ``fastdup`` and ``images``.
+"""Built-in loaders: ``numpy`` (.npy/.npz), ``parquet``, ``fastdup``, ``shards`` and ``images``.
 
 Example:
     >>> import numpy as np, tempfile, pathlib
@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from simclust.exceptions import InvalidInputError, PluginError, ShapeError, Simc
 if TYPE_CHECKING:
     from simclust.host import Host
 
-__all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader"]
+__all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader", "ShardsLoader"]
 
 
 class NumpyLoader(Loader):
@@ -235,6 +236,161 @@ class FastdupLoader(Loader):
 
         feats = read_fastdup_features(path, d=self.d)
         return LoadedData(feats.features, feats.filenames)
+
+
+SHARD_SUFFIXES = {".npy": "npy", ".parquet": "parquet", ".pq": "parquet"}
+"""The files a sharded input is made of: ``.npy`` arrays or Parquet files."""
+
+GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a glob pattern (``*``, ``?`` or ``[``) rather than a path.
+
+    Example:
+        >>> is_glob("shards/*.npy"), is_glob("x.npy")
+        (True, False)
+
+    """
+    return any(c in GLOB_CHARS for c in os.fspath(path))
+
+
+def shard_files(path: Path) -> list[Path]:
+    """The shard files of a folder or glob pattern, sorted by path (file name in a folder).
+
+    A folder's shards are its ``.npy`` or Parquet files (not recursive); a pattern's are
+    the files it matches.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for name in ("b.npy", "a.npy", "notes.txt"):
+        ...     _ = (d / name).write_bytes(b"")
+        >>> [p.name for p in shard_files(d)], [p.name for p in shard_files(d / "*.npy")]
+        (['a.npy', 'b.npy'], ['a.npy', 'b.npy'])
+
+    """
+    if path.is_dir():
+        found = [p for p in path.iterdir() if p.suffix.lower() in SHARD_SUFFIXES and p.is_file()]
+    elif is_glob(path) and not path.exists():
+        found = [Path(p) for p in glob.glob(os.fspath(path)) if Path(p).is_file()]
+    else:
+        return []
+    return sorted(found, key=os.fspath)
+
+
+class ShardsLoader(Loader):
+    """Reads a sharded input: a folder or glob pattern of ``.npy`` or Parquet files.
+
+    Embeddings are written at scale by many workers into many files; this reads them as
+    one input, the rows of the files concatenated in sorted file-name order. A ``.npy``
+    shard is memory-mapped (one shard stays mapped; several are copied into one array,
+    in their common dtype); a Parquet shard is read as the ``parquet`` loader reads one
+    file (its id column, its other columns). Ids: a Parquet id column's values, else
+    ``<file stem>:<row>`` (the row within its file), so every id says where its row is.
+
+    Args:
+        embedding_column: Parquet shards' vector column (as the ``parquet`` loader).
+        id_column: Parquet shards' id column (as the ``parquet`` loader).
+
+    Raises:
+        ShapeError: shards of different dimensions (the file is named).
+        InvalidInputError: shards of different dtypes or kinds (``.npy`` and Parquet),
+            a shard that is not a 2-D array, some Parquet shards with ids and some
+            without, different other columns.
+
+    """
+
+    def __init__(
+        self, *, embedding_column: str | None = None, id_column: str | None = None
+    ) -> None:
+        self.embedding_column = embedding_column
+        self.id_column = id_column
+
+    def can_load(self, path: Path) -> bool:
+        """A folder of ``.npy`` or Parquet files (and no images), or a pattern matching some.
+
+        A folder with images in it is an image folder (the ``images`` loader), even with
+        a ``.npy`` file among them.
+        """
+        if path.is_dir():
+            from simclust.io.images import IMAGE_SUFFIXES
+
+            if any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+                return False
+        return bool(shard_files(path))
+
+    def load(self, path: Path, *, progress: Progress | None = None) -> LoadedData:
+        """Read every shard; concatenate rows, ids and columns."""
+        files = shard_files(path)
+        if not files:
+            raise InvalidInputError(f"{path} holds no .npy or Parquet shards")
+        kinds = {SHARD_SUFFIXES[f.suffix.lower()] for f in files}
+        if len(kinds) > 1:
+            npy = next(f for f in files if SHARD_SUFFIXES[f.suffix.lower()] == "npy")
+            pq = next(f for f in files if SHARD_SUFFIXES[f.suffix.lower()] == "parquet")
+            raise InvalidInputError(
+                f"{path} mixes .npy and Parquet shards ({npy.name}, {pq.name}); use one kind"
+            )
+        parts: list[LoadedData] = []
+        arrays: list[np.ndarray] = []
+        for i, f in enumerate(files):
+            if progress is not None:
+                progress(i, len(files))
+            if kinds == {"npy"}:
+                part = NumpyLoader().load(f)
+            else:
+                reader = ParquetLoader(
+                    embedding_column=self.embedding_column, id_column=self.id_column
+                )
+                part = reader.load(f)
+            # a memory-mapped shard stays mapped (and a np.memmap)
+            arr = part.X if isinstance(part.X, np.ndarray) else np.asarray(part.X)
+            _check_shard(f, arr, files[0], arrays[0] if arrays else None)
+            parts.append(part)
+            arrays.append(arr)
+        if progress is not None:
+            progress(len(files), len(files))
+        x = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        with_ids = [p.ids is not None for p in parts]
+        if any(with_ids) and not all(with_ids):
+            f = files[with_ids.index(False)]
+            raise InvalidInputError(
+                f"{f}: no id column, while {files[with_ids.index(True)].name} has one; "
+                "every shard needs its ids, or none"
+            )
+        ids: list[str] = []
+        for f, p, a in zip(files, parts, arrays, strict=True):
+            ids.extend(p.ids if p.ids is not None else (f"{f.stem}:{r}" for r in range(_rows(a))))
+        rest = [p.rows for p in parts]
+        rows = None
+        if any(r is not None for r in rest):
+            try:
+                rows = pl.concat([r for r in rest if r is not None], how="vertical")
+            except Exception as exc:
+                raise InvalidInputError(
+                    f"{path}: the shards' other columns differ: {_first_line(exc)}"
+                ) from None
+            if rows.height != _rows(x):
+                raise InvalidInputError(f"{path}: some shards have other columns, some not")
+        return LoadedData(x, ids, rows)
+
+
+def _check_shard(f: Path, x: np.ndarray, first: Path, r: np.ndarray | None) -> None:
+    """A shard is a 2-D array of the first shard's dimension and dtype."""
+    if x.ndim != 2:
+        raise ShapeError(f"{f}: a shard must be a 2-D array (rows x dimensions), got {x.shape}")
+    if r is None:
+        return
+    if x.shape[1] != r.shape[1]:
+        raise ShapeError(
+            f"{f}: {x.shape[1]} dimensions, but {first.name} has {r.shape[1]}; "
+            "every shard must have the same"
+        )
+    if x.dtype != r.dtype:
+        raise InvalidInputError(
+            f"{f}: dtype {x.dtype}, but {first.name} has {r.dtype}; every shard must have the same"
+        )
 
 
 class ImageFolderLoader(Loader):

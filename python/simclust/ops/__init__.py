@@ -56,6 +56,7 @@ from simclust.ops._similarity import (
     normalize,
     partitioned_threshold_edges,
     threshold_edges,
+    threshold_edges_between,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "resolve_threads",
     "silhouette",
     "threshold_edges",
+    "threshold_edges_between",
     "threshold_sweep",
     "weak_splits",
 ]

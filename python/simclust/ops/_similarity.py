@@ -129,6 +129,45 @@ def threshold_edges(
     )
 
 
+def threshold_edges_between(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> EdgeArrays:
+    """Every pair of a row of ``a`` and a row of ``b`` with cosine similarity ``>= threshold``.
+
+    The tiles, the float32 screen and the exact re-check near ±1 are those of
+    :func:`threshold_edges`: when ``a`` and ``b`` are row ranges of one matrix that start
+    at multiples of 1024 rows (the kernels' tile), every pair's similarity is the one
+    :func:`threshold_edges` of the whole matrix gives, bit for bit. A distributed run
+    builds an ε-graph from such block pairs (:mod:`simclust.distributed`).
+
+    Returns:
+        ``(rows_a, rows_b, similarity)``: uint32 row indices into ``a`` and into ``b``
+        (so ``rows_a < rows_b`` does not hold in general) and float32 similarities,
+        sorted by ``(rows_a, rows_b)``.
+
+    Raises:
+        ShapeError: ``a`` and ``b`` differ in columns, or one is empty.
+
+    Example:
+        >>> ra, rb, sim = threshold_edges_between([[1.0, 0.0], [0.0, 1.0]], [[0.99, 0.1]], 0.9)
+        >>> ra.tolist(), rb.tolist()
+        ([0], [0])
+
+    """
+    return _native.threshold_edges_between(
+        _as_matrix(a, "A"),
+        _as_matrix(b, "B"),
+        _as_threshold(threshold),
+        n_threads=_as_threads(n_threads),
+        progress=progress,
+    )
+
+
 def knn_edges(
     x: npt.ArrayLike,
     k: int,

@@ -137,6 +137,26 @@ fn threshold_edges<'py>(
     Ok(edges_out(py, e))
 }
 
+/// Every pair of a row of `a` and a row of `b` with cosine similarity
+/// `>= threshold`, as `(rows of a, rows of b, similarity)`.
+#[pyfunction]
+#[pyo3(signature = (a, b, threshold, *, n_threads=None, progress=None))]
+fn threshold_edges_between<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    threshold: f32,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<PyEdges<'py>> {
+    let am = mat(&a, "A")?;
+    let bm = mat(&b, "B")?;
+    let e = run_detached(py, "threshold_edges_between", progress.as_ref(), |ctl| {
+        similarity::threshold_edges_between(am, bm, threshold, n_threads, ctl)
+    })?;
+    Ok(edges_out(py, e))
+}
+
 /// The undirected self-kNN edges with similarity `>= threshold`.
 #[pyfunction]
 #[pyo3(signature = (x, k, threshold, *, n_threads=None, progress=None))]
@@ -396,6 +416,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(threshold_edges_between, m)?)?;
     m.add_function(wrap_pyfunction!(knn_edges, m)?)?;
     m.add_function(wrap_pyfunction!(partitioned_threshold_edges, m)?)?;
     Ok(())

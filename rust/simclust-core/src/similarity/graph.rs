@@ -5,13 +5,13 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::matrix::MatRef;
+use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
 
 use super::exact::{refine, screen};
 use super::knn::{check_rows_fit_u32, knn, Neighbors};
 use super::normalize::{check_non_empty, normalize_rows};
-use crate::tiles::{block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
+use crate::tiles::{all_tiles, block_range, gemm_abt, n_blocks, run_indexed, upper_tiles, BLOCK};
 
 /// Columns screened per vectorised step.
 const LANES: usize = 16;
@@ -79,15 +79,84 @@ pub fn threshold_edges(
     check_non_empty(&x, "X")?;
     check_rows_fit_u32(&x, "X")?;
     check_threshold(threshold)?;
-    let pool = parallel::pool(n_threads)?;
     let xn = normalize_rows(x, "X", n_threads)?;
-    let (n, d) = (x.n_rows(), x.n_cols());
+    let n = x.n_rows();
+    let tiles = upper_tiles(n_blocks(n));
+    tile_edges(&xn, n, None, x.n_cols(), &tiles, threshold, n_threads, ctl)
+}
+
+/// Every pair of a row of `a` and a row of `b` with cosine similarity
+/// `>= threshold`: `src` indexes the rows of `a`, `dst` those of `b`, sorted
+/// by `(src, dst)` (so `src < dst` does not hold in general).
+///
+/// The tiles are those of [`threshold_edges`] (`BLOCK` rows of `a` by
+/// `BLOCK` rows of `b`), with the same screen and exact re-check: when `a`
+/// and `b` are two row ranges of one matrix, each starting at a multiple of
+/// `BLOCK`, every pair's similarity is the one [`threshold_edges`] of the
+/// whole matrix gives, bit for bit, and the union over the ranges' pairs is
+/// its edge list. This is how a distributed run splits an ε-graph into
+/// block-pair tasks.
+///
+/// ```
+/// use simclust_core::{similarity::threshold_edges_between, Control, MatRef};
+/// let a = [1.0_f32, 0.0, 0.0, 1.0];
+/// let b = [0.99_f32, 0.1];
+/// let g = threshold_edges_between(MatRef::new(&a, 2, 2)?, MatRef::new(&b, 1, 2)?, 0.9, None, &Control::new())?;
+/// assert_eq!((g.src, g.dst), (vec![0], vec![0]));
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn threshold_edges_between(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    threshold: f32,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<EdgeList> {
+    check_non_empty(&a, "A")?;
+    check_non_empty(&b, "B")?;
+    check_rows_fit_u32(&a, "A")?;
+    check_rows_fit_u32(&b, "B")?;
+    check_same_cols(&a, "A", &b, "B")?;
+    check_threshold(threshold)?;
+    let an = normalize_rows(a, "A", n_threads)?;
+    let bn = normalize_rows(b, "B", n_threads)?;
+    let (na, nb) = (a.n_rows(), b.n_rows());
+    let tiles = all_tiles(n_blocks(na), n_blocks(nb));
+    tile_edges(
+        &an,
+        na,
+        Some((&bn, nb)),
+        a.n_cols(),
+        &tiles,
+        threshold,
+        n_threads,
+        ctl,
+    )
+}
+
+/// The pairs `>= threshold` of the given tiles of `xa · xbᵀ` (`xb = None`:
+/// `xa · xaᵀ`, upper tiles, diagonal tiles above their diagonal), screened
+/// in float32 and made exact near ±1, sorted by `(src, dst)`: each tile's
+/// pairs are kept, then each row block's pairs are sorted and appended in
+/// block order.
+#[allow(clippy::too_many_arguments)]
+fn tile_edges(
+    xa: &[f32],
+    na: usize,
+    xb: Option<(&[f32], usize)>,
+    d: usize,
+    tiles: &[(usize, usize)],
+    threshold: f32,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<EdgeList> {
+    let pool = parallel::pool(n_threads)?;
+    let same = xb.is_none();
+    let (xb, nb_rows) = xb.unwrap_or((xa, na));
     // Pairs within rounding of ±1 are re-checked exactly (see `exact`).
     let (screen, lo) = screen(threshold, d);
-    let nb = n_blocks(n);
-    let tiles = upper_tiles(nb);
-    // One edge list per tile, in tile order (row-major over i <= j, so the
-    // tiles of row block i are contiguous); then per row block, sort.
+    // One edge list per tile, in tile order (row-major, so the tiles of row
+    // block i are contiguous); then per row block, sort.
     let per_tile = run_indexed(
         &pool,
         tiles.len(),
@@ -95,14 +164,14 @@ pub fn threshold_edges(
         || vec![0.0_f32; BLOCK * BLOCK],
         |buf, t| {
             let (bi, bj) = tiles[t];
-            let (i0, i1) = block_range(bi, n);
-            let (j0, j1) = block_range(bj, n);
+            let (i0, i1) = block_range(bi, na);
+            let (j0, j1) = block_range(bj, nb_rows);
             let (ra, rb) = (i1 - i0, j1 - j0);
-            gemm_abt(&xn[i0 * d..i1 * d], ra, &xn[j0 * d..j1 * d], rb, d, buf);
+            gemm_abt(&xa[i0 * d..i1 * d], ra, &xb[j0 * d..j1 * d], rb, d, buf);
             let mut edges = Vec::new();
             for r in 0..ra {
                 let row = &buf[r * rb..(r + 1) * rb];
-                let first = if bi == bj { r + 1 } else { 0 };
+                let first = if same && bi == bj { r + 1 } else { 0 };
                 let mut c = first;
                 while c < rb {
                     let end = (c + LANES).min(rb);
@@ -111,7 +180,7 @@ pub fn threshold_edges(
                             if s >= screen {
                                 let (a, b) = (i0 + r, j0 + c + cc);
                                 let v =
-                                    refine(&xn[a * d..(a + 1) * d], &xn[b * d..(b + 1) * d], s, lo);
+                                    refine(&xa[a * d..(a + 1) * d], &xb[b * d..(b + 1) * d], s, lo);
                                 if v >= threshold {
                                     edges.push((a as u32, b as u32, v));
                                 }
@@ -124,7 +193,8 @@ pub fn threshold_edges(
             edges
         },
     )?;
-    let mut per_block: Vec<Vec<Vec<(u32, u32, f32)>>> = (0..nb).map(|_| Vec::new()).collect();
+    let mut per_block: Vec<Vec<Vec<(u32, u32, f32)>>> =
+        (0..n_blocks(na)).map(|_| Vec::new()).collect();
     for (t, e) in per_tile.into_iter().enumerate() {
         per_block[tiles[t].0].push(e);
     }
@@ -229,6 +299,69 @@ mod tests {
         assert_eq!(got_sure, want);
         assert!(got.len() <= want.len() + unsure);
         assert!(got.windows(2).all(|w| w[0] < w[1]));
+        Ok(())
+    }
+
+    #[test]
+    fn block_pairs_give_the_whole_graph_bit_for_bit() -> Result<()> {
+        // three row ranges starting at multiples of BLOCK, the last one short
+        let (n, d, t) = (2 * BLOCK + 300, 5, 0.9_f32);
+        let mut x = data(n, d, 11);
+        // exact duplicates across ranges: similarity 1 exactly, on both sides
+        let row: Vec<f32> = x[3 * d..4 * d].to_vec();
+        x[(2 * BLOCK + 7) * d..(2 * BLOCK + 8) * d].copy_from_slice(&row);
+        let whole = threshold_edges(MatRef::new(&x, n, d)?, t, Some(2), &Control::new())?;
+        let starts = [0, BLOCK, 2 * BLOCK, n];
+        let mut got: Vec<(u32, u32, f32)> = Vec::new();
+        for i in 0..3 {
+            let (a0, a1) = (starts[i], starts[i + 1]);
+            let a = MatRef::new(&x[a0 * d..a1 * d], a1 - a0, d)?;
+            let own = threshold_edges(a, t, Some(1), &Control::new())?;
+            got.extend((0..own.len()).map(|e| {
+                (
+                    own.src[e] + a0 as u32,
+                    own.dst[e] + a0 as u32,
+                    own.similarity[e],
+                )
+            }));
+            for j in i + 1..3 {
+                let (b0, b1) = (starts[j], starts[j + 1]);
+                let b = MatRef::new(&x[b0 * d..b1 * d], b1 - b0, d)?;
+                let g = threshold_edges_between(a, b, t, Some(2), &Control::new())?;
+                assert!(g.src.windows(2).all(|w| w[0] <= w[1]));
+                got.extend(
+                    (0..g.len())
+                        .map(|e| (g.src[e] + a0 as u32, g.dst[e] + b0 as u32, g.similarity[e])),
+                );
+            }
+        }
+        got.sort_unstable_by_key(|e| (e.0, e.1));
+        let want: Vec<(u32, u32, f32)> = (0..whole.len())
+            .map(|e| (whole.src[e], whole.dst[e], whole.similarity[e]))
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!((g.0, g.1, g.2.to_bits()), (w.0, w.1, w.2.to_bits()));
+        }
+        assert!(want
+            .iter()
+            .any(|e| (e.0, e.1, e.2) == (3, (2 * BLOCK + 7) as u32, 1.0)));
+        Ok(())
+    }
+
+    #[test]
+    fn between_checks_its_inputs() -> Result<()> {
+        let x = data(6, 3, 12);
+        let a = MatRef::new(&x[..9], 3, 3)?;
+        let b = MatRef::new(&x[..6], 3, 2)?;
+        assert!(matches!(
+            threshold_edges_between(a, b, 0.5, None, &Control::new()),
+            Err(Error::Shape(_))
+        ));
+        assert!(matches!(
+            threshold_edges_between(a, a, 1.5, None, &Control::new()),
+            Err(Error::Parameter(_))
+        ));
         Ok(())
     }
 

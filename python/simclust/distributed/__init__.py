@@ -1,0 +1,40 @@
+"""Distributed runs: an engine-neutral plan over row blocks, run by an executor.
+
+Step 1 of the Ray backend (``analyze(..., backend="ray")``, ``[run] backend = "ray"``,
+``--backend ray``): the similarity graphs are built by tasks over pairs of row blocks
+(:class:`DistributedGraphs`), the same edges as the native brute force, bit for bit; the
+rest of the run (components, metrics, sweep, outputs) runs on the driver as on one
+machine. See ``docs/distributed.md``.
+
+* :class:`Executor` (protocol): ``put``/``get`` of shared objects, ``imap``/``map`` of a
+  function over :class:`Task` s with a per-stage ``progress(stage, done, total)``.
+* :class:`InProcessExecutor`: every task here, in order (the plan without a cluster).
+* :class:`RayExecutor`: Ray core tasks, the object store, retries, cancellation.
+"""
+
+from __future__ import annotations
+
+from simclust.distributed._executor import Executor, InProcessExecutor, Task, ordered
+from simclust.distributed._graph import (
+    MAX_BLOCK_ROWS,
+    TILE_ROWS,
+    DistributedGraphs,
+    block_bounds,
+    default_block_rows,
+)
+from simclust.distributed._ray import INSTALL_HINT, RayExecutor, require_ray
+
+__all__ = [
+    "INSTALL_HINT",
+    "MAX_BLOCK_ROWS",
+    "TILE_ROWS",
+    "DistributedGraphs",
+    "Executor",
+    "InProcessExecutor",
+    "RayExecutor",
+    "Task",
+    "block_bounds",
+    "default_block_rows",
+    "ordered",
+    "require_ray",
+]

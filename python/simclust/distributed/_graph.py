@@ -1,0 +1,341 @@
+"""The distributed graph stage: exact ε- and kNN graphs from tasks over pairs of row blocks.
+
+The unit rows are cut into blocks of whole kernel tiles (multiples of
+:data:`TILE_ROWS` rows), each put once in the executor's object store. A task takes a
+pair of blocks ``(i, j)``, ``i <= j``:
+
+* ε-graph: the pairs ``>= t`` between the two blocks (:func:`simclust.ops.threshold_edges`
+  on a diagonal block, :func:`simclust.ops.threshold_edges_between` off it). The tiles
+  are the ones the native brute force computes, so every similarity is bit for bit the
+  native one; the driver concatenates the tasks' sorted pieces block row by block row.
+* kNN graph: the exact self-kNN (:func:`simclust.ops.knn`) of the rows of both blocks
+  together; every row's ``k`` nearest overall are among the lists of the pairs it is in,
+  each similarity is the exact one every kNN list holds, so merging the lists (similarity
+  descending under the total order, ties to the lower row, duplicates once) gives the
+  native lists exactly. The driver merges each task's lists into running ``N x k`` lists
+  as tasks finish (memory ``O(N k)``). A pair's own block's pairs are computed again in
+  each of its tasks: about twice the native arithmetic (step 1; a cross-block exact
+  kNN kernel removes it).
+
+Both graphs come back whole to the driver, where the rest of the run (components,
+metrics, sweep, outputs) is the native one: the same :class:`simclust.graph.Graph`.
+
+Example:
+    >>> from simclust.distributed import DistributedGraphs, InProcessExecutor
+    >>> from simclust.graph import GraphSpec, build_graph
+    >>> from simclust.testing import make_embeddings
+    >>> X = make_embeddings(3000, 8, n_clusters=5, seed=0)
+    >>> plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    >>> g = build_graph(X, GraphSpec("threshold", threshold=0.95), backend=plan)
+    >>> native = build_graph(X, GraphSpec("threshold", threshold=0.95))
+    >>> bool((g.src == native.src).all() and (g.similarity == native.similarity).all())
+    True
+    >>> g.search["tasks"], g.search["blocks"]
+    (6, 3)
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simclust import ops
+from simclust.distributed._executor import Executor, Task
+from simclust.exceptions import ParameterError
+from simclust.graph import GraphSpec
+
+__all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
+
+TILE_ROWS = 1024
+"""Rows of the native kernels' tile (``simclust_core::tiles::BLOCK``): blocks are whole
+tiles, so a block pair's tiles are the native run's and its similarities bit-identical."""
+
+MAX_BLOCK_ROWS = 16 * TILE_ROWS
+"""Largest default block: 16,384 rows (25 MB at 384 dimensions); a block pair's task
+holds two blocks and their normalised copies."""
+
+MIN_BLOCKS = 8
+"""Blocks a run is cut into at least, while blocks of one tile allow: enough tasks to
+spread over a small cluster (36 pairs)."""
+
+_MISSING = np.uint32(0xFFFF_FFFF)
+
+
+def default_block_rows(n: int) -> int:
+    """Rows per block for ``n`` rows: at least :data:`MIN_BLOCKS` blocks, whole tiles.
+
+    Example:
+        >>> default_block_rows(3000), default_block_rows(200_000), default_block_rows(10**6)
+        (1024, 16384, 16384)
+
+    """
+    tiles = max(1, -(-n // TILE_ROWS))
+    per_block = max(1, min(MAX_BLOCK_ROWS // TILE_ROWS, -(-tiles // MIN_BLOCKS)))
+    return per_block * TILE_ROWS
+
+
+def block_bounds(n: int, block_rows: int) -> list[tuple[int, int]]:
+    """The ``(start, end)`` rows of each block.
+
+    Example:
+        >>> block_bounds(2500, 1024)
+        [(0, 1024), (1024, 2048), (2048, 2500)]
+
+    """
+    return [(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
+
+
+# --------------------------------------------------------------------------- tasks
+# Module-level functions: Ray pickles them by reference, the executors call them with
+# the blocks resolved to arrays (read-only, zero-copy from the object store).
+
+
+def _threshold_pair(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32] | None,
+    a0: int,
+    b0: int,
+    threshold: float,
+    threads: int | None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The ε-graph's edges between two blocks, in global rows, sorted by ``(src, dst)``.
+
+    ``a`` holds rows from ``a0``, ``b`` rows from ``b0`` (``None``: the edges within ``a``).
+    """
+    if b is None:
+        s, d, w = ops.threshold_edges(a, threshold, n_threads=threads)
+        return s + np.uint32(a0), d + np.uint32(a0), w
+    s, d, w = ops.threshold_edges_between(a, b, threshold, n_threads=threads)
+    return s + np.uint32(a0), d + np.uint32(b0), w
+
+
+def _knn_pair(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32] | None,
+    a0: int,
+    b0: int,
+    k: int,
+    threads: int | None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The exact kNN lists of the rows of ``a`` then ``b`` among both, in global rows.
+
+    ``b = None``: among ``a`` alone. ``min(k, rows - 1)`` neighbours per row.
+    """
+    rows = a if b is None else np.concatenate([a, b])
+    kk = min(k, int(rows.shape[0]) - 1)
+    idx, sim = ops.knn(rows, kk, n_threads=threads)
+    local = idx.astype(np.int64)
+    na = int(a.shape[0])
+    glob = np.where(local < na, local + a0, local - na + b0).astype(np.uint32)
+    return glob, sim
+
+
+def _rank_keys(sim: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
+    """Keys that sort ascending as ``sim`` descending under the total order.
+
+    As the native lists are sorted (``f32::total_cmp``: ``-0 < +0``).
+    """
+    bits = sim.view(np.uint32)
+    negative = (bits >> np.uint32(31)).astype(bool)
+    ordered = np.where(negative, ~bits, bits | np.uint32(0x8000_0000))
+    return ~ordered
+
+
+def _merge_lists(
+    best_idx: npt.NDArray[np.uint32],
+    best_sim: npt.NDArray[np.float32],
+    idx: npt.NDArray[np.uint32],
+    sim: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """Rows' ``k`` best of their current lists and new candidates (duplicates once)."""
+    k = best_idx.shape[1]
+    ci = np.concatenate([best_idx, idx], axis=1)
+    cs = np.concatenate([best_sim, sim], axis=1)
+    for _ in range(2):  # sort; drop the repeats of a neighbour (adjacent); sort again
+        order = np.lexsort((ci, _rank_keys(cs)), axis=-1)
+        ci = np.take_along_axis(ci, order, axis=1)
+        cs = np.take_along_axis(cs, order, axis=1)
+        repeat = np.zeros(ci.shape, dtype=bool)
+        repeat[:, 1:] = (ci[:, 1:] == ci[:, :-1]) & (ci[:, 1:] != _MISSING)
+        if not repeat.any():
+            break
+        ci[repeat], cs[repeat] = _MISSING, -np.inf
+    return ci[:, :k], cs[:, :k]
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+class DistributedGraphs:
+    """Exact graphs built by an executor's tasks over row-block pairs (a graph backend).
+
+    Pass it as ``backend=`` to :func:`simclust.graph.build_graph` (``analyze`` does with
+    ``backend="ray"``). The blocks of the rows it is given are put in the executor's
+    object store once and reused by every graph of the run (the run's graph, the
+    outlier scores' kNN search).
+
+    Args:
+        executor: runs the tasks (:class:`RayExecutor`, :class:`InProcessExecutor`).
+        block_rows: rows per block, a multiple of :data:`TILE_ROWS` (default
+            :func:`default_block_rows`).
+
+    """
+
+    def __init__(self, executor: Executor, *, block_rows: int | None = None) -> None:
+        if block_rows is not None and (
+            isinstance(block_rows, bool)
+            or not isinstance(block_rows, int)
+            or block_rows < TILE_ROWS
+            or block_rows % TILE_ROWS
+        ):
+            raise ParameterError(
+                f"block_rows must be a positive multiple of {TILE_ROWS} (the kernels' tile), "
+                f"got {block_rows!r}"
+            )
+        self.executor = executor
+        self.name = executor.name
+        self.block_rows = block_rows
+        self._x: npt.NDArray[np.float32] | None = None
+        self._blocks: list[Any] = []
+        self._bounds: list[tuple[int, int]] = []
+
+    def _put(self, x: npt.NDArray[np.float32]) -> tuple[list[Any], list[tuple[int, int]]]:
+        """The blocks of ``x`` in the object store (put on first use for this ``x``)."""
+        if self._x is not x:
+            n = int(x.shape[0])
+            rows = self.block_rows or default_block_rows(n)
+            self._bounds = block_bounds(n, rows)
+            self._blocks = [
+                self.executor.put(np.ascontiguousarray(x[s:e], dtype=np.float32))
+                for s, e in self._bounds
+            ]
+            self._x = x
+        return self._blocks, self._bounds
+
+    def close(self) -> None:
+        """Drop the blocks and close the executor."""
+        self._x, self._blocks = None, []
+        self.executor.close()
+
+    def _tasks(
+        self, blocks: Sequence[Any], bounds: Sequence[tuple[int, int]], diagonal: bool
+    ) -> tuple[list[tuple[int, int]], list[Task]]:
+        nb = len(bounds)
+        pairs = [(i, j) for i in range(nb) for j in range(i, nb) if diagonal or i < j or nb == 1]
+        tasks = []
+        for i, j in pairs:
+            (a0, a1), (b0, b1) = bounds[i], bounds[j]
+            what = f"rows {a0}..{a1 - 1}" + ("" if i == j else f" x {b0}..{b1 - 1}")
+            tasks.append(
+                Task(
+                    f"block pair ({i}, {j}): {what}",
+                    (blocks[i], None if i == j else blocks[j], a0, b0),
+                )
+            )
+        return pairs, tasks
+
+    def exact_edges(
+        self,
+        x: npt.NDArray[np.float32],
+        spec: GraphSpec,
+        threshold: float,
+        progress: ops.Progress | None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
+    ]:
+        """The exact edges ``>= threshold`` of ``spec``'s graph (see the module docs)."""
+        blocks, bounds = self._put(x)
+        threads = getattr(self.executor, "task_threads", None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total)
+
+        stage = f"{spec.kind} graph"
+        if spec.kind == "threshold":
+            pairs, tasks = self._tasks(blocks, bounds, diagonal=True)
+            tasks = [Task(t.name, (*t.args, threshold, threads)) for t in tasks]
+            pieces = self.executor.map(stage, _threshold_pair, tasks, progress=report)
+            src, dst, sim = _concat_block_rows(pairs, pieces, len(bounds))
+        else:
+            pairs, tasks = self._tasks(blocks, bounds, diagonal=False)
+            tasks = [Task(t.name, (*t.args, spec.k, threads)) for t in tasks]
+            src, dst, sim = self._knn(x, pairs, tasks, bounds, spec.k, threshold, stage, report)
+        record = {
+            "backend": self.name,
+            "blocks": len(bounds),
+            "block_rows": bounds[0][1] - bounds[0][0] if bounds else 0,
+            "tasks": len(tasks),
+            **{k: v for k, v in self.executor.describe().items() if k != "executor"},
+        }
+        return src, dst, sim, record
+
+    def _knn(
+        self,
+        x: npt.NDArray[np.float32],
+        pairs: Sequence[tuple[int, int]],
+        tasks: Sequence[Task],
+        bounds: Sequence[tuple[int, int]],
+        k: int,
+        threshold: float,
+        stage: str,
+        report: Any,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+        n = int(x.shape[0])
+        best_idx = np.full((n, k), _MISSING, dtype=np.uint32)
+        best_sim = np.full((n, k), -np.inf, dtype=np.float32)
+        for t, (idx, sim) in self.executor.imap(stage, _knn_pair, tasks, progress=report):
+            i, j = pairs[t]
+            ranges = [bounds[i]] if i == j else [bounds[i], bounds[j]]
+            at = 0
+            for s, e in ranges:
+                part = slice(at, at + e - s)
+                at += e - s
+                pad = k - idx.shape[1]
+                new_i = np.pad(idx[part], ((0, 0), (0, pad)), constant_values=_MISSING)
+                new_s = np.pad(sim[part], ((0, 0), (0, pad)), constant_values=-np.inf)
+                best_idx[s:e], best_sim[s:e] = _merge_lists(
+                    best_idx[s:e], best_sim[s:e], new_i, new_s
+                )
+        rows = np.repeat(np.arange(n, dtype=np.uint32), k)
+        nbr, sims = best_idx.ravel(), best_sim.ravel()
+        keep = (nbr != _MISSING) & (sims >= np.float32(threshold))
+        rows, nbr, sims = rows[keep], nbr[keep], sims[keep]
+        lo, hi = np.minimum(rows, nbr), np.maximum(rows, nbr)
+        key = (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
+        key, first = np.unique(key, return_index=True)  # a mutual pair once (same value)
+        src = (key >> np.uint64(32)).astype(np.uint32)
+        dst = (key & np.uint64(0xFFFF_FFFF)).astype(np.uint32)
+        return src, dst, sims[first]
+
+
+def _concat_block_rows(
+    pairs: Sequence[tuple[int, int]],
+    pieces: Sequence[tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[Any]]],
+    nb: int,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The tasks' edges sorted by ``(src, dst)``.
+
+    Each block row's pieces (sorted, in ascending ``dst`` ranges) are ordered by ``src``
+    with a stable sort; block rows in order.
+    """
+    out: list[tuple[Any, Any, Any]] = []
+    for i in range(nb):
+        mine = [p for (bi, _), p in zip(pairs, pieces, strict=True) if bi == i]
+        s = np.concatenate([p[0] for p in mine])
+        d = np.concatenate([p[1] for p in mine])
+        w = np.concatenate([p[2] for p in mine])
+        order = np.argsort(s, kind="stable")
+        out.append((s[order], d[order], w[order]))
+    if not out:
+        empty = np.zeros(0, np.uint32)
+        return empty, empty, np.zeros(0, np.float32)
+    return (
+        np.concatenate([o[0] for o in out]).astype(np.uint32, copy=False),
+        np.concatenate([o[1] for o in out]).astype(np.uint32, copy=False),
+        np.concatenate([o[2] for o in out]).astype(np.float32, copy=False),
+    )
