@@ -406,16 +406,22 @@ impl Labelling {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyDict>, f64)> {
         let arr = self.rows(py)?;
-        let view = self.view(&arr)?;
-        let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
         let data = mat(&arr, "X")?.as_slice();
+        // rows read back from a mapped file are given back as the metric streams
+        let mapped = pages::FileMapped::check(data);
+        let release = move || {
+            if let Some(m) = mapped {
+                m.release(data);
+            }
+        };
+        let view = self.view(&arr)?.with_release(&release);
+        let (g, n_threads, plan) = (&view, self.n_threads, &self.plan);
         let (s, record) = run_detached(py, "silhouette", progress.as_ref(), |ctl| {
             // the means are the cached centroids (shared with the centroid metrics)
             let st = self.centroids(g)?;
-            pages::release_if_file_mapped(data);
+            g.release_rows();
             let out = metrics::silhouette(g, st, plan, n_threads, ctl);
-            // the rows read back from a mapped file: not held past this metric
-            pages::release_if_file_mapped(data);
+            g.release_rows();
             out
         })?;
         let (ids, sizes) = ids_and_sizes(g);

@@ -238,6 +238,22 @@ pub struct Gathered<'a> {
     x: MatRef<'a>,
     /// Embedding dimension.
     pub d: usize,
+    release: Release<'a>,
+}
+
+/// How the owner of the rows takes back the memory that reading them
+/// brought in (see [`Gathered::with_release`]).
+#[derive(Clone, Copy, Default)]
+struct Release<'a>(Option<&'a (dyn Fn() + Sync)>);
+
+impl std::fmt::Debug for Release<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Release(set)"
+        } else {
+            "Release(none)"
+        })
+    }
 }
 
 impl<'a> Gathered<'a> {
@@ -254,6 +270,7 @@ impl<'a> Gathered<'a> {
             factors: Cow::Owned(factors),
             x,
             d,
+            release: Release::default(),
         })
     }
 
@@ -275,7 +292,28 @@ impl<'a> Gathered<'a> {
             factors: Cow::Borrowed(&grouping.factors),
             x,
             d,
+            release: Release::default(),
         })
+    }
+
+    /// Sets what [`Gathered::release_rows`] calls: for rows memory-mapped
+    /// from a file, a function that gives their resident pages back to the
+    /// kernel (they read back unchanged), so that a metric reading every row
+    /// in a scattered order does not hold the whole input in memory.
+    #[must_use]
+    pub fn with_release(mut self, release: &'a (dyn Fn() + Sync)) -> Self {
+        self.release = Release(Some(release));
+        self
+    }
+
+    /// Tells the owner of the rows that the rows read so far are not needed
+    /// in memory any more (they may be read again); does nothing unless
+    /// [`Gathered::with_release`] set a function. Metrics that stream over
+    /// all rows call it every few thousand rows.
+    pub fn release_rows(&self) {
+        if let Some(f) = self.release.0 {
+            f();
+        }
     }
 
     /// The normalised rows at gathered positions `p0..p1`, into `out`

@@ -53,11 +53,32 @@ pub struct Silhouette {
     pub mean: f64,
 }
 
-/// Per gathered position: the similarity to its own cluster's mean and the
-/// largest similarity to another cluster's mean (rows of singletons: unused).
+/// Per gathered position: the similarity to its own cluster's mean, the
+/// squared norm of the unit row as the kernels read it, and the largest
+/// similarity to another cluster's mean (rows of singletons: unused).
 struct Scores {
     own: Vec<f64>,
+    sq: Vec<f64>,
     best: Vec<f32>,
+}
+
+/// Rows read between two [`Gathered::release_rows`] calls while the rows
+/// are streamed (scattered over a memory-mapped input: up to 128 MB of its
+/// pages).
+const RELEASE_ROWS: usize = 16_384;
+
+/// Calls [`Gathered::release_rows`] before every task `t` (of `per_task`
+/// rows each) that starts a new [`RELEASE_ROWS`] stretch.
+fn release_before(g: &Gathered, t: usize, per_task: usize) {
+    let every = (RELEASE_ROWS / per_task).max(1);
+    if t > 0 && t % every == 0 {
+        g.release_rows();
+    }
+}
+
+/// `<x, x>` in f64.
+fn sq_norm(x: &[f32]) -> f64 {
+    dot64(x, x)
 }
 
 /// The cluster means as unit directions (the centroids; a NaN row where
@@ -198,12 +219,14 @@ fn exact_scores(
         |(buf, xs), t| {
             let (p0, p1) = (t * ROWS, ((t + 1) * ROWS).min(m));
             let ra = p1 - p0;
+            release_before(g, t, ROWS);
             g.rows_into(p0, p1, xs);
             let own: Vec<f64> = xs
                 .chunks_exact(d)
                 .enumerate()
                 .map(|(r, x)| means.sim64(x, slot_of_pos[p0 + r] as usize))
                 .collect();
+            let sq: Vec<f64> = xs.chunks_exact(d).map(sq_norm).collect();
             let mut best = vec![f32::NEG_INFINITY; ra];
             for c0 in (0..k).step_by(KB) {
                 let c1 = (c0 + KB).min(k);
@@ -228,15 +251,17 @@ fn exact_scores(
                     best[r] = mx;
                 }
             }
-            (own, best)
+            (own, sq, best)
         },
     )?;
     let mut scores = Scores {
         own: Vec::with_capacity(m),
+        sq: Vec::with_capacity(m),
         best: Vec::with_capacity(m),
     };
-    for (own, best) in per_task {
+    for (own, sq, best) in per_task {
         scores.own.extend(own);
+        scores.sq.extend(sq);
         scores.best.extend(best);
     }
     Ok(scores)
@@ -303,6 +328,7 @@ fn probed_scores(
         || (Vec::new(), Vec::new(), NearestScratch::default()),
         |(xs, one, scratch), t| {
             let qs = &query[t * KB..((t + 1) * KB).min(query.len())];
+            release_before(g, t, KB);
             xs.clear();
             for &p in qs {
                 g.rows_into(p as usize, p as usize + 1, one);
@@ -313,21 +339,25 @@ fn probed_scores(
                 .zip(xs.chunks_exact(d))
                 .map(|(&p, x)| means.sim64(x, slot_of_pos[p as usize] as usize))
                 .collect();
+            let sq: Vec<f64> = xs.chunks_exact(d).map(sq_norm).collect();
             let mut lists = Vec::with_capacity(qs.len() * nprobe);
             index.nearest(xs, qs.len(), nprobe, scratch, &mut lists);
-            (own, lists)
+            (own, sq, lists)
         },
     )?;
+    g.release_rows();
     let mut scores = Scores {
         own: vec![0.0; m],
+        sq: vec![0.0; m],
         best: vec![f32::NEG_INFINITY; m],
     };
     // the rows probing each list (query indices, ascending)
     let mut by_list: Vec<Vec<u32>> = vec![Vec::new(); part.n_lists];
     let mut q = 0_usize;
-    for (own, lists) in &firsts {
+    for (own, sq, lists) in &firsts {
         for (i, &v) in own.iter().enumerate() {
             scores.own[query[q + i] as usize] = v;
+            scores.sq[query[q + i] as usize] = sq[i];
             for &l in &lists[i * nprobe..(i + 1) * nprobe] {
                 by_list[l as usize].push((q + i) as u32);
             }
@@ -349,6 +379,7 @@ fn probed_scores(
         |(buf, xs, one), t| {
             let (l, r0) = (tasks[t].0 as usize, tasks[t].1 as usize);
             let qs = &by_list[l][r0..(r0 + ROWS).min(by_list[l].len())];
+            release_before(g, t, ROWS);
             xs.clear();
             for &qi in qs {
                 let p = query[qi as usize] as usize;
@@ -515,13 +546,8 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
                 return 0.0_f32;
             }
             // |x|^2 of the unit row, as the kernels see it
-            let sq: f64 = g
-                .rows(p, p + 1)
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum();
             let n = n as f64;
-            let own_mean = (n * scores.own[p] - sq) / (n - 1.0);
+            let own_mean = (n * scores.own[p] - scores.sq[p]) / (n - 1.0);
             let a = (1.0 - own_mean).max(0.0);
             let b = (1.0 - f64::from(scores.best[p])).max(0.0);
             let den = a.max(b);
@@ -666,6 +692,35 @@ mod tests {
                     want[p]
                 );
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn streaming_rows_asks_their_owner_to_release_them() -> Result<()> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (n, d) = (3 * RELEASE_ROWS, 4);
+        let x = crate::testdata::clustered(n, d, 50, 0.3, 5);
+        let labels: Vec<i64> = (0..n).map(|i| (i % 50) as i64).collect();
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &labels, None)?;
+        let calls = AtomicUsize::new(0);
+        let count = || {
+            calls.fetch_add(1, Ordering::Relaxed);
+        };
+        let counted = g.clone().with_release(&count);
+        let st = stats(&g);
+        for plan in [
+            exact(),
+            Plan {
+                method: Method::Ivf,
+                ..Plan::default()
+            },
+        ] {
+            calls.store(0, Ordering::Relaxed);
+            let (want, _) = silhouette(&g, &st, &plan, Some(2), &Control::new())?;
+            let (got, _) = silhouette(&counted, &st, &plan, Some(2), &Control::new())?;
+            assert_eq!(got, want, "{:?}", plan.method);
+            assert!(calls.load(Ordering::Relaxed) >= 2, "{:?}", plan.method);
         }
         Ok(())
     }
