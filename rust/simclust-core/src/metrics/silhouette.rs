@@ -71,7 +71,7 @@ const RELEASE_ROWS: usize = 16_384;
 /// rows each) that starts a new [`RELEASE_ROWS`] stretch.
 fn release_before(g: &Gathered, t: usize, per_task: usize) {
     let every = (RELEASE_ROWS / per_task).max(1);
-    if t > 0 && t % every == 0 {
+    if t > 0 && t.is_multiple_of(every) {
         g.release_rows();
     }
 }
