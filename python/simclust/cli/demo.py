@@ -28,15 +28,15 @@ DEMO_DEDUP_THRESHOLD = 0.96
 """Cosine threshold of the demo's near-duplicates (``[dedup]``; the default is 0.95).
 
 The demo's images (:func:`simclust.testing.images.make_image_dataset`) hold planted
-near-duplicates, each a re-encoded copy of an original with a crop of 0.5-1.5 % per side
-and/or a brightness change of 3-8 %, and originals no two of which are above 0.935 as
-drawn. With the built-in embedder, 3,000 images, seed 0 (the demo's), the planted pairs
-have cosine 0.9715 or more (median 0.997) and every other pair 0.953 or less (a
-near-duplicate and a file alike its original: a crop can shift it towards it; two
-originals 0.936 at most), so 0.96 keeps one file of each planted pair and removes
-nothing else, about 0.01 from either side; the tests check it at 600 images on seeds
-0-2 too. At the default 0.95 a near-duplicate could be joined to a neighbour of its
-original.
+near-duplicates, each a re-encoded copy of an original (JPEG quality 55-90, WebP 85-95)
+with a crop of 0.5-1.5 % per side and/or a brightness change of 3-8 %, and originals no
+two of which are above 0.935 as drawn. With the built-in embedder, 3,000 images, seeds
+0-4 (0 is the demo's), the planted pairs have cosine 0.9665 or more (median 0.997;
+0.9713 on seed 0) and every other pair 0.953 or less (a near-duplicate and a file
+alike its original: a crop can shift it towards it; two originals 0.941 at most), so
+0.96 keeps one file of each planted pair and removes nothing else, 0.0065 and 0.007 from
+either side; the tests check it at 600 images on seeds 0-2 too. At the default 0.95 a
+near-duplicate could be joined to a neighbour of its original.
 """
 DEMO_METRICS = ("intra", "edge", "centroid", "inter", "silhouette")
 DEMO_LOADER = "images"
