@@ -233,11 +233,13 @@ class Result:
         all-pairs ``sim_min``: where it thins out, its parts are still joined by many
         edges. Calibrated on data with known groups, the demo's
         (:func:`simclust.testing.images.make_image_dataset`, 3000 images, threshold 0.9):
-        with seed 0 (``simclust demo``) the flagged clusters are exactly the 2 of 37
-        that hold 2 or more groups of >= 10 % (precision and recall 1.0); over seeds 0-4,
-        13 flagged, all such, of 14 such (the one missed holds two groups that overlap,
-        125 edges between them, rather than being joined by bridges). The merged clusters
-        had conductances of at most 0.018, parts split off single groups 0.08 or more.
+        with seed 0 (``simclust demo``) the flagged clusters are exactly the 2 of 18
+        multi-member clusters that hold 2 or more groups of >= 10 % (precision and recall
+        1.0); seeds 1-4: 9 flagged, all such, of 12 such (recall 0.5 on seed 1, 0.75 on
+        seed 4, 1.0 on seeds 2 and 3). (Before the generator drew a group's members so
+        that no two are near-duplicates, over seeds 0-4, 13 flagged, all such, of 14 such;
+        the merged clusters had conductances of at most 0.018, parts split off single
+        groups 0.08 or more.)
         Empty without a clustering threshold or without the run's graph.
 
         Returns:
