@@ -67,6 +67,10 @@ struct Scores {
 /// pages).
 const RELEASE_ROWS: usize = 16_384;
 
+/// Rows read between two [`Gathered::release_rows`] calls where the rows
+/// are few and scattered (the exact search of single rows).
+const SCATTERED_ROWS: usize = 16;
+
 /// Query rows scored per block of the partitioned search (in input-row
 /// order: one stretch of a memory-mapped input at a time).
 const QUERY_BLOCK: usize = 65_536;
@@ -551,10 +555,16 @@ fn exact_best_of(
         |(buf, xs, one), t| {
             let ps = &positions[t * ROWS..((t + 1) * ROWS).min(positions.len())];
             xs.clear();
-            for &p in ps {
+            for (i, &p) in ps.iter().enumerate() {
                 g.rows_into(p, p + 1, one);
                 xs.extend_from_slice(one);
+                // scattered rows of a mapped file bring in whole page-cache
+                // folios (up to 2 MB each): given back every few rows
+                if i % SCATTERED_ROWS == SCATTERED_ROWS - 1 {
+                    g.release_rows();
+                }
             }
+            g.release_rows();
             let mut best = vec![f32::NEG_INFINITY; ps.len()];
             for c0 in (0..k).step_by(KB) {
                 let c1 = (c0 + KB).min(k);
