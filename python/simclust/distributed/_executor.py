@@ -89,7 +89,7 @@ class Executor(Protocol):
         progress: StageProgress | None = None,
     ) -> list[T]:
         """:meth:`imap`'s results in task order."""
-        ...
+        return ordered(self.imap(stage, fn, tasks, progress=progress), len(tasks))
 
     def describe(self) -> dict[str, Any]:
         """What ran the tasks, for the graph's search record (executor, nodes, CPUs)."""
@@ -114,7 +114,7 @@ def ordered(results: Iterator[tuple[int, T]], n: int) -> list[T]:
     return out
 
 
-class InProcessExecutor:
+class InProcessExecutor(Executor):
     """Runs every task in this process, in order: the plan without a cluster.
 
     Handles are the values themselves. Used by the tests (the plan's merge logic against
@@ -147,17 +147,6 @@ class InProcessExecutor:
             yield i, fn(*task.args)
             if progress is not None:
                 progress(stage, i + 1, total)
-
-    def map(
-        self,
-        stage: str,
-        fn: Callable[..., T],
-        tasks: Sequence[Task],
-        *,
-        progress: StageProgress | None = None,
-    ) -> list[T]:
-        """The results in task order."""
-        return ordered(self.imap(stage, fn, tasks, progress=progress), len(tasks))
 
     def describe(self) -> dict[str, Any]:
         """``{"executor": "in-process"}``."""

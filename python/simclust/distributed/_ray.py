@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
-from simclust.distributed._executor import StageProgress, Task, ordered
+from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ConfigError, DistributedError, SimclustError
 
 __all__ = ["INSTALL_HINT", "LOOPBACK", "RayExecutor", "require_ray"]
@@ -115,7 +115,7 @@ def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     return ray.get_runtime_context().get_node_id(), fn(*args)
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs the stages of a plan as Ray tasks (see the module docs).
 
     Args:
@@ -263,17 +263,6 @@ class RayExecutor:
                 f"{self.max_retries} retries: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
         return str(node), value
-
-    def map(
-        self,
-        stage: str,
-        fn: Callable[..., T],
-        tasks: Sequence[Task],
-        *,
-        progress: StageProgress | None = None,
-    ) -> list[T]:
-        """The results in task order."""
-        return ordered(self.imap(stage, fn, tasks, progress=progress), len(tasks))
 
     # ------------------------------------------------------------------ lifecycle
 
