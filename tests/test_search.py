@@ -248,6 +248,11 @@ def test_silhouette_search_is_exact_or_measures_its_recall(method):
     assert record["recall_rows"] == int(scored.sum())
     assert record["recall"] == pytest.approx(exact_share, abs=0.02)
     assert record["recall"] >= 0.5 and record["pairs_computed"] < record["pairs_total"]
+    # what the misses cost, against scikit-learn on every scored row (all were sampled)
+    over = np.maximum(got - want, 0.0)[scored]
+    assert over.max() > 1e-3, "the search should miss some nearest clusters here"
+    assert record["overestimate_mean"] == pytest.approx(over.mean(), abs=1e-5)
+    assert record["overestimate_max"] == pytest.approx(over.max(), abs=1e-5)
 
 
 def _mapped_rss_kib(path) -> int:

@@ -78,6 +78,11 @@ def search_text(search: Mapping[str, Any]) -> str:
         'ivf (2,000 lists, nprobe 8): 0.5% of pairs computed, recall 0.987 on 1,000 rows'
         >>> search_text({"method": "exact", "backend": "ray", "tasks": 36, "nodes": 2})
         'exact (every pair; 36 ray tasks on 2 nodes)'
+        >>> silhouette = {"method": "ivf", "n_lists": 1294, "nprobe": 8, "pairs_computed": 1,
+        ...     "pairs_total": 100, "recall": 0.647, "recall_rows": 1000,
+        ...     "overestimate_mean": 0.0123, "overestimate_max": 0.31}
+        >>> search_text(silhouette).split(", recall ")[1]
+        '0.647 on 1,000 rows, values too high by 0.0123 on average (at most 0.310)'
 
     """
     method = search.get("method", "exact")
@@ -100,7 +105,14 @@ def search_text(search: Mapping[str, Any]) -> str:
     recall = search.get("recall")
     if recall is None:
         return text + ", recall not measured"
-    return text + f", recall {recall:.3f} on {search.get('recall_rows', 0):,} rows"
+    text += f", recall {recall:.3f} on {search.get('recall_rows', 0):,} rows"
+    over = search.get("overestimate_mean")
+    if over is not None:
+        text += (
+            f", values too high by {over:.4f} on average"
+            f" (at most {search.get('overestimate_max', 0.0):.3f})"
+        )
+    return text
 
 
 SEARCH_LABELS = {

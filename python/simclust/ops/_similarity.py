@@ -447,7 +447,9 @@ def search_record(native: Mapping[str, Any]) -> dict[str, Any]:
 
     Keys: ``method`` (``exact`` or ``ivf``), ``chosen`` (why), ``recall`` (1 when
     exact) and, for ``ivf``, ``n_lists``, ``nprobe``, ``pairs_computed``,
-    ``pairs_total`` and ``recall_rows``.
+    ``pairs_total`` and ``recall_rows``; a search whose misses raise a score (the
+    silhouette's) adds ``overestimate_mean`` and ``overestimate_max``, by how much the
+    score of the rows the recall was measured on came out too high.
 
     Example:
         >>> search_record({"method": "exact", "auto": False, "exact_work": 8.0,
@@ -464,4 +466,7 @@ def search_record(native: Mapping[str, Any]) -> dict[str, Any]:
     if method != "exact":
         for key in ("n_lists", "nprobe", "pairs_computed", "pairs_total", "recall_rows"):
             record[key] = int(native[key])
+        for key in ("overestimate_mean", "overestimate_max"):
+            if key in native:
+                record[key] = float(native[key])
     return record

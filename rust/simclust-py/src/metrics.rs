@@ -430,8 +430,12 @@ impl Labelling {
             .add("size", sizes)?
             .add("silhouette_mean", s.cluster_mean)?
             .add("silhouette", s.row)?;
-        cols.dict
-            .set_item("search", record_out(py, Some(&record))?)?;
+        let search = record_out(py, Some(&record))?;
+        if let Some(o) = s.overestimate {
+            search.set_item("overestimate_mean", o.mean)?;
+            search.set_item("overestimate_max", o.max)?;
+        }
+        cols.dict.set_item("search", search)?;
         Ok((cols.dict, s.mean))
     }
 

@@ -42,4 +42,4 @@ pub use clusters::{Clusters, Gathered, Grouping, NOISE};
 pub use edges::{edge_stats, EdgeStats};
 pub use inter::{centroid_similarity_matrix, nearest_clusters, NearestClusters};
 pub use intra::{intra_stats, linkage, PairStats};
-pub use silhouette::{silhouette, Silhouette};
+pub use silhouette::{silhouette, Overestimate, Silhouette};

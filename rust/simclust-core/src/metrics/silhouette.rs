@@ -51,6 +51,21 @@ pub struct Silhouette {
     /// The mean silhouette over all clustered rows (noise excluded): what
     /// scikit-learn's `silhouette_score` gives on the clustered rows.
     pub mean: f64,
+    /// With the partitioned search: how much the silhouette of the rows its
+    /// recall was measured on came out above their exact value (`None` when
+    /// every row was searched exactly).
+    pub overestimate: Option<Overestimate>,
+}
+
+/// How much a partitioned search raised the silhouette of the rows its recall
+/// was measured on (a missed nearest cluster can only raise it): the mean
+/// over those rows estimates how much the mean silhouette is too high.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overestimate {
+    /// Mean over the sampled rows of `s_found - s_exact`.
+    pub mean: f64,
+    /// The largest.
+    pub max: f64,
 }
 
 /// Per gathered position: the similarity to its own cluster's mean, the
@@ -60,6 +75,8 @@ struct Scores {
     own: Vec<f64>,
     sq: Vec<f64>,
     best: Vec<f32>,
+    /// The partitioned search's [`Overestimate`] (`None`: exact).
+    overestimate: Option<Overestimate>,
 }
 
 /// Rows read between two [`Gathered::release_rows`] calls while the rows
@@ -271,6 +288,7 @@ fn exact_scores(
         own: Vec::with_capacity(m),
         sq: Vec::with_capacity(m),
         best: Vec::with_capacity(m),
+        overestimate: None,
     };
     for (own, sq, best) in per_task {
         scores.own.extend(own);
@@ -340,6 +358,7 @@ fn probed_scores(
         own: vec![0.0; m],
         sq: vec![0.0; m],
         best: vec![f32::NEG_INFINITY; m],
+        overestimate: None,
     };
     let mut pairs_computed = 0_u64;
     for block in query.chunks(QUERY_BLOCK) {
@@ -378,13 +397,14 @@ fn probed_scores(
     {
         scores.best[p] = v;
     }
-    let (recall, recall_rows) = probed_recall(g, means, &query, &scores, plan, pool, ctl)?;
+    let check = probed_recall(g, means, &query, &scores, plan, pool, ctl)?;
+    scores.overestimate = Some(check.overestimate);
     let record = Record {
         method: Method::Ivf,
         auto,
         exact_work: work,
-        recall,
-        recall_rows,
+        recall: check.recall,
+        recall_rows: check.rows,
         n_lists: part.n_lists,
         nprobe,
         pairs_computed,
@@ -506,10 +526,21 @@ fn probe_block(
     Ok(pairs)
 }
 
-/// The share of `plan.recall_rows` seeded rows among the scored ones
-/// (`query`, gathered positions) whose nearest other cluster mean the probed
-/// search found (to float32 rounding): their exact `b` by brute force over
-/// every mean.
+/// What the probed search's misses cost, measured on the recall sample.
+struct SampleCheck {
+    /// Share of the sampled rows whose nearest other cluster mean was found
+    /// (to float32 rounding).
+    recall: f64,
+    /// Rows sampled.
+    rows: usize,
+    /// Mean and largest overestimate of a sampled row's silhouette.
+    overestimate: Overestimate,
+}
+
+/// Checks `plan.recall_rows` seeded rows among the scored ones (`query`,
+/// gathered positions) against their exact `b` by brute force over every
+/// mean: whether the probed search found their nearest other cluster mean,
+/// and by how much their silhouette came out too high where it did not.
 fn probed_recall(
     g: &Gathered,
     means: &Means<'_>,
@@ -518,22 +549,42 @@ fn probed_recall(
     plan: &Plan,
     pool: &rayon::ThreadPool,
     ctl: &Control,
-) -> Result<(f64, usize)> {
+) -> Result<SampleCheck> {
     let sample: Vec<usize> = crate::ivf::recall_sample(query.len(), plan.recall_rows, plan.seed)
         .into_iter()
         .map(|i| query[i as usize] as usize)
         .collect();
     if sample.is_empty() {
-        return Ok((1.0, 0));
+        return Ok(SampleCheck {
+            recall: 1.0,
+            rows: 0,
+            overestimate: Overestimate::default(),
+        });
     }
     let exact = exact_best_of(g, means, &sample, pool, ctl)?;
     let tie = margin(g.d);
-    let found = sample
-        .iter()
-        .zip(&exact)
-        .filter(|&(&p, &e)| scores.best[p] >= e - tie)
-        .count();
-    Ok((found as f64 / sample.len() as f64, sample.len()))
+    let slot_of_pos = slot_of_positions(g);
+    let (mut found, mut sum, mut max) = (0_usize, 0.0_f64, 0.0_f64);
+    for (&p, &e) in sample.iter().zip(&exact) {
+        if scores.best[p] >= e - tie {
+            found += 1;
+        }
+        let n = g.clusters.size(slot_of_pos[p] as usize);
+        let value = |best| f64::from(row_value(n, scores.own[p], scores.sq[p], best));
+        // a miss only lowers `best`, raising the value (below 0: rounding)
+        let over = (value(scores.best[p]) - value(e)).max(0.0);
+        sum += over;
+        max = max.max(over);
+    }
+    let rows = sample.len();
+    Ok(SampleCheck {
+        recall: found as f64 / rows as f64,
+        rows,
+        overestimate: Overestimate {
+            mean: sum / rows as f64,
+            max,
+        },
+    })
 }
 
 /// The exact largest similarity of the rows at `positions` to another
@@ -586,6 +637,25 @@ fn exact_best_of(
     Ok(per_task.into_iter().flatten().collect())
 }
 
+/// The silhouette of a row of a cluster of `n` from its similarity to its
+/// own cluster's mean (`own`), its squared norm as the kernels read it
+/// (`sq`) and its largest similarity to another cluster's mean (`best`).
+fn row_value(n: usize, own: f64, sq: f64, best: f32) -> f32 {
+    if n < 2 {
+        return 0.0;
+    }
+    let n = n as f64;
+    let own_mean = (n * own - sq) / (n - 1.0);
+    let a = (1.0 - own_mean).max(0.0);
+    let b = (1.0 - f64::from(best)).max(0.0);
+    let den = a.max(b);
+    if den > 0.0 {
+        ((b - a) / den) as f32
+    } else {
+        0.0
+    }
+}
+
 /// The silhouette of every row from its own and best other mean similarity.
 fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
     let cl = &g.clusters;
@@ -596,20 +666,7 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
         .with_min_len(4096)
         .map(|p| {
             let n = cl.size(slot_of_pos[p] as usize);
-            if n < 2 {
-                return 0.0_f32;
-            }
-            // |x|^2 of the unit row, as the kernels see it
-            let n = n as f64;
-            let own_mean = (n * scores.own[p] - scores.sq[p]) / (n - 1.0);
-            let a = (1.0 - own_mean).max(0.0);
-            let b = (1.0 - f64::from(scores.best[p])).max(0.0);
-            let den = a.max(b);
-            if den > 0.0 {
-                ((b - a) / den) as f32
-            } else {
-                0.0
-            }
+            row_value(n, scores.own[p], scores.sq[p], scores.best[p])
         })
         .collect();
     let mut row = vec![f32::NAN; cl.n_rows()];
@@ -631,6 +688,7 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
         row,
         cluster_mean,
         mean: total / m as f64,
+        overestimate: scores.overestimate,
     }
 }
 
@@ -893,6 +951,20 @@ mod tests {
             rec.recall
         );
         assert!(rec.recall > 0.5, "recall {}", rec.recall);
+        // the overestimate measured on every scored row is the direct one
+        let over: Vec<f64> = (0..n)
+            .filter(|&r| g.clusters.size(g.clusters.slot_of(r).unwrap_or(0)) >= 2)
+            .map(|r| f64::from(got.row[r] - want.row[r]).max(0.0))
+            .collect();
+        let (mean, max) = (
+            over.iter().sum::<f64>() / over.len() as f64,
+            over.iter().copied().fold(0.0, f64::max),
+        );
+        let o = got.overestimate.expect("a partitioned search measures it");
+        assert!(max > 1e-3, "the test should have misses: max {max}");
+        assert!((o.mean - mean).abs() < 1e-5, "{} vs {mean}", o.mean);
+        assert!((o.max - max).abs() < 1e-5, "{} vs {max}", o.max);
+        assert_eq!(want.overestimate, None);
         Ok(())
     }
 }
