@@ -1013,6 +1013,11 @@ def bench_analyze(args: argparse.Namespace, x: np.ndarray) -> dict[str, Any]:
         if rec:
             recall = rec.get("recall")
             text = f"{recall:.4f}" if isinstance(recall, float) else str(recall)
+            if "overestimate_mean" in rec:
+                text += (
+                    f", values too high by {rec['overestimate_mean']:.4f} on average"
+                    f" (at most {rec['overestimate_max']:.3f})"
+                )
             print(f"- {name} search: {rec.get('method')}, recall {text} ({rec.get('chosen')})")
     print()
     return out
