@@ -79,6 +79,11 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
             "edge_sim_min",
             "bridge_similarity",
             "centroid_sim_mean",
+            # under the euclidean distance
+            "dist_mean",
+            "dist_max",
+            "edge_dist_max",
+            "centroid_distance_mean",
         )
         cols = [
             c

@@ -35,11 +35,16 @@ mod edges;
 mod inter;
 mod intra;
 mod kernel;
+mod measure;
 mod silhouette;
 
 pub use centroid::{calinski_harabasz, centroid_stats, davies_bouldin, CentroidStats};
 pub use clusters::{Clusters, Gathered, Grouping, NOISE};
 pub use edges::{edge_stats, EdgeStats};
-pub use inter::{centroid_similarity_matrix, nearest_clusters, NearestClusters};
+pub use inter::{
+    centroid_matrix, centroid_similarity_matrix, nearest_centroids, nearest_clusters,
+    NearestClusters,
+};
 pub use intra::{intra_stats, linkage, PairStats};
+pub use measure::Measure;
 pub use silhouette::{silhouette, Silhouette};
