@@ -2,8 +2,10 @@
 //! unordered pairs) and between two clusters (all cross pairs, the exact
 //! single / complete / average linkage).
 //!
-//! The members of a cluster are contiguous normalised rows, so its pairs are
-//! the tiles of a blocked self-product: `BLOCK x BLOCK` tiles on and above
+//! Every value is in the grouping's [`Measure`] (cosine similarity, inner
+//! product or Euclidean distance: `measure::Tile` turns each GEMM
+//! tile into it). The members of a cluster are contiguous rows, so its pairs
+//! are the tiles of a blocked self-product: `BLOCK x BLOCK` tiles on and above
 //! the block diagonal, each one single-threaded GEMM followed by a fused scan
 //! (count, sum and sum of squares of the deviations from a shift, min, max)
 //! while the tile is hot in cache. Diagonal tiles are computed in strips so
@@ -16,7 +18,9 @@
 //!
 //! The shift is the mean similarity from the identity
 //! `sum_{i<j} <x_i, x_j> = (|sum_i x_i|^2 - sum_i |x_i|^2) / 2` (with
-//! `|x_i| = 1`), computed in f64 beforehand: the tiles then only accumulate
+//! `|x_i| = 1`; the inner product uses the sum of the squared norms, and
+//! Euclidean the root of the mean squared distance `(n sum_i |x_i|^2 -
+//! |sum_i x_i|^2) * 2 / (n (n - 1))`), computed in f64 beforehand: the tiles then only accumulate
 //! small deviations, which keeps the f32 lane sums accurate and the variance
 //! free of cancellation. The reported mean is `shift + mean deviation`, so
 //! it does not depend on the shift being exact.
@@ -38,7 +42,8 @@ fn strip_rows(w: usize) -> usize {
     (w / 4).next_multiple_of(16).clamp(16, 256)
 }
 
-/// Exact statistics of the cosine similarities of a set of pairs. Every
+/// Exact statistics of the values (cosine similarities, inner products or
+/// Euclidean distances: the grouping's measure) of a set of pairs. Every
 /// field but `n_pairs` is NaN when there are no pairs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairStats {
@@ -161,7 +166,7 @@ fn run_jobs(
 }
 
 /// Exact all-pairs statistics of every cluster of `g`, in slot order: for
-/// slot `c`, the cosine similarities of all `n(n-1)/2` unordered pairs of
+/// slot `c`, the values (in the grouping's measure) of all `n(n-1)/2` unordered pairs of
 /// its members. Singletons get `n_pairs = 0` and NaN statistics.
 ///
 /// ```
@@ -232,7 +237,7 @@ pub fn intra_stats(
 }
 
 /// Exact linkage between pairs of clusters: for each `(a, b)` of slots,
-/// the statistics of the cosine similarities of all `size(a) * size(b)`
+/// the statistics of the values (in the grouping's measure) of all `size(a) * size(b)`
 /// cross pairs. `max` is the single-linkage, `min` the complete-linkage and
 /// `mean` the average-linkage similarity. Errors when a slot is out of
 /// range or `a == b` (use [`intra_stats`] for the pairs within a cluster).

@@ -6,7 +6,7 @@
 //! Euclidean silhouette visits every pair (`O(N^2 D)`, as scikit-learn's
 //! `silhouette_samples`): each task takes a block of rows and streams every
 //! clustered row past it in the gathered (cluster by cluster) order through
-//! the Euclidean GEMM tiles ([`Tile`]), summing each row's distances per
+//! the Euclidean GEMM tiles (`measure::Tile`), summing each row's distances per
 //! cluster as the cluster's columns pass. Memory is one tile per thread; no
 //! `N x N` or `N x K` matrix exists.
 //!
