@@ -88,8 +88,10 @@ class Strategy(_Parametrized, abc.ABC):
     Subclasses write ``__init__(self, *, ...)`` that only stores its annotated
     parameters (their names, types and defaults are the strategy's config keys), and
     :meth:`fit`. Subclassing is optional (see :class:`StrategyLike`); it adds
-    ``get_params``/``set_params``/``repr``. ``fit`` receives unit-normalised float32 rows and, when
-    :meth:`graph_spec` returns a spec, the graph built to it. It sets ``labels_``
+    ``get_params``/``set_params``/``repr``. In a run, ``fit`` receives float32 rows as the
+    run's distance reads them (unit-normalised under the default ``cosine``, as given under
+    ``euclidean``) and, when :meth:`graph_spec` returns a spec, the (cosine) graph built to
+    it. It sets ``labels_``
     (int64, one per row, ids ``>= 0`` or ``-1`` for noise) and returns ``self``.
 
     Example:

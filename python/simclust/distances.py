@@ -20,7 +20,12 @@ The built-ins: :class:`Cosine` (``cosine``, similarities, the default: the frame
 distances: ``dist_mean/min/max/std``, ``edge_dist_*``, ``centroid_distance``,
 ``centroid_distance_mean/min/max``, ``nearest_cluster_distance``; the centroid is the
 plain mean of the rows, the silhouette scikit-learn's default Euclidean one). Graphs
-(ε and kNN), the outlier scores and dedup stay cosine whatever the distance.
+(ε and kNN, and their thresholds), the outlier scores and dedup stay cosine whatever
+the distance: a run still normalises its rows for them, so a zero row is an error in
+:func:`simclust.analyze` under any distance, while the :mod:`simclust.ops` geometry
+functions accept it under ``euclidean``. The Euclidean silhouette is exact over all
+pairs (``O(N**2 * D)``, as scikit-learn's) and the Euclidean nearest-cluster searches
+are exact (brute force over the centroids): the partitioned searches are cosine ones.
 
 Example:
     >>> import polars as pl
