@@ -206,9 +206,13 @@ def intra_stats(
     same statistics over the graph edges inside each cluster only. Without ``edges``
     those columns are null and ``n_edges`` is 0.
 
+    Under ``distance="euclidean"`` the same statistics of the Euclidean distances of
+    the rows as they are: ``dist_mean/min/max/std``, ``edge_dist_mean/min/max`` (the
+    GEMM tiles turned into distances from the squared norms, never an ``N x N`` matrix).
+
     Returns:
-        A frame with :data:`simclust.frames.INTRA_SCHEMA`, one row per cluster,
-        ascending ``cluster``.
+        A frame with :data:`simclust.frames.INTRA_SCHEMA` (renamed by the distance), one
+        row per cluster, ascending ``cluster``.
 
     Raises:
         ShapeError: ``labels`` does not have one entry per row; malformed edges.
@@ -295,7 +299,10 @@ def centroid_stats(
     """Each cluster's centroid, each row's cosine similarity to it, and the medoid.
 
     The centroid of a cluster is the normalised mean of its normalised members (the unit
-    vector with the largest total cosine similarity to them). Per row:
+    vector with the largest total cosine similarity to them); under
+    ``distance="euclidean"`` the plain mean of the rows, each row's
+    ``centroid_distance`` to it, ``centroid_distance_mean/min/max``, the medoid the
+    member nearest it and ``nearest_cluster_distance``. Per row:
     ``centroid_similarity`` (null for noise and singletons: a lone row is its own
     centroid). Per cluster: the mean/min/max of its members' centroid similarities (null
     for singletons), the ``medoid`` (row index of the member most similar
@@ -360,7 +367,7 @@ def inter_centroid(
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    """Cosine similarity between cluster centroids, in long form.
+    """Cosine similarity (or the distance's value) between cluster centroids, in long form.
 
     For each cluster (ascending id), its ``top_m`` nearest other clusters by centroid
     cosine similarity, most similar first, ties to the lower id (exact: a blocked kNN
@@ -396,7 +403,7 @@ def centroid_similarity_matrix(
     distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Return the dense ``K x K`` matrix of cosine similarities between cluster centroids.
+    """Return the dense ``K x K`` matrix of cosine similarities (or distances) of centroids.
 
     ``clusters`` restricts the matrix to those cluster ids (default: all).
 
@@ -494,6 +501,12 @@ def silhouette(
     ``nprobe`` lists nearest to its own; ``a`` stays exact, a missed nearest cluster can
     only make ``b`` and ``s`` larger, and the share of seeded rows whose ``b`` is exact is
     recorded as the ``recall`` in ``Labelling.searches["silhouette"]``.
+
+    Under ``distance="euclidean"``: scikit-learn's default Euclidean silhouette of the
+    rows as they are, exact over all pairs (``O(N**2 * D)`` through the GEMM tiles, one
+    tile of memory per thread; Euclidean distances do not add up through the means).
+    A similarity-only distance (the ``dot`` kernel) has no silhouette
+    (:class:`ParameterError`).
 
     Noise rows (label ``-1``) are not scored (null) and are not a cluster: the result is
     scikit-learn's on the clustered rows alone. Requires ``2 <= K <= n - 1`` clusters over
