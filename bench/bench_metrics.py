@@ -13,6 +13,12 @@ Tasks (``--only``), all in one process with the same thread count for every libr
                  max |difference|, child peak memory vs the O(N*K) budget input + N*K*8 B + 256 MiB.
 * ``scores``     Davies-Bouldin and Calinski-Harabasz on the normalised silhouette dataset vs
                  scikit-learn; ``centroid_stats`` and ``inter_centroid(top_m=10)`` timings.
+* ``euclidean``  the Euclidean kernels (``distance="euclidean"``, raw rows: the intra dataset's
+                 rows rescaled and shifted) in the same rounds as numpy's float32 GEMM and the
+                 cosine ``intra_stats``: all-pairs ``intra_stats`` (2*D flops per pair) and the
+                 exact Euclidean silhouette on the silhouette dataset (2*D flops per ordered
+                 pair of clustered rows) as fractions of the GEMM rate; checked against numpy
+                 float64 (giant cluster + 20 others) and ``silhouette_samples(metric="euclidean")``.
 
 Run from the repository root, e.g. ``.venv/bin/python bench/bench_metrics.py`` (full size) or
 ``.venv/bin/python bench/bench_metrics.py --n 30000 --giant 8000 --clusters 300 --sil-n 10000``.
@@ -48,7 +54,7 @@ from sklearn.metrics import (
     silhouette_samples,
 )
 
-TASKS = ("intra", "silhouette", "scores")
+TASKS = ("intra", "silhouette", "scores", "euclidean")
 
 
 # --------------------------------------------------------------------------- memory child
@@ -102,16 +108,21 @@ def intra_dataset(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 
 
 def blockwise_reference(
-    xn: np.ndarray, block: int = 4096
+    xn: np.ndarray, block: int = 4096, *, euclidean: bool = False
 ) -> tuple[int, float, float, float, float]:
-    """(n_pairs, mean, std, min, max) of all i<j similarities of unit rows ``xn`` (float64)."""
+    """(n_pairs, mean, std, min, max) of all i<j similarities of unit rows ``xn`` (float64),
+    or with ``euclidean`` of the Euclidean distances of the rows ``xn``."""
     n = len(xn)
     s1 = s2 = 0.0
     lo, hi = np.inf, -np.inf
+    sq = (xn * xn).sum(axis=1)
     for i in range(0, n, block):
         a = xn[i : i + block]
         for j in range(i, n, block):
             s = a @ xn[j : j + block].T
+            if euclidean:
+                sqd = sq[i : i + block, None] + sq[None, j : j + block] - 2.0 * s
+                s = np.sqrt(np.maximum(sqd, 0.0))
             if i == j:
                 s = s[np.triu_indices(len(a), 1)]
             s1 += float(s.sum())
@@ -122,8 +133,12 @@ def blockwise_reference(
     return m, mean, float(np.sqrt(max(s2 / m - mean * mean, 0.0))), lo, hi
 
 
-def check_intra(df: Any, x: np.ndarray, labels: np.ndarray, giant_id: int, seed: int) -> float:
-    """Max |difference| of simclust's stats vs numpy float64 on the giant + 20 other clusters."""
+def check_intra(
+    df: Any, x: np.ndarray, labels: np.ndarray, giant_id: int, seed: int, *, euclidean: bool = False
+) -> float:
+    """Max |difference| of simclust's stats vs numpy float64 on the giant + 20 other clusters
+    (cosine similarities of the normalised rows, or Euclidean distances of the rows)."""
+    pre = "dist" if euclidean else "sim"
     rows = {r["cluster"]: r for r in df.iter_rows(named=True)}
     ids = [c for c, r in rows.items() if r["n_pairs"] > 0 and c != giant_id]
     rng = np.random.default_rng(seed)
@@ -131,15 +146,16 @@ def check_intra(df: Any, x: np.ndarray, labels: np.ndarray, giant_id: int, seed:
     worst = 0.0
     for c in sample:
         xn = x[labels == c].astype(np.float64)
-        xn /= np.linalg.norm(xn, axis=1, keepdims=True)
-        m, mean, std, lo, hi = blockwise_reference(xn)
+        if not euclidean:
+            xn /= np.linalg.norm(xn, axis=1, keepdims=True)
+        m, mean, std, lo, hi = blockwise_reference(xn, euclidean=euclidean)
         r = rows[c]
         assert r["n_pairs"] == m, (c, r["n_pairs"], m)
         for got, want in (
-            (r["sim_mean"], mean),
-            (r["sim_std"], std),
-            (r["sim_min"], lo),
-            (r["sim_max"], hi),
+            (r[f"{pre}_mean"], mean),
+            (r[f"{pre}_std"], std),
+            (r[f"{pre}_min"], lo),
+            (r[f"{pre}_max"], hi),
         ):
             worst = max(worst, abs(got - want))
     return worst
@@ -349,6 +365,92 @@ def bench_scores(
         table.append(f"| {label} N={n:,} K={k} | {t.fmt()} | - | - | - |")
 
 
+def raw_rows(x: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` with each row rescaled (x0.5..x2) and every coordinate shifted by 0.05: rows that
+    normalising would change, for the Euclidean kernels."""
+    scale = np.random.default_rng(seed).uniform(0.5, 2.0, (len(x), 1)).astype(np.float32)
+    return np.ascontiguousarray(x * scale + np.float32(0.05))
+
+
+def bench_euclidean(
+    args: argparse.Namespace, summary: list[str], table: list[str], out: dict[str, Any]
+) -> None:
+    x, labels = intra_dataset(args)
+    xr = raw_rows(x, args.seed + 7)
+    sizes = np.bincount(labels[labels >= 0])
+    sizes = sizes[sizes > 0]
+    pairs = int((sizes * (sizes - 1) // 2).sum())
+    xs, ls = sil_dataset(args)
+    xs = raw_rows(xs, args.seed + 8)
+    m = len(xs)
+    log(
+        f"[euclidean] intra N={args.n:,} D={args.d} ({pairs:,} pairs); silhouette N={m:,} "
+        f"K={len(np.unique(ls))} ({m * m:,} ordered pairs)"
+    )
+    gemm, gemm_flops = gemm_runner(args.d, 4096, 10, args.seed)
+    t = args.threads
+    res = measure_interleaved(
+        [
+            ("numpy GEMM", gemm),
+            ("intra cosine", lambda: ops.intra_stats(xr, labels, n_threads=t)),
+            (
+                "intra euclidean",
+                lambda: ops.intra_stats(xr, labels, distance="euclidean", n_threads=t),
+            ),
+            (
+                "silhouette euclidean",
+                lambda: ops.silhouette(xs, ls, distance="euclidean", n_threads=t),
+            ),
+        ],
+        args.repeats,
+    )
+    peak = gemm_flops / res["numpy GEMM"][0].median / 1e9
+    entry: dict[str, Any] = {"gemm_gflops_median": peak}
+    out["euclidean"] = entry
+    table.append(
+        f"| numpy GEMM 4096x{args.d} @ {args.d}x4096 x10 (reference peak, same rounds) | - | "
+        f"{res['numpy GEMM'][0].fmt()} | {peak:.1f} GFLOP/s (median) | - |"
+    )
+    for label, flops in (
+        ("intra cosine", 2.0 * args.d * pairs),
+        ("intra euclidean", 2.0 * args.d * pairs),
+        ("silhouette euclidean", 2.0 * args.d * m * m),
+    ):
+        timing = res[label][0]
+        rate = flops / timing.median / 1e9
+        pct = 100.0 * rate / peak
+        verdict = "OK" if pct >= 60.0 else "BELOW TARGET"
+        entry[label] = {"times": timing.times, "gflops_median": rate, "pct_of_gemm": pct}
+        table.append(
+            f"| {label} | {timing.fmt()} | - | {rate:.1f} GFLOP/s (2*D per pair, median) = "
+            f"{pct:.0f}% of the GEMM rate | {verdict} (target >= 60%) |"
+        )
+        summary.append(f"{label}: {rate:.1f} GFLOP/s = {pct:.0f}% of GEMM -> {verdict}")
+    if not args.skip_check:
+        log("[euclidean] numpy float64 blockwise reference on the giant cluster + 20 others")
+        df = res["intra euclidean"][1]
+        worst = check_intra(df, xr, labels, args.clusters, args.seed, euclidean=True)
+        entry["intra_max_abs_diff_vs_numpy"] = worst
+        summary.append(f"euclidean intra sanity: max |simclust - numpy float64| {worst:.2e}")
+    if not args.skip_sklearn:
+        log("[euclidean] sklearn silhouette_samples(metric='euclidean')")
+        sk = measure_interleaved(
+            [("sklearn", lambda: silhouette_samples(xs, ls, metric="euclidean"))],
+            args.sklearn_repeats,
+            warmup=False,
+        )
+        k_time, want = sk["sklearn"]
+        got = res["silhouette euclidean"][1].rows["silhouette"].to_numpy()
+        diff = float(np.max(np.abs(got - want)))
+        speedup = k_time.median / res["silhouette euclidean"][0].median
+        entry.update(sklearn_times=k_time.times, speedup=speedup, max_abs_diff=diff)
+        table.append(
+            f"| silhouette euclidean vs sklearn | {res['silhouette euclidean'][0].fmt()} | "
+            f"{k_time.fmt()} | {speedup:.1f}x faster; max abs diff {diff:.1e} | - |"
+        )
+        summary.append(f"euclidean silhouette vs sklearn: {speedup:.1f}x, max |diff| {diff:.1e}")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -392,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_silhouette(args, summary, table, out)
         if "scores" in args.tasks:
             bench_scores(args, summary, table, out)
+        if "euclidean" in args.tasks:
+            bench_euclidean(args, summary, table, out)
         out["loadavg_end"] = os.getloadavg()
     print(f"## Results (threads={args.threads}, repeats={args.repeats} after 1 warm-up)")
     print("\n".join(table))

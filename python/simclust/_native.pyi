@@ -113,11 +113,14 @@ class Labelling:
         x: npt.NDArray[np.float32],
         labels: npt.NDArray[np.int64],
         *,
+        measure: str = "cosine",
         n_threads: int | None = None,
         search: str = "auto",
         nprobe: int = 8,
         recall_rows: int = 1000,
     ) -> Labelling: ...
+    @property
+    def measure(self) -> str: ...
     @property
     def n_rows(self) -> int: ...
     @property
@@ -136,7 +139,7 @@ class Labelling:
         *,
         progress: _Progress = None,
     ) -> dict[str, Any]: ...
-    def centroid_similarity_matrix(
+    def centroid_matrix(
         self, clusters: npt.NDArray[np.int64] | None = None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
     def linkage(

@@ -10,9 +10,10 @@ them through the hooks in :mod:`simclust.hookspecs`:
   class is optional: any class with named ``__init__`` parameters, ``fit(X)`` and
   ``labels_`` (:class:`StrategyLike`, scikit-learn's clusterer contract) is a strategy;
   the pipeline calls it through :func:`strategy_graph_spec` and :func:`fit_strategy`.
-* :class:`Metric`: ``compute(ctx) -> {frame name: frame}`` over the unit-normalised
-  embeddings, the labels and (when ``needs_graph``) the graph, returning frames with
-  the schemas declared in ``outputs``.
+* :class:`Metric`: ``compute(ctx) -> {frame name: frame}`` over the embeddings (as
+  the run's distance reads them: unit-normalised for cosine), the labels and (when
+  ``needs_graph``) the graph, returning frames with the schemas declared in
+  ``outputs`` (:meth:`Metric.declared_outputs` under the run's distance).
 * :class:`Loader`: turns a path into embeddings (and optional ids and per-row columns).
 * :class:`Embedder`: turns image files into embeddings.
 
@@ -51,6 +52,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust import ops
+from simclust.distances import Cosine, Distance
 from simclust.graph import Graph, GraphSpec, SearchSettings
 from simclust.params import Param, _Parametrized, check_plugin_class, check_value, parameters
 
@@ -86,8 +88,10 @@ class Strategy(_Parametrized, abc.ABC):
     Subclasses write ``__init__(self, *, ...)`` that only stores its annotated
     parameters (their names, types and defaults are the strategy's config keys), and
     :meth:`fit`. Subclassing is optional (see :class:`StrategyLike`); it adds
-    ``get_params``/``set_params``/``repr``. ``fit`` receives unit-normalised float32 rows and, when
-    :meth:`graph_spec` returns a spec, the graph built to it. It sets ``labels_``
+    ``get_params``/``set_params``/``repr``. In a run, ``fit`` receives float32 rows as the
+    run's distance reads them (unit-normalised under the default ``cosine``, as given under
+    ``euclidean``) and, when :meth:`graph_spec` returns a spec, the (cosine) graph built to
+    it. It sets ``labels_``
     (int64, one per row, ids ``>= 0`` or ``-1`` for noise) and returns ``self``.
 
     Example:
@@ -188,7 +192,9 @@ class MetricContext:
     """Everything a metric may use; built once per run by the pipeline.
 
     Attributes:
-        X: the unit-normalised float32 embeddings (N x D, C-order). Do not modify.
+        X: the float32 embeddings (N x D, C-order) as the run's ``distance`` reads them:
+            unit-normalised for a ``cosine`` kernel, as given for ``euclidean`` and
+            ``dot``. Do not modify.
         labels: int64 cluster of each row (``-1`` = noise).
         graph: the run's similarity graph, or ``None`` when no step asked for one.
         ids: one string id per row (file names, or the row index as text).
@@ -199,6 +205,9 @@ class MetricContext:
         search: the run's search settings; the :attr:`labelling`'s nearest-cluster
             searches follow its ``method`` (``certified`` is exact there), ``nprobe``
             and ``recall_rows``.
+        distance: what the geometry metrics measure (``[metrics] distance``, a
+            :class:`simclust.distances.Distance` class); the :attr:`labelling` measures
+            in it.
 
     """
 
@@ -210,6 +219,7 @@ class MetricContext:
     n_threads: int | None = None
     progress: Progress | None = None
     search: SearchSettings = field(default_factory=SearchSettings)
+    distance: type[Distance] = Cosine
     cache: dict[str, Any] = field(default_factory=dict)
     """Scratch space shared by the metrics of one run."""
 
@@ -229,10 +239,13 @@ class MetricContext:
         if lab is None:
             method = "exact" if self.search.method == "certified" else self.search.method
             # the nearest-cluster searches keep Labelling's own nprobe default unless set
-            nprobe = {} if self.search.nprobe is None else {"nprobe": self.search.nprobe}
+            nprobe: dict[str, Any] = {}
+            if self.search.nprobe is not None:
+                nprobe["nprobe"] = self.search.nprobe
             lab = self.cache["labelling"] = ops.Labelling(
                 self.X,
                 self.labels,
+                distance=self.distance,
                 n_threads=self.n_threads,
                 search=method,
                 recall_rows=self.search.recall_rows,
@@ -273,6 +286,15 @@ class Metric(_Parametrized, abc.ABC):
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {}
     arrays: ClassVar[tuple[str, ...]] = ()
     needs_graph: ClassVar[bool] = False
+
+    def declared_outputs(self, distance: type[Distance]) -> Mapping[str, Mapping[str, pl.DataType]]:
+        """The frames :meth:`compute` returns under the run's ``distance``.
+
+        ``outputs`` by default (a metric whose columns do not depend on the distance);
+        the built-in geometry metrics return their schemas renamed by
+        :meth:`simclust.distances.Distance.rename` (``sim_mean`` -> ``dist_mean``).
+        """
+        return self.outputs
 
     def validate(self) -> None:
         """Check the parameters' values; the pipeline calls it before clustering.

@@ -48,7 +48,8 @@ class KMeans(ClusterMixin, BaseEstimator):
     Args:
         n_clusters: number of clusters, ``1 <= n_clusters <= N``.
         metric: ``"cosine"`` (spherical k-means on unit-normalised rows) or
-            ``"euclidean"``.
+            ``"euclidean"``. In a run it and ``[metrics] distance`` default to each
+            other: a Euclidean k-means reports Euclidean geometry of the raw rows.
         init: ``"k-means++"``, ``"random"`` or an ``(n_clusters, D)`` array.
         n_init: independent seedings; the lowest objective wins.
         max_iter: maximum Lloyd iterations per seeding.

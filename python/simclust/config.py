@@ -20,6 +20,7 @@ A config has these sections (all optional but ``[input]`` when a run reads a fil
     threshold = 0.9                # any other key is a parameter of the strategy
     [metrics]
     use = ["intra", "centroid", "inter"]
+    distance = "cosine"            # or "euclidean", or a plugin's (simclust.distances)
     [metrics.inter]                # parameters of one metric
     top_m = 20
     [output]
@@ -34,6 +35,14 @@ A config has these sections (all optional but ``[input]`` when a run reads a fil
     threshold = 0.95               # groups: components of the ε-graph at this similarity
     keep = "medoid"                # or "first", "largest-file" (an image folder's files)
 
+``[metrics] distance`` is what every geometry metric measures (default ``cosine``;
+``euclidean`` reports Euclidean distances of the rows as they are, under columns named
+for them: ``dist_mean``, ``centroid_distance``...). A strategy with a ``metric``
+parameter (k-means) and the distance default to each other: ``[cluster] metric =
+"euclidean"`` alone makes the run's distance Euclidean, ``[metrics] distance =
+"euclidean"`` alone makes k-means Euclidean. Graphs (``[graph]``, thresholds, the
+outlier scores, dedup) are cosine whatever the distance.
+
 Validation (:func:`resolve`) reports the key path and what is allowed: an unknown
 strategy lists the available ones and the plugin that provides each; an unknown
 parameter lists the strategy's parameters; a wrong type names the expected type.
@@ -44,6 +53,9 @@ Example:
     >>> cfg = resolve({"cluster": {"strategy": "kmeans", "n_clusters": 4}}, host)
     >>> cfg["cluster"]["params"]["n_clusters"], cfg["metrics"]["use"]
     (4, ['intra', 'centroid', 'inter'])
+    >>> cfg = resolve({"cluster": {"strategy": "kmeans", "metric": "euclidean"}}, host)
+    >>> cfg["metrics"]["distance"]
+    'euclidean'
     >>> try:
     ...     resolve({"cluster": {"strategy": "kmeans", "n_clusters": "4"}}, host)
     ... except ConfigError as e:
@@ -168,6 +180,7 @@ def overlay(
     strategy: str | None = None,
     params: Mapping[str, Any] | None = None,
     metrics: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    distance: str | None = None,
     threads: int | None = None,
     max_edges: int | None = None,
     search: str | None = None,
@@ -186,7 +199,8 @@ def overlay(
     drops the base's strategy parameters); a parameter that is also a ``[graph]`` key of
     the base (``threshold``, ``k``, ``graph`` as ``kind``) overrides it there too;
     ``metrics`` (names, or ``{name: {parameter: value}}``) replaces ``[metrics] use``,
-    keeping the base's parameters of the metrics still used; ``threads``/``max_edges``/
+    keeping the base's parameters of the metrics still used; ``distance`` becomes
+    ``[metrics] distance``; ``threads``/``max_edges``/
     ``backend``/``address`` go into ``[run]``, ``search``/``nprobe`` into ``[graph]``,
     ``out``/``report`` into ``[output]``. The result is validated by :func:`resolve`.
 
@@ -244,9 +258,11 @@ def overlay(
         raw["metrics"] = {
             "use": list(metrics),
             **{k: v for k, v in old.items() if k in metrics and k not in given},
+            **{k: v for k, v in old.items() if k == "distance"},
             **given,
         }
     for name, key, value in (
+        ("metrics", "distance", distance),
         ("run", "threads", threads),
         ("run", "max_edges", max_edges),
         ("run", "backend", backend),
@@ -366,6 +382,36 @@ def _dedup(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"threshold": float(threshold), "keep": keep}
 
 
+def _distance(
+    given: Any,
+    strategy: str,
+    scls: type,
+    cl: Mapping[str, Any],
+    params: dict[str, Any],
+    host: Host,
+) -> str:
+    """``[metrics] distance``, checked; linked with the strategy's ``metric`` parameter.
+
+    A strategy declaring ``metric`` (k-means) and the distance default to each other:
+    a ``metric`` given alone (and naming a registered distance) is the distance, a
+    distance given alone is the ``metric`` when the strategy accepts that value
+    (``params`` is updated). Given both, each is kept as given.
+    """
+    metric = {p.name: p for p in parameters(scls)}.get("metric")
+    if given is None:
+        given = "cosine"
+        named = cl.get("metric")
+        if metric is not None and isinstance(named, str) and named in host.distances:
+            given = named
+    elif metric is not None and "metric" not in cl:
+        try:
+            params["metric"] = check_value(f"strategy {strategy!r}", metric, given)
+        except ParameterError:
+            pass  # a distance the strategy has no metric for: it keeps its default
+    _lookup(host, "distance", given, "metrics.distance")
+    return str(given)
+
+
 def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     """Validate a raw config and return it resolved: names checked, defaults filled.
 
@@ -375,7 +421,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
          "graph": {"kind", "k", "threshold", "sweep"} | None,
          "search": {"method", "nprobe", "n_lists", "recall_rows"},
          "cluster": {"strategy": str, "params": {...}},
-         "metrics": {"use": [names], "params": {name: {...}}},
+         "metrics": {"use": [names], "params": {name: {...}}, "distance": str},
          "output": {"dir": str | None, "report": bool},
          "run": {"threads": int | None, "max_edges": int,
                  "backend": "native" | "ray", "address": str | None},
@@ -419,9 +465,16 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
     # [graph]: kind/k/threshold are also the graph parameters of a graph strategy
     gr = _section(raw, "graph")
     search = _search(gr)  # how any graph of the run is searched; not a graph by itself
+    graph_distance = gr.pop("distance", "cosine")
+    if graph_distance != "cosine":
+        raise ConfigError(
+            f"graph.distance: graphs (ε and kNN) are built from cosine similarities only, got "
+            f"{graph_distance!r}; a {graph_distance} graph is not supported yet. "
+            "[metrics] distance sets what the geometry metrics measure"
+        )
     unknown = sorted(set(gr) - {*_GRAPH_KEYS, "sweep"})
     if unknown:
-        keys = ", ".join([*_GRAPH_KEYS, "sweep", *_SEARCH_KEYS])
+        keys = ", ".join([*_GRAPH_KEYS, "sweep", "distance", *_SEARCH_KEYS])
         raise ConfigError(f"graph.{unknown[0]}: unknown key; keys: {keys}")
     for key, param in _GRAPH_KEYS.items():
         if key in gr and param in declared:
@@ -480,6 +533,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         if not isinstance(given, Mapping):
             raise ConfigError(f"metrics.{name}: expected a table of parameters, got {given!r}")
         metric_params[name] = check_params(f"metrics.{name}", f"metric {name!r}", mcls, given)
+    distance = _distance(me.pop("distance", None), strategy, scls, cl, params, host)
     if me:
         key = sorted(me)[0]
         raise ConfigError(
@@ -533,7 +587,7 @@ def resolve(raw: Mapping[str, Any], host: Host) -> dict[str, Any]:
         "input": {"path": path, "loader": loader, "params": loader_params},
         "graph": graph,
         "cluster": {"strategy": strategy, "params": params},
-        "metrics": {"use": use, "params": metric_params},
+        "metrics": {"use": use, "params": metric_params, "distance": distance},
         "search": search,
         "output": {"dir": out.get("dir"), "report": out.get("report", True)},
         "run": {"threads": threads, "max_edges": max_edges, "backend": backend, "address": address},

@@ -2,11 +2,15 @@
 
 Every frame simclust returns has its full documented schema, even with zero
 rows. Column names say what they hold: ``similarity`` is a cosine similarity
-(higher = closer); nothing here is a distance. One similarity is ``similarity`` or
-``<what>_similarity`` (``centroid_similarity``, ``nn_similarity``); statistics over many
-are ``<what>_sim_<stat>`` (``sim_mean``, ``edge_sim_min``, ``centroid_sim_max``,
-``knn_sim_mean``). A row index is ``index``, ``src``, ``medoid``...; the row's id beside
-it is ``id``, ``src_id``, ``medoid_id``.
+(higher = closer); nothing here is a distance. The schemas below are those of the
+default ``cosine`` distance; under another (``[metrics] distance``,
+:mod:`simclust.distances`) the geometry columns are renamed for what they hold
+(:meth:`Distance.rename <simclust.distances.Distance.rename>`: ``dist_mean``,
+``centroid_distance``... under ``euclidean``), the rest is unchanged. One similarity
+is ``similarity`` or ``<what>_similarity`` (``centroid_similarity``,
+``nn_similarity``); statistics over many are ``<what>_sim_<stat>`` (``sim_mean``,
+``edge_sim_min``, ``centroid_sim_max``, ``knn_sim_mean``). A row index is ``index``,
+``src``, ``medoid``...; the row's id beside it is ``id``, ``src_id``, ``medoid_id``.
 
 Example:
     >>> import numpy as np

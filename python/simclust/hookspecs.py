@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "hookspec",
+    "simclust_register_distances",
     "simclust_register_embedders",
     "simclust_register_loaders",
     "simclust_register_metrics",
@@ -81,6 +82,18 @@ def simclust_register_embedders(registry: Registry[type[Any]]) -> None:
 
     Fires once when the host is built. Classes follow :class:`simclust.base.Embedder`;
     the image-folder loader uses the one the config names.
+    """
+
+
+@hookspec
+def simclust_register_distances(registry: Registry[type[Any]]) -> None:
+    """Register distances: ``registry.register("name", DistanceClass)``.
+
+    Fires once when the host is built. Classes subclass
+    :class:`simclust.distances.Distance`: they name the native kernel they run on
+    (``cosine``, ``dot``, ``euclidean``), whether higher values are closer, and the name
+    of each geometry column under them. A run measures its geometry metrics in the
+    distance ``[metrics] distance`` names (default ``cosine``).
     """
 
 

@@ -39,6 +39,7 @@ from simclust.exceptions import PluginError, UnknownNameError
 
 if TYPE_CHECKING:
     from simclust.base import Embedder, Loader, Metric, StrategyLike
+    from simclust.distances import Distance
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -110,7 +111,7 @@ class Registration(Generic[T]):
 
 @dataclass
 class Registry(Generic[T]):
-    """Name -> implementation for one kind (strategy, metric, loader or embedder).
+    """Name -> implementation for one kind (strategy, metric, loader, embedder or distance).
 
     Plugins receive a registry in their registration hook and call :meth:`register`.
 
@@ -362,12 +363,13 @@ _REGISTRATION_HOOKS = (
     ("metric", "simclust_register_metrics"),
     ("loader", "simclust_register_loaders"),
     ("embedder", "simclust_register_embedders"),
+    ("distance", "simclust_register_distances"),
 )
 
 
 @dataclass
 class Host:
-    """A plugin manager and the four registries its plugins filled.
+    """A plugin manager and the registries its plugins filled.
 
     Example:
         >>> host = get_host(autoload=False)
@@ -383,14 +385,17 @@ class Host:
     embedders: Registry[type[Embedder]]
     plugin_info: dict[str, PluginInfo] = field(default_factory=dict)
     """Every loaded plugin's distribution and version, by plugin name, built-ins first."""
+    distances: Registry[type[Distance]] = field(default_factory=lambda: Registry("distance"))
+    """What the geometry metrics measure (:mod:`simclust.distances`)."""
 
     def registry(self, kind: str) -> Registry[type[Any]]:
-        """The registry for ``kind`` (``strategy``, ``metric``, ``loader``, ``embedder``)."""
+        """The registry for ``kind``: strategy, metric, loader, embedder or distance."""
         registries: dict[str, Registry[type[Any]]] = {
             "strategy": self.strategies,
             "metric": self.metrics,
             "loader": self.loaders,
             "embedder": self.embedders,
+            "distance": self.distances,
         }
         return registries[kind]
 
@@ -508,7 +513,16 @@ def build_host(
     metrics: Registry[type[Metric]] = Registry("metric")
     loaders: Registry[type[Loader]] = Registry("loader")
     embedders: Registry[type[Embedder]] = Registry("embedder")
-    host = Host(pm, strategies, metrics, loaders, embedders, _plugin_info(pm, plugins or {}))
+    distances: Registry[type[Distance]] = Registry("distance")
+    host = Host(
+        pm,
+        strategies,
+        metrics,
+        loaders,
+        embedders,
+        _plugin_info(pm, plugins or {}),
+        distances,
+    )
     for kind, hook in _REGISTRATION_HOOKS:
         reg = host.registry(kind)
         for name, dist in host._implementers(hook):

@@ -328,7 +328,8 @@ def check_plugin_class(kind: str, obj: object) -> None:
     :class:`simclust.base.Strategy` is optional, see
     :class:`simclust.base.StrategyLike`); one with a
     ``graph_spec`` method needs a ``fit`` that takes ``graph=``. A metric needs
-    ``compute``, a loader ``can_load`` and ``load``, an embedder ``embed``.
+    ``compute``, a loader ``can_load`` and ``load``, an embedder ``embed``, a distance
+    its declaration (:meth:`simclust.distances.Distance.check_declaration`).
 
     Raises:
         TypeError: naming the missing or wrong piece.
@@ -349,6 +350,13 @@ def check_plugin_class(kind: str, obj: object) -> None:
         raise TypeError(f"{obj!r} is not a class; register the class itself")
     name = obj.__qualname__
     parameters(obj)
+    if kind == "distance":
+        check = getattr(obj, "check_declaration", None)
+        if not callable(check):
+            raise TypeError(
+                f"{name} is not a distance; a distance subclasses simclust.distances.Distance"
+            )
+        check()  # raises TypeError naming the wrong attribute
     for method in _REQUIRED_METHODS.get(kind, ()):
         if not callable(getattr(obj, method, None)):
             need = {

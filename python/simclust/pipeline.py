@@ -1,5 +1,8 @@
 """The pipeline: config -> load -> normalise -> graph -> strategy -> metrics -> Result.
 
+Graphs and the outlier scores are built from the unit rows (cosine); the strategy and
+the metrics read the rows as the run's distance does (:mod:`simclust.distances`).
+
 :func:`analyze` is the Python entry point; :func:`run` executes a config file and
 writes the result. Strategies, metrics and loaders are looked up by name in the plugin
 host, so a third-party plugin's names work exactly like the built-in ones.
@@ -62,9 +65,10 @@ from simclust.outliers import outlier_scores
 from simclust.plugin_calls import (
     MetricOutputs,
     check_labels,
+    declared_outputs,
     instantiate,
-    merge_frames,
     plugin_call,
+    run_frames,
     sort_metric_outputs,
 )
 from simclust.result import SWEEP_SCHEMA, Result
@@ -297,39 +301,17 @@ def _compute_metrics(
     plugins: _Plugins, ctx: MetricContext, timer: StageTimer, progress: StageProgress | None
 ) -> MetricOutputs:
     """Stages ``metric:<name>``: run each metric and check what it returns."""
-    out = MetricOutputs([], [], pl.DataFrame(schema=frames.INTER_SCHEMA), {}, {})
+    inter = pl.DataFrame(schema=ctx.distance.rename(frames.INTER_SCHEMA))
+    out = MetricOutputs([], [], inter, {}, {})
     for reg, metric in plugins.metrics:
         stage = f"metric:{reg.name}"
         ctx.progress = _stage_cb(progress, stage)
         with timer.stage(stage), plugin_call(reg, "compute"):
             returned = metric.compute(ctx)
-        sort_metric_outputs(f"metric {reg.name!r} ({reg.provider})", metric, returned, out)
+            declared = declared_outputs(metric, ctx.distance)
+        owner = f"metric {reg.name!r} ({reg.provider})"
+        sort_metric_outputs(owner, metric, returned, out, declared)
     return out
-
-
-def _base_frames(
-    labels: npt.NDArray[np.int64], ids: pl.Series, parts: MetricOutputs
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The ``clusters`` and ``assignments`` frames: sizes and ids, plus the metrics'."""
-    present, sizes = np.unique(labels[labels >= 0], return_counts=True)
-    base_clusters = pl.DataFrame(
-        {
-            "cluster": pl.Series(present, dtype=pl.Int64),
-            "size": pl.Series(sizes, dtype=pl.UInt32),
-        }
-    )
-    base_rows = pl.DataFrame(
-        {
-            "index": pl.Series(np.arange(labels.size), dtype=pl.UInt32),
-            "id": ids,
-            "cluster": pl.Series(labels, dtype=pl.Int64),
-        }
-    )
-    clusters = merge_frames(base_clusters, "cluster", parts.cluster_parts, frames.CLUSTERS_SCHEMA)
-    return (
-        clusters.with_columns(medoid_id=frames.ids_at(ids, clusters["medoid"])),
-        merge_frames(base_rows, "index", parts.row_parts, frames.ASSIGNMENTS_SCHEMA),
-    )
 
 
 # --------------------------------------------------------------------------- analyze
@@ -348,6 +330,7 @@ def analyze(
     search: str | None = None,
     backend: str | None = None,
     address: str | None = None,
+    distance: str | None = None,
     progress: StageProgress | None = None,
     host: Host | None = None,
     **strategy_params: Any,
@@ -381,6 +364,10 @@ def analyze(
             Needs ``pip install "simclust[ray]"``; searches ``exact`` only.
         address: the Ray cluster to join (``"auto"``, ``"127.0.0.1:6379"``); default:
             the runtime this process has started, else a local one on 127.0.0.1.
+        distance: what the geometry metrics measure (``[metrics] distance``, default
+            ``"cosine"``; ``"euclidean"``, a plugin's: :mod:`simclust.distances`). The
+            strategy and metrics read the rows as it does; k-means' ``metric`` and it
+            default to each other. Graphs stay cosine.
         progress: ``progress(stage, done, total)`` (see :data:`StageProgress`).
         host: a plugin host (default: :func:`simclust.get_host`).
         **strategy_params: parameters of the strategy, validated against its declared
@@ -400,6 +387,9 @@ def analyze(
         >>> res = analyze(X, strategy="kmeans", n_clusters=3, metrics=["intra", "silhouette"])
         >>> res.clusters.height, res.clusters["sim_mean"].min() > 0
         (3, True)
+        >>> res = analyze(X, strategy="kmeans", n_clusters=3, distance="euclidean")
+        >>> res.config["cluster"]["params"]["metric"], "dist_mean" in res.clusters.columns
+        ('euclidean', True)
 
     """
     host = host if host is not None else get_host()
@@ -410,6 +400,7 @@ def analyze(
         strategy=strategy,
         params=strategy_params,
         metrics=metrics,
+        distance=distance,
         threads=n_threads,
         max_edges=max_edges,
         search=search,
@@ -447,8 +438,10 @@ def _analyze(
         files = row_files(
             dedup_cfg["keep"], cfg["input"]["path"] if from_path else None, None, data.ids.to_list()
         )
+    distance = host.distances.get(cfg["metrics"]["distance"]).obj
     with timer.stage("normalize"):
         x = _unit_rows(data.x, threads)
+        x_metric = distance.rows(data.x, x)
         fingerprint = _fingerprint(data.x)
     plugins = _plugins(cfg, host, threads)
 
@@ -496,12 +489,15 @@ def _analyze(
             backend=edges,
         )
     with timer.stage("cluster"):
-        labels = _fit(plugins, x, graph)
+        labels = _fit(plugins, x_metric, graph)
 
-    ctx = MetricContext(x, labels, graph, data.ids.to_list(), data.rows, threads, search=settings)
+    ids, rows = data.ids.to_list(), data.rows
+    ctx = MetricContext(
+        x_metric, labels, graph, ids, rows, threads, search=settings, distance=distance
+    )
     parts = _compute_metrics(plugins, ctx, timer, progress)
     parts.row_parts.append(("the outlier scores", scores))
-    clusters, assignments = _base_frames(labels, data.ids, parts)
+    clusters, assignments = run_frames(labels, data.ids, parts, distance)
 
     sweep = pl.DataFrame(schema=SWEEP_SCHEMA)
     if sweep_graph is not None:

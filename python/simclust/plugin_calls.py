@@ -21,14 +21,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from simclust import frames
 from simclust.exceptions import PluginError, SimclustError
 from simclust.host import BUILTIN_PLUGIN, Registration
+
+if TYPE_CHECKING:
+    from simclust.distances import Distance
 
 __all__ = [
     "PLUGIN_FAILURES",
@@ -36,10 +40,12 @@ __all__ = [
     "check_array",
     "check_frame",
     "check_labels",
+    "declared_outputs",
     "instantiate",
     "merge_frames",
     "plugin_call",
     "plugin_error",
+    "run_frames",
     "sort_metric_outputs",
 ]
 
@@ -197,9 +203,32 @@ class MetricOutputs:
     arrays: dict[str, np.ndarray]
 
 
-def sort_metric_outputs(owner: str, metric: Any, returned: Any, out: MetricOutputs) -> None:
-    """Check one metric's frames and arrays against its declaration; file them."""
-    declared = type(metric).outputs
+def declared_outputs(metric: Any, distance: Any) -> Mapping[str, Mapping[str, pl.DataType]]:
+    """The frames ``metric`` declares under the run's ``distance``.
+
+    A metric class that does not subclass :class:`simclust.base.Metric` declares its
+    ``outputs``.
+    """
+    method = getattr(metric, "declared_outputs", None)
+    if callable(method):
+        declared: Mapping[str, Mapping[str, pl.DataType]] = method(distance)
+        return declared
+    return type(metric).outputs  # type: ignore[no-any-return]
+
+
+def sort_metric_outputs(
+    owner: str,
+    metric: Any,
+    returned: Any,
+    out: MetricOutputs,
+    declared: Mapping[str, Mapping[str, pl.DataType]] | None = None,
+) -> None:
+    """Check one metric's frames and arrays against its declaration; file them.
+
+    ``declared``: what it declares under the run's distance (:func:`declared_outputs`;
+    default its ``outputs``).
+    """
+    declared = type(metric).outputs if declared is None else declared
     if not isinstance(returned, Mapping):
         raise PluginError(
             f"{owner} returned {type(returned).__name__} from compute, not a mapping of "
@@ -223,3 +252,34 @@ def sort_metric_outputs(owner: str, metric: Any, returned: Any, out: MetricOutpu
     missing = sorted(set(declared) - set(returned))
     if missing:
         raise PluginError(f"{owner} did not return the declared frame(s) {missing}")
+
+
+def run_frames(
+    labels: npt.NDArray[np.int64], ids: pl.Series, parts: MetricOutputs, distance: type[Distance]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A run's ``clusters`` and ``assignments`` frames: sizes and ids, plus the metrics'.
+
+    Their schemas are :data:`simclust.frames.CLUSTERS_SCHEMA` and
+    :data:`~simclust.frames.ASSIGNMENTS_SCHEMA` with the geometry columns named by the
+    run's ``distance``.
+    """
+    present, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    base_clusters = pl.DataFrame(
+        {
+            "cluster": pl.Series(present, dtype=pl.Int64),
+            "size": pl.Series(sizes, dtype=pl.UInt32),
+        }
+    )
+    base_rows = pl.DataFrame(
+        {
+            "index": pl.Series(np.arange(labels.size), dtype=pl.UInt32),
+            "id": ids,
+            "cluster": pl.Series(labels, dtype=pl.Int64),
+        }
+    )
+    schemas = distance.rename(frames.CLUSTERS_SCHEMA), distance.rename(frames.ASSIGNMENTS_SCHEMA)
+    clusters = merge_frames(base_clusters, "cluster", parts.cluster_parts, schemas[0])
+    return (
+        clusters.with_columns(medoid_id=frames.ids_at(ids, clusters["medoid"])),
+        merge_frames(base_rows, "index", parts.row_parts, schemas[1]),
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust import ops
+from simclust.distances import BUILTIN_DISTANCES, stored_schema
 from simclust.exceptions import InvalidInputError
 from simclust.outdir import (
     MANIFEST,
@@ -245,7 +247,8 @@ class Result:
         Returns:
             ``cluster, size, sim_min, bridge_similarity, n_parts, conductance`` (the
             number of sizable parts and the lowest conductance of one), most weakly
-            joined first.
+            joined first; ``dist_max`` in place of ``sim_min`` under the ``euclidean``
+            distance, neither under a plugin's.
 
         Example:
             >>> import numpy as np
@@ -260,7 +263,9 @@ class Result:
 
         """
         t = self.threshold()
-        out = self.clusters.select("cluster", "size", "sim_min", "bridge_similarity")
+        dist = BUILTIN_DISTANCES.get(self.distance)  # its all-pairs least close pair's column
+        weakest = [dist.columns["sim_min" if dist.higher_is_closer else "sim_max"]] if dist else []
+        out = self.clusters.select("cluster", "size", *weakest, "bridge_similarity")
         if t is None or self.edges.height == 0:
             return out.head(0).with_columns(
                 n_parts=pl.lit(0, dtype=pl.UInt32), conductance=pl.lit(0.0, dtype=pl.Float64)
@@ -285,6 +290,11 @@ class Result:
             }
         ).filter((pl.col("n_parts") >= 2) & (pl.col("conductance") < CHAIN_MAX_CONDUCTANCE))
         return out.join(found, on="cluster", how="inner").sort(["conductance", "cluster"])
+
+    @property
+    def distance(self) -> str:
+        """The distance the geometry metrics measured in (``[metrics] distance``)."""
+        return str(self.config.get("metrics", {}).get("distance", "cosine"))
 
     def frames(self) -> dict[str, pl.DataFrame]:
         """Every frame by the file name it is written under (without ``.parquet``)."""
@@ -393,6 +403,10 @@ class Result:
         target = Path(directory)
         if report is None:
             report = bool(self.config.get("output", {}).get("report", False))
+        if report and self.distance != "cosine":  # the report draws cosine geometry only
+            msg = f"no HTML report for the distance {self.distance!r}: it shows cosine only"
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            report = False
         names = self.file_names(report=report)
         inp = self.config.get("input", {}).get("path")
         old = check_output_dir(target, new_files=names, input_path=inp)
@@ -519,6 +533,8 @@ class Result:
             "edges": frames_mod.EDGES_SCHEMA,
             "sweep": SWEEP_SCHEMA,
         }
+        for name in ("assignments", "clusters", "inter"):
+            schemas[name] = stored_schema(schemas[name], config)
         core = {}
         for name, schema in schemas.items():
             df = tables.pop(name, None)

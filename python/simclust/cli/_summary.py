@@ -65,6 +65,7 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
     ]:
         grid.add_row(label, fmt_cell(s[key]))
     grid.add_row("metrics", ", ".join(s["metrics"]) or "none")
+    grid.add_row("distance", result.distance)
     for label, text in search_lines(result.graph_search, result.metric_searches):
         grid.add_row(label, text)
     grid.add_row("outlier scores", outlier_text(result.outlier_search))
@@ -79,6 +80,11 @@ def print_summary(result: Result, written: Mapping[str, Any], timings: Mapping[s
             "edge_sim_min",
             "bridge_similarity",
             "centroid_sim_mean",
+            # under the euclidean distance
+            "dist_mean",
+            "dist_max",
+            "edge_dist_max",
+            "centroid_distance_mean",
         )
         cols = [
             c

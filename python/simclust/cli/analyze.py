@@ -54,6 +54,12 @@ DEFAULT_OUT = "simclust-out"
 )
 @click.option("--metrics", metavar="NAME,...", help="Metrics to compute, comma-separated.")
 @click.option(
+    "--distance",
+    metavar="NAME",
+    help="What the geometry metrics measure: cosine (default), euclidean or a plugin's "
+    "(graphs stay cosine).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Output folder (default: the config's [output] dir, else ./{DEFAULT_OUT}).",
@@ -74,6 +80,7 @@ def command(
     n_clusters: int | None,
     params: tuple[str, ...],
     metrics: str | None,
+    distance: str | None,
     out: Path | None,
     report: bool | None,
     threads: int | None,
@@ -116,6 +123,7 @@ def command(
             strategy=strategy,
             params=cluster_params,
             metrics=None if metrics is None else parse_metrics(metrics),
+            distance=distance,
             threads=threads,
             max_edges=max_edges,
             search=search,

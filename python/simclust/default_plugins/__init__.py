@@ -1,4 +1,4 @@
-"""The built-in strategies, metrics and loaders: a plugin like any other.
+"""The built-in strategies, metrics, loaders, embedders and distances: a plugin like any other.
 
 simclust registers this module under the name ``simclust.default_plugins`` through the
 same hooks a third-party plugin implements (see :mod:`simclust.hookspecs`); blocking it
@@ -16,9 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from simclust.default_plugins import embedders, loaders, metrics, strategies
+from simclust.distances import BUILTIN_DISTANCES
 from simclust.host import Registry, hookimpl
 
 __all__ = [
+    "simclust_register_distances",
     "simclust_register_embedders",
     "simclust_register_loaders",
     "simclust_register_metrics",
@@ -62,3 +64,10 @@ def simclust_register_loaders(registry: Registry[type[Any]]) -> None:
 def simclust_register_embedders(registry: Registry[type[Any]]) -> None:
     """Register the weight-free ``pixels`` embedder."""
     registry.register("pixels", embedders.Pixels)
+
+
+@hookimpl
+def simclust_register_distances(registry: Registry[type[Any]]) -> None:
+    """Register ``cosine`` (the default) and ``euclidean``."""
+    for name, cls in BUILTIN_DISTANCES.items():
+        registry.register(name, cls)

@@ -3,8 +3,12 @@
 Every metric returns frames whose schemas are slices of
 :data:`simclust.frames.CLUSTERS_SCHEMA`, :data:`~simclust.frames.ASSIGNMENTS_SCHEMA`
 and :data:`~simclust.frames.INTER_SCHEMA`; the pipeline joins them into the run's
-``clusters``, ``assignments`` and ``inter`` frames. All are similarities (higher =
-closer) except ``silhouette``, a score built from cosine distances.
+``clusters``, ``assignments`` and ``inter`` frames. Each measures in the run's
+distance (:mod:`simclust.distances`, ``[metrics] distance``): under ``cosine`` (the
+default) the columns are similarities (higher = closer) as named in those schemas;
+under ``euclidean`` they are Euclidean distances named for it (``dist_mean``,
+``centroid_distance``...: :meth:`Distance.rename <simclust.distances.Distance.rename>`).
+``silhouette`` is a score built from the distance (``1 - cos``, or Euclidean).
 
 Example:
     >>> import numpy as np
@@ -27,6 +31,7 @@ import polars as pl
 
 from simclust import frames, ops
 from simclust.base import Metric, MetricContext
+from simclust.distances import Distance
 from simclust.exceptions import ClusteringWarning, ParameterError
 
 __all__ = ["Centroid", "Edge", "Inter", "Intra", "SilhouetteMetric"]
@@ -39,10 +44,23 @@ def _without(schema: Mapping[str, pl.DataType], *names: str) -> dict[str, pl.Dat
     return {k: v for k, v in schema.items() if k not in names}
 
 
-class Intra(Metric):
-    """Exact cosine similarity over ALL pairs of members of each cluster.
+class _Geometry(Metric):
+    """A metric measuring in the run's distance: its columns renamed by it."""
 
-    Columns ``n_pairs``, ``sim_mean``, ``sim_min``, ``sim_max``, ``sim_std`` (see
+    def declared_outputs(self, distance: type[Distance]) -> Mapping[str, Mapping[str, pl.DataType]]:
+        """``outputs`` with the geometry columns named by ``distance``."""
+        return {name: distance.rename(schema) for name, schema in self.outputs.items()}
+
+    def _columns(self, ctx: MetricContext, frame: str) -> list[str]:
+        """The columns of ``frame`` under the run's distance."""
+        return list(self.declared_outputs(ctx.distance)[frame])
+
+
+class Intra(_Geometry):
+    """Exact all-pairs statistics of the run's distance within each cluster.
+
+    Columns ``n_pairs``, ``sim_mean``, ``sim_min``, ``sim_max``, ``sim_std`` (cosine
+    similarity; ``dist_mean/min/max/std`` under ``euclidean``; see
     :func:`simclust.ops.intra_stats`): blocked, never ``size**2`` memory.
     """
 
@@ -55,17 +73,19 @@ class Intra(Metric):
     def compute(self, ctx: MetricContext) -> dict[str, pl.DataFrame]:
         """All-pairs statistics per cluster."""
         df = ops.intra_stats(ctx.labelling, progress=ctx.progress)
-        return {"clusters": df.select(list(self.outputs["clusters"]))}
+        return {"clusters": df.select(self._columns(ctx, "clusters"))}
 
 
-class Edge(Metric):
+class Edge(_Geometry):
     """Statistics over the graph edges inside each cluster, and its bridge similarity.
 
     ``n_edges`` and ``edge_sim_mean/min/max`` count each undirected edge inside a
     cluster once (fastdup's component statistics, without its double counting;
-    :func:`simclust.ops.edge_stats`, the cosines recomputed from the rows);
-    ``bridge_similarity`` is the similarity at which the cluster would first split
-    (:func:`simclust.ops.bridge_similarity`). Needs the run's graph.
+    :func:`simclust.ops.edge_stats`, the cosines recomputed from the rows;
+    ``edge_dist_mean/min/max``, Euclidean distances, under ``euclidean``);
+    ``bridge_similarity`` is the graph's cosine similarity at which the cluster would
+    first split (:func:`simclust.ops.bridge_similarity`; graphs are cosine whatever the
+    distance). Needs the run's graph.
 
     Example:
         >>> from simclust.base import Graph, GraphSpec, MetricContext
@@ -105,16 +125,18 @@ class Edge(Metric):
             dense = np.where(ctx.labels < 0, -1, dense - 1)
         bridge = ops.bridge_similarity(ctx.n_rows, g.src, g.dst, g.similarity, dense)
         out = stats.with_columns(pl.Series("bridge_similarity", bridge, nan_to_null=True))
-        schema = self.outputs["clusters"]
+        schema = self.declared_outputs(ctx.distance)["clusters"]
         return {"clusters": out.select([pl.col(n).cast(t) for n, t in schema.items()])}
 
 
-class Centroid(Metric):
-    """Distances to the cluster centre, as cosine similarities, and the nearest cluster.
+class Centroid(_Geometry):
+    """How close the members are to their cluster's centre, and the nearest cluster.
 
-    Per cluster: ``centroid_sim_mean/min/max`` (members' similarity to the centroid),
-    ``medoid``, ``nearest_cluster`` and ``nearest_cluster_similarity``; per row:
-    ``centroid_similarity`` (:func:`simclust.ops.centroid_stats`).
+    Per cluster: ``centroid_sim_mean/min/max`` (members' cosine similarity to the
+    centroid), ``medoid``, ``nearest_cluster`` and ``nearest_cluster_similarity``; per
+    row: ``centroid_similarity`` (:func:`simclust.ops.centroid_stats`). Under
+    ``euclidean``: ``centroid_distance_mean/min/max``, ``nearest_cluster_distance`` and
+    ``centroid_distance``, to the plain mean of the members.
     """
 
     outputs: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {
@@ -126,18 +148,19 @@ class Centroid(Metric):
         """Centroid statistics per cluster and per row."""
         res = ops.centroid_stats(ctx.labelling, progress=ctx.progress, with_centroids=False)
         return {
-            "clusters": res.clusters.select(list(self.outputs["clusters"])),
-            "assignments": res.rows.select(list(self.outputs["assignments"])),
+            "clusters": res.clusters.select(self._columns(ctx, "clusters")),
+            "assignments": res.rows.select(self._columns(ctx, "assignments")),
         }
 
 
-class Inter(Metric):
-    """How far apart the clusters are: centroid cosine similarity between clusters.
+class Inter(_Geometry):
+    """How far apart the clusters are: centroid cosine similarity (or distance) between them.
 
     The ``inter`` frame lists, for each cluster with at least ``min_size`` members,
     its ``top_m`` most similar such clusters (exact; ``top_m=None``: all of them, both
-    directions). The dense matrix over the ``matrix_size`` largest clusters is returned
-    as the array ``centroid_matrix`` (rows/columns in the order of
+    directions); under ``euclidean`` its ``top_m`` nearest by ``centroid_distance``. The
+    dense matrix (of the same values) over the ``matrix_size`` largest clusters is
+    returned as the array ``centroid_matrix`` (rows/columns in the order of
     ``centroid_matrix_clusters``), for heatmaps.
 
     Args:
@@ -174,7 +197,7 @@ class Inter(Metric):
         labels = ctx.labels
         ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
         big = ids[sizes >= self.min_size]
-        empty = pl.DataFrame(schema=frames.INTER_SCHEMA)
+        empty = pl.DataFrame(schema=ctx.distance.rename(frames.INTER_SCHEMA))
         if big.size < 2:
             inter = empty
         else:
@@ -190,8 +213,13 @@ class Inter(Metric):
         return {"inter": inter, "centroid_matrix": mat, "centroid_matrix_clusters": mat_ids}
 
 
-class SilhouetteMetric(Metric):
-    """Cosine silhouette per row and its mean per cluster (a score, not a similarity).
+class SilhouetteMetric(_Geometry):
+    """Silhouette per row and its mean per cluster (a score, not a similarity).
+
+    Cosine (from ``1 - cos``) by default; under ``euclidean`` the exact Euclidean
+    silhouette (scikit-learn's default metric, ``O(N**2 * D)`` work over blocked GEMM
+    tiles). A similarity-only distance (the ``dot`` kernel) has none: a
+    :class:`~simclust.exceptions.ParameterError` says so.
 
     Exact while the rows-by-clusters work is small; with very many clusters each row's
     nearest other cluster is searched over a partition of the cluster means, with the
@@ -232,6 +260,6 @@ class SilhouetteMetric(Metric):
             }
         res = ops.silhouette(ctx.labelling, progress=ctx.progress)
         return {
-            "clusters": res.clusters.select(list(self.outputs["clusters"])),
-            "assignments": res.rows.select(list(self.outputs["assignments"])),
+            "clusters": res.clusters.select(self._columns(ctx, "clusters")),
+            "assignments": res.rows.select(self._columns(ctx, "assignments")),
         }

@@ -1,4 +1,10 @@
-"""Cluster geometry over a gathered labelling: intra, edge, centroid, inter, silhouette."""
+"""Cluster geometry over a gathered labelling: intra, edge, centroid, inter, silhouette.
+
+Every function measures in a distance (:mod:`simclust.distances`): its ``distance``
+argument with an array ``x`` (default ``"cosine"``), or the :class:`Labelling`'s. The
+frames' geometry columns are named by it (``sim_mean`` under cosine, ``dist_mean``
+under ``"euclidean"``, ...); everything else is the same.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import numpy.typing as npt
 import polars as pl
 
 from simclust import _native, frames
+from simclust.distances import Distance, get_distance
 from simclust.exceptions import (
     InvalidInputError,
     ParameterError,
@@ -40,8 +47,14 @@ class Labelling:
     function builds its own.
 
     The rows are not copied (a float32 C-order ``x`` is kept as it is, a memory-mapped
-    one stays mapped): each kernel gathers and normalises the few rows it works on. Do
-    not modify ``x`` while the ``Labelling`` is in use.
+    one stays mapped): each kernel gathers (and, for cosine, normalises) the few rows it
+    works on. Do not modify ``x`` while the ``Labelling`` is in use.
+
+    Every metric measures in the labelling's ``distance`` (:mod:`simclust.distances`):
+    ``"cosine"`` (the default: cosine similarity of the normalised rows, the columns
+    of :mod:`simclust.frames`), ``"euclidean"`` (Euclidean distance of the rows as they
+    are, columns renamed to what they hold: ``dist_mean``, ``centroid_distance``, ...)
+    or a plugin's :class:`~simclust.distances.Distance` class.
 
     The nearest-cluster searches (:func:`centroid_stats`' ``nearest_cluster``,
     :func:`inter_centroid`) are exact while brute force over the centroids is small and
@@ -49,8 +62,10 @@ class Labelling:
     with their recall measured; :attr:`searches` records what each one did.
 
     Args:
-        x: N x D embeddings (any float dtype; rows are normalised).
+        x: N x D embeddings (any float dtype; rows are normalised for cosine only).
         labels: one int cluster id per row (``-1`` = noise).
+        distance: what the metrics measure: a built-in distance's name or a
+            :class:`~simclust.distances.Distance` class.
         n_threads: threads for every kernel run on it (default ``SIMCLUST_NUM_THREADS``
             or all cores).
         search: ``"auto"``, ``"exact"`` or ``"ivf"`` for the nearest-cluster searches.
@@ -59,12 +74,17 @@ class Labelling:
 
     Raises:
         ShapeError: ``labels`` does not have one entry per row.
-        InvalidInputError: NaN/Inf or zero rows in ``x`` (every one listed).
+        InvalidInputError: NaN/Inf rows in ``x``, or zero rows under cosine (every one
+            listed).
+        ParameterError: an unknown distance.
 
     Example:
         >>> lab = Labelling([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], [0, 0, 1])
         >>> lab.cluster_ids.tolist(), intra_stats(lab)["n_pairs"].to_list()
         ([0, 1], [1, 0])
+        >>> lab = Labelling([[0.0, 0.0], [3.0, 4.0], [9.0, 9.0]], [0, 0, 1], distance="euclidean")
+        >>> intra_stats(lab).select("cluster", "dist_mean").rows()
+        [(0, 5.0), (1, None)]
 
     """
 
@@ -73,6 +93,7 @@ class Labelling:
         x: npt.ArrayLike,
         labels: LabelsLike,
         *,
+        distance: str | type[Distance] = "cosine",
         n_threads: int | None = None,
         search: str = "auto",
         nprobe: int = 8,
@@ -80,10 +101,13 @@ class Labelling:
     ) -> None:
         if search not in ("auto", "exact", "ivf"):
             raise ParameterError(f"search must be 'auto', 'exact' or 'ivf', got {search!r}")
+        self.distance: type[Distance] = get_distance(distance)
+        """What the metrics measure (:mod:`simclust.distances`)."""
         self.labels = _as_labels(labels)
         self._native = _native.Labelling(
             _as_matrix(x, "X"),
             self.labels,
+            measure=self.distance.kernel,
             n_threads=_as_threads(n_threads),
             search=search,
             nprobe=_as_count(nprobe, "nprobe"),
@@ -104,25 +128,60 @@ class Labelling:
         """The number of input rows (noise included)."""
         return int(self._native.n_rows)
 
+    def _frame(
+        self,
+        cols: dict[str, Any],
+        schema: dict[str, pl.DataType],
+        neutral: dict[str, str] | None = None,
+    ) -> pl.DataFrame:
+        """The frame of ``schema`` (cosine names) under the distance's column names.
+
+        ``neutral`` names the native result's neutral keys (``mean``, ``value``, ...)
+        by the cosine column they fill.
+        """
+        named = {(neutral or {}).get(k, k): v for k, v in cols.items()}
+        rename = self.distance.rename
+        return frames.columns_frame(rename(named), rename(schema))
+
     @property
     def cluster_ids(self) -> npt.NDArray[np.int64]:
         """The cluster ids, ascending (noise excluded)."""
         return self._native.cluster_ids
 
 
+_STATS = {"mean": "sim_mean", "min": "sim_min", "max": "sim_max", "std": "sim_std"}
+_EDGE_STATS = {"mean": "edge_sim_mean", "min": "edge_sim_min", "max": "edge_sim_max"}
+_CENTROID_STATS = {
+    "mean": "centroid_sim_mean",
+    "min": "centroid_sim_min",
+    "max": "centroid_sim_max",
+    "nearest_value": "nearest_cluster_similarity",
+}
+
+
 def _labelling(
-    x: npt.ArrayLike | Labelling, labels: LabelsLike | None, n_threads: int | None
+    x: npt.ArrayLike | Labelling,
+    labels: LabelsLike | None,
+    n_threads: int | None,
+    distance: str | type[Distance] | None = None,
 ) -> Labelling:
-    """``x`` itself when it is a :class:`Labelling`, else one built from ``x, labels``."""
+    """``x`` itself when it is a :class:`Labelling`, else one built from ``x, labels``.
+
+    ``distance`` (default cosine) is the built one's; a Labelling has its own.
+    """
     if isinstance(x, Labelling):
         if labels is not None:
             raise ParameterError(
                 "pass labels with an array x, not with a Labelling (it has its own)"
             )
+        if distance is not None and get_distance(distance) is not x.distance:
+            raise ParameterError(
+                "pass distance with an array x, not with a Labelling (it has its own)"
+            )
         return x
     if labels is None:
         raise ParameterError("labels is required when x is an array")
-    return Labelling(x, labels, n_threads=n_threads)
+    return Labelling(x, labels, distance=distance or "cosine", n_threads=n_threads)
 
 
 def intra_stats(
@@ -130,6 +189,7 @@ def intra_stats(
     labels: LabelsLike | None = None,
     *,
     edges: EdgesLike | None = None,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
@@ -146,9 +206,13 @@ def intra_stats(
     same statistics over the graph edges inside each cluster only. Without ``edges``
     those columns are null and ``n_edges`` is 0.
 
+    Under ``distance="euclidean"`` the same statistics of the Euclidean distances of
+    the rows as they are: ``dist_mean/min/max/std``, ``edge_dist_mean/min/max`` (the
+    GEMM tiles turned into distances from the squared norms, never an ``N x N`` matrix).
+
     Returns:
-        A frame with :data:`simclust.frames.INTRA_SCHEMA`, one row per cluster,
-        ascending ``cluster``.
+        A frame with :data:`simclust.frames.INTRA_SCHEMA` (renamed by the distance), one
+        row per cluster, ascending ``cluster``.
 
     Raises:
         ShapeError: ``labels`` does not have one entry per row; malformed edges.
@@ -164,17 +228,18 @@ def intra_stats(
         (2, 0.0)
 
     """
-    lab = _labelling(x, labels, n_threads)
-    cols = lab._native.intra_stats(progress=progress)
+    lab = _labelling(x, labels, n_threads, distance)
+    cols = {_STATS.get(k, k): v for k, v in lab._native.intra_stats(progress=progress).items()}
     if edges is not None:
-        cols.update(lab._native.edge_stats(*_edge_ends(edges)))
+        e = lab._native.edge_stats(*_edge_ends(edges))
+        cols.update({_EDGE_STATS.get(k, k): v for k, v in e.items()})
     else:
         k = len(cols["cluster"])
         cols.update(
             n_edges=np.zeros(k, np.uint64),
-            **{c: np.full(k, np.nan) for c in ("edge_sim_mean", "edge_sim_min", "edge_sim_max")},
+            **{c: np.full(k, np.nan) for c in _EDGE_STATS.values()},
         )
-    return frames.columns_frame(cols, frames.INTRA_SCHEMA)
+    return lab._frame(cols, frames.INTRA_SCHEMA)
 
 
 def edge_stats(
@@ -182,6 +247,7 @@ def edge_stats(
     labels: LabelsLike | None = None,
     *,
     edges: EdgesLike,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
 ) -> pl.DataFrame:
     """Cosine-similarity statistics over the graph edges inside each cluster.
@@ -204,12 +270,10 @@ def edge_stats(
         [(0, 2, 0.0, 0.0, 0.0), (7, 0, None, None, None)]
 
     """
-    lab = _labelling(x, labels, n_threads)
+    lab = _labelling(x, labels, n_threads, distance)
     cols = lab._native.edge_stats(*_edge_ends(edges))
-    schema = frames.subschema(
-        frames.INTRA_SCHEMA, ["cluster", "n_edges", "edge_sim_mean", "edge_sim_min", "edge_sim_max"]
-    )
-    return frames.columns_frame(cols, schema)
+    schema = frames.subschema(frames.INTRA_SCHEMA, ["cluster", "n_edges", *_EDGE_STATS.values()])
+    return lab._frame(cols, schema, _EDGE_STATS)
 
 
 class CentroidStats(NamedTuple):
@@ -227,6 +291,7 @@ def centroid_stats(
     x: npt.ArrayLike | Labelling,
     labels: LabelsLike | None = None,
     *,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
     with_centroids: bool = True,
@@ -234,7 +299,10 @@ def centroid_stats(
     """Each cluster's centroid, each row's cosine similarity to it, and the medoid.
 
     The centroid of a cluster is the normalised mean of its normalised members (the unit
-    vector with the largest total cosine similarity to them). Per row:
+    vector with the largest total cosine similarity to them); under
+    ``distance="euclidean"`` the plain mean of the rows, each row's
+    ``centroid_distance`` to it, ``centroid_distance_mean/min/max``, the medoid the
+    member nearest it and ``nearest_cluster_distance``. Per row:
     ``centroid_similarity`` (null for noise and singletons: a lone row is its own
     centroid). Per cluster: the mean/min/max of its members' centroid similarities (null
     for singletons), the ``medoid`` (row index of the member most similar
@@ -255,27 +323,25 @@ def centroid_stats(
         [0.707, 0.707, 1.0, None]
 
     """
-    lab = _labelling(x, labels, n_threads)
+    lab = _labelling(x, labels, n_threads, distance)
     cols = lab._native.centroid_stats(with_centroids=with_centroids, progress=progress)
     lab._record("centroid_stats", cols.pop("search"))
-    # a singleton is its own centroid: its similarity 1.0 says nothing, so it is null
+    # a singleton is its own centroid: its value to it (1.0, or distance 0) says nothing
     single = np.asarray(cols["size"]) == 1
-    clusters = frames.columns_frame(cols, frames.CENTROID_SCHEMA).with_columns(
+    stats = [lab.distance.columns[c] for c in _CENTROID_STATS.values() if c.startswith("centroid")]
+    clusters = lab._frame(cols, frames.CENTROID_SCHEMA, _CENTROID_STATS).with_columns(
         pl.when(pl.col("nearest_cluster") >= 0).then(pl.col("nearest_cluster")),
         pl.when(pl.col("medoid") != _U32_MAX).then(pl.col("medoid")),
-        *(
-            pl.when(pl.col("size") != 1).then(pl.col(c)).alias(c)
-            for c in ("centroid_sim_mean", "centroid_sim_min", "centroid_sim_max")
-        ),
+        *(pl.when(pl.col("size") != 1).then(pl.col(c)).alias(c) for c in stats),
     )
-    row_sim = np.asarray(cols["centroid_similarity"], dtype=np.float32)
+    row_value = np.asarray(cols["row_value"], dtype=np.float32)
     singleton_ids = np.asarray(cols["cluster"])[single]
-    row_sim = np.where(np.isin(lab.labels, singleton_ids), np.float32(np.nan), row_sim)
-    rows = frames.columns_frame(
+    row_value = np.where(np.isin(lab.labels, singleton_ids), np.float32(np.nan), row_value)
+    rows = lab._frame(
         {
             "index": np.arange(lab.labels.size, dtype=np.uint32),
             "cluster": lab.labels,
-            "centroid_similarity": row_sim,
+            "centroid_similarity": row_value,
         },
         frames.ROW_CENTROID_SCHEMA,
     )
@@ -297,10 +363,11 @@ def inter_centroid(
     *,
     top_m: int | None = None,
     clusters: npt.ArrayLike | None = None,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    """Cosine similarity between cluster centroids, in long form.
+    """Cosine similarity (or the distance's value) between cluster centroids, in long form.
 
     For each cluster (ascending id), its ``top_m`` nearest other clusters by centroid
     cosine similarity, most similar first, ties to the lower id (exact: a blocked kNN
@@ -322,10 +389,10 @@ def inter_centroid(
 
     """
     m = None if top_m is None else _as_count(top_m, "top_m")
-    lab = _labelling(x, labels, n_threads)
+    lab = _labelling(x, labels, n_threads, distance)
     cols = lab._native.inter_centroid(_cluster_subset(clusters), m, progress=progress)
     lab._record("inter_centroid", cols.pop("search"))
-    return frames.columns_frame(cols, frames.INTER_SCHEMA)
+    return lab._frame(cols, frames.INTER_SCHEMA, {"value": "centroid_similarity"})
 
 
 def centroid_similarity_matrix(
@@ -333,9 +400,10 @@ def centroid_similarity_matrix(
     labels: LabelsLike | None = None,
     *,
     clusters: npt.ArrayLike | None = None,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Return the dense ``K x K`` matrix of cosine similarities between cluster centroids.
+    """Return the dense ``K x K`` matrix of cosine similarities (or distances) of centroids.
 
     ``clusters`` restricts the matrix to those cluster ids (default: all).
 
@@ -352,8 +420,8 @@ def centroid_similarity_matrix(
         ([4, 9], [[1.0, 0.0], [0.0, 1.0]])
 
     """
-    lab = _labelling(x, labels, n_threads)
-    return lab._native.centroid_similarity_matrix(_cluster_subset(clusters))
+    lab = _labelling(x, labels, n_threads, distance)
+    return lab._native.centroid_matrix(_cluster_subset(clusters))
 
 
 def cluster_linkage(
@@ -361,6 +429,7 @@ def cluster_linkage(
     labels: LabelsLike | None = None,
     pairs: Sequence[tuple[int, int]] | npt.ArrayLike = (),
     *,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
@@ -392,9 +461,9 @@ def cluster_linkage(
         raise InvalidInputError(f"pairs must hold integer cluster ids, got dtype {p.dtype}")
     pa = np.ascontiguousarray(p[:, 0], dtype=np.int64)
     pb = np.ascontiguousarray(p[:, 1], dtype=np.int64)
-    lab = _labelling(x, labels, n_threads)
+    lab = _labelling(x, labels, n_threads, distance)
     cols = lab._native.linkage(pa, pb, progress=progress)
-    return frames.columns_frame(cols, frames.LINKAGE_SCHEMA)
+    return lab._frame(cols, frames.LINKAGE_SCHEMA, _STATS)
 
 
 class Silhouette(NamedTuple):
@@ -412,6 +481,7 @@ def silhouette(
     x: npt.ArrayLike | Labelling,
     labels: LabelsLike | None = None,
     *,
+    distance: str | type[Distance] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> Silhouette:
@@ -432,6 +502,12 @@ def silhouette(
     only make ``b`` and ``s`` larger, and the share of seeded rows whose ``b`` is exact is
     recorded as the ``recall`` in ``Labelling.searches["silhouette"]``.
 
+    Under ``distance="euclidean"``: scikit-learn's default Euclidean silhouette of the
+    rows as they are, exact over all pairs (``O(N**2 * D)`` through the GEMM tiles, one
+    tile of memory per thread; Euclidean distances do not add up through the means).
+    A similarity-only distance (the ``dot`` kernel) has no silhouette
+    (:class:`ParameterError`).
+
     Noise rows (label ``-1``) are not scored (null) and are not a cluster: the result is
     scikit-learn's on the clustered rows alone. Requires ``2 <= K <= n - 1`` clusters over
     the ``n`` clustered rows.
@@ -445,7 +521,7 @@ def silhouette(
         0.994
 
     """
-    lab = _labelling(x, labels, n_threads)
+    lab = _labelling(x, labels, n_threads, distance)
     cols, mean = lab._native.silhouette(progress=progress)
     lab._record("silhouette", cols.pop("search"))
     rows = frames.columns_frame(
@@ -464,6 +540,8 @@ def davies_bouldin(
 ) -> float:
     """Davies-Bouldin index of the L2-normalised rows (noise excluded); lower is better.
 
+    Given a :class:`Labelling` of a non-cosine distance, of its rows as they are.
+
     Equals ``sklearn.metrics.davies_bouldin_score`` on the normalised clustered rows
     (Euclidean geometry of the unit vectors: cluster means and mean distances to them).
     Requires ``2 <= K <= n - 1`` clusters.
@@ -481,6 +559,8 @@ def calinski_harabasz(
     x: npt.ArrayLike | Labelling, labels: LabelsLike | None = None, *, n_threads: int | None = None
 ) -> float:
     """Calinski-Harabasz index of the L2-normalised rows (noise excluded); higher is better.
+
+    Given a :class:`Labelling` of a non-cosine distance, of its rows as they are.
 
     Equals ``sklearn.metrics.calinski_harabasz_score`` on the normalised clustered rows.
     Requires ``2 <= K <= n - 1`` clusters.

@@ -1,13 +1,17 @@
 //! Bindings of `simclust_core::metrics`. Column-like results are returned as
-//! a `dict` of numpy arrays keyed by the frame column they become.
+//! a `dict` of numpy arrays; the keys that hold values of the labelling's
+//! measure are neutral (`mean`, `min`, `max`, `std`, `value`, `row_value`,
+//! `nearest_value`): the Python layer names them after its distance
+//! (`sim_mean` for cosine, `dist_mean` for Euclidean, ...).
 
 use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::OnceLock;
 
-use simclust_core::metrics::{self, CentroidStats, Gathered, Grouping, PairStats};
+use simclust_core::metrics::{self, CentroidStats, Gathered, Grouping, Measure, PairStats};
 use simclust_core::search::{Method, Plan, Record};
+use simclust_core::MatRef;
 
 use crate::arrays::{mat, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
@@ -137,21 +141,26 @@ fn unknown_cluster(id: i64) -> simclust_core::Error {
 
 #[pymethods]
 impl Labelling {
-    /// Validates `x` (every row: NaN/Inf and zero rows are errors naming the
-    /// rows) and `labels`, normalises and gathers. Nearest-cluster searches
-    /// follow `search` (`"auto"`, `"exact"` or `"ivf"`), `nprobe` and
-    /// `recall_rows`.
+    /// Validates `x` (every row: NaN/Inf rows, and for `measure="cosine"`
+    /// zero rows, are errors naming the rows) and `labels`, and groups the
+    /// rows; every metric measures in `measure` (`"cosine"` of the
+    /// normalised rows, `"dot"` or `"euclidean"` of the rows as they are).
+    /// Nearest-cluster searches follow `search` (`"auto"`, `"exact"` or
+    /// `"ivf"`), `nprobe` and `recall_rows`.
     #[new]
-    #[pyo3(signature = (x, labels, *, n_threads=None, search="auto", nprobe=8, recall_rows=1000))]
+    #[pyo3(signature = (x, labels, *, measure="cosine", n_threads=None, search="auto", nprobe=8, recall_rows=1000))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         x: PyReadonlyArray2<'_, f32>,
         labels: PyReadonlyArray1<'_, i64>,
+        measure: &str,
         n_threads: Option<usize>,
         search: &str,
         nprobe: usize,
         recall_rows: usize,
     ) -> PyResult<Self> {
+        let measure = Measure::parse(measure).map_err(crate::errors::to_pyerr)?;
         let method = Method::parse(search).map_err(crate::errors::to_pyerr)?;
         if nprobe == 0 {
             return Err(crate::errors::to_pyerr(simclust_core::Error::Parameter(
@@ -166,7 +175,9 @@ impl Labelling {
         };
         let xm = mat(&x, "X")?;
         let lab = vec1(&labels, "labels")?;
-        let grouping = run_detached(py, "group", None, |_| Grouping::new(xm, lab, n_threads))?;
+        let grouping = run_detached(py, "group", None, |_| {
+            Grouping::with_measure(xm, lab, measure, n_threads)
+        })?;
         Ok(Self {
             x: (*x).clone().unbind(),
             grouping,
@@ -174,6 +185,12 @@ impl Labelling {
             plan,
             centroids: OnceLock::new(),
         })
+    }
+
+    /// The measure: `"cosine"`, `"dot"` or `"euclidean"`.
+    #[getter]
+    fn measure(&self) -> &'static str {
+        self.grouping.measure().name()
     }
 
     /// Number of rows of the input.
@@ -207,15 +224,15 @@ impl Labelling {
             .add("cluster", ids)?
             .add("size", sizes)?
             .add("n_pairs", pairs.iter().map(|s| s.n_pairs).collect())?
-            .add("sim_mean", col(|s| s.mean))?
-            .add("sim_min", col(|s| f64::from(s.min)))?
-            .add("sim_max", col(|s| f64::from(s.max)))?
-            .add("sim_std", col(|s| s.std))?
+            .add("mean", col(|s| s.mean))?
+            .add("min", col(|s| f64::from(s.min)))?
+            .add("max", col(|s| f64::from(s.max)))?
+            .add("std", col(|s| s.std))?
             .dict)
     }
 
-    /// Statistics of the cosine similarities of the graph edges inside each
-    /// cluster (each undirected edge once).
+    /// Statistics of the measure over the graph edges inside each cluster
+    /// (each undirected edge once).
     fn edge_stats<'py>(
         &self,
         py: Python<'py>,
@@ -232,15 +249,16 @@ impl Labelling {
         Ok(Columns::new(py)
             .add("cluster", g.clusters.ids().to_vec())?
             .add("n_edges", e.iter().map(|s| s.n_edges).collect())?
-            .add("edge_sim_mean", e.iter().map(|s| s.mean).collect())?
-            .add("edge_sim_min", e.iter().map(|s| f64::from(s.min)).collect())?
-            .add("edge_sim_max", e.iter().map(|s| f64::from(s.max)).collect())?
+            .add("mean", e.iter().map(|s| s.mean).collect())?
+            .add("min", e.iter().map(|s| f64::from(s.min)).collect())?
+            .add("max", e.iter().map(|s| f64::from(s.max)).collect())?
             .dict)
     }
 
     /// Centroid statistics per cluster and per row, each cluster's nearest
     /// cluster (with the record of that search under `"search"`) and the
-    /// unit centroids (`K x D`, or `0 x D` without `with_centroids`).
+    /// centroids (`K x D`, or `0 x D` without `with_centroids`; unit
+    /// centroids for cosine, the means for the other measures).
     #[pyo3(signature = (*, with_centroids=true, progress=None))]
     fn centroid_stats<'py>(
         &self,
@@ -256,10 +274,9 @@ impl Labelling {
             let st = self.centroids(g)?;
             // the nearest-cluster search reads only the centroids
             pages::release_if_file_mapped(data);
-            let nn = metrics::nearest_clusters(
-                &st.centroids,
-                g.clusters.k(),
-                g.d,
+            let nn = metrics::nearest_centroids(
+                MatRef::new(&st.centroids, g.clusters.k(), g.d)?,
+                g.measure,
                 Some(1),
                 plan,
                 n_threads,
@@ -270,21 +287,21 @@ impl Labelling {
         let (ids, sizes) = ids_and_sizes(g);
         let k = ids.len();
         let mut nearest = vec![-1_i64; k];
-        let mut nearest_sim = vec![f32::NAN; k];
-        for ((&a, &b), &s) in nn.from.iter().zip(&nn.to).zip(&nn.similarity) {
+        let mut nearest_value = vec![f32::NAN; k];
+        for ((&a, &b), &s) in nn.from.iter().zip(&nn.to).zip(&nn.value) {
             nearest[a as usize] = ids[b as usize];
-            nearest_sim[a as usize] = s;
+            nearest_value[a as usize] = s;
         }
         let cols = Columns::new(py)
             .add("cluster", ids)?
             .add("size", sizes)?
-            .add("centroid_sim_mean", st.sim_mean.clone())?
-            .add("centroid_sim_min", st.sim_min.clone())?
-            .add("centroid_sim_max", st.sim_max.clone())?
+            .add("mean", st.sim_mean.clone())?
+            .add("min", st.sim_min.clone())?
+            .add("max", st.sim_max.clone())?
             .add("medoid", st.medoid.clone())?
             .add("nearest_cluster", nearest)?
-            .add("nearest_cluster_similarity", nearest_sim)?
-            .add("centroid_similarity", st.row_similarity.clone())?;
+            .add("nearest_value", nearest_value)?
+            .add("row_value", st.row_similarity.clone())?;
         let centroids = if with_centroids {
             to_py2(py, st.centroids.clone(), k, g.d)?
         } else {
@@ -297,7 +314,7 @@ impl Labelling {
     }
 
     /// The long inter-cluster frame among `clusters` (all when `None`): each
-    /// one's `top_m` nearest (all when `None`) by centroid cosine similarity.
+    /// one's `top_m` nearest (all when `None`) in the measure between centroids.
     #[pyo3(signature = (clusters=None, top_m=None, *, progress=None))]
     fn inter_centroid<'py>(
         &self,
@@ -316,8 +333,8 @@ impl Labelling {
             let packed = self.packed_centroids(g, &slots)?;
             // the nearest-cluster search reads only the centroids
             pages::release_if_file_mapped(data);
-            let nn =
-                metrics::nearest_clusters(&packed, slots.len(), g.d, top_m, plan, n_threads, ctl)?;
+            let packed = MatRef::new(&packed, slots.len(), g.d)?;
+            let nn = metrics::nearest_centroids(packed, g.measure, top_m, plan, n_threads, ctl)?;
             Ok((slots, nn))
         })?;
         let ids = g.clusters.ids();
@@ -325,16 +342,16 @@ impl Labelling {
         let cols = Columns::new(py)
             .add("cluster_a", nn.from.iter().map(|&c| id(c)).collect())?
             .add("cluster_b", nn.to.iter().map(|&c| id(c)).collect())?
-            .add("centroid_similarity", nn.similarity)?;
+            .add("value", nn.value)?;
         cols.dict
             .set_item("search", record_out(py, record.as_ref())?)?;
         Ok(cols.dict)
     }
 
-    /// `(cluster ids, K x K centroid cosine similarity matrix)` over
+    /// `(cluster ids, K x K matrix of the measure between centroids)` over
     /// `clusters` (all when `None`).
     #[pyo3(signature = (clusters=None))]
-    fn centroid_similarity_matrix<'py>(
+    fn centroid_matrix<'py>(
         &self,
         py: Python<'py>,
         clusters: Option<PyReadonlyArray1<'py, i64>>,
@@ -343,10 +360,10 @@ impl Labelling {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
         let (g, n_threads) = (&view, self.n_threads);
-        let (slots, m) = run_detached(py, "centroid_similarity_matrix", None, |_| {
+        let (slots, m) = run_detached(py, "centroid_matrix", None, |_| {
             let slots = self.slots(wanted)?;
             let packed = self.packed_centroids(g, &slots)?;
-            let m = metrics::centroid_similarity_matrix(&packed, slots.len(), g.d, n_threads)?;
+            let m = metrics::centroid_matrix(&packed, slots.len(), g.d, g.measure, n_threads)?;
             Ok((slots, m))
         })?;
         let ids: Vec<i64> = slots.iter().map(|&c| g.clusters.ids()[c]).collect();
@@ -390,13 +407,14 @@ impl Labelling {
             .add("cluster_a", ca.to_vec())?
             .add("cluster_b", cb.to_vec())?
             .add("n_pairs", st.iter().map(|s| s.n_pairs).collect())?
-            .add("sim_mean", st.iter().map(|s| s.mean).collect())?
-            .add("sim_min", st.iter().map(|s| s.min).collect())?
-            .add("sim_max", st.iter().map(|s| s.max).collect())
+            .add("mean", st.iter().map(|s| s.mean).collect())?
+            .add("min", st.iter().map(|s| s.min).collect())?
+            .add("max", st.iter().map(|s| s.max).collect())
             .map(|c| c.dict)
     }
 
-    /// Cosine silhouette: `({"silhouette": per row, "cluster", "size",
+    /// Silhouette (cosine, or Euclidean for `measure="euclidean"`; an error
+    /// for `"dot"`): `({"silhouette": per row, "cluster", "size",
     /// "silhouette_mean": per cluster, "search": how b was searched},
     /// overall mean)`.
     #[pyo3(signature = (*, progress=None))]
@@ -439,7 +457,7 @@ impl Labelling {
         Ok((cols.dict, s.mean))
     }
 
-    /// Davies–Bouldin score of the normalised rows (noise excluded).
+    /// Davies–Bouldin score of the rows as the measure reads them (noise excluded).
     fn davies_bouldin(&self, py: Python<'_>) -> PyResult<f64> {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;
@@ -449,7 +467,7 @@ impl Labelling {
         })
     }
 
-    /// Calinski–Harabasz score of the normalised rows (noise excluded).
+    /// Calinski–Harabasz score of the rows as the measure reads them (noise excluded).
     fn calinski_harabasz(&self, py: Python<'_>) -> PyResult<f64> {
         let arr = self.rows(py)?;
         let view = self.view(&arr)?;

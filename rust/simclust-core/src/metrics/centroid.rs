@@ -9,21 +9,27 @@ use crate::parallel::{self, Control};
 
 use super::clusters::{Gathered, SEGMENT};
 use super::kernel::{dot, gemm_abt, run_indexed};
+use super::measure::Measure;
 use crate::similarity::exact::{margin, refine};
 
-/// Centroid geometry of every cluster (slot order) and of every row.
+/// Centroid geometry of every cluster (slot order) and of every row, in the
+/// grouping's [`Measure`]: the `sim_*` and `row_similarity` fields hold
+/// cosine similarities, inner products or Euclidean distances as it says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CentroidStats {
-    /// `K x D` unit centroids: the normalised mean of the normalised members.
-    /// A row of NaN where the members cancel out exactly (zero mean).
+    /// `K x D` centroids. Cosine: the unit centroids, the normalised mean
+    /// of the normalised members, a row of NaN where the members cancel out
+    /// exactly (zero mean). Dot and Euclidean: the plain mean of the rows.
     pub centroids: Vec<f32>,
-    /// Per cluster, the length of the mean of its unit members, in `[0, 1]`
-    /// (0 where they cancel out): the mean itself is `mean_length[c]` times
-    /// the centroid, and `mean_length^2` the mean cosine similarity over all
-    /// ordered pairs of members, each member with itself included.
+    /// Per cluster, the length of the mean of its members as the kernels
+    /// read them (cosine: of its unit members, in `[0, 1]`, 0 where they
+    /// cancel out; the mean itself is `mean_length[c]` times the centroid,
+    /// and `mean_length^2` the mean cosine similarity over all ordered pairs
+    /// of members, each member with itself included).
     pub mean_length: Vec<f64>,
-    /// Per input row, the cosine similarity to its cluster's centroid; NaN
-    /// for noise rows.
+    /// Per input row, the cosine similarity to its cluster's centroid (the
+    /// inner product with it, or the Euclidean distance to it); NaN for
+    /// noise rows.
     pub row_similarity: Vec<f32>,
     /// Per cluster, the mean of its members' centroid similarities.
     pub sim_mean: Vec<f64>,
@@ -31,11 +37,12 @@ pub struct CentroidStats {
     pub sim_min: Vec<f32>,
     /// Per cluster, the largest centroid similarity of a member.
     pub sim_max: Vec<f32>,
-    /// Per cluster, the member most similar to the centroid (ties: lowest
-    /// row index). Since `<x_i, c>` is proportional to `sum_j <x_i, x_j>`,
-    /// this is also the exact cosine medoid: the member with the largest
-    /// total similarity to the cluster. `u32::MAX` where the centroid is
-    /// undefined.
+    /// Per cluster, the member closest to the centroid (ties: lowest row
+    /// index). Since `<x_i, c>` is proportional to `sum_j <x_i, x_j>`, this
+    /// is also the exact cosine (inner product) medoid: the member with the
+    /// largest total similarity to the cluster. Euclidean: the member
+    /// nearest the mean, which has the least total *squared* distance to the
+    /// members. `u32::MAX` where the centroid is undefined.
     pub medoid: Vec<u32>,
 }
 
@@ -54,6 +61,7 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
     let cl = &g.clusters;
     let (k, d) = (cl.k(), g.d);
     let lo = 1.0 - margin(d);
+    let measure = g.measure;
     let pool = parallel::pool(n_threads)?;
     // Disjoint per-cluster slices of the gathered-order similarities.
     let mut sims_gathered = vec![f32::NAN; cl.n_clustered()];
@@ -75,10 +83,15 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
             .enumerate()
             .map(|(c, (sims, centroid))| {
                 let s = g.cluster_sum(c);
+                let n = cl.size(c) as f64;
                 let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
-                if norm > 0.0 {
+                // cosine: the normalised sum (undefined when the members cancel
+                // out); the other measures: the plain mean
+                let defined = norm > 0.0 || !measure.normalizes();
+                let scale = if measure.normalizes() { norm } else { n };
+                if defined {
                     for (o, v) in centroid.iter_mut().zip(&s) {
-                        *o = (v / norm) as f32;
+                        *o = (v / scale) as f32;
                     }
                 } else {
                     centroid.fill(f32::NAN);
@@ -86,7 +99,13 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
                 let centroid = &*centroid;
                 let segments = g.map_segments(c, |rows| {
                     rows.chunks_exact(d)
-                        .map(|row| refine(row, centroid, dot(row, centroid), lo))
+                        .map(|row| {
+                            if measure == Measure::Cosine {
+                                refine(row, centroid, dot(row, centroid), lo)
+                            } else {
+                                measure.pair(row, centroid)
+                            }
+                        })
                         .collect::<Vec<f32>>()
                 });
                 for (out, seg) in sims.chunks_mut(SEGMENT).zip(&segments) {
@@ -96,15 +115,21 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
                 let length = norm / members.len() as f64;
                 let (mut sum, mut mn, mut mx, mut best) =
                     (0.0_f64, f32::INFINITY, f32::NEG_INFINITY, 0);
+                let mut closest = if measure.higher_is_closer() {
+                    f32::NEG_INFINITY
+                } else {
+                    f32::INFINITY
+                };
                 for (p, &v) in sims.iter().enumerate() {
                     sum += f64::from(v);
                     mn = if v < mn { v } else { mn };
-                    if v > mx {
-                        mx = v;
+                    mx = if v > mx { v } else { mx };
+                    if measure.closer(v, closest) {
+                        closest = v;
                         best = p;
                     }
                 }
-                if norm == 0.0 {
+                if !defined {
                     // Undefined centroid: no statistic and no medoid.
                     return (length, f64::NAN, f32::NAN, f32::NAN, u32::MAX);
                 }
@@ -324,6 +349,30 @@ mod tests {
         assert!(s.row_similarity[5].is_nan());
         assert!(s.sim_mean[1].is_nan());
         assert!((s.sim_min[0] - h).abs() < 1e-6 && (s.sim_max[0] - 1.0).abs() < 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn euclidean_centroid_is_the_mean_and_medoid_the_nearest_member() -> Result<()> {
+        // cluster 0: (0,0), (4,0), (1,0); mean (5/3, 0); cluster 2: a zero row and (0, 2)
+        let x = [0.0, 0.0, 4.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0];
+        let g = Gathered::with_measure(
+            MatRef::new(&x, 5, 2)?,
+            &[0, 0, 0, 2, 2],
+            Measure::Euclidean,
+            None,
+        )?;
+        let s = centroid_stats(&g, Some(2))?;
+        assert_eq!(s.centroids, vec![5.0 / 3.0, 0.0, 0.0, 1.0]);
+        let want = [5.0 / 3.0, 7.0 / 3.0, 2.0 / 3.0, 1.0, 1.0];
+        for (got, want) in s.row_similarity.iter().zip(want) {
+            assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        assert_eq!(s.medoid, vec![2, 3]);
+        assert!((s.sim_mean[0] - 14.0 / 9.0).abs() < 1e-6);
+        assert_eq!((s.sim_min[1], s.sim_max[1]), (1.0, 1.0));
+        // a zero row is an error for cosine only
+        assert!(Gathered::new(MatRef::new(&x, 5, 2)?, &[0, 0, 0, 2, 2], None).is_err());
         Ok(())
     }
 

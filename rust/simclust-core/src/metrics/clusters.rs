@@ -9,7 +9,10 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel;
-use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
+use crate::similarity::normalize::{check_finite, check_non_empty, scale_row, unit_factors};
+
+use super::measure::Measure;
+use crate::similarity::exact::dot64;
 
 pub use crate::NOISE;
 pub(crate) use crate::NO_SLOT;
@@ -193,36 +196,65 @@ impl Clusters {
     }
 }
 
-/// A validated labelling of the rows of `x` and each row's unit factor: what
-/// a [`Gathered`] view needs besides the rows themselves. Built once per
-/// labelling (one pass over the rows); no copy of the rows.
+/// A validated labelling of the rows of `x`, the [`Measure`] they are seen
+/// in and, for cosine, each row's unit factor: what a [`Gathered`] view
+/// needs besides the rows themselves. Built once per labelling (one pass
+/// over the rows); no copy of the rows.
 #[derive(Debug, Clone)]
 pub struct Grouping {
     /// The labelling.
     pub clusters: Clusters,
-    /// Per input row, the factor that makes it a unit row (1 when it is one).
+    /// Per input row, the factor that makes it a unit row (1 when it is
+    /// one); empty when the measure takes the rows as they are.
     factors: Vec<f64>,
     /// Embedding dimension.
     d: usize,
+    /// What the metrics measure.
+    measure: Measure,
 }
 
 impl Grouping {
     /// Validates `x` (every row, noise rows included: NaN/Inf and zero norm
-    /// are errors naming the rows) and `labels`, and groups the rows.
+    /// are errors naming the rows) and `labels`, and groups the rows for
+    /// the cosine measure.
     pub fn new(x: MatRef<'_>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
+        Self::with_measure(x, labels, Measure::Cosine, n_threads)
+    }
+
+    /// [`Grouping::new`] for any [`Measure`]: cosine normalises the rows (a
+    /// zero row is an error), the others take them as they are (only
+    /// NaN/Inf rows are errors).
+    pub fn with_measure(
+        x: MatRef<'_>,
+        labels: &[i64],
+        measure: Measure,
+        n_threads: Option<usize>,
+    ) -> Result<Self> {
         check_non_empty(&x, "X")?;
         let clusters = Clusters::new(labels, x.n_rows())?;
         let pool = parallel::pool(n_threads)?;
-        let factors = unit_factors(x, "X", &pool)?;
+        let factors = if measure.normalizes() {
+            unit_factors(x, "X", &pool)?
+        } else {
+            check_finite(x, "X", &pool)?;
+            Vec::new()
+        };
         Ok(Self {
             clusters,
             factors,
             d: x.n_cols(),
+            measure,
         })
+    }
+
+    /// What the metrics of this grouping measure.
+    pub fn measure(&self) -> Measure {
+        self.measure
     }
 }
 
-/// The clustered rows of `x`, L2-normalised, addressed cluster by cluster:
+/// The clustered rows of `x` (L2-normalised for the cosine measure, as they
+/// are for the others), addressed cluster by cluster:
 /// position `p` of the *gathered order* is row `clusters.gathered_rows()[p]`,
 /// and cluster `c` holds positions `offset(c)..offset(c) + size(c)`.
 ///
@@ -238,6 +270,8 @@ pub struct Gathered<'a> {
     x: MatRef<'a>,
     /// Embedding dimension.
     pub d: usize,
+    /// What the metrics measure.
+    pub measure: Measure,
     release: Release<'a>,
 }
 
@@ -260,16 +294,28 @@ impl<'a> Gathered<'a> {
     /// Validates `x` and `labels` ([`Grouping::new`]) and views `x` through
     /// the labelling.
     pub fn new(x: MatRef<'a>, labels: &[i64], n_threads: Option<usize>) -> Result<Self> {
+        Self::with_measure(x, labels, Measure::Cosine, n_threads)
+    }
+
+    /// [`Gathered::new`] for any [`Measure`] ([`Grouping::with_measure`]).
+    pub fn with_measure(
+        x: MatRef<'a>,
+        labels: &[i64],
+        measure: Measure,
+        n_threads: Option<usize>,
+    ) -> Result<Self> {
         let Grouping {
             clusters,
             factors,
             d,
-        } = Grouping::new(x, labels, n_threads)?;
+            measure,
+        } = Grouping::with_measure(x, labels, measure, n_threads)?;
         Ok(Self {
             clusters: Cow::Owned(clusters),
             factors: Cow::Owned(factors),
             x,
             d,
+            measure,
             release: Release::default(),
         })
     }
@@ -292,6 +338,7 @@ impl<'a> Gathered<'a> {
             factors: Cow::Borrowed(&grouping.factors),
             x,
             d,
+            measure: grouping.measure,
             release: Release::default(),
         })
     }
@@ -316,15 +363,18 @@ impl<'a> Gathered<'a> {
         }
     }
 
-    /// The normalised rows at gathered positions `p0..p1`, into `out`
-    /// (resized to `(p1 - p0) x d`).
+    /// The rows at gathered positions `p0..p1` (normalised for the cosine
+    /// measure), into `out` (resized to `(p1 - p0) x d`).
     pub fn rows_into(&self, p0: usize, p1: usize, out: &mut Vec<f32>) {
         let d = self.d;
         out.resize((p1 - p0) * d, 0.0);
         let rows = &self.clusters.gathered_rows()[p0..p1];
         for (dst, &r) in out.chunks_exact_mut(d).zip(rows) {
             let r = r as usize;
-            scale_row(self.x.row(r), self.factors[r], dst);
+            match self.factors.get(r) {
+                Some(&f) => scale_row(self.x.row(r), f, dst),
+                None => dst.copy_from_slice(self.x.row(r)),
+            }
         }
     }
 
@@ -357,6 +407,31 @@ impl<'a> Gathered<'a> {
             return vec![seg(0)];
         }
         (0..n.div_ceil(SEGMENT)).into_par_iter().map(seg).collect()
+    }
+
+    /// `(sum_i x_i, sum_i |x_i|^2)` in f64 of slot `c`'s members as the
+    /// kernels read them, reduced as [`Gathered::cluster_sum`] is.
+    pub fn cluster_moments(&self, c: usize) -> (Vec<f64>, f64) {
+        let d = self.d;
+        let parts = self.map_segments(c, |rows| {
+            let (mut s, mut sq) = (vec![0.0_f64; d], 0.0_f64);
+            for row in rows.chunks_exact(d) {
+                for (a, &v) in s.iter_mut().zip(row) {
+                    *a += f64::from(v);
+                }
+                sq += dot64(row, row);
+            }
+            (s, sq)
+        });
+        let mut parts = parts.into_iter();
+        let (mut total, mut total_sq) = parts.next().unwrap_or_else(|| (vec![0.0; d], 0.0));
+        for (p, sq) in parts {
+            for (a, v) in total.iter_mut().zip(&p) {
+                *a += v;
+            }
+            total_sq += sq;
+        }
+        (total, total_sq)
     }
 
     /// `sum_i x_i` in f64 of slot `c`'s normalised members: per segment

@@ -7,13 +7,13 @@ use crate::error::{Error, Result};
 use crate::parallel;
 
 use super::clusters::{list_rows, Gathered, NO_SLOT};
-use super::kernel::{dot, Acc};
-use crate::similarity::exact::{margin, refine};
+use super::kernel::Acc;
 
 /// Edges per parallel chunk when computing similarities.
 const CHUNK: usize = 16_384;
 
-/// Statistics of the cosine similarities of the edges inside one cluster;
+/// Statistics of the values (cosine similarities, or the grouping's
+/// [`Measure`](super::Measure)) of the edges inside one cluster;
 /// `mean`, `min` and `max` are NaN when it has no internal edge.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EdgeStats {
@@ -33,9 +33,11 @@ pub struct EdgeStats {
 /// Edges are undirected: `(i, j)` and `(j, i)` are the same edge, and each
 /// distinct pair is counted once however often it is listed (fastdup counts
 /// a mutual kNN pair twice). Self-loops and edges touching noise or joining
-/// two clusters are ignored. The similarity of an edge is recomputed from
-/// the normalised rows (the exact cosine), so it agrees with the all-pairs
-/// statistics whatever weights the graph was built with.
+/// two clusters are ignored. The value of an edge is recomputed from the
+/// rows in the grouping's measure (the exact cosine of the normalised rows,
+/// the inner product or the Euclidean distance of the raw ones), so it
+/// agrees with the all-pairs statistics whatever weights the graph was
+/// built with.
 ///
 /// Errors: [`Error::Shape`] when `src` and `dst` differ in length,
 /// [`Error::Parameter`] listing edges whose node id is `>= n`.
@@ -71,8 +73,6 @@ pub fn edge_stats(
     let slots = cl.slots();
     let pool = parallel::pool(n_threads)?;
     let pos = g.positions();
-    let d = g.d;
-    let lo = 1.0 - margin(d);
     let (keys, sims) = pool.install(|| {
         let mut keys: Vec<u64> = src
             .par_iter()
@@ -98,7 +98,7 @@ pub fn edge_stats(
                         );
                         g.rows_into(a, a + 1, &mut u);
                         g.rows_into(b, b + 1, &mut v);
-                        refine(&u, &v, dot(&u, &v), lo)
+                        g.measure.pair(&u, &v)
                     })
                     .collect::<Vec<f32>>()
             })

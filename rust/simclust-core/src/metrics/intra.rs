@@ -2,8 +2,10 @@
 //! unordered pairs) and between two clusters (all cross pairs, the exact
 //! single / complete / average linkage).
 //!
-//! The members of a cluster are contiguous normalised rows, so its pairs are
-//! the tiles of a blocked self-product: `BLOCK x BLOCK` tiles on and above
+//! Every value is in the grouping's [`Measure`] (cosine similarity, inner
+//! product or Euclidean distance: `measure::Tile` turns each GEMM
+//! tile into it). The members of a cluster are contiguous rows, so its pairs
+//! are the tiles of a blocked self-product: `BLOCK x BLOCK` tiles on and above
 //! the block diagonal, each one single-threaded GEMM followed by a fused scan
 //! (count, sum and sum of squares of the deviations from a shift, min, max)
 //! while the tile is hot in cache. Diagonal tiles are computed in strips so
@@ -16,7 +18,9 @@
 //!
 //! The shift is the mean similarity from the identity
 //! `sum_{i<j} <x_i, x_j> = (|sum_i x_i|^2 - sum_i |x_i|^2) / 2` (with
-//! `|x_i| = 1`), computed in f64 beforehand: the tiles then only accumulate
+//! `|x_i| = 1`; the inner product uses the sum of the squared norms, and
+//! Euclidean the root of the mean squared distance `(n sum_i |x_i|^2 -
+//! |sum_i x_i|^2) * 2 / (n (n - 1))`), computed in f64 beforehand: the tiles then only accumulate
 //! small deviations, which keeps the f32 lane sums accurate and the variance
 //! free of cancellation. The reported mean is `shift + mean deviation`, so
 //! it does not depend on the shift being exact.
@@ -26,8 +30,8 @@ use crate::parallel::{self, Control};
 use crate::similarity::BLOCK;
 
 use super::clusters::Gathered;
-use super::kernel::{gemm_abt, run_indexed, Acc};
-use crate::similarity::exact::refine_tile;
+use super::kernel::{run_indexed, Acc};
+use super::measure::{Measure, Tile};
 
 /// Rows per strip of a diagonal tile of `w` rows: a strip is multiplied
 /// only with the columns from its own first row on, so a diagonal tile costs
@@ -38,7 +42,8 @@ fn strip_rows(w: usize) -> usize {
     (w / 4).next_multiple_of(16).clamp(16, 256)
 }
 
-/// Exact statistics of the cosine similarities of a set of pairs. Every
+/// Exact statistics of the values (cosine similarities, inner products or
+/// Euclidean distances: the grouping's measure) of a set of pairs. Every
 /// field but `n_pairs` is NaN when there are no pairs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PairStats {
@@ -113,8 +118,11 @@ fn run_jobs(
         &pool,
         tasks.len(),
         ctl,
-        || (vec![0.0_f32; BLOCK * BLOCK], Vec::new(), Vec::new()),
-        |(buf, xa, xb), t| {
+        || {
+            let tile = Tile::new(g.measure, d);
+            (vec![0.0_f32; BLOCK * BLOCK], Vec::new(), Vec::new(), tile)
+        },
+        |(buf, xa, xb, tile), t| {
             let (j, bi, bj) = tasks[t];
             let job = jobs[j as usize];
             let (i0, i1) = block_range(bi as usize, cl.size(job.a));
@@ -129,8 +137,7 @@ fn run_jobs(
                     let s1 = (s0 + strip).min(i1 - i0);
                     let w = i1 - i0 - s0;
                     let (sa, sb) = (&xa[s0 * d..s1 * d], &xa[s0 * d..]);
-                    gemm_abt(sa, s1 - s0, sb, w, d, buf);
-                    refine_tile(buf, s1 - s0, w, sa, sb, d);
+                    tile.values(sa, s1 - s0, sb, w, buf);
                     for r in 0..s1 - s0 {
                         acc.scan(&buf[r * w + r + 1..(r + 1) * w], job.shift);
                     }
@@ -138,9 +145,7 @@ fn run_jobs(
             } else {
                 g.rows_into(ob + j0, ob + j1, xb);
                 let (ra, rb) = (i1 - i0, j1 - j0);
-                let (ta, tb) = (&xa[..], &xb[..]);
-                gemm_abt(ta, ra, tb, rb, d, buf);
-                refine_tile(buf, ra, rb, ta, tb, d);
+                tile.values(xa, ra, xb, rb, buf);
                 for row in buf[..ra * rb].chunks_exact(rb) {
                     acc.scan(row, job.shift);
                 }
@@ -161,7 +166,7 @@ fn run_jobs(
 }
 
 /// Exact all-pairs statistics of every cluster of `g`, in slot order: for
-/// slot `c`, the cosine similarities of all `n(n-1)/2` unordered pairs of
+/// slot `c`, the values (in the grouping's measure) of all `n(n-1)/2` unordered pairs of
 /// its members. Singletons get `n_pairs = 0` and NaN statistics.
 ///
 /// ```
@@ -192,10 +197,22 @@ pub fn intra_stats(
                 if n < 2 {
                     return 0.0;
                 }
-                // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which
-                // only moves the shift, never the statistics.
-                let s2: f64 = g.cluster_sum(c).iter().map(|v| v * v).sum();
-                ((s2 - n as f64) / (n as f64 * (n as f64 - 1.0))) as f32
+                if g.measure == Measure::Cosine {
+                    // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which
+                    // only moves the shift, never the statistics.
+                    let s2: f64 = g.cluster_sum(c).iter().map(|v| v * v).sum();
+                    return ((s2 - n as f64) / (n as f64 * (n as f64 - 1.0))) as f32;
+                }
+                let (sum, sq) = g.cluster_moments(c);
+                let s2: f64 = sum.iter().map(|v| v * v).sum();
+                let pairs = n as f64 * (n as f64 - 1.0);
+                match g.measure {
+                    // sum_{i<j} <x_i, x_j> = (|sum|^2 - sum |x_i|^2) / 2
+                    Measure::Dot => ((s2 - sq) / pairs) as f32,
+                    // sum_{i<j} |x_i - x_j|^2 = n sum |x_i|^2 - |sum|^2; the root of
+                    // the mean square, an upper bound of the mean distance
+                    _ => ((2.0 * (n as f64 * sq - s2) / pairs).max(0.0).sqrt()) as f32,
+                }
             })
             .collect()
     });
@@ -220,7 +237,7 @@ pub fn intra_stats(
 }
 
 /// Exact linkage between pairs of clusters: for each `(a, b)` of slots,
-/// the statistics of the cosine similarities of all `size(a) * size(b)`
+/// the statistics of the values (in the grouping's measure) of all `size(a) * size(b)`
 /// cross pairs. `max` is the single-linkage, `min` the complete-linkage and
 /// `mean` the average-linkage similarity. Errors when a slot is out of
 /// range or `a == b` (use [`intra_stats`] for the pairs within a cluster).
@@ -246,10 +263,21 @@ pub fn linkage(
                 cl.ids()[a]
             )));
         }
-        let sa = g.cluster_sum(a);
-        let sb = g.cluster_sum(b);
-        let cross: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();
-        let shift = (cross / (cl.size(a) as f64 * cl.size(b) as f64)) as f32;
+        let (na, nb) = (cl.size(a) as f64, cl.size(b) as f64);
+        let shift = if g.measure == Measure::Cosine {
+            let sa = g.cluster_sum(a);
+            let sb = g.cluster_sum(b);
+            let cross: f64 = sa.iter().zip(&sb).map(|(x, y)| x * y).sum();
+            (cross / (na * nb)) as f32
+        } else {
+            let ((sa, qa), (sb, qb)) = (g.cluster_moments(a), g.cluster_moments(b));
+            let cross = sa.iter().zip(&sb).map(|(x, y)| x * y).sum::<f64>() / (na * nb);
+            match g.measure {
+                Measure::Dot => cross as f32,
+                // the root of the mean squared cross distance
+                _ => ((qa / na + qb / nb - 2.0 * cross).max(0.0).sqrt()) as f32,
+            }
+        };
         jobs.push(Job { a, b, shift });
     }
     let accs = run_jobs(g, &jobs, n_threads, ctl)?;
@@ -276,13 +304,16 @@ mod tests {
         d: usize,
         pairs: impl Iterator<Item = (usize, usize)>,
     ) -> (u64, f64, f64, f64, f64) {
-        let sims: Vec<f64> = pairs
-            .map(|(i, j)| {
-                (0..d)
-                    .map(|p| f64::from(xs[i * d + p]) * f64::from(xs[j * d + p]))
-                    .sum()
-            })
-            .collect();
+        naive_stats(pairs.map(|(i, j)| {
+            (0..d)
+                .map(|p| f64::from(xs[i * d + p]) * f64::from(xs[j * d + p]))
+                .sum()
+        }))
+    }
+
+    /// `(n, mean, std, min, max)` of `values`.
+    fn naive_stats(values: impl Iterator<Item = f64>) -> (u64, f64, f64, f64, f64) {
+        let sims: Vec<f64> = values.collect();
         let n = sims.len() as f64;
         let mean = sims.iter().sum::<f64>() / n;
         let var = sims.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / n;
@@ -348,6 +379,70 @@ mod tests {
                 &g.rows(0, g.clusters.n_clustered()),
                 d,
                 (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j))),
+            );
+            check(st, want);
+        }
+        Ok(())
+    }
+
+    /// `(n, mean, std, min, max)` of the Euclidean distances of `pairs`.
+    fn naive_euclidean(
+        xs: &[f32],
+        d: usize,
+        pairs: impl Iterator<Item = (usize, usize)>,
+    ) -> (u64, f64, f64, f64, f64) {
+        naive_stats(pairs.map(|(i, j)| {
+            (0..d)
+                .map(|p| (f64::from(xs[i * d + p]) - f64::from(xs[j * d + p])).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        }))
+    }
+
+    #[test]
+    fn euclidean_giant_cluster_and_linkage_match_naive_and_threads_agree() -> Result<()> {
+        // raw rows far from the origin (no normalisation), a duplicated row,
+        // a cluster spanning three blocks, small ones, a singleton and noise
+        let n = 2 * BLOCK + 300 + 40;
+        let d = 11;
+        let mut x: Vec<f32> = data(n, d, 9).iter().map(|v| 3.0 * v + 20.0).collect();
+        x.copy_within(5 * d..6 * d, 7 * d);
+        let mut labels = vec![4_i64; n];
+        for (i, l) in labels.iter_mut().enumerate().skip(2 * BLOCK + 300) {
+            *l = [10, 12, -1, 7][i % 4];
+        }
+        labels[n - 1] = 99;
+        let g = Gathered::with_measure(MatRef::new(&x, n, d)?, &labels, Measure::Euclidean, None)?;
+        let s1 = intra_stats(&g, Some(1), &Control::new())?;
+        let s2 = intra_stats(&g, Some(2), &Control::new())?;
+        // (Debug prints every float exactly, NaN included)
+        assert_eq!(format!("{s1:?}"), format!("{s2:?}"), "thread count changed");
+        let xs = g.rows(0, g.clusters.n_clustered());
+        assert_eq!(xs[..d], x[..d], "Euclidean rows are not normalised");
+        for (c, st) in s1.iter().enumerate() {
+            let (o, m) = (g.clusters.offset(c), g.clusters.size(c));
+            if m < 2 {
+                assert_eq!(st.n_pairs, 0);
+                continue;
+            }
+            let want = naive_euclidean(
+                &xs,
+                d,
+                (o..o + m).flat_map(|i| (i + 1..o + m).map(move |j| (i, j))),
+            );
+            check(st, want);
+        }
+        assert_eq!(s1[0].min, 0.0, "the duplicated row is at distance 0");
+        let pairs = [(0, 1), (2, 1)];
+        let got = linkage(&g, &pairs, Some(2), &Control::new())?;
+        assert_eq!(got, linkage(&g, &pairs, Some(1), &Control::new())?);
+        let cl = &g.clusters;
+        for (st, &(a, b)) in got.iter().zip(&pairs) {
+            let (oa, ob, na, nb) = (cl.offset(a), cl.offset(b), cl.size(a), cl.size(b));
+            let want = naive_euclidean(
+                &xs,
+                d,
+                (oa..oa + na).flat_map(|i| (ob..ob + nb).map(move |j| (i, j))),
             );
             check(st, want);
         }

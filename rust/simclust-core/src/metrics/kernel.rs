@@ -109,6 +109,22 @@ impl Acc {
     }
 }
 
+/// `sum v` with `LANES` f32 accumulators summed in f64 (fixed order).
+pub(crate) fn sum(v: &[f32]) -> f64 {
+    let mut acc = [0.0_f32; LANES];
+    let mut cv = v.chunks_exact(LANES);
+    for x in &mut cv {
+        for l in 0..LANES {
+            acc[l] += x[l];
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&v| f64::from(v)).sum();
+    for &x in cv.remainder() {
+        total += f64::from(x);
+    }
+    total
+}
+
 /// `<a, b>` with `LANES` f32 accumulators summed in f64 (fixed order).
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_f64(a, b) as f32

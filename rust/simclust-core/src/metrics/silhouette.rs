@@ -1,5 +1,14 @@
 //! Cosine silhouette: exact, or with the nearest-cluster search partitioned
-//! (and its recall measured) when the clusters are too many.
+//! (and its recall measured) when the clusters are too many; and the exact
+//! Euclidean silhouette.
+//!
+//! Euclidean distances do not add up through the cluster means, so the
+//! Euclidean silhouette visits every pair (`O(N^2 D)`, as scikit-learn's
+//! `silhouette_samples`): each task takes a block of rows and streams every
+//! clustered row past it in the gathered (cluster by cluster) order through
+//! the Euclidean GEMM tiles (`measure::Tile`), summing each row's distances per
+//! cluster as the cluster's columns pass. Memory is one tile per thread; no
+//! `N x N` or `N x K` matrix exists.
 //!
 //! The silhouette of row `i` in cluster `A` uses cosine *distances*
 //! `1 - cos` (as scikit-learn's `metric="cosine"`): `a(i)` is the mean
@@ -33,7 +42,8 @@ use crate::similarity::exact::{dot64, margin};
 
 use super::centroid::{check_score_labels, CentroidStats};
 use super::clusters::Gathered;
-use super::kernel::{gemm_abt, run_indexed};
+use super::kernel::{gemm_abt, run_indexed, sum};
+use super::measure::{Measure, Tile};
 
 /// Rows per task.
 const ROWS: usize = 256;
@@ -207,6 +217,23 @@ pub fn silhouette(
         )));
     }
     let pool = parallel::pool(n_threads)?;
+    match g.measure {
+        Measure::Cosine => {}
+        Measure::Dot => {
+            return Err(crate::error::Error::Parameter(
+                "the silhouette needs distances; the inner product ('dot') is a similarity \
+                 with no distance to take it from"
+                    .into(),
+            ))
+        }
+        Measure::Euclidean => {
+            let m = cl.n_clustered();
+            let (a, b) = euclidean_means(g, &pool, ctl)?;
+            let pairs = m as u64 * m as u64;
+            let record = Record::exact(false, pairs as f64 * d as f64, pairs);
+            return Ok((finish(g, |p, _| (a[p], b[p]), None), record));
+        }
+    }
     let means = Means::new(centroids, d);
     let queries = (0..k)
         .filter(|&c| cl.size(c) >= 2)
@@ -221,7 +248,95 @@ pub fn silhouette(
         let record = Record::exact(auto, work, pairs_total);
         (exact_scores(g, &means, &pool, ctl)?, record)
     };
-    Ok((finish(g, &scores), record))
+    let a_b = |p, n| cosine_a_b(&scores, p, n, scores.best[p]);
+    Ok((finish(g, a_b, scores.overestimate), record))
+}
+
+/// Per gathered position, the mean Euclidean distance to the other members
+/// of its own cluster (`a`, 0 for a singleton) and the smallest mean
+/// distance to the members of another cluster (`b`): every row against
+/// every clustered row, in fixed tiles summed in a fixed order.
+fn euclidean_means(
+    g: &Gathered,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let cl = &g.clusters;
+    let (d, m) = (g.d, cl.n_clustered());
+    let slot_of_pos = slot_of_positions(g);
+    let end_of = |c: usize| cl.offset(c) + cl.size(c);
+    let per_task = run_indexed(
+        pool,
+        m.div_ceil(ROWS),
+        ctl,
+        || {
+            let buf = vec![0.0_f32; ROWS * KB];
+            (
+                buf,
+                Vec::new(),
+                Vec::new(),
+                Tile::new(Measure::Euclidean, d),
+            )
+        },
+        |(buf, xs, ys, tile), t| {
+            let (p0, p1) = (t * ROWS, ((t + 1) * ROWS).min(m));
+            let ra = p1 - p0;
+            release_before(g, t, ROWS);
+            g.rows_into(p0, p1, xs);
+            let own: Vec<usize> = (p0..p1).map(|p| slot_of_pos[p] as usize).collect();
+            let (mut a, mut b) = (vec![0.0_f64; ra], vec![f64::INFINITY; ra]);
+            let mut acc = vec![0.0_f64; ra];
+            // per column block: its runs of one cluster (start, end, slot, last run)
+            let mut runs: Vec<(usize, usize, usize, bool)> = Vec::new();
+            for c0 in (0..m).step_by(KB) {
+                let c1 = (c0 + KB).min(m);
+                let rb = c1 - c0;
+                g.rows_into(c0, c1, ys);
+                tile.values(xs, ra, ys, rb, buf);
+                runs.clear();
+                let mut q = c0;
+                while q < c1 {
+                    let c = slot_of_pos[q] as usize;
+                    let end = end_of(c).min(c1);
+                    runs.push((q - c0, end - c0, c, end == end_of(c)));
+                    q = end;
+                }
+                for (r, row) in buf[..ra * rb].chunks_exact(rb).enumerate() {
+                    for &(s0, s1, c, last) in &runs {
+                        acc[r] += sum(&row[s0..s1]);
+                        if last {
+                            let n = cl.size(c);
+                            if c == own[r] {
+                                a[r] = if n > 1 { acc[r] / (n - 1) as f64 } else { 0.0 };
+                            } else {
+                                let mean = acc[r] / n as f64;
+                                b[r] = if mean < b[r] { mean } else { b[r] };
+                            }
+                            acc[r] = 0.0;
+                        }
+                    }
+                }
+            }
+            (a, b)
+        },
+    )?;
+    let (mut a, mut b) = (Vec::with_capacity(m), Vec::with_capacity(m));
+    for (ta, tb) in per_task {
+        a.extend(ta);
+        b.extend(tb);
+    }
+    Ok((a, b))
+}
+
+/// The cosine silhouette's `(a, b)` distances of gathered position `p` (in
+/// a cluster of `n >= 2`) from its own and best other mean similarity.
+fn cosine_a_b(scores: &Scores, p: usize, n: usize, best: f32) -> (f64, f64) {
+    // |x|^2 of the unit row, as the kernels see it
+    let n = n as f64;
+    let own_mean = (n * scores.own[p] - scores.sq[p]) / (n - 1.0);
+    let a = (1.0 - own_mean).max(0.0);
+    let b = (1.0 - f64::from(best)).max(0.0);
+    (a, b)
 }
 
 /// The cluster slot of every gathered position.
@@ -649,8 +764,12 @@ fn probed_recall(
         if scores.best[p] >= e - tie {
             found += 1;
         }
+        // a scored row's cluster has n >= 2 members
         let n = g.clusters.size(slot_of_pos[p] as usize);
-        let value = |best| f64::from(row_value(n, scores.own[p], scores.sq[p], best));
+        let value = |best| {
+            let (a, b) = cosine_a_b(scores, p, n, best);
+            f64::from(silhouette_value(a, b))
+        };
         // a miss only lowers `best`, raising the value (below 0: rounding)
         let over = (value(scores.best[p]) - value(e)).max(0.0);
         sum += over;
@@ -717,17 +836,8 @@ fn exact_best_of(
     Ok(per_task.into_iter().flatten().collect())
 }
 
-/// The silhouette of a row of a cluster of `n` from its similarity to its
-/// own cluster's mean (`own`), its squared norm as the kernels read it
-/// (`sq`) and its largest similarity to another cluster's mean (`best`).
-fn row_value(n: usize, own: f64, sq: f64, best: f32) -> f32 {
-    if n < 2 {
-        return 0.0;
-    }
-    let n = n as f64;
-    let own_mean = (n * own - sq) / (n - 1.0);
-    let a = (1.0 - own_mean).max(0.0);
-    let b = (1.0 - f64::from(best)).max(0.0);
+/// `s = (b - a) / max(a, b)` (0 when both are 0).
+fn silhouette_value(a: f64, b: f64) -> f32 {
     let den = a.max(b);
     if den > 0.0 {
         ((b - a) / den) as f32
@@ -736,8 +846,14 @@ fn row_value(n: usize, own: f64, sq: f64, best: f32) -> f32 {
     }
 }
 
-/// The silhouette of every row from its own and best other mean similarity.
-fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
+/// The silhouette of every row from its `(a, b)` distances (`a_b(p, n)` of
+/// gathered position `p` in a cluster of `n >= 2` members); `overestimate`
+/// is what a partitioned search measured.
+fn finish(
+    g: &Gathered,
+    a_b: impl Fn(usize, usize) -> (f64, f64) + Sync,
+    overestimate: Option<Overestimate>,
+) -> Silhouette {
     let cl = &g.clusters;
     let (k, m) = (cl.k(), cl.n_clustered());
     let slot_of_pos = slot_of_positions(g);
@@ -746,7 +862,11 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
         .with_min_len(4096)
         .map(|p| {
             let n = cl.size(slot_of_pos[p] as usize);
-            row_value(n, scores.own[p], scores.sq[p], scores.best[p])
+            if n < 2 {
+                return 0.0_f32;
+            }
+            let (a, b) = a_b(p, n);
+            silhouette_value(a, b)
         })
         .collect();
     let mut row = vec![f32::NAN; cl.n_rows()];
@@ -768,7 +888,7 @@ fn finish(g: &Gathered, scores: &Scores) -> Silhouette {
         row,
         cluster_mean,
         mean: total / m as f64,
-        overestimate: scores.overestimate,
+        overestimate,
     }
 }
 
@@ -801,12 +921,42 @@ mod tests {
     /// [`naive`]'s values with each row's `max(a, b)`, the denominator that scales
     /// the inputs' rounding errors into the silhouette's.
     fn naive_with_scale(xs: &[f32], d: usize, lab: &[usize], k: usize) -> Vec<(f64, f64)> {
+        naive_with(xs, d, lab, k, |u, v| {
+            let cos: f64 = u
+                .iter()
+                .zip(v)
+                .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                .sum();
+            (1.0 - cos).max(0.0)
+        })
+    }
+
+    /// Naive O(N^2) Euclidean silhouette, scikit-learn's rules.
+    fn naive_euclidean(xs: &[f32], d: usize, lab: &[usize], k: usize) -> Vec<f64> {
+        naive_with(xs, d, lab, k, |u, v| {
+            u.iter()
+                .zip(v)
+                .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+    }
+
+    /// Naive O(N^2) silhouette of the gathered rows `xs` (cluster `lab[i]` of
+    /// `k`) under the distance `dist`, scikit-learn's rules: per row its value
+    /// and `max(a, b)`.
+    fn naive_with(
+        xs: &[f32],
+        d: usize,
+        lab: &[usize],
+        k: usize,
+        dist: impl Fn(&[f32], &[f32]) -> f64,
+    ) -> Vec<(f64, f64)> {
         let n = lab.len();
-        let cos = |i: usize, j: usize| -> f64 {
-            (0..d)
-                .map(|p| f64::from(xs[i * d + p]) * f64::from(xs[j * d + p]))
-                .sum()
-        };
+        let row = |i: usize| &xs[i * d..(i + 1) * d];
         let sizes: Vec<usize> = (0..k)
             .map(|c| lab.iter().filter(|&&l| l == c).count())
             .collect();
@@ -818,7 +968,7 @@ mod tests {
                 let mut sums = vec![0.0; k];
                 for j in 0..n {
                     if j != i {
-                        sums[lab[j]] += (1.0 - cos(i, j)).max(0.0);
+                        sums[lab[j]] += dist(row(i), row(j));
                     }
                 }
                 let a = sums[lab[i]] / (sizes[lab[i]] - 1) as f64;
@@ -889,6 +1039,38 @@ mod tests {
         fn matches_naive(seed in 0_u64..1000, n in 3_usize..200, d in 1_usize..12, k in 2_usize..9) {
             check_against_naive(seed, n, d, k)?;
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn euclidean_matches_naive(seed in 0_u64..1000, n in 3_usize..1500, d in 1_usize..12, k in 2_usize..40) {
+            // rows far from the origin; cluster 0 is a giant one, the rest small or singletons
+            let x: Vec<f32> = crate::testdata::uniform(n * d, seed, -0.5).iter().map(|v| 4.0 * v + 10.0).collect();
+            let labels: Vec<i64> = (0..n).map(|i| if i % 3 == 0 { ((i / 3) % k) as i64 } else if i % 7 == 1 { -1 } else { 0 }).collect();
+            let g = Gathered::with_measure(MatRef::new(&x, n, d).unwrap(), &labels, Measure::Euclidean, Some(2)).unwrap();
+            if g.clusters.k() < 2 || g.clusters.k() >= g.clusters.n_clustered() {
+                return Ok(());
+            }
+            let got = silhouette(&g, &stats(&g), &exact(), Some(2), &Control::new()).unwrap().0;
+            let lab: Vec<usize> = (0..g.clusters.k()).flat_map(|c| std::iter::repeat_n(c, g.clusters.size(c))).collect();
+            let want = naive_euclidean(&g.rows(0, g.clusters.n_clustered()), d, &lab, g.clusters.k());
+            for (p, &r) in g.clusters.gathered_rows().iter().enumerate() {
+                prop_assert!((f64::from(got.row[r as usize]) - want[p]).abs() < 1e-5,
+                    "row {} got {} want {}", r, got.row[r as usize], want[p]);
+            }
+            let one = silhouette(&g, &stats(&g), &exact(), Some(1), &Control::new()).unwrap().0;
+            prop_assert_eq!(format!("{one:?}"), format!("{got:?}"));
+        }
+    }
+
+    #[test]
+    fn the_inner_product_has_no_silhouette() -> Result<()> {
+        let x = [1.0, 0.0, 1.0, 0.1, 0.0, 1.0, 0.1, 1.0];
+        let g = Gathered::with_measure(MatRef::new(&x, 4, 2)?, &[0, 0, 1, 1], Measure::Dot, None)?;
+        let e = silhouette(&g, &stats(&g), &exact(), None, &Control::new());
+        assert!(matches!(e, Err(crate::Error::Parameter(ref m)) if m.contains("dot")));
+        Ok(())
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub(crate) mod int16;
 mod knn;
 pub(crate) mod normalize;
 mod screen;
-mod topk;
+pub(crate) mod topk;
 
 pub use crate::tiles::BLOCK;
 pub use exact::pair_similarities;

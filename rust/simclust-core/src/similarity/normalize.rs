@@ -108,6 +108,32 @@ pub(crate) fn unit_factors(
     Ok(factors.into_iter().map(|f| f.unwrap_or(1.0)).collect())
 }
 
+/// Validates every row of `x` for the measures that take rows as they are
+/// (no normalisation): rows holding NaN or ±Inf give [`Error::NonFinite`]
+/// listing every one; zero rows are fine.
+pub(crate) fn check_finite(
+    x: MatRef<'_>,
+    what: &'static str,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    check_non_empty(&x, what)?;
+    let n = x.n_rows();
+    let bad: Vec<usize> = pool.install(|| {
+        (0..n.div_ceil(CHUNK_ROWS))
+            .into_par_iter()
+            .flat_map_iter(|c| {
+                (c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(n))
+                    .filter(|&r| !x.row(r).iter().all(|v| v.is_finite()))
+            })
+            .collect()
+    });
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NonFinite { what, rows: bad })
+    }
+}
+
 /// Returns a copy of `x` with every row scaled to unit L2 norm.
 ///
 /// Norms are accumulated in `f64`; a row that is unit already (to float32
