@@ -17,6 +17,7 @@ __all__ = [
     "kmeans",
     "kmeans_assign",
     "knn",
+    "knn_between",
     "knn_edges",
     "knn_query",
     "normalize",
@@ -60,6 +61,17 @@ def knn_query(
     n_threads: int | None = None,
     progress: _Progress = None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+def knn_between(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    k: int,
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> tuple[
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+]: ...
 def threshold_edges(
     x: npt.NDArray[np.float32],
     threshold: float,

@@ -8,14 +8,14 @@ pair of blocks ``(i, j)``, ``i <= j``:
   on a diagonal block, :func:`simclust.ops.threshold_edges_between` off it). The tiles
   are the ones the native brute force computes, so every similarity is bit for bit the
   native one; the driver concatenates the tasks' sorted pieces block row by block row.
-* kNN graph: the exact self-kNN (:func:`simclust.ops.knn`) of the rows of both blocks
-  together; every row's ``k`` nearest overall are among the lists of the pairs it is in,
-  each similarity is the exact one every kNN list holds, so merging the lists (similarity
-  descending under the total order, ties to the lower row, duplicates once) gives the
-  native lists exactly. The driver merges each task's lists into running ``N x k`` lists
-  as tasks finish (memory ``O(N k)``). A pair's own block's pairs are computed again in
-  each of its tasks: about twice the native arithmetic (step 1; a cross-block exact
-  kNN kernel removes it).
+* kNN graph: a diagonal task runs the exact self-kNN (:func:`simclust.ops.knn`) of its
+  block, an off-diagonal one the exact kNN between its two blocks both ways
+  (:func:`simclust.ops.knn_between`: each pair of ``A x B`` screened once for both of
+  its rows). Every row's ``k`` nearest overall are among the lists of the tasks it is in,
+  each similarity is the exact one every kNN list holds, so merging the lists
+  (similarity descending under the total order, ties to the lower row) gives the native
+  lists exactly. The driver merges each task's lists into running ``N x k`` lists as
+  tasks finish (memory ``O(N k)``). Every pair is computed once, as natively.
 
 Both graphs come back whole to the driver, where the rest of the run (components,
 metrics, sweep, outputs) is the native one: the same :class:`simclust.graph.Graph`.
@@ -121,17 +121,27 @@ def _knn_pair(
     k: int,
     threads: int | None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
-    """The exact kNN lists of the rows of ``a`` then ``b`` among both, in global rows.
+    """Exact kNN lists of the rows of ``a`` then ``b``, in global rows.
 
-    ``b = None``: among ``a`` alone. ``min(k, rows - 1)`` neighbours per row.
+    ``b = None``: the self-kNN of ``a`` (``min(k, rows - 1)`` neighbours per row).
+    Otherwise the rows of ``a`` among ``b`` and those of ``b`` among ``a``
+    (:func:`simclust.ops.knn_between`: each pair of the two blocks computed once), ``k``
+    per row, padded with ``2**32 - 1`` where the other block has fewer rows.
     """
-    rows = a if b is None else np.concatenate([a, b])
-    kk = min(k, int(rows.shape[0]) - 1)
-    idx, sim = ops.knn(rows, kk, n_threads=threads)
-    local = idx.astype(np.int64)
-    na = int(a.shape[0])
-    glob = np.where(local < na, local + a0, local - na + b0).astype(np.uint32)
-    return glob, sim
+    if b is None:
+        kk = min(k, int(a.shape[0]) - 1)
+        if kk < 1:  # a block of one row: no pairs
+            return np.zeros((a.shape[0], 0), np.uint32), np.zeros((a.shape[0], 0), np.float32)
+        idx, sim = ops.knn(a, kk, n_threads=threads)
+        return idx + np.uint32(a0), sim
+    (ia, sa), (ib, sb) = ops.knn_between(a, b, k, n_threads=threads)
+    idx = np.concatenate([_shift(ia, b0), _shift(ib, a0)])
+    return idx, np.concatenate([sa, sb])
+
+
+def _shift(idx: npt.NDArray[np.uint32], start: int) -> npt.NDArray[np.uint32]:
+    """Block-local neighbour indices as global rows (the padding stays padding)."""
+    return np.where(idx == _MISSING, _MISSING, idx + np.uint32(start)).astype(np.uint32)
 
 
 def _rank_keys(sim: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
@@ -222,10 +232,10 @@ class DistributedGraphs:
         self.executor.close()
 
     def _tasks(
-        self, blocks: Sequence[Any], bounds: Sequence[tuple[int, int]], diagonal: bool
+        self, blocks: Sequence[Any], bounds: Sequence[tuple[int, int]]
     ) -> tuple[list[tuple[int, int]], list[Task]]:
         nb = len(bounds)
-        pairs = [(i, j) for i in range(nb) for j in range(i, nb) if diagonal or i < j or nb == 1]
+        pairs = [(i, j) for i in range(nb) for j in range(i, nb)]
         tasks = []
         for i, j in pairs:
             (a0, a1), (b0, b1) = bounds[i], bounds[j]
@@ -257,12 +267,12 @@ class DistributedGraphs:
 
         stage = f"{spec.kind} graph"
         if spec.kind == "threshold":
-            pairs, tasks = self._tasks(blocks, bounds, diagonal=True)
+            pairs, tasks = self._tasks(blocks, bounds)
             tasks = [Task(t.name, (*t.args, threshold, threads)) for t in tasks]
             pieces = self.executor.map(stage, _threshold_pair, tasks, progress=report)
             src, dst, sim = _concat_block_rows(pairs, pieces, len(bounds))
         else:
-            pairs, tasks = self._tasks(blocks, bounds, diagonal=False)
+            pairs, tasks = self._tasks(blocks, bounds)
             tasks = [Task(t.name, (*t.args, spec.k, threads)) for t in tasks]
             src, dst, sim = self._knn(x, pairs, tasks, bounds, spec.k, threshold, stage, report)
         record = {

@@ -99,6 +99,59 @@ def knn(
     return _native.knn_query(xm, _as_matrix(Y, "Y"), kk, n_threads=threads, progress=progress)
 
 
+def knn_between(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    k: int,
+    *,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+]:
+    """Exact cosine kNN between two row sets, both ways, each pair computed once.
+
+    Each row of ``a``'s ``k`` nearest rows of ``b``, and each row of ``b``'s ``k``
+    nearest rows of ``a``: the pairs of ``a x b`` are screened once for both of their
+    rows, as :func:`knn` screens a matrix's pairs, and every listed similarity is the
+    exact one :func:`knn` lists for the same pair, bit for bit (sorted the same way:
+    similarity descending, ties to the lower index). So the lists of :func:`knn` over
+    row blocks of a matrix and of :func:`knn_between` over each pair of blocks, merged
+    per row, are :func:`knn` of the whole matrix: how a distributed run splits an exact
+    kNN graph into tasks (:mod:`simclust.distributed`). A side with fewer than ``k``
+    rows is listed whole, padded with index ``2**32 - 1`` and similarity ``-inf``.
+
+    Args:
+        a: N x D embeddings.
+        b: M x D embeddings.
+        k: neighbours per row, at least 1.
+        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
+        progress: optional ``progress(done, total)`` callback (tiles).
+
+    Returns:
+        ``((a_indices, a_similarities), (b_indices, b_similarities))``: (N, k) arrays of
+        rows of ``b``, and (M, k) arrays of rows of ``a``.
+
+    Raises:
+        ShapeError: ``a`` and ``b`` differ in columns, or one is empty.
+
+    Example:
+        >>> (ia, sa), (ib, sb) = knn_between([[1.0, 0.0], [0.0, 1.0]],
+        ...                                  [[0.9, 0.1], [0.1, 0.9], [-1.0, 0.0]], 1)
+        >>> ia.tolist(), ib.tolist()
+        ([[0], [1]], [[0], [1], [1]])
+
+    """
+    return _native.knn_between(
+        _as_matrix(a, "A"),
+        _as_matrix(b, "B"),
+        _as_count(k, "k"),
+        n_threads=_as_threads(n_threads),
+        progress=progress,
+    )
+
+
 def threshold_edges(
     x: npt.ArrayLike,
     threshold: float,

@@ -120,6 +120,29 @@ fn knn_query<'py>(
     neighbors_out(py, nn, xm.n_rows())
 }
 
+/// Exact cosine kNN between two row sets, both ways: each row of `a`'s `k`
+/// nearest rows of `b`, and each row of `b`'s `k` nearest rows of `a`.
+#[pyfunction]
+#[pyo3(signature = (a, b, k, *, n_threads=None, progress=None))]
+fn knn_between<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<(PyNeighbors<'py>, PyNeighbors<'py>)> {
+    let am = mat(&a, "A")?;
+    let bm = mat(&b, "B")?;
+    let (ab, ba) = run_detached(py, "knn_between", progress.as_ref(), |ctl| {
+        similarity::knn_between(am, bm, k, n_threads, ctl)
+    })?;
+    Ok((
+        neighbors_out(py, ab, am.n_rows())?,
+        neighbors_out(py, ba, bm.n_rows())?,
+    ))
+}
+
 /// Every pair `i < j` with cosine similarity `>= threshold`.
 #[pyfunction]
 #[pyo3(signature = (x, threshold, *, n_threads=None, progress=None))]
@@ -415,6 +438,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pair_similarity, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_between, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges_between, m)?)?;
     m.add_function(wrap_pyfunction!(knn_edges, m)?)?;

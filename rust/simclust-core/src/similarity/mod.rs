@@ -23,7 +23,7 @@ pub use exact::pair_similarities;
 pub(crate) use graph::{check_threshold, edges_from_neighbors};
 pub use graph::{knn_edges, threshold_edges, threshold_edges_between, EdgeList};
 pub(crate) use knn::{check_rows_fit_u32, refine_lists};
-pub use knn::{knn, knn_query, Neighbors};
+pub use knn::{knn, knn_between, knn_query, Neighbors};
 pub(crate) use normalize::check_non_empty;
 pub use normalize::{normalize_rows, rows_are_unit};
 pub(crate) use screen::{finish, ExactRows, Shortlist};
