@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -149,6 +149,45 @@ def knn_between(
         _as_count(k, "k"),
         n_threads=_as_threads(n_threads),
         progress=progress,
+    )
+
+
+def _list_batch(
+    lists: Sequence[npt.ArrayLike], starts: npt.ArrayLike, pairs: npt.ArrayLike
+) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    mats = [_as_matrix(x, "a list") for x in lists]
+    s = np.ascontiguousarray(starts, dtype=np.uint32).reshape(-1)
+    p = np.ascontiguousarray(pairs, dtype=np.uint32).reshape(-1, 2)
+    return mats, s, p
+
+
+def list_pair_edges(
+    lists: Sequence[npt.ArrayLike],
+    starts: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+) -> EdgeArrays:
+    """The ε-graph edges of pairs of row lists, in positions, in one call.
+
+    List ``l``'s row ``r`` is position ``starts[l] + r``. A pair ``(i, i)`` gives the
+    edges within list ``i`` (:func:`threshold_edges` of its rows), ``(i, j)`` those
+    between the lists (:func:`threshold_edges_between`, ``src`` in list ``i``): the tiles
+    of those kernels, so a partitioned ε-graph's list pairs give its edges bit for bit.
+    Pairs in the order given, each pair's edges sorted. A distributed partitioned search
+    runs a task's list pairs with it (:mod:`simclust.distributed`).
+
+    Example:
+        >>> src, dst, sim = list_pair_edges(
+        ...     [[[1.0, 0.0], [0.99, 0.1]], [[0.98, 0.15]]], [10, 20], [[0, 0], [0, 1]], 0.9)
+        >>> src.tolist(), dst.tolist()
+        ([10, 10, 11], [11, 20, 20])
+
+    """
+    mats, s, p = _list_batch(lists, starts, pairs)
+    return _native.list_pair_edges(
+        mats, s, p, _as_threshold(threshold), n_threads=_as_threads(n_threads)
     )
 
 
@@ -341,6 +380,108 @@ class Partition:
     def list_sizes(self) -> npt.NDArray[np.uint64]:
         """Rows per list."""
         return self._native.list_sizes
+
+    @property
+    def order(self) -> npt.NDArray[np.uint32]:
+        """The input row at each position, list by list.
+
+        List ``l`` holds the rows ``order[offsets[l]:offsets[l + 1]]``, ``offsets`` the
+        cumulated :attr:`list_sizes` (within a list, in input order).
+        """
+        return self._native.order
+
+    def list_pairs(
+        self, nprobe: int, *, n_threads: int | None = None
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """The list pairs ``(i, j)``, ``i <= j``, an approximate ε-graph compares.
+
+        Each list with the ``nprobe`` lists of nearest centroid (itself first; empty lists
+        left out), sorted. The ε-graph of :meth:`threshold_edges` is the union over these
+        pairs of :func:`threshold_edges` of a list's rows with itself and
+        :func:`threshold_edges_between` of list ``i``'s rows and list ``j``'s: a
+        distributed run splits it into tasks that way.
+
+        Example:
+            >>> from simclust.testing import make_embeddings
+            >>> part = Partition(make_embeddings(500, 8, seed=0), 5, certified=False)
+            >>> i, j = part.list_pairs(2)
+            >>> bool((i <= j).all()), sorted(set(i.tolist()) | set(j.tolist())) == [0, 1, 2, 3, 4]
+            (True, True)
+
+        """
+        return self._native.list_pairs(
+            _as_count(nprobe, "nprobe"), n_threads=_as_threads(n_threads)
+        )
+
+    def pair_recall(
+        self,
+        src: npt.ArrayLike,
+        dst: npt.ArrayLike,
+        threshold: float,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> tuple[float | None, int]:
+        """The pair recall of an ε-graph over these rows, as :meth:`threshold_edges` measures it.
+
+        Of the exact pairs ``>= threshold`` that touch ``recall_rows`` rows sampled with
+        ``seed``, the fraction the edges ``(src, dst)`` (input rows, each edge once) hold.
+
+        Returns:
+            ``(recall, rows measured)``; ``(None, 0)`` when ``recall_rows`` is 0.
+
+        Example:
+            >>> from simclust.testing import make_embeddings
+            >>> X = make_embeddings(500, 8, seed=0)
+            >>> part = Partition(X, 5, certified=False)
+            >>> src, dst, _, stats = part.threshold_edges(0.95, nprobe=2, recall_rows=100)
+            >>> part.pair_recall(src, dst, 0.95, recall_rows=100) == (stats.recall, 100)
+            True
+
+        """
+        return self._native.pair_recall(
+            np.ascontiguousarray(src, dtype=np.uint32),
+            np.ascontiguousarray(dst, dtype=np.uint32),
+            _as_threshold(threshold),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+        )
+
+    def knn_recall(
+        self,
+        indices: npt.ArrayLike,
+        similarities: npt.ArrayLike,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> tuple[float | None, int]:
+        """The recall@k of kNN lists over these rows, as :meth:`knn_edges` measures it.
+
+        ``indices``, ``similarities``: ``N x k`` lists in input row order. On
+        ``recall_rows`` rows sampled with ``seed``, the mean fraction of the listed
+        neighbours that reach the exact ``k``-th similarity.
+
+        Returns:
+            ``(recall, rows measured)``; ``(None, 0)`` when ``recall_rows`` is 0.
+
+        Example:
+            >>> from simclust.testing import make_embeddings
+            >>> X = make_embeddings(500, 8, seed=0)
+            >>> idx, sim = knn(X, 5)
+            >>> Partition(X, 5, certified=False).knn_recall(idx, sim, recall_rows=50)
+            (1.0, 50)
+
+        """
+        return self._native.knn_recall(
+            np.ascontiguousarray(indices, dtype=np.uint32),
+            np.ascontiguousarray(similarities, dtype=np.float32),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+        )
 
     def knn_edges(
         self,
