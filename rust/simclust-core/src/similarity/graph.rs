@@ -156,12 +156,15 @@ fn tile_edges(
     // Pairs within rounding of ±1 are re-checked exactly (see `exact`).
     let (screen, lo) = screen(threshold, d);
     // One edge list per tile, in tile order (row-major, so the tiles of row
-    // block i are contiguous); then per row block, sort.
+    // block i are contiguous); then per row block, sort. A thread's tile
+    // buffer holds the largest tile (a small list pair's, not 4 MiB zeroed
+    // per call, when a distributed task runs many of them).
+    let tile_len = na.min(BLOCK) * nb_rows.min(BLOCK);
     let per_tile = run_indexed(
         &pool,
         tiles.len(),
         ctl,
-        || vec![0.0_f32; BLOCK * BLOCK],
+        || vec![0.0_f32; tile_len],
         |buf, t| {
             let (bi, bj) = tiles[t];
             let (i0, i1) = block_range(bi, na);
