@@ -1,16 +1,23 @@
 //! ε-graphs over pairs of row lists, in one call: a distributed partitioned
 //! search hands a task some lists of a partition (each with the position of
-//! its first row) and the pairs of lists to compare. Each pair is computed
-//! by the kernels of the whole-matrix graph ([`threshold_edges`] of a list
-//! with itself, [`threshold_edges_between`] of two lists), all on the calling
-//! pool's threads: one hand-off to the pool for the batch, not one per pair
-//! (a per-pair call costs a thread hand-off each, milliseconds on busy cores).
+//! its first row) and the pairs of lists to compare. Each pair's tiles are
+//! those of the whole-matrix graph ([`threshold_edges`] of a list with
+//! itself, [`threshold_edges_between`] of two lists), computed by its tile
+//! body (`tile_pairs`), all tiles of all pairs in one pass over the pool:
+//! a call per pair costs a thread hand-off and a set-up each.
+//!
+//! [`threshold_edges`]: super::graph::threshold_edges
+//! [`threshold_edges_between`]: super::graph::threshold_edges_between
 
 use crate::error::{Error, Result};
 use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 
-use super::graph::{threshold_edges, threshold_edges_between, EdgeList};
+use super::exact::screen;
+use super::graph::{check_threshold, tile_pairs, EdgeList, Tile};
+use super::normalize::{check_non_empty, normalize_rows};
+use crate::matrix::check_same_cols;
+use crate::tiles::{all_tiles, block_range, n_blocks, run_indexed, upper_tiles, BLOCK};
 
 /// Checks the lists, their start positions and the pairs: every pair names
 /// two lists, and every list's positions fit in `u32`.
@@ -46,9 +53,12 @@ fn check(lists: &[MatRef<'_>], starts: &[u32], pairs: &[(u32, u32)]) -> Result<(
 /// The ε-graph edges (similarity `>= threshold`) of the given list pairs,
 /// in positions: for a pair `(i, i)` the pairs within list `i`, for `(i, j)`
 /// every row of list `i` with every row of list `j` (`src` in list `i`,
-/// `dst` in list `j`, so `src < dst` does not hold in general). Pairs in the
-/// order given, each pair's edges sorted; a pair given twice gives its edges
-/// twice.
+/// `dst` in list `j`, so `src < dst` does not hold in general), in tile
+/// order (pairs in the order given); a pair given twice gives its edges
+/// twice. The tiles, screen and re-check are those of [`threshold_edges`]
+/// of one list and [`threshold_edges_between`] of two (every tile of every
+/// pair, one GEMM buffer a thread: no per-pair set-up), so the edges and
+/// their similarities are theirs, bit for bit.
 ///
 /// ```
 /// use simclust_core::{similarity::list_pair_edges, Control, MatRef};
@@ -68,22 +78,69 @@ pub fn list_pair_edges(
     ctl: &Control,
 ) -> Result<EdgeList> {
     check(lists, starts, pairs)?;
-    let pool = parallel::pool(n_threads)?;
-    pool.install(|| {
-        let mut out = EdgeList::default();
-        for &(i, j) in pairs {
-            let (i, j) = (i as usize, j as usize);
-            let e = if i == j {
-                threshold_edges(lists[i], threshold, n_threads, ctl)?
+    check_threshold(threshold)?;
+    let Some(first) = lists.first() else {
+        return Ok(EdgeList::default());
+    };
+    for x in lists {
+        check_non_empty(x, "a list")?;
+        check_same_cols(first, "the first list", x, "a list")?;
+    }
+    let d = first.n_cols();
+    // each list's unit rows once (the kernels' normalisation: unit rows as they are)
+    let unit = lists
+        .iter()
+        .map(|x| normalize_rows(*x, "a list", n_threads))
+        .collect::<Result<Vec<_>>>()?;
+    let tiles: Vec<(usize, Tile)> = pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(p, &(i, j))| {
+            let (ni, nj) = (lists[i as usize].n_rows(), lists[j as usize].n_rows());
+            let blocks = if i == j {
+                upper_tiles(n_blocks(ni))
             } else {
-                threshold_edges_between(lists[i], lists[j], threshold, n_threads, ctl)?
+                all_tiles(n_blocks(ni), n_blocks(nj))
             };
-            out.src.extend(e.src.iter().map(|&a| a + starts[i]));
-            out.dst.extend(e.dst.iter().map(|&b| b + starts[j]));
-            out.similarity.extend_from_slice(&e.similarity);
-        }
-        Ok(out)
-    })
+            blocks.into_iter().map(move |(bi, bj)| {
+                let tile = Tile {
+                    rows: block_range(bi, ni),
+                    cols: block_range(bj, nj),
+                    diagonal: i == j && bi == bj,
+                };
+                (p, tile)
+            })
+        })
+        .collect();
+    let (screen, lo) = screen(threshold, d);
+    let longest = lists
+        .iter()
+        .map(|x| x.n_rows().min(BLOCK))
+        .max()
+        .unwrap_or(0);
+    let pool = parallel::pool(n_threads)?;
+    let per_tile = run_indexed(
+        &pool,
+        tiles.len(),
+        ctl,
+        || vec![0.0_f32; longest * longest],
+        |buf, t| {
+            let (p, tile) = tiles[t];
+            let (i, j) = (pairs[p].0 as usize, pairs[p].1 as usize);
+            let mut edges = Vec::new();
+            let shift = (starts[i], starts[j]);
+            let limits = (threshold, screen, lo);
+            tile_pairs(&unit[i], &unit[j], d, tile, limits, buf, shift, &mut edges);
+            edges
+        },
+    )?;
+    let mut out = EdgeList::default();
+    for (a, b, v) in per_tile.into_iter().flatten() {
+        out.src.push(a);
+        out.dst.push(b);
+        out.similarity.push(v);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -124,12 +181,48 @@ mod tests {
                 })
                 .collect();
             got.sort_unstable();
-            let want = threshold_edges(MatRef::new(&x, n, d)?, 0.8, Some(threads), &ctl)?;
+            let whole = MatRef::new(&x, n, d)?;
+            let want = super::super::graph::threshold_edges(whole, 0.8, Some(threads), &ctl)?;
             let want: Vec<(u32, u32, u32)> = (0..want.src.len())
                 .map(|t| (want.src[t], want.dst[t], want.similarity[t].to_bits()))
                 .collect();
             assert!(!want.is_empty() && got == want);
         }
+        Ok(())
+    }
+
+    /// Lists cut anywhere: each pair's edges are those of the per-pair
+    /// kernels on the two lists, bit for bit.
+    #[test]
+    fn each_pair_gives_the_per_pair_kernels_edges() -> Result<()> {
+        use super::super::graph::{threshold_edges, threshold_edges_between};
+        let (n, d) = (BLOCK + 900, 16);
+        let x = clustered(n, d, 8, 0.4, 24);
+        let (lists, starts, pairs) = cut(&x, d, &[0, 1, 300, BLOCK + 333, n])?;
+        let ctl = Control::new();
+        let got = list_pair_edges(&lists, &starts, &pairs, 0.7, Some(2), &ctl)?;
+        let mut want: Vec<(u32, u32, u32)> = vec![];
+        for &(i, j) in &pairs {
+            let (i, j) = (i as usize, j as usize);
+            let e = if i == j {
+                threshold_edges(lists[i], 0.7, Some(1), &ctl)?
+            } else {
+                threshold_edges_between(lists[i], lists[j], 0.7, Some(1), &ctl)?
+            };
+            for t in 0..e.src.len() {
+                want.push((
+                    e.src[t] + starts[i],
+                    e.dst[t] + starts[j],
+                    e.similarity[t].to_bits(),
+                ));
+            }
+        }
+        let mut got: Vec<(u32, u32, u32)> = (0..got.src.len())
+            .map(|t| (got.src[t], got.dst[t], got.similarity[t].to_bits()))
+            .collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert!(!want.is_empty() && got == want);
         Ok(())
     }
 
