@@ -2,27 +2,35 @@
 
 Tasks (``--only``), all in one process, the same data and thread count:
 
-* ``run``   ``simclust.analyze(X, threshold=0.9, search="exact")`` natively and with
+* ``run``   ``simclust.analyze(X, threshold=0.9, search=--search)`` natively and with
             ``backend="ray"`` on a local runtime of ``--threads`` CPUs (started once, before
             the timed runs; its start-up is reported on its own), round-robin, one warm-up
             each unless ``--no-warmup``. Per stage (``Result.timings``): the graph and the
             outlier scores' kNN search run as Ray tasks, the rest on the driver in both.
             The ratio is ray / native (the plan's overhead: object store, tasks, merges).
+            ``--search exact`` (default) is every pair; ``auto`` (``ivf`` at 1M) builds the
+            partition on the driver and runs list-pair tasks; the recalls are printed.
+            Peak memory: the summed PSS of this process and every process it started (the
+            Ray runtime's included), sampled every 0.5 s during each run.
 * ``task``  the per-task rates a cluster plan is computed from: one block-pair task of the
             ε-graph (``ops.threshold_edges_between``, two blocks of ``--block-rows`` rows, one
-            thread) and of the kNN graph (``ops.knn`` over the two blocks together), in pairs
+            thread) and of the kNN graph (``ops.knn_between``, both blocks' lists), in pairs
             per second per core; then the same task as Ray tasks (one per CPU at a time).
 
-Run from the repository root: ``.venv/bin/python bench/bench_ray.py`` (200k x 384, ~15 min on 2
-cores) or ``--big`` (1M x 384, the issue's target size; hours of brute force on 2 cores).
+Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
+``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
+with exact search is hours of brute force on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import _common  # noqa: F401  (first: removes OPENBLAS_* from the environment before numpy loads)
@@ -42,18 +50,75 @@ def _fmt(t: Timing) -> str:
     return f"{t.median:.2f} s ({t.min:.2f}-{t.max:.2f})"
 
 
+def _pss_bytes(pids: set[int]) -> int:
+    """Summed proportional set size of ``pids`` (shared pages counted once overall)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def _family() -> set[int]:
+    """This process and its descendants (the Ray runtime it started among them)."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    mine = {os.getpid()}
+    while more := {p for p, pp in parent.items() if pp in mine} - mine:
+        mine |= more
+    return mine
+
+
+def peak_memory(fn: Callable[[], Any], peaks: list[int]) -> Callable[[], Any]:
+    """``fn`` that appends its run's peak summed PSS (sampled every 0.5 s) to ``peaks``."""
+
+    def run() -> Any:
+        stop = threading.Event()
+        peak = [_pss_bytes(_family())]
+
+        def sample() -> None:
+            while not stop.wait(0.5):
+                peak[0] = max(peak[0], _pss_bytes(_family()))
+
+        t = threading.Thread(target=sample, daemon=True)
+        t.start()
+        try:
+            return fn()
+        finally:
+            stop.set()
+            t.join()
+            peaks.append(peak[0])
+
+    return run
+
+
 def bench_run(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
-    common = {"threshold": args.threshold, "search": "exact", "n_threads": args.threads}
+    common = {"threshold": args.threshold, "search": args.search, "n_threads": args.threads}
+    peaks: dict[str, list[int]] = {"native": [], "ray": []}
     cases = [
-        ("native", lambda: simclust.analyze(x, **common)),
-        ("ray", lambda: simclust.analyze(x, backend="ray", **common)),
+        ("native", peak_memory(lambda: simclust.analyze(x, **common), peaks["native"])),
+        ("ray", peak_memory(lambda: simclust.analyze(x, backend="ray", **common), peaks["ray"])),
     ]
     out = measure_interleaved(cases, args.repeats, warmup=not args.no_warmup)
     native, ray_ = out["native"][0], out["ray"][0]
     res_n, res_r = out["native"][1], out["ray"][1]
     same = res_n.assignments["cluster"].to_list() == res_r.assignments["cluster"].to_list()
     same_edges = res_n.edges.equals(res_r.edges)
-    print(f"\n## analyze, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search exact\n")
+    print(
+        f"\n## analyze, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search {args.search}\n"
+    )
     print("| stage | native | ray (local runtime) | ray / native |")
     print("| --- | --- | --- | --- |")
     print(f"| whole run | {_fmt(native)} | {_fmt(ray_)} | {ray_.median / native.median:.2f} |")
@@ -61,11 +126,22 @@ def bench_run(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
         a, b = res_n.timings[stage], res_r.timings.get(stage, float("nan"))
         ratio = b / a if a > 0.05 else float("nan")
         print(f"| {stage} (last run) | {a:.2f} s | {b:.2f} s | {ratio:.2f} |")
-    g = res_r.graph_search
+    gb = 1024**3
+    pn, pr = max(peaks["native"]) / gb, max(peaks["ray"]) / gb
+    print(f"| peak memory (PSS, all processes) | {pn:.2f} GB | {pr:.2f} GB | {pr / pn:.2f} |")
+    for what, gn, gr in (
+        ("graph", res_n.graph_search, res_r.graph_search),
+        ("outlier kNN", res_n.outlier_search, res_r.outlier_search),
+    ):
+        print(
+            f"\n{what}: native {gn.get('method')} recall {gn.get('recall')}; ray "
+            f"{gr.get('method')} recall {gr.get('recall')}, {gr.get('tasks')} tasks "
+            f"({'blocks' if gr.get('method') == 'exact' else 'chunks'}: "
+            f"{gr.get('blocks', gr.get('chunks'))})"
+        )
     print(
-        f"\nray graph: {g['tasks']} tasks over {g['blocks']} blocks of {g['block_rows']} rows; "
-        f"outlier kNN: {res_r.outlier_search['tasks']} tasks; edges {res_n.edges.height:,}; "
-        f"labels identical: {same}; edges identical: {same_edges}"
+        f"\nedges {res_n.edges.height:,} / {res_r.edges.height:,}; labels identical: {same}; "
+        f"edges identical: {same_edges}"
     )
     return {
         "native_s": native.times,
@@ -73,6 +149,10 @@ def bench_run(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
         "ratio": ray_.median / native.median,
         "stages_native": res_n.timings,
         "stages_ray": res_r.timings,
+        "peak_pss_native": peaks["native"],
+        "peak_pss_ray": peaks["ray"],
+        "graph_search": {"native": res_n.graph_search, "ray": res_r.graph_search},
+        "outlier_search": {"native": res_n.outlier_search, "ray": res_r.outlier_search},
         "identical": bool(same and same_edges),
     }
 
@@ -85,7 +165,6 @@ def bench_task(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict
     a_blk = np.ascontiguousarray(x[:b])
     b_blk = np.ascontiguousarray(x[b : 2 * b])
     pairs_eps = b * b
-    pairs_knn = (2 * b) * (2 * b - 1) // 2
     rows: list[tuple[str, float, float]] = []
     one = {}
     for name, fn, pairs in (
@@ -94,7 +173,11 @@ def bench_task(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict
             lambda: _threshold_pair(a_blk, b_blk, 0, b, args.threshold, 1),
             pairs_eps,
         ),
-        ("kNN block pair (k=10)", lambda: _knn_pair(a_blk, b_blk, 0, b, 10, 1), pairs_knn),
+        (
+            "kNN block pair (knn_between, k=10)",
+            lambda: _knn_pair(a_blk, b_blk, 0, b, 10, 1),
+            pairs_eps,
+        ),
     ):
         t = Timing()
         for _ in range(args.repeats):
@@ -128,6 +211,9 @@ def main() -> None:
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--block-rows", type=int, default=MAX_BLOCK_ROWS)
     p.add_argument("--no-warmup", action="store_true", help="time the first runs too")
+    p.add_argument(
+        "--search", default="exact", choices=("exact", "auto", "ivf"), help="[graph] search"
+    )
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()
     tasks = parse_tasks(p, args.only, TASKS)
@@ -137,7 +223,8 @@ def main() -> None:
         log(f"data: {n:,} x {args.d}")
         x = make_embeddings(n, args.d, seed=args.seed)
         t0 = time.perf_counter()
-        store = min(1024 * MB, max(256 * MB, 3 * x.nbytes))
+        # the exact plan's blocks, or the partitioned plan's chunks: the rows once
+        store = min(4096 * MB, max(256 * MB, int(2.5 * x.nbytes)))
         ex = RayExecutor(num_cpus=args.threads, object_store_memory=store)
         startup = time.perf_counter() - t0
         print(

@@ -1,6 +1,7 @@
 # ruff: noqa: N803, N806  (X, Y, S, C: the field's matrix notation)
 """Exact cosine kNN (self-search and query search) against numpy brute force."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from _reference import (
     ref_sims,
 )
 from simclust import ops
+from simclust.exceptions import ParameterError, ShapeError
 
 
 def _ks(n_candidates):
@@ -309,3 +311,81 @@ def test_pair_similarity_bad_input_names_the_problem():
     x[2, 1] = np.nan
     with pytest.raises(InvalidInputError, match="NaN"):
         ops.pair_similarity(x, [2], [0])
+
+
+def _merged(lists: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the ``k`` best of several ``(indices, similarities)`` lists of global rows
+    (similarity descending, ties to the lower index; padding ``2**32 - 1`` dropped)."""
+    ci = np.concatenate([i.astype(np.int64) for i, _ in lists], axis=1)
+    cs = np.concatenate([s.astype(np.float64) for _, s in lists], axis=1)
+    cs[ci == 2**32 - 1] = -np.inf
+    order = np.lexsort((ci, -cs), axis=-1)[:, :k]
+    return (
+        np.take_along_axis(ci, order, axis=1).astype(np.uint32),
+        np.take_along_axis(cs, order, axis=1).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["near ties and copies", "copies across blocks", "clustered, ragged blocks", "k above a block"],
+)
+def test_knn_between_block_pairs_merge_to_the_self_knn_bit_for_bit(case):
+    """The self-kNN of each block and ``knn_between`` of each pair of blocks, merged per
+    row, are ``ops.knn`` of the whole matrix: the same indices and similarity bits."""
+    if case == "near ties and copies":
+        X, k, cuts = _near_tie_unit_rows(8, 2300, 96, 10), 10, [0, 1024, 2048, 2300]
+    elif case == "copies across blocks":
+        base = clustered_embeddings(9, 1200, 24)
+        X, k, cuts = np.concatenate([base, base, base[:150]]), 6, [0, 1024, 2048, 2550]
+    elif case == "clustered, ragged blocks":  # blocks not on tile boundaries: same values
+        X, k, cuts = clustered_embeddings(10, 1500, 40), 9, [0, 333, 1100, 1500]
+    else:
+        X, k, cuts = clustered_embeddings(11, 400, 16), 12, [0, 7, 390, 400]
+    want_idx, want_sim = ops.knn(X, k, n_threads=2)
+    blocks = list(itertools.pairwise(cuts))
+    per_row: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in blocks]
+    for i, (a0, a1) in enumerate(blocks):
+        if a1 - a0 > 1:
+            kk = min(k, a1 - a0 - 1)
+            idx, sim = ops.knn(X[a0:a1], kk, n_threads=1)
+            pad = ((0, 0), (0, k - kk))
+            per_row[i].append((np.pad(idx + a0, pad, constant_values=2**32 - 1), np.pad(sim, pad)))
+        for j in range(i + 1, len(blocks)):
+            b0, b1 = blocks[j]
+            (ia, sa), (ib, sb) = ops.knn_between(X[a0:a1], X[b0:b1], k, n_threads=2)
+            assert ia.shape == (a1 - a0, k) and ib.shape == (b1 - b0, k)
+            missing = np.uint32(2**32 - 1)
+            per_row[i].append((np.where(ia == missing, missing, ia + b0), sa))
+            per_row[j].append((np.where(ib == missing, missing, ib + a0), sb))
+    got = [_merged(lists, k) for lists in per_row]
+    got_idx = np.concatenate([g[0] for g in got])
+    got_sim = np.concatenate([g[1] for g in got])
+    np.testing.assert_array_equal(got_idx, want_idx)
+    np.testing.assert_array_equal(got_sim.view(np.uint32), want_sim.view(np.uint32))
+
+
+def test_knn_between_lists_the_exact_neighbours_both_ways():
+    """Against a float64 brute force of ``A x B``: exact values, nothing closer left out,
+    ties to the lower index; a side shorter than ``k`` is listed whole, then padded."""
+    X = _near_tie_unit_rows(12, 1400, 64, 10)
+    A, B = X[:1100], X[1100:]
+    (ia, sa), (ib, sb) = ops.knn_between(A, B, 10)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    S = (A64 @ B64.T) / np.outer(np.linalg.norm(A64, axis=1), np.linalg.norm(B64, axis=1))
+    for idx, sim, s in ((ia, sa, S), (ib, sb, S.T)):
+        ii = idx.astype(np.int64)
+        np.testing.assert_allclose(sim, np.take_along_axis(s, ii, axis=1), atol=2.0**-24, rtol=0)
+        left_out = s.copy()
+        np.put_along_axis(left_out, ii, -np.inf, axis=1)
+        assert (left_out.max(axis=1) <= sim[:, -1] + 2.0**-24).all()
+        dsim = np.diff(sim.astype(np.float64), axis=1)
+        assert (dsim <= 0).all() and (np.diff(ii, axis=1)[dsim == 0] > 0).all()
+    rows = np.repeat(np.arange(1100), 10).astype(np.uint32)
+    np.testing.assert_array_equal(ops.pair_similarity(X, rows, ia.ravel() + 1100), sa.ravel())
+    (ia, sa), (ib, sb) = ops.knn_between(A[:3], B[:5], 4)
+    assert (ia < 5).all() and (ib[:, 3] == 2**32 - 1).all() and np.isneginf(sb[:, 3]).all()
+    with pytest.raises(ShapeError):
+        ops.knn_between(A, B[:, :5], 1)
+    with pytest.raises(ParameterError):
+        ops.knn_between(A, B, 0)

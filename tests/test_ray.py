@@ -34,7 +34,7 @@ from simclust.distributed import (
 )
 from simclust.distributed._ray import _loopback
 from simclust.exceptions import ConfigError, DistributedError, InvalidInputError, ShapeError
-from simclust.graph import GraphSpec, build_graph
+from simclust.graph import GraphSpec, SearchSettings, build_graph
 from simclust.testing import make_embeddings
 
 MB = 1024 * 1024
@@ -80,6 +80,13 @@ def _same(res: simclust.Result, ref: simclust.Result) -> None:
         )
 
 
+def _same_graph(got: simclust.graph.Graph, want: simclust.graph.Graph) -> None:
+    """The same edges, similarities bit for bit."""
+    np.testing.assert_array_equal(got.src, want.src)
+    np.testing.assert_array_equal(got.dst, want.dst)
+    np.testing.assert_array_equal(got.similarity.view(np.uint32), want.similarity.view(np.uint32))
+
+
 def _run_both(x: np.ndarray, **kw: object) -> tuple[simclust.Result, simclust.Result]:
     return (
         simclust.analyze(x, backend="ray", metrics=METRICS, **kw),  # type: ignore[arg-type]
@@ -120,17 +127,72 @@ def test_config_keys_are_validated():
             simclust.config.resolve({"run": run}, host)
 
 
-def test_other_searches_are_refused_on_a_backend():
+def test_certified_is_refused_on_a_backend():
     x = make_embeddings(2000, 8, seed=0)
     plan = DistributedGraphs(InProcessExecutor())
-    for search in ("ivf", "certified"):
-        with pytest.raises(ConfigError, match="backend in-process supports search='exact'"):
-            build_graph(
-                x,
-                GraphSpec("threshold", threshold=0.9),
-                search=simclust.graph.SearchSettings(method=search),
-                backend=plan,
-            )
+    with pytest.raises(ConfigError, match="backend in-process supports search='exact', 'ivf'"):
+        build_graph(
+            x,
+            GraphSpec("threshold", threshold=0.9),
+            search=SearchSettings(method="certified"),
+            backend=plan,
+        )
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_in_process_ivf_threshold_graph_is_the_native_one(name):
+    """The list-pair tasks over the native partition: the native ``ivf`` edges bit for bit,
+    its stats and its measured recall."""
+    make, t = INPUTS[name]
+    x = simclust.ops.normalize(make())
+    spec = GraphSpec("threshold", threshold=t)
+    for search in (SearchSettings(method="ivf"), SearchSettings(method="ivf", n_lists=7, nprobe=3)):
+        plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+        got = build_graph(x, spec, search=search, backend=plan, max_edges=None)
+        want = build_graph(x, spec, search=search, max_edges=None)
+        assert got.search["method"] == want.search["method"] == "ivf"
+        np.testing.assert_array_equal(got.src, want.src)
+        np.testing.assert_array_equal(got.dst, want.dst)
+        np.testing.assert_array_equal(
+            got.similarity.view(np.uint32), want.similarity.view(np.uint32)
+        )
+        for key in ("n_lists", "nprobe", "list_pairs", "pairs_computed", "pairs_total", "recall",
+                    "recall_rows", "chosen"):  # fmt: skip
+            assert got.search[key] == want.search[key], key
+        assert got.search["tasks"] == got.search["chunks"] > 1
+
+
+@pytest.mark.parametrize("name", ["seeded", "duplicates", "giant"])
+def test_in_process_ivf_knn_graph_is_the_native_one(name):
+    """The native ``ivf`` kNN search over the partition the ε-graph's tasks use (built once
+    per run): the native graph bit for bit and its recall."""
+    make, _ = INPUTS[name]
+    x = simclust.ops.normalize(make())
+    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    search = SearchSettings(method="ivf")
+    eps = build_graph(x, GraphSpec("threshold", threshold=0.9), search=search, backend=plan)
+    part = plan._lists
+    spec = GraphSpec("knn", k=7, threshold=0.5)
+    got = build_graph(x, spec, search=search, backend=plan)
+    want = build_graph(x, spec, search=search)
+    assert plan._lists is part and eps.search["chunks"] == got.search["chunks"]  # shared
+    _same_graph(got, want)
+    for key in ("n_lists", "nprobe", "pairs_computed", "recall", "recall_rows"):
+        assert got.search[key] == want.search[key], key
+    assert got.search["on"] == "driver" and got.search["tasks"] == 0
+
+
+def test_auto_on_a_backend_chooses_as_natively():
+    x = simclust.ops.normalize(make_embeddings(3000, 16, n_clusters=12, seed=7))
+    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    spec = GraphSpec("threshold", threshold=0.9)
+    got = build_graph(x, spec, search=SearchSettings(), backend=plan)
+    want = build_graph(x, spec, search=SearchSettings())
+    assert (got.search["method"], got.search["chosen"]) == (
+        want.search["method"],
+        want.search["chosen"],
+    )
+    assert SearchSettings().choose(1_000_000, 384, "knn")[0] == "ivf"  # the same rule
 
 
 @pytest.mark.parametrize("name", sorted(INPUTS))
@@ -143,9 +205,7 @@ def test_in_process_plan_gives_the_native_graph_bit_for_bit(name, kind):
     got = build_graph(x, spec, backend=plan, max_edges=None)
     want = build_graph(x, spec, max_edges=None)
     assert got.search["blocks"] == -(-x.shape[0] // 1024) > 1
-    np.testing.assert_array_equal(got.src, want.src)
-    np.testing.assert_array_equal(got.dst, want.dst)
-    np.testing.assert_array_equal(got.similarity.view(np.uint32), want.similarity.view(np.uint32))
+    _same_graph(got, want)
 
 
 def test_in_process_plan_runs_the_whole_analysis(monkeypatch):
@@ -313,6 +373,19 @@ class TestLocalRuntime:
         res, ref = _run_both(make(), graph="knn", k=5, threshold=0.9)
         _same(res, ref)
         assert res.graph_search["kind"] == "knn" and res.graph_search["backend"] == "ray"
+
+    @pytest.mark.parametrize("name", ["seeded", "giant"])
+    def test_ivf_runs_equal_native(self, name):
+        """search = "ivf": the ε-graph's list-pair tasks give the native edges and labels;
+        the outlier scores' kNN is the native search on the driver (the same recall)."""
+        make, t = INPUTS[name]
+        res, ref = _run_both(make(), threshold=t, search="ivf")
+        assert res.assignments["cluster"].to_list() == ref.assignments["cluster"].to_list()
+        assert_frame_equal(res.edges, ref.edges)
+        assert res.graph_search["recall"] == ref.graph_search["recall"]
+        assert res.graph_search["backend"] == "ray" and res.graph_search["method"] == "ivf"
+        out = res.outlier_search
+        assert out["backend"] == "ray" and out["recall"] == ref.outlier_search["recall"]
 
     def test_cli_backend_and_config(self, tmp_path):
         x = make_embeddings(1500, 8, n_clusters=5, seed=8)

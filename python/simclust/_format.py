@@ -83,20 +83,27 @@ def search_text(search: Mapping[str, Any]) -> str:
         ...     "overestimate_mean": 0.0123, "overestimate_max": 0.31}
         >>> search_text(silhouette).split(", recall ")[1]
         '0.647 on 1,000 rows, values too high by 0.0123 on average (at most 0.310)'
+        >>> search_text({"method": "ivf", "n_lists": 2000, "nprobe": 8, "pairs_computed": 5,
+        ...     "pairs_total": 1000, "recall": 0.99, "recall_rows": 9, "backend": "ray",
+        ...     "tasks": 61, "nodes": 1}).split(": ")[0]
+        'ivf (2,000 lists, nprobe 8; 61 ray tasks on 1 node)'
 
     """
     method = search.get("method", "exact")
-    if method == "exact":
-        backend = search.get("backend")
-        if backend is None:
-            return "exact (every pair)"
+    backend = search.get("backend")
+    ran = ""
+    if backend is not None:
         nodes = search.get("nodes")
         on = f" on {nodes} node{'s' if nodes != 1 else ''}" if nodes else ""
         tasks = search.get("tasks", 0)
-        return f"exact (every pair; {tasks:,} {backend} task{'s' if tasks != 1 else ''}{on})"
+        ran = f"{tasks:,} {backend} task{'s' if tasks != 1 else ''}{on}"
+    if method == "exact":
+        return f"exact (every pair; {ran})" if ran else "exact (every pair)"
     lists = f"{search.get('n_lists', 0):,} lists"
     if method == "ivf":
         lists += f", nprobe {search.get('nprobe')}"
+    if ran:
+        lists += f"; {ran}"
     total = search.get("pairs_total") or 0
     share = 100.0 * (search.get("pairs_computed") or 0) / total if total else 100.0
     text = f"{method} ({lists}): {share:.1f}% of pairs computed"

@@ -17,8 +17,10 @@ __all__ = [
     "kmeans",
     "kmeans_assign",
     "knn",
+    "knn_between",
     "knn_edges",
     "knn_query",
+    "list_pair_edges",
     "normalize",
     "pair_similarity",
     "partitioned_threshold_edges",
@@ -60,6 +62,25 @@ def knn_query(
     n_threads: int | None = None,
     progress: _Progress = None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+def knn_between(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32],
+    k: int,
+    *,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> tuple[
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+]: ...
+def list_pair_edges(
+    lists: list[npt.NDArray[np.float32]],
+    starts: npt.NDArray[np.uint32],
+    pairs: npt.NDArray[np.uint32],
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
 def threshold_edges(
     x: npt.NDArray[np.float32],
     threshold: float,
@@ -197,6 +218,30 @@ class Partition:
     def n_lists(self) -> int: ...
     @property
     def list_sizes(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def order(self) -> npt.NDArray[np.uint32]: ...
+    def list_pairs(
+        self, nprobe: int, *, n_threads: int | None = None
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
+    def pair_recall(
+        self,
+        src: npt.NDArray[np.uint32],
+        dst: npt.NDArray[np.uint32],
+        threshold: float,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> tuple[float | None, int]: ...
+    def knn_recall(
+        self,
+        indices: npt.NDArray[np.uint32],
+        similarities: npt.NDArray[np.float32],
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> tuple[float | None, int]: ...
     def knn_edges(
         self,
         k: int,

@@ -211,11 +211,13 @@ class Graph:
 
 
 class EdgeBackend(Protocol):
-    """Builds exact graphs somewhere else than this process's kernels (a Ray cluster).
+    """Builds graphs somewhere else than this process's kernels (a Ray cluster).
 
-    :func:`build_graph` checks the edge budget and the parameters, then hands an exact
-    graph to the backend (:class:`simclust.distributed.DistributedGraphs`); the backend
-    returns the same edges the native kernels would, with what it did for the record.
+    :func:`build_graph` checks the edge budget, the parameters and the search, then hands
+    the graph to the backend (:class:`simclust.distributed.DistributedGraphs`): an exact
+    graph, with the same edges the native kernels give; or a partitioned (``ivf``) one,
+    over the partition the native search builds, with its measured recall. The backend
+    returns what it did for the record.
     """
 
     name: str
@@ -233,19 +235,32 @@ class EdgeBackend(Protocol):
         """The exact edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``."""
         ...
 
+    def partitioned_edges(
+        self,
+        x: npt.NDArray[np.float32],
+        spec: GraphSpec,
+        threshold: float,
+        search: SearchSettings,
+        n_threads: int | None,
+        progress: ops.Progress | None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
+    ]:
+        """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``.
 
-def _backend_method(
-    backend: EdgeBackend, settings: SearchSettings, method: str, why: str
-) -> tuple[str, str]:
-    """The search on a backend: exact (``auto`` included), else a ConfigError."""
-    if settings.method == "auto":
-        return "exact", f"auto: backend {backend.name} searches exact in this version"
-    if method != "exact":
+        The record holds ``n_lists``, ``nprobe``, ``list_pairs``, ``pairs_computed``,
+        ``pairs_total``, ``recall`` and ``recall_rows`` as the native search's does.
+        """
+        ...
+
+
+def _backend_method(backend: EdgeBackend, method: str) -> None:
+    """Refuse a search the backend does not run (``certified``)."""
+    if method not in ("exact", "ivf"):
         raise ConfigError(
-            f"graph.search: backend {backend.name} supports search='exact' in this version, "
-            f"got {method!r}; use search='exact' (or 'auto') or the native backend"
+            f"graph.search: backend {backend.name} supports search='exact', 'ivf' and 'auto' "
+            f"in this version, got {method!r}; use one of those or the native backend"
         )
-    return method, why
 
 
 DEFAULT_MAX_EDGES = 100_000_000
@@ -412,12 +427,12 @@ def build_graph(
             :func:`check_edge_budget`); ``None``: no limit.
         search: how to search (default: exact brute force); the graph's ``search``
             records what was done and, for an approximate graph, its measured recall.
-        backend: where an exact graph is computed (default: here, by the native
-            kernels); a backend searches ``exact`` only (``auto`` is exact there).
+        backend: where the graph is computed (default: here, by the native kernels); a
+            backend searches ``exact`` and ``ivf`` (``auto`` chooses as here).
 
     Raises:
-        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph;
-            a search other than ``exact``/``auto`` on a backend.
+        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph
+            or on a backend.
 
     Example:
         >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
@@ -431,7 +446,7 @@ def build_graph(
     settings = search if search is not None else SearchSettings(method="exact")
     method, why = settings.choose(n, int(X.shape[1]), spec.kind)
     if backend is not None:
-        method, why = _backend_method(backend, settings, method, why)
+        _backend_method(backend, method)
     if spec.kind == "knn":
         if n < 2:
             empty = np.zeros(0, np.uint32)
@@ -441,10 +456,13 @@ def build_graph(
                 f"graph k must be in 1..N-1 = 1..{n - 1} for {n} rows, got {spec.k}"
             )
     t = -1.0 if spec.threshold is None else spec.threshold
-    if backend is not None:
+    if backend is not None and method == "exact":
         src, dst, sim, done = backend.exact_edges(X, spec, t, progress)
         record = {"method": "exact", "chosen": why, "recall": 1.0, **done}
         return Graph(spec, n, src, dst, sim, record)
+    if backend is not None:
+        src, dst, sim, done = backend.partitioned_edges(X, spec, t, settings, n_threads, progress)
+        return Graph(spec, n, src, dst, sim, {"method": method, "chosen": why, **done})
     if method == "exact":
         if spec.kind == "threshold":
             edges = ops.threshold_edges(X, t, n_threads=n_threads, progress=progress)

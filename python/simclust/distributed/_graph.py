@@ -8,14 +8,14 @@ pair of blocks ``(i, j)``, ``i <= j``:
   on a diagonal block, :func:`simclust.ops.threshold_edges_between` off it). The tiles
   are the ones the native brute force computes, so every similarity is bit for bit the
   native one; the driver concatenates the tasks' sorted pieces block row by block row.
-* kNN graph: the exact self-kNN (:func:`simclust.ops.knn`) of the rows of both blocks
-  together; every row's ``k`` nearest overall are among the lists of the pairs it is in,
-  each similarity is the exact one every kNN list holds, so merging the lists (similarity
-  descending under the total order, ties to the lower row, duplicates once) gives the
-  native lists exactly. The driver merges each task's lists into running ``N x k`` lists
-  as tasks finish (memory ``O(N k)``). A pair's own block's pairs are computed again in
-  each of its tasks: about twice the native arithmetic (step 1; a cross-block exact
-  kNN kernel removes it).
+* kNN graph: a diagonal task runs the exact self-kNN (:func:`simclust.ops.knn`) of its
+  block, an off-diagonal one the exact kNN between its two blocks both ways
+  (:func:`simclust.ops.knn_between`: each pair of ``A x B`` screened once for both of
+  its rows). Every row's ``k`` nearest overall are among the lists of the tasks it is in,
+  each similarity is the exact one every kNN list holds, so merging the lists
+  (similarity descending under the total order, ties to the lower row) gives the native
+  lists exactly. The driver merges each task's lists into running ``N x k`` lists as
+  tasks finish (memory ``O(N k)``). Every pair is computed once, as natively.
 
 Both graphs come back whole to the driver, where the rest of the run (components,
 metrics, sweep, outputs) is the native one: the same :class:`simclust.graph.Graph`.
@@ -44,9 +44,9 @@ import numpy as np
 import numpy.typing as npt
 
 from simclust import ops
-from simclust.distributed._executor import Executor, Task
+from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
-from simclust.graph import GraphSpec
+from simclust.graph import GraphSpec, SearchSettings
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
 
@@ -121,17 +121,27 @@ def _knn_pair(
     k: int,
     threads: int | None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
-    """The exact kNN lists of the rows of ``a`` then ``b`` among both, in global rows.
+    """Exact kNN lists of the rows of ``a`` then ``b``, in global rows.
 
-    ``b = None``: among ``a`` alone. ``min(k, rows - 1)`` neighbours per row.
+    ``b = None``: the self-kNN of ``a`` (``min(k, rows - 1)`` neighbours per row).
+    Otherwise the rows of ``a`` among ``b`` and those of ``b`` among ``a``
+    (:func:`simclust.ops.knn_between`: each pair of the two blocks computed once), ``k``
+    per row, padded with ``2**32 - 1`` where the other block has fewer rows.
     """
-    rows = a if b is None else np.concatenate([a, b])
-    kk = min(k, int(rows.shape[0]) - 1)
-    idx, sim = ops.knn(rows, kk, n_threads=threads)
-    local = idx.astype(np.int64)
-    na = int(a.shape[0])
-    glob = np.where(local < na, local + a0, local - na + b0).astype(np.uint32)
-    return glob, sim
+    if b is None:
+        kk = min(k, int(a.shape[0]) - 1)
+        if kk < 1:  # a block of one row: no pairs
+            return np.zeros((a.shape[0], 0), np.uint32), np.zeros((a.shape[0], 0), np.float32)
+        idx, sim = ops.knn(a, kk, n_threads=threads)
+        return idx + np.uint32(a0), sim
+    (ia, sa), (ib, sb) = ops.knn_between(a, b, k, n_threads=threads)
+    idx = np.concatenate([_shift(ia, b0), _shift(ib, a0)])
+    return idx, np.concatenate([sa, sb])
+
+
+def _shift(idx: npt.NDArray[np.uint32], start: int) -> npt.NDArray[np.uint32]:
+    """Block-local neighbour indices as global rows (the padding stays padding)."""
+    return np.where(idx == _MISSING, _MISSING, idx + np.uint32(start)).astype(np.uint32)
 
 
 def _rank_keys(sim: npt.NDArray[np.float32]) -> npt.NDArray[np.uint32]:
@@ -202,6 +212,9 @@ class DistributedGraphs:
         self._x: npt.NDArray[np.float32] | None = None
         self._blocks: list[Any] = []
         self._bounds: list[tuple[int, int]] = []
+        self._lists: Any = None  # _ivf.Lists of the partitioned searches
+        self._lists_key: tuple[int, int | None] | None = None
+        self._lists_x: npt.NDArray[np.float32] | None = None
 
     def _put(self, x: npt.NDArray[np.float32]) -> tuple[list[Any], list[tuple[int, int]]]:
         """The blocks of ``x`` in the object store (put on first use for this ``x``)."""
@@ -219,13 +232,14 @@ class DistributedGraphs:
     def close(self) -> None:
         """Drop the blocks and close the executor."""
         self._x, self._blocks = None, []
+        self._lists = self._lists_x = None
         self.executor.close()
 
     def _tasks(
-        self, blocks: Sequence[Any], bounds: Sequence[tuple[int, int]], diagonal: bool
+        self, blocks: Sequence[Any], bounds: Sequence[tuple[int, int]]
     ) -> tuple[list[tuple[int, int]], list[Task]]:
         nb = len(bounds)
-        pairs = [(i, j) for i in range(nb) for j in range(i, nb) if diagonal or i < j or nb == 1]
+        pairs = [(i, j) for i in range(nb) for j in range(i, nb)]
         tasks = []
         for i, j in pairs:
             (a0, a1), (b0, b1) = bounds[i], bounds[j]
@@ -251,18 +265,15 @@ class DistributedGraphs:
         blocks, bounds = self._put(x)
         threads = getattr(self.executor, "task_threads", None)
 
-        def report(stage: str, done: int, total: int) -> None:
-            if progress is not None:
-                progress(done, total)
-
+        report = _stage_progress(progress)
         stage = f"{spec.kind} graph"
         if spec.kind == "threshold":
-            pairs, tasks = self._tasks(blocks, bounds, diagonal=True)
+            pairs, tasks = self._tasks(blocks, bounds)
             tasks = [Task(t.name, (*t.args, threshold, threads)) for t in tasks]
             pieces = self.executor.map(stage, _threshold_pair, tasks, progress=report)
             src, dst, sim = _concat_block_rows(pairs, pieces, len(bounds))
         else:
-            pairs, tasks = self._tasks(blocks, bounds, diagonal=False)
+            pairs, tasks = self._tasks(blocks, bounds)
             tasks = [Task(t.name, (*t.args, spec.k, threads)) for t in tasks]
             src, dst, sim = self._knn(x, pairs, tasks, bounds, spec.k, threshold, stage, report)
         record = {
@@ -270,6 +281,72 @@ class DistributedGraphs:
             "blocks": len(bounds),
             "block_rows": bounds[0][1] - bounds[0][0] if bounds else 0,
             "tasks": len(tasks),
+            **{k: v for k, v in self.executor.describe().items() if k != "executor"},
+        }
+        return src, dst, sim, record
+
+    def partitioned_edges(
+        self,
+        x: npt.NDArray[np.float32],
+        spec: GraphSpec,
+        threshold: float,
+        search: SearchSettings,
+        n_threads: int | None,
+        progress: ops.Progress | None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
+    ]:
+        """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the native partition.
+
+        The partition is built on the driver with ``n_threads`` (once per rows and list
+        count: the run's graph and the outlier search share it). An ε-graph is computed by
+        list-pair tasks (the native edges and recall); a kNN graph by the native search
+        on the driver (``on: driver``, no tasks); see :mod:`simclust.distributed._ivf`.
+        The record holds the native search's keys (``n_lists``, ``nprobe``,
+        ``list_pairs``, ``pairs_computed``, ``pairs_total``, ``recall``, ``recall_rows``)
+        and the backend's (``tasks``, ``chunks``, nodes).
+        """
+        from simclust.distributed import _ivf
+
+        key = (id(x), search.n_lists)
+        if self._lists is None or self._lists_key != key or self._lists_x is not x:
+            self._lists = None  # the previous partition's chunks go first
+            self._lists = _ivf.Lists(x, search.n_lists, n_threads)
+            self._lists_key, self._lists_x = key, x
+        threads = getattr(self.executor, "task_threads", None)
+
+        report = _stage_progress(progress)
+        stage = f"{spec.kind} graph (ivf)"
+        if spec.kind == "threshold":
+            nprobe = search.nprobe_for("threshold")
+            self._lists.put(self.executor, self.block_rows or default_block_rows(len(x)))
+            src, dst, sim, done = _ivf.threshold_lists(
+                self.executor,
+                self._lists,
+                threshold,
+                nprobe,
+                search.recall_rows,
+                threads,
+                n_threads,
+                report,
+                stage,
+            )
+        else:  # the native search over the same partition, on the driver (see _ivf)
+            nprobe = search.nprobe_for("knn")
+            src, dst, sim, stats = self._lists.part.knn_edges(
+                spec.k,
+                threshold,
+                nprobe=nprobe,
+                recall_rows=search.recall_rows,
+                n_threads=n_threads,
+                progress=progress,
+            )
+            done = {**stats._asdict(), "tasks": 0, "on": "driver"}
+        record = {
+            **done,
+            "nprobe": nprobe,
+            "backend": self.name,
+            "chunks": len(self._lists.handles),
             **{k: v for k, v in self.executor.describe().items() if k != "executor"},
         }
         return src, dst, sim, record
@@ -301,16 +378,46 @@ class DistributedGraphs:
                 best_idx[s:e], best_sim[s:e] = _merge_lists(
                     best_idx[s:e], best_sim[s:e], new_i, new_s
                 )
-        rows = np.repeat(np.arange(n, dtype=np.uint32), k)
-        nbr, sims = best_idx.ravel(), best_sim.ravel()
-        keep = (nbr != _MISSING) & (sims >= np.float32(threshold))
-        rows, nbr, sims = rows[keep], nbr[keep], sims[keep]
-        lo, hi = np.minimum(rows, nbr), np.maximum(rows, nbr)
-        key = (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
-        key, first = np.unique(key, return_index=True)  # a mutual pair once (same value)
-        src = (key >> np.uint64(32)).astype(np.uint32)
-        dst = (key & np.uint64(0xFFFF_FFFF)).astype(np.uint32)
-        return src, dst, sims[first]
+        return _list_edges(best_idx, best_sim, threshold)
+
+
+def _stage_progress(progress: ops.Progress | None) -> StageProgress:
+    """An executor's ``progress(stage, done, total)`` as the graph's ``progress(done, total)``."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
+    return report
+
+
+def _list_edges(
+    idx: npt.NDArray[np.uint32], sim: npt.NDArray[np.float32], threshold: float
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The undirected edges ``>= threshold`` of ``N x k`` lists (input rows), sorted.
+
+    As :func:`simclust.ops.knn_edges`: a mutual pair once (both lists hold the same value).
+    """
+    n, k = idx.shape
+    rows = np.repeat(np.arange(n, dtype=np.uint32), k)
+    nbr, sims = idx.ravel(), sim.ravel()
+    keep = (nbr != _MISSING) & (sims >= np.float32(threshold))
+    rows, nbr, sims = rows[keep], nbr[keep], sims[keep]
+    lo, hi = np.minimum(rows, nbr), np.maximum(rows, nbr)
+    key, first = np.unique(_pair_keys(lo, hi), return_index=True)
+    return (*_key_ends(key), sims[first])
+
+
+def _pair_keys(lo: npt.NDArray[np.uint32], hi: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
+    """``(lo, hi)`` as one uint64 each, ordered as the pairs."""
+    return (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
+
+
+def _key_ends(key: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The ``(lo, hi)`` ends of :func:`_pair_keys`."""
+    return (key >> np.uint64(32)).astype(np.uint32), (key & np.uint64(0xFFFF_FFFF)).astype(
+        np.uint32
+    )
 
 
 def _concat_block_rows(

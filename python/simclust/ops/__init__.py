@@ -46,15 +46,19 @@ from simclust.ops._kmeans import KMeansInit as KMeansInit
 from simclust.ops._kmeans import _kmeans_fit as _kmeans_fit
 from simclust.ops._kmeans import kmeans, kmeans_assign
 from simclust.ops._pairs import pair_similarity
-from simclust.ops._similarity import (
+from simclust.ops._partition import (
     Partition,
     SearchStats,
-    auto_exact,
     default_n_lists,
-    knn,
-    knn_edges,
-    normalize,
     partitioned_threshold_edges,
+)
+from simclust.ops._similarity import (
+    auto_exact,
+    knn,
+    knn_between,
+    knn_edges,
+    list_pair_edges,
+    normalize,
     threshold_edges,
     threshold_edges_between,
 )
@@ -80,7 +84,9 @@ __all__ = [
     "kmeans",
     "kmeans_assign",
     "knn",
+    "knn_between",
     "knn_edges",
+    "list_pair_edges",
     "normalize",
     "pair_similarity",
     "partitioned_threshold_edges",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -14,7 +14,6 @@ from simclust.ops._coerce import (
     Progress,
     _as_count,
     _as_matrix,
-    _as_seed,
     _as_threads,
     _as_threshold,
 )
@@ -97,6 +96,98 @@ def knn(
     if Y is None:
         return _native.knn(xm, kk, n_threads=threads, progress=progress)
     return _native.knn_query(xm, _as_matrix(Y, "Y"), kk, n_threads=threads, progress=progress)
+
+
+def knn_between(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    k: int,
+    *,
+    n_threads: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+    tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]],
+]:
+    """Exact cosine kNN between two row sets, both ways, each pair computed once.
+
+    Each row of ``a``'s ``k`` nearest rows of ``b``, and each row of ``b``'s ``k``
+    nearest rows of ``a``: the pairs of ``a x b`` are screened once for both of their
+    rows, as :func:`knn` screens a matrix's pairs, and every listed similarity is the
+    exact one :func:`knn` lists for the same pair, bit for bit (sorted the same way:
+    similarity descending, ties to the lower index). So the lists of :func:`knn` over
+    row blocks of a matrix and of :func:`knn_between` over each pair of blocks, merged
+    per row, are :func:`knn` of the whole matrix: how a distributed run splits an exact
+    kNN graph into tasks (:mod:`simclust.distributed`). A side with fewer than ``k``
+    rows is listed whole, padded with index ``2**32 - 1`` and similarity ``-inf``.
+
+    Args:
+        a: N x D embeddings.
+        b: M x D embeddings.
+        k: neighbours per row, at least 1.
+        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
+        progress: optional ``progress(done, total)`` callback (tiles).
+
+    Returns:
+        ``((a_indices, a_similarities), (b_indices, b_similarities))``: (N, k) arrays of
+        rows of ``b``, and (M, k) arrays of rows of ``a``.
+
+    Raises:
+        ShapeError: ``a`` and ``b`` differ in columns, or one is empty.
+
+    Example:
+        >>> (ia, sa), (ib, sb) = knn_between([[1.0, 0.0], [0.0, 1.0]],
+        ...                                  [[0.9, 0.1], [0.1, 0.9], [-1.0, 0.0]], 1)
+        >>> ia.tolist(), ib.tolist()
+        ([[0], [1]], [[0], [1], [1]])
+
+    """
+    return _native.knn_between(
+        _as_matrix(a, "A"),
+        _as_matrix(b, "B"),
+        _as_count(k, "k"),
+        n_threads=_as_threads(n_threads),
+        progress=progress,
+    )
+
+
+def _list_batch(
+    lists: Sequence[npt.ArrayLike], starts: npt.ArrayLike, pairs: npt.ArrayLike
+) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    mats = [_as_matrix(x, "a list") for x in lists]
+    s = np.ascontiguousarray(starts, dtype=np.uint32).reshape(-1)
+    p = np.ascontiguousarray(pairs, dtype=np.uint32).reshape(-1, 2)
+    return mats, s, p
+
+
+def list_pair_edges(
+    lists: Sequence[npt.ArrayLike],
+    starts: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+) -> EdgeArrays:
+    """The ε-graph edges of pairs of row lists, in positions, in one call.
+
+    List ``l``'s row ``r`` is position ``starts[l] + r``. A pair ``(i, i)`` gives the
+    edges within list ``i`` (:func:`threshold_edges` of its rows), ``(i, j)`` those
+    between the lists (:func:`threshold_edges_between`, ``src`` in list ``i``): the tiles
+    of those kernels, so a partitioned ε-graph's list pairs give its edges bit for bit.
+    Pairs in the order given, each pair's edges sorted. A distributed partitioned search
+    runs a task's list pairs with it (:mod:`simclust.distributed`).
+
+    Example:
+        >>> src, dst, sim = list_pair_edges(
+        ...     [[[1.0, 0.0], [0.99, 0.1]], [[0.98, 0.15]]], [10, 20], [[0, 0], [0, 1]], 0.9)
+        >>> src.tolist(), dst.tolist()
+        ([10, 10, 11], [11, 20, 20])
+
+    """
+    mats, s, p = _list_batch(lists, starts, pairs)
+    return _native.list_pair_edges(
+        mats, s, p, _as_threshold(threshold), n_threads=_as_threads(n_threads)
+    )
 
 
 def threshold_edges(
@@ -197,227 +288,6 @@ def knn_edges(
         n_threads=_as_threads(n_threads),
         progress=progress,
     )
-
-
-class SearchStats(NamedTuple):
-    """What a partitioned search computed and how complete it is."""
-
-    n_lists: int
-    """Lists the rows were split into."""
-    list_pairs: int
-    """Pairs of lists compared."""
-    pairs_computed: int
-    """Row pairs whose similarity was computed."""
-    pairs_total: int
-    """All row pairs, ``N (N - 1) / 2``."""
-    recall: float | None
-    """Measured recall (recall@k for kNN, pair recall for ε-graphs; 1.0 when certified);
-    ``None`` when not measured."""
-    recall_rows: int
-    """Rows the recall was measured on (0: certified or not measured)."""
-
-
-class Partition:
-    """The rows split into lists by spherical k-means (an inverted file), for big graphs.
-
-    k-means is trained on a seeded sample and every row goes to its nearest centroid;
-    the lists are kept as contiguous blocks of unit rows (one copy of the data). Graphs
-    are then built from the lists: approximate kNN and ε-graphs that compare each list
-    with the ``nprobe`` lists of nearest centroid (every similarity computed is exact;
-    which pairs are computed is approximate, and the recall is measured on a seeded
-    sample of rows against brute force), or the certified exact ε-graph (lists that
-    cannot hold a pair ``>= t`` by the triangle inequality on angles are skipped).
-    The pages of a read-only memory-mapped ``x`` are given back to the kernel once the
-    lists hold their copy (read back from the file when next needed).
-
-    Args:
-        x: N x D embeddings.
-        n_lists: lists (default ``2 sqrt(N)``).
-        train_size: rows k-means is trained on (default 32 per list).
-        max_iter: Lloyd iterations of the training.
-        seed: seed of the sample and of k-means.
-        certified: also split the lists into the cells a certified ε-graph prunes with
-            (about a tenth of the build); ``False`` for approximate searches only.
-        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
-        progress: optional ``progress(done, total)`` callback.
-
-    Example:
-        >>> from simclust.testing import make_embeddings
-        >>> X = make_embeddings(2000, 16, n_clusters=20, seed=0)
-        >>> part = Partition(X, 20)
-        >>> src, dst, sim, stats = part.threshold_edges(0.9, certified=True)
-        >>> exact = threshold_edges(X, 0.9)
-        >>> bool((src == exact[0]).all() and (dst == exact[1]).all()), stats.recall
-        (True, 1.0)
-
-    """
-
-    def __init__(
-        self,
-        x: npt.ArrayLike,
-        n_lists: int | None = None,
-        *,
-        train_size: int | None = None,
-        max_iter: int = 20,
-        seed: int = 0,
-        certified: bool = True,
-        n_threads: int | None = None,
-        progress: Progress | None = None,
-    ) -> None:
-        xm = _as_matrix(x, "X")
-        n = int(xm.shape[0])
-        lists = default_n_lists(n) if n_lists is None else _as_count(n_lists, "n_lists")
-        train = 32 * lists if train_size is None else _as_count(train_size, "train_size")
-        self._native = _native.Partition(
-            xm,
-            lists,
-            train_size=train,
-            max_iter=_as_count(max_iter, "max_iter"),
-            seed=_as_seed(seed, "seed"),
-            certified=bool(certified),
-            n_threads=_as_threads(n_threads),
-            progress=progress,
-        )
-
-    @property
-    def n_lists(self) -> int:
-        """The number of lists."""
-        return int(self._native.n_lists)
-
-    @property
-    def list_sizes(self) -> npt.NDArray[np.uint64]:
-        """Rows per list."""
-        return self._native.list_sizes
-
-    def knn_edges(
-        self,
-        k: int,
-        threshold: float = -1.0,
-        *,
-        nprobe: int = 2,
-        recall_rows: int = 1000,
-        seed: int = 0,
-        n_threads: int | None = None,
-        progress: Progress | None = None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats
-    ]:
-        """The undirected kNN graph (edges ``>= threshold``) from an approximate search.
-
-        Every list is compared with itself and every row with its next ``nprobe - 1``
-        nearest lists; the 5% of rows whose ``k``-th neighbour is then least similar with
-        ``max(32, 4 nprobe)`` lists; NN-descent's local joins refine the lists. Recall@k
-        is measured on ``recall_rows`` seeded rows (0: not measured).
-        """
-        src, dst, sim, stats = self._native.knn_edges(
-            _as_count(k, "k"),
-            _as_threshold(threshold),
-            _as_count(nprobe, "nprobe"),
-            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
-            seed=_as_seed(seed, "seed"),
-            n_threads=_as_threads(n_threads),
-            progress=progress,
-        )
-        return src, dst, sim, SearchStats(**stats)
-
-    def threshold_edges(
-        self,
-        threshold: float,
-        *,
-        certified: bool = False,
-        nprobe: int = 8,
-        recall_rows: int = 1000,
-        seed: int = 0,
-        n_threads: int | None = None,
-        progress: Progress | None = None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats
-    ]:
-        """The ε-graph at ``threshold``: exact with ``certified``, else approximate.
-
-        The approximate graph compares each list with its ``nprobe`` nearest; its pair
-        recall is measured on ``recall_rows`` seeded rows (0: not measured).
-        """
-        src, dst, sim, stats = self._native.threshold_edges(
-            _as_threshold(threshold),
-            certified=bool(certified),
-            nprobe=_as_count(nprobe, "nprobe"),
-            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
-            seed=_as_seed(seed, "seed"),
-            n_threads=_as_threads(n_threads),
-            progress=progress,
-        )
-        return src, dst, sim, SearchStats(**stats)
-
-
-def partitioned_threshold_edges(
-    x: npt.ArrayLike,
-    threshold: float,
-    *,
-    certified: bool = False,
-    n_lists: int | None = None,
-    nprobe: int = 8,
-    recall_rows: int = 1000,
-    seed: int = 0,
-    n_threads: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats]:
-    """The ε-graph at ``threshold`` over a :class:`Partition` built for it and freed early.
-
-    As :meth:`Partition.threshold_edges`, but the partition (a unit-row copy the size of
-    the input) is freed before the edges are sorted, so the two are never held together.
-    When ``x`` is a read-only memory-mapped file (``np.load(path, mmap_mode="r")``), its
-    pages are given back to the kernel once the partition holds its copy, and read back
-    from the file when next needed: the input and the copy are not both resident while
-    the search runs. The data is never modified.
-
-    Args:
-        x: N x D embeddings.
-        threshold: the similarity an edge needs.
-        certified: the exact ε-graph (pruned by the triangle inequality), else approximate.
-        n_lists: lists (default ``2 sqrt(N)``), trained on 32 rows each.
-        nprobe: lists each list is compared with (approximate).
-        recall_rows: seeded rows the pair recall is measured on (approximate; 0: not).
-        seed: seed of the training sample, k-means and the recall sample.
-        n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
-        progress: optional ``progress(done, total)`` callback.
-
-    Example:
-        >>> from simclust.testing import make_embeddings
-        >>> X = make_embeddings(2000, 16, n_clusters=20, seed=0)
-        >>> src, dst, sim, stats = partitioned_threshold_edges(X, 0.9, certified=True)
-        >>> exact = threshold_edges(X, 0.9)
-        >>> bool((src == exact[0]).all() and (dst == exact[1]).all()), stats.recall
-        (True, 1.0)
-
-    """
-    xm = _as_matrix(x, "X")
-    n = int(xm.shape[0])
-    lists = default_n_lists(n) if n_lists is None else _as_count(n_lists, "n_lists")
-    src, dst, sim, stats = _native.partitioned_threshold_edges(
-        xm,
-        _as_threshold(threshold),
-        certified=bool(certified),
-        n_lists=lists,
-        train_size=32 * lists,
-        nprobe=_as_count(nprobe, "nprobe"),
-        recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
-        seed=_as_seed(seed, "seed"),
-        n_threads=_as_threads(n_threads),
-        progress=progress,
-    )
-    return src, dst, sim, SearchStats(**stats)
-
-
-def default_n_lists(n: int) -> int:
-    """The default number of lists for ``n`` rows: ``2 sqrt(N)``, within ``1..N``.
-
-    Example:
-        >>> default_n_lists(1_000_000)
-        2000
-
-    """
-    return int(_native.default_n_lists(_as_count(n, "n")))
 
 
 def auto_exact(n: int, d: int) -> tuple[bool, str]:

@@ -37,6 +37,15 @@ pub(crate) fn to_py1<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, PyArray
     v.into_pyarray(py)
 }
 
+/// A borrowed C-contiguous 2-D array's values, row-major.
+pub(crate) fn slice2<'a, T: Element>(
+    a: &'a PyReadonlyArray2<'_, T>,
+    what: &str,
+) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| ShapeError::new_err(format!("{what} must be a C-contiguous 2-D array")))
+}
+
 /// An owned row-major vector as an `n x k` numpy array (no copy).
 pub(crate) fn to_py2<T: Element>(
     py: Python<'_>,

@@ -2,17 +2,19 @@
 
 use std::borrow::Cow;
 
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use simclust_core::ivf;
 use simclust_core::similarity::{self, EdgeList, Neighbors};
 
-use crate::arrays::{mat, to_py1, to_py2, vec1};
+use crate::arrays::{mat, slice2, to_py1, to_py2, vec1};
 use crate::detach::run_detached;
 use crate::pages;
 
 type PyNeighbors<'py> = (Bound<'py, PyArray2<u32>>, Bound<'py, PyArray2<f32>>);
+/// Two index arrays: the two ends of each pair.
+type PyPairs<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<u32>>);
 type PyEdges<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<u32>>,
@@ -118,6 +120,73 @@ fn knn_query<'py>(
         similarity::knn_query(xm, ym, k, n_threads, ctl)
     })?;
     neighbors_out(py, nn, xm.n_rows())
+}
+
+/// Exact cosine kNN between two row sets, both ways: each row of `a`'s `k`
+/// nearest rows of `b`, and each row of `b`'s `k` nearest rows of `a`.
+#[pyfunction]
+#[pyo3(signature = (a, b, k, *, n_threads=None, progress=None))]
+fn knn_between<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: PyReadonlyArray2<'py, f32>,
+    k: usize,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<(PyNeighbors<'py>, PyNeighbors<'py>)> {
+    let am = mat(&a, "A")?;
+    let bm = mat(&b, "B")?;
+    let (ab, ba) = run_detached(py, "knn_between", progress.as_ref(), |ctl| {
+        similarity::knn_between(am, bm, k, n_threads, ctl)
+    })?;
+    Ok((
+        neighbors_out(py, ab, am.n_rows())?,
+        neighbors_out(py, ba, bm.n_rows())?,
+    ))
+}
+
+/// A batch call's lists, their start positions and the list pairs.
+type ListBatch<'a> = (Vec<simclust_core::MatRef<'a>>, &'a [u32], Vec<(u32, u32)>);
+
+/// The lists (with the position of each one's first row) and the list
+/// pairs of a batch call.
+fn list_batch<'a>(
+    lists: &'a [PyReadonlyArray2<'_, f32>],
+    starts: &'a PyReadonlyArray1<'_, u32>,
+    pairs: &'a PyReadonlyArray2<'_, u32>,
+) -> PyResult<ListBatch<'a>> {
+    let mats = lists
+        .iter()
+        .map(|a| mat(a, "a list"))
+        .collect::<PyResult<Vec<_>>>()?;
+    if pairs.shape()[1] != 2 {
+        return Err(crate::errors::ShapeError::new_err(format!(
+            "pairs must be an (m, 2) array of list indices, got {:?}",
+            pairs.shape()
+        )));
+    }
+    let p = slice2(pairs, "pairs")?;
+    let pairs = p.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+    Ok((mats, vec1(starts, "starts")?, pairs))
+}
+
+/// The ε-graph edges of list pairs in positions (see
+/// `simclust_core::similarity::list_pair_edges`).
+#[pyfunction]
+#[pyo3(signature = (lists, starts, pairs, threshold, *, n_threads=None))]
+fn list_pair_edges<'py>(
+    py: Python<'py>,
+    lists: Vec<PyReadonlyArray2<'py, f32>>,
+    starts: PyReadonlyArray1<'py, u32>,
+    pairs: PyReadonlyArray2<'py, u32>,
+    threshold: f32,
+    n_threads: Option<usize>,
+) -> PyResult<PyEdges<'py>> {
+    let (mats, starts, pairs) = list_batch(&lists, &starts, &pairs)?;
+    let e = run_detached(py, "list_pair_edges", None, |ctl| {
+        similarity::list_pair_edges(&mats, starts, &pairs, threshold, n_threads, ctl)
+    })?;
+    Ok(edges_out(py, e))
 }
 
 /// Every pair `i < j` with cosine similarity `>= threshold`.
@@ -277,6 +346,93 @@ impl Partition {
         to_py1(py, o.windows(2).map(|w| (w[1] - w[0]) as u64).collect())
     }
 
+    /// The input row at each position: the rows of list `l` are
+    /// `order[offsets[l]:offsets[l + 1]]`, `offsets` the cumulated
+    /// `list_sizes`.
+    #[getter]
+    fn order<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u32>> {
+        to_py1(py, self.inner.order.clone())
+    }
+
+    /// The list pairs `(i, j)`, `i <= j`, an approximate ε-graph probing
+    /// `nprobe` lists compares, sorted, as two arrays.
+    #[pyo3(signature = (nprobe, *, n_threads=None))]
+    fn list_pairs<'py>(
+        &self,
+        py: Python<'py>,
+        nprobe: usize,
+        n_threads: Option<usize>,
+    ) -> PyResult<PyPairs<'py>> {
+        let part = &self.inner;
+        let pairs = run_detached(py, "list_pairs", None, |_| {
+            part.probed_list_pairs(nprobe, n_threads)
+        })?;
+        let (i, j) = pairs.into_iter().unzip();
+        Ok((to_py1(py, i), to_py1(py, j)))
+    }
+
+    /// The pair recall of an ε-graph over these rows (edges `src`, `dst` in
+    /// input rows) on `recall_rows` seeded rows: `(recall, rows)`, `(None,
+    /// 0)` when none are sampled.
+    #[pyo3(signature = (src, dst, threshold, *, recall_rows=1000, seed=0, n_threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn pair_recall(
+        &self,
+        py: Python<'_>,
+        src: PyReadonlyArray1<'_, u32>,
+        dst: PyReadonlyArray1<'_, u32>,
+        threshold: f32,
+        recall_rows: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Option<f64>, usize)> {
+        let (s, d) = (vec1(&src, "src")?, vec1(&dst, "dst")?);
+        if s.len() != d.len() {
+            return Err(crate::errors::ShapeError::new_err(format!(
+                "src and dst must have the same length, got {} and {}",
+                s.len(),
+                d.len()
+            )));
+        }
+        let part = &self.inner;
+        run_detached(py, "pair_recall", None, |ctl| {
+            let edges = s.iter().copied().zip(d.iter().copied());
+            ivf::pair_recall(part, edges, threshold, recall_rows, seed, n_threads, ctl)
+        })
+    }
+
+    /// The recall@k of kNN lists over these rows (`indices`, `similarities`:
+    /// `N x k`, input rows) on `recall_rows` seeded rows: `(recall, rows)`,
+    /// `(None, 0)` when none are sampled.
+    #[pyo3(signature = (indices, similarities, *, recall_rows=1000, seed=0, n_threads=None))]
+    fn knn_recall(
+        &self,
+        py: Python<'_>,
+        indices: PyReadonlyArray2<'_, u32>,
+        similarities: PyReadonlyArray2<'_, f32>,
+        recall_rows: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Option<f64>, usize)> {
+        let k = indices.shape()[1];
+        if similarities.shape() != indices.shape() {
+            return Err(crate::errors::ShapeError::new_err(format!(
+                "indices and similarities must have the same shape, got {:?} and {:?}",
+                indices.shape(),
+                similarities.shape()
+            )));
+        }
+        let nn = Neighbors {
+            k,
+            indices: slice2(&indices, "indices")?.to_vec(),
+            similarities: slice2(&similarities, "similarities")?.to_vec(),
+        };
+        let part = &self.inner;
+        run_detached(py, "knn_recall", None, |ctl| {
+            ivf::measured_knn_recall(part, &nn, recall_rows, seed, n_threads, ctl)
+        })
+    }
+
     /// The undirected kNN graph (edges `>= threshold`) from an approximate
     /// search probing `nprobe` lists, with its recall@k measured on
     /// `recall_rows` seeded rows (0: not measured).
@@ -415,6 +571,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pair_similarity, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_query, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_between, m)?)?;
+    m.add_function(wrap_pyfunction!(list_pair_edges, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_edges_between, m)?)?;
     m.add_function(wrap_pyfunction!(knn_edges, m)?)?;

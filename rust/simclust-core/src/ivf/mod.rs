@@ -250,6 +250,23 @@ impl Partition {
         self.order.len()
     }
 
+    /// The unordered list pairs `(i, j)`, `i <= j`, an approximate search
+    /// with [`Probe::Nearest`]`(nprobe)` compares (each list with the
+    /// `nprobe` lists of nearest centroid, itself first; empty lists left
+    /// out), sorted. A distributed run hands them to tasks: the tiles of a
+    /// pair are those of [`threshold_edges`] of its two lists' rows
+    /// (`similarity::threshold_edges` of one list,
+    /// `similarity::threshold_edges_between` of two), so the tasks find the
+    /// same edges.
+    pub fn probed_list_pairs(
+        &self,
+        nprobe: usize,
+        n_threads: Option<usize>,
+    ) -> Result<Vec<(u32, u32)>> {
+        let pool = parallel::pool(n_threads)?;
+        Ok(self.list_pairs(nprobe, &pool))
+    }
+
     fn list(&self, l: usize) -> (usize, usize) {
         (self.offsets[l], self.offsets[l + 1])
     }
@@ -867,18 +884,43 @@ pub fn knn_measured(
         .max(k);
     let (nn, stats) = knn(part, search_k, nprobe, n_threads, ctl)?;
     let nn = first_neighbours(nn, k);
-    let rows = recall_sample(part.n_rows(), recall_rows, seed);
-    let recall = if rows.is_empty() {
-        None
-    } else {
-        Some(knn_recall(part, &nn, &rows, n_threads, ctl)?)
-    };
+    let (recall, recall_rows) = measured_knn_recall(part, &nn, recall_rows, seed, n_threads, ctl)?;
     Ok(MeasuredKnn {
         nn,
         stats,
         recall,
-        recall_rows: rows.len(),
+        recall_rows,
     })
+}
+
+/// Recall@k of the kNN lists `nn` (input row order) over the partition's
+/// rows, on `recall_rows` rows sampled with `seed` ([`recall_sample`],
+/// [`knn_recall`]): `(None, 0)` when none are. The value [`knn_measured`]
+/// records.
+pub fn measured_knn_recall(
+    part: &Partition,
+    nn: &Neighbors,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Option<f64>, usize)> {
+    let n = part.n_rows();
+    if nn.k == 0 || nn.indices.len() != n * nn.k || nn.similarities.len() != n * nn.k {
+        return Err(Error::Shape(format!(
+            "the kNN lists must be {n} x k with k >= 1 (the partition's rows), got {} values for k = {}",
+            nn.indices.len(),
+            nn.k
+        )));
+    }
+    let rows = recall_sample(n, recall_rows, seed);
+    if rows.is_empty() {
+        return Ok((None, 0));
+    }
+    Ok((
+        Some(knn_recall(part, nn, &rows, n_threads, ctl)?),
+        rows.len(),
+    ))
 }
 
 /// Neighbours an approximate kNN search looks for at least: with fewer,
@@ -1090,18 +1132,8 @@ fn search_measured(
     let (recall, rows) = match probe {
         Probe::Certified(_) => (Some(1.0), 0),
         Probe::Nearest(_) => {
-            let rows = recall_sample(n, recall_rows, seed);
-            let recall = if rows.is_empty() {
-                None
-            } else {
-                let mut degree = vec![0_u64; n];
-                for &(a, b, _) in found.edges.iter().flatten() {
-                    degree[a as usize] += 1;
-                    degree[b as usize] += 1;
-                }
-                Some(edge_recall(part, &degree, threshold, &rows, pool, ctl)?)
-            };
-            (recall, rows.len())
+            let edges = found.edges.iter().flatten().map(|&(a, b, _)| (a, b));
+            measured_pair_recall(part, edges, threshold, recall_rows, seed, pool, ctl)?
         }
     };
     Ok(Measured {
@@ -1332,6 +1364,56 @@ pub fn knn_recall(
         found += got.iter().filter(|&&s| s >= kth).count();
     }
     Ok(found as f64 / (m * k) as f64)
+}
+
+/// Pair recall of an approximate ε-graph at `threshold` over the
+/// partition's rows, given by its `edges` (input rows, each edge once), on
+/// `recall_rows` rows sampled with `seed` ([`recall_sample`]): `(None, 0)`
+/// when none are. The value [`threshold_graph`] records; a distributed run
+/// that found the same edges measures the same recall with it.
+pub fn pair_recall(
+    part: &Partition,
+    edges: impl Iterator<Item = (u32, u32)>,
+    threshold: f32,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Option<f64>, usize)> {
+    crate::similarity::check_threshold(threshold)?;
+    let pool = parallel::pool(n_threads)?;
+    measured_pair_recall(part, edges, threshold, recall_rows, seed, &pool, ctl)
+}
+
+/// [`pair_recall`] on a pool.
+fn measured_pair_recall(
+    part: &Partition,
+    edges: impl Iterator<Item = (u32, u32)>,
+    threshold: f32,
+    recall_rows: usize,
+    seed: u64,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<(Option<f64>, usize)> {
+    let n = part.n_rows();
+    let rows = recall_sample(n, recall_rows, seed);
+    if rows.is_empty() {
+        return Ok((None, 0));
+    }
+    let mut degree = vec![0_u64; n];
+    for (a, b) in edges {
+        for r in [a, b] {
+            let r = r as usize;
+            if r >= n {
+                return Err(Error::Parameter(format!(
+                    "an edge names row {r}, but the partition has {n} rows"
+                )));
+            }
+            degree[r] += 1;
+        }
+    }
+    let recall = edge_recall(part, &degree, threshold, &rows, pool, ctl)?;
+    Ok((Some(recall), rows.len()))
 }
 
 /// Pair recall of an ε-graph, given by each row's `degree`, on the sampled

@@ -156,40 +156,33 @@ fn tile_edges(
     // Pairs within rounding of ±1 are re-checked exactly (see `exact`).
     let (screen, lo) = screen(threshold, d);
     // One edge list per tile, in tile order (row-major, so the tiles of row
-    // block i are contiguous); then per row block, sort.
+    // block i are contiguous); then per row block, sort. A thread's tile
+    // buffer holds the largest tile (a small list pair's, not 4 MiB zeroed
+    // per call, when a distributed task runs many of them).
+    let tile_len = na.min(BLOCK) * nb_rows.min(BLOCK);
     let per_tile = run_indexed(
         &pool,
         tiles.len(),
         ctl,
-        || vec![0.0_f32; BLOCK * BLOCK],
+        || vec![0.0_f32; tile_len],
         |buf, t| {
             let (bi, bj) = tiles[t];
-            let (i0, i1) = block_range(bi, na);
-            let (j0, j1) = block_range(bj, nb_rows);
-            let (ra, rb) = (i1 - i0, j1 - j0);
-            gemm_abt(&xa[i0 * d..i1 * d], ra, &xb[j0 * d..j1 * d], rb, d, buf);
             let mut edges = Vec::new();
-            for r in 0..ra {
-                let row = &buf[r * rb..(r + 1) * rb];
-                let first = if same && bi == bj { r + 1 } else { 0 };
-                let mut c = first;
-                while c < rb {
-                    let end = (c + LANES).min(rb);
-                    if row[c..end].iter().fold(false, |h, &s| h | (s >= screen)) {
-                        for (cc, &s) in row[c..end].iter().enumerate() {
-                            if s >= screen {
-                                let (a, b) = (i0 + r, j0 + c + cc);
-                                let v =
-                                    refine(&xa[a * d..(a + 1) * d], &xb[b * d..(b + 1) * d], s, lo);
-                                if v >= threshold {
-                                    edges.push((a as u32, b as u32, v));
-                                }
-                            }
-                        }
-                    }
-                    c = end;
-                }
-            }
+            let tile = Tile {
+                rows: block_range(bi, na),
+                cols: block_range(bj, nb_rows),
+                diagonal: same && bi == bj,
+            };
+            tile_pairs(
+                xa,
+                xb,
+                d,
+                tile,
+                (threshold, screen, lo),
+                buf,
+                (0, 0),
+                &mut edges,
+            );
             edges
         },
     )?;
@@ -222,6 +215,57 @@ fn tile_edges(
         }
     }
     Ok(out)
+}
+
+/// A tile of an ε-graph: rows `rows.0..rows.1` of one matrix against rows
+/// `cols.0..cols.1` of another (or the same); a `diagonal` tile (a block
+/// with itself) keeps the pairs above its diagonal only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tile {
+    pub(crate) rows: (usize, usize),
+    pub(crate) cols: (usize, usize),
+    pub(crate) diagonal: bool,
+}
+
+/// Appends to `edges` the pairs of one tile of `xa · xbᵀ` (unit rows, `d`
+/// columns) whose similarity is `>= threshold`: one GEMM into `buf`, a
+/// float32 screen at `screen`, the exact re-check near ±1 below `lo` (see
+/// `exact`); rows and columns are shifted by `shift` in the edges. The one
+/// tile body of every exact ε-graph ([`threshold_edges`],
+/// [`threshold_edges_between`], `list_pair_edges`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tile_pairs(
+    xa: &[f32],
+    xb: &[f32],
+    d: usize,
+    tile: Tile,
+    (threshold, screen, lo): (f32, f32, f32),
+    buf: &mut [f32],
+    shift: (u32, u32),
+    edges: &mut Vec<(u32, u32, f32)>,
+) {
+    let ((i0, i1), (j0, j1)) = (tile.rows, tile.cols);
+    let (ra, rb) = (i1 - i0, j1 - j0);
+    gemm_abt(&xa[i0 * d..i1 * d], ra, &xb[j0 * d..j1 * d], rb, d, buf);
+    for r in 0..ra {
+        let row = &buf[r * rb..(r + 1) * rb];
+        let mut c = if tile.diagonal { r + 1 } else { 0 };
+        while c < rb {
+            let end = (c + LANES).min(rb);
+            if row[c..end].iter().fold(false, |h, &s| h | (s >= screen)) {
+                for (cc, &s) in row[c..end].iter().enumerate() {
+                    if s >= screen {
+                        let (a, b) = (i0 + r, j0 + c + cc);
+                        let v = refine(&xa[a * d..(a + 1) * d], &xb[b * d..(b + 1) * d], s, lo);
+                        if v >= threshold {
+                            edges.push((a as u32 + shift.0, b as u32 + shift.1, v));
+                        }
+                    }
+                }
+            }
+            c = end;
+        }
+    }
 }
 
 /// The self-kNN edges (`k` neighbours per row) whose similarity is

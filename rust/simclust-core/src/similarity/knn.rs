@@ -81,30 +81,161 @@ pub(crate) fn knn_on(
     let pool = parallel::pool(n_threads)?;
     Shortlist::ensure_fits(n, k, pool.current_num_threads())?;
     let xn = normalize_rows(x, "X", n_threads)?;
-    let d = x.n_cols();
+    let tiles: Vec<ScreenTile> = upper_tiles(n_blocks(n))
+        .into_iter()
+        .map(|(bi, bj)| ScreenTile {
+            rows: block_range(bi, n),
+            cols: block_range(bj, n),
+            diagonal: bi == bj,
+        })
+        .collect();
+    let rows = ExactRows::new(&xn, x.n_cols(), &pool);
+    let lists = screen_tiles(&xn, n, x.n_cols(), k, &tiles, &rows, &pool, ctl, path)?;
+    Ok(finish(&lists, &rows, n, k, &pool))
+}
+
+/// Exact cosine kNN between two row sets, both ways: each row of `a`'s `k`
+/// nearest rows of `b`, and each row of `b`'s `k` nearest rows of `a`
+/// (indices into the other set; a row of a set with fewer than `k` rows
+/// lists them all, padded with `u32::MAX` and `-inf`).
+///
+/// Every pair of `a x b` is screened once, for both of its rows, with the
+/// screens and the exact re-check of [`knn`], and every listed similarity is
+/// the crate's one exact per-pair value (`exact_cosine` of the two unit
+/// rows): the same bits [`knn`] lists for the pair, whatever matrix the rows
+/// come from. So when `a` and `b` are row blocks of one matrix, merging the
+/// lists of [`knn`] over each block with these over each pair of blocks
+/// (similarity descending, ties to the lower row) gives [`knn`] of the whole
+/// matrix, bit for bit: how a distributed run splits a kNN graph into
+/// block-pair tasks. Requires `k >= 1`.
+///
+/// ```
+/// use simclust_core::{similarity::knn_between, Control, MatRef};
+/// let a = [1.0_f32, 0.0, 0.0, 1.0];
+/// let b = [0.9_f32, 0.1, 0.1, 0.9, -1.0, 0.0];
+/// let (ab, ba) = knn_between(MatRef::new(&a, 2, 2)?, MatRef::new(&b, 3, 2)?, 1, None, &Control::new())?;
+/// assert_eq!((ab.indices, ba.indices), (vec![0, 1], vec![0, 1, 1]));
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn knn_between(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    k: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Neighbors, Neighbors)> {
+    knn_between_on(a, b, k, n_threads, ctl, Path::detect())
+}
+
+/// [`knn_between`] on an explicit screening path.
+pub(crate) fn knn_between_on(
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    k: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+    path: Path,
+) -> Result<(Neighbors, Neighbors)> {
+    check_non_empty(&a, "A")?;
+    check_non_empty(&b, "B")?;
+    check_rows_fit_u32(&a, "A")?;
+    check_rows_fit_u32(&b, "B")?;
+    check_same_cols(&a, "A", &b, "B")?;
+    if k == 0 {
+        return Err(Error::Parameter("k must be at least 1, got 0".into()));
+    }
+    let (na, nb, d) = (a.n_rows(), b.n_rows(), a.n_cols());
+    // One buffer: the rows of `a`, then from a multiple of 32 rows (where the
+    // int16 kernel's column panels start) the rows of `b`. The gap holds
+    // copies of `a`'s first row (unit rows, so the screens' error bounds are
+    // those of `a` and `b`); no tile covers it.
+    let off = na.next_multiple_of(32);
+    let n = off + nb;
+    if n > u32::MAX as usize {
+        return Err(Error::Shape(format!(
+            "A and B have {na} + {nb} rows; at most {} together are supported",
+            u32::MAX - 31
+        )));
+    }
+    let pool = parallel::pool(n_threads)?;
+    Shortlist::ensure_fits(n, k, pool.current_num_threads())?;
+    let mut xn = normalize_rows(a, "A", n_threads)?;
+    xn.reserve_exact((n - na) * d);
+    for _ in na..off {
+        xn.extend_from_within(..d);
+    }
+    xn.extend_from_slice(&normalize_rows(b, "B", n_threads)?);
+    let mut tiles = Vec::with_capacity(n_blocks(na) * n_blocks(nb));
+    for bi in 0..n_blocks(na) {
+        for bj in 0..n_blocks(nb) {
+            let (j0, j1) = block_range(bj, nb);
+            tiles.push(ScreenTile {
+                rows: block_range(bi, na),
+                cols: (off + j0, off + j1),
+                diagonal: false,
+            });
+        }
+    }
     let rows = ExactRows::new(&xn, d, &pool);
+    let lists = screen_tiles(&xn, n, d, k, &tiles, &rows, &pool, ctl, path)?;
+    let all = finish(&lists, &rows, n, k, &pool);
+    let side = |r0: usize, r1: usize, shift: u32| Neighbors {
+        k,
+        indices: all.indices[r0 * k..r1 * k]
+            .iter()
+            .map(|&j| if j == u32::MAX { j } else { j - shift })
+            .collect(),
+        similarities: all.similarities[r0 * k..r1 * k].to_vec(),
+    };
+    Ok((side(0, na, off as u32), side(off, n, 0)))
+}
+
+/// A tile of the screening pass: rows `rows.0..rows.1` against columns
+/// `cols.0..cols.1` of the unit rows; a `diagonal` tile (the same block
+/// twice) counts its pairs above the diagonal only.
+#[derive(Debug, Clone, Copy)]
+struct ScreenTile {
+    rows: (usize, usize),
+    cols: (usize, usize),
+    diagonal: bool,
+}
+
+/// The screening pass of the exact kNN searches over the `n` unit rows
+/// `xn`: every pair of the given tiles offered to both rows' shortlists, on
+/// `path` (int16 where the CPU runs it, else fp32). Returns the per-thread
+/// shortlists, for [`finish`].
+#[allow(clippy::too_many_arguments)]
+fn screen_tiles(
+    xn: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    tiles: &[ScreenTile],
+    rows: &ExactRows<'_>,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+    path: Path,
+) -> Result<Vec<Shortlist>> {
     let quantized = match path {
-        Path::Int16 => Quantized::new(&xn, n, d, &rows, &pool),
+        Path::Int16 => Quantized::new(xn, n, d, rows, pool),
         Path::Fp32 => None,
     };
-    let tiles = upper_tiles(n_blocks(n));
-    let lists = match &quantized {
+    match &quantized {
         Some(q) => run_dynamic(
-            &pool,
+            pool,
             tiles.len(),
             ctl,
             || Shortlist::new(n, q.n_pad(), k, q.eps()),
             |sl, t| {
-                let (bi, bj) = tiles[t];
-                q.screen_tile(block_range(bi, n), block_range(bj, n), bi == bj, sl, &rows);
+                let tile = tiles[t];
+                q.screen_tile(tile.rows, tile.cols, tile.diagonal, sl, rows);
             },
-        )?,
-        None => screen_fp32(&xn, n, d, k, &tiles, &rows, &pool, ctl)?,
-    };
-    Ok(finish(&lists, &rows, n, k, &pool))
+        ),
+        None => screen_fp32(xn, n, d, k, tiles, rows, pool, ctl),
+    }
 }
 
-/// The fp32 screening pass of [`knn_on`]: one GEMM per upper tile, then a
+/// The fp32 screening pass of [`screen_tiles`]: one GEMM per tile, then a
 /// scan offering each pair that passes a row's threshold to that row's
 /// shortlist. Returns the per-thread shortlists.
 #[allow(clippy::too_many_arguments)]
@@ -113,7 +244,7 @@ fn screen_fp32(
     n: usize,
     d: usize,
     k: usize,
-    tiles: &[(usize, usize)],
+    tiles: &[ScreenTile],
     rows: &ExactRows<'_>,
     pool: &rayon::ThreadPool,
     ctl: &Control,
@@ -131,15 +262,16 @@ fn screen_fp32(
             )
         },
         |(sl, buf, tcol), t| {
-            let (bi, bj) = tiles[t];
-            let (i0, i1) = block_range(bi, n);
-            let (j0, j1) = block_range(bj, n);
+            let ScreenTile {
+                rows: (i0, i1),
+                cols: (j0, j1),
+                diagonal,
+            } = tiles[t];
             let (ra, rb) = (i1 - i0, j1 - j0);
             gemm_abt(&xn[i0 * d..i1 * d], ra, &xn[j0 * d..j1 * d], rb, d, buf);
             for (c, tc) in tcol[..rb].iter_mut().enumerate() {
                 *tc = sl.thr(j0 + c);
             }
-            let diagonal = bi == bj;
             for r in 0..ra {
                 let a = i0 + r;
                 let row = &buf[r * rb..(r + 1) * rb];
@@ -438,50 +570,74 @@ mod tests {
         Ok(())
     }
 
-    /// The exact self-kNN by brute force with the final similarity
-    /// function of the screened search, `exact_cosine`: every pair
-    /// evaluated, sorted by (similarity desc, index asc).
-    fn brute_force(x: &[f32], n: usize, d: usize, k: usize) -> Result<Neighbors> {
-        let xn = normalize_rows(MatRef::new(x, n, d)?, "X", None)?;
-        let row = |a: usize| &xn[a * d..(a + 1) * d];
+    /// Per row of the unit rows `xn`, its `k` best rows of `yn` by brute
+    /// force with the final similarity function of the screened searches,
+    /// `exact_cosine` (similarity desc, index asc; `exclude_self` skips the
+    /// row's own index), padded with `(u32::MAX, -inf)` as they pad.
+    fn brute_lists(xn: &[f32], yn: &[f32], d: usize, k: usize, exclude_self: bool) -> Neighbors {
         let (mut indices, mut similarities) = (vec![], vec![]);
-        for a in 0..n {
-            let mut all: Vec<(f32, u32)> = (0..n)
-                .filter(|&b| b != a)
-                .map(|b| (super::super::exact::exact_cosine(row(a), row(b)), b as u32))
+        for (a, xa) in xn.chunks_exact(d).enumerate() {
+            let mut all: Vec<(f32, u32)> = yn
+                .chunks_exact(d)
+                .enumerate()
+                .filter(|&(b, _)| !(exclude_self && b == a))
+                .map(|(b, yb)| (super::super::exact::exact_cosine(xa, yb), b as u32))
                 .collect();
             all.sort_by(|p, q| q.0.total_cmp(&p.0).then(p.1.cmp(&q.1)));
-            indices.extend(all[..k].iter().map(|p| p.1));
-            similarities.extend(all[..k].iter().map(|p| p.0));
+            for slot in 0..k {
+                let (s, j) = all
+                    .get(slot)
+                    .copied()
+                    .unwrap_or((f32::NEG_INFINITY, u32::MAX));
+                indices.push(j);
+                similarities.push(s);
+            }
         }
-        Ok(Neighbors {
+        Neighbors {
             k,
             indices,
             similarities,
-        })
+        }
     }
 
-    /// Every path (int16 where the CPU has AVX-512 VNNI, fp32, and under
-    /// `SIMCLUST_SIMD=portable` the portable GEMM) and thread count returns
-    /// the brute-force lists, bit for bit.
-    fn check_paths(name: &str, x: &[f32], n: usize, d: usize, k: usize) -> Result<()> {
-        let want = brute_force(x, n, d, k)?;
+    /// The exact self-kNN by brute force ([`brute_lists`]).
+    fn brute_force(x: &[f32], n: usize, d: usize, k: usize) -> Result<Neighbors> {
+        let xn = normalize_rows(MatRef::new(x, n, d)?, "X", None)?;
+        Ok(brute_lists(&xn, &xn, d, k, true))
+    }
+
+    /// Asserts that `run(path, threads)` gives `want` on every path (int16
+    /// where the CPU has AVX-512 VNNI, fp32, and under
+    /// `SIMCLUST_SIMD=portable` the portable GEMM) and thread count.
+    fn assert_every_path<T: PartialEq>(
+        name: &str,
+        want: &T,
+        run: impl Fn(Path, usize) -> Result<T>,
+    ) -> Result<()> {
         for path in [Path::Int16, Path::Fp32] {
             for threads in [1, 2] {
-                let got = knn_on(
-                    MatRef::new(x, n, d)?,
-                    k,
-                    Some(threads),
-                    &Control::new(),
-                    path,
-                )?;
                 assert!(
-                    got == want,
+                    run(path, threads)? == *want,
                     "{name}: {path:?} with {threads} threads differs from brute force"
                 );
             }
         }
         Ok(())
+    }
+
+    /// The self-kNN on every path and thread count is the brute force, bit
+    /// for bit.
+    fn check_paths(name: &str, x: &[f32], n: usize, d: usize, k: usize) -> Result<()> {
+        let want = brute_force(x, n, d, k)?;
+        assert_every_path(name, &want, |path, threads| {
+            knn_on(
+                MatRef::new(x, n, d)?,
+                k,
+                Some(threads),
+                &Control::new(),
+                path,
+            )
+        })
     }
 
     #[test]
@@ -501,6 +657,103 @@ mod tests {
         check_paths("small n", &clustered(50, 65, 4, 0.4, 5), 50, 65, 49)?;
         check_paths("n = 2", &uniform(6, 6, -0.5), 2, 3, 1)?;
         check_paths("d = 384", &clustered(1500, 384, 60, 0.6, 7), 1500, 384, 10)?;
+        Ok(())
+    }
+
+    /// [`knn_between`] on every path and thread count is the brute force
+    /// both ways, bit for bit.
+    fn check_between(name: &str, a: &[f32], b: &[f32], d: usize, k: usize) -> Result<()> {
+        let (na, nb) = (a.len() / d, b.len() / d);
+        let an = normalize_rows(MatRef::new(a, na, d)?, "A", None)?;
+        let bn = normalize_rows(MatRef::new(b, nb, d)?, "B", None)?;
+        let want = (
+            brute_lists(&an, &bn, d, k, false),
+            brute_lists(&bn, &an, d, k, false),
+        );
+        assert_every_path(name, &want, |path, threads| {
+            let (am, bm) = (MatRef::new(a, na, d)?, MatRef::new(b, nb, d)?);
+            knn_between_on(am, bm, k, Some(threads), &Control::new(), path)
+        })
+    }
+
+    #[test]
+    fn between_is_exact_on_every_path() -> Result<()> {
+        use crate::testdata::{clustered, uniform};
+        let d = 29;
+        let x = clustered(2 * BLOCK + 500, d, 30, 0.5, 11);
+        let (a, b) = x.split_at((BLOCK + 77) * d);
+        check_between("clustered, A not a multiple of 32", a, b, d, 10)?;
+        check_between("clustered, B first", b, a, d, 10)?;
+        let (a, b) = x.split_at(BLOCK * d);
+        check_between("clustered, whole tiles", a, b, d, 7)?;
+        let y = uniform(60 * 5, 12, -0.5);
+        check_between("k above both sides", &y[..20 * 5], &y[20 * 5..], 5, 50)?;
+        check_between("one row each", &y[..5], &y[5..10], 5, 1)?;
+        let z = clustered(900, 384, 40, 0.6, 13);
+        check_between("d = 384", &z[..300 * 384], &z[300 * 384..], 384, 10)?;
+        Ok(())
+    }
+
+    #[test]
+    fn between_handles_duplicates_across_the_sides() -> Result<()> {
+        // copies of one row on both sides, and scaled copies: ties at 1.0
+        let (n, d) = (700, 17);
+        let mut x = crate::testdata::clustered(n, d, 9, 0.4, 14);
+        let row: Vec<f32> = x[2 * d..3 * d].to_vec();
+        for c in (0..n).step_by(9) {
+            let s = 0.5 + (c % 5) as f32;
+            for p in 0..d {
+                x[c * d + p] = s * row[p];
+            }
+        }
+        let (a, b) = x.split_at(333 * d);
+        check_between("duplicates k=1", a, b, d, 1)?;
+        check_between("duplicates k=40", a, b, d, 40)?;
+        Ok(())
+    }
+
+    /// The self-kNN of a matrix is the merge of the self-kNN of each block
+    /// and [`knn_between`] of each pair of blocks: the distributed plan.
+    #[test]
+    fn blocks_and_block_pairs_merge_to_the_self_knn() -> Result<()> {
+        let (n, d, k) = (3 * BLOCK + 100, 12, 8);
+        let x = crate::testdata::clustered(n, d, 20, 0.5, 15);
+        let want = knn(MatRef::new(&x, n, d)?, k, Some(2), &Control::new())?;
+        let bounds: Vec<(usize, usize)> = (0..n_blocks(n)).map(|b| block_range(b, n)).collect();
+        let mut total = TopK::new(n, k);
+        let mut offer = |r0: usize, c0: usize, nn: &Neighbors| {
+            for (r, (idx, sims)) in nn
+                .indices
+                .chunks(k)
+                .zip(nn.similarities.chunks(k))
+                .enumerate()
+            {
+                for (&j, &s) in idx.iter().zip(sims) {
+                    if j != u32::MAX {
+                        total.push(r0 + r, s, c0 as u32 + j);
+                    }
+                }
+            }
+        };
+        let ctl = Control::new();
+        for (i, &(a0, a1)) in bounds.iter().enumerate() {
+            let a = MatRef::new(&x[a0 * d..a1 * d], a1 - a0, d)?;
+            offer(a0, a0, &knn(a, k, Some(1), &ctl)?);
+            for &(b0, b1) in &bounds[i + 1..] {
+                let b = MatRef::new(&x[b0 * d..b1 * d], b1 - b0, d)?;
+                let (ab, ba) = knn_between(a, b, k, Some(1), &ctl)?;
+                offer(a0, b0, &ab);
+                offer(b0, a0, &ba);
+            }
+        }
+        let (indices, similarities) = total.into_parts();
+        assert!(
+            want == Neighbors {
+                k,
+                indices,
+                similarities
+            }
+        );
         Ok(())
     }
 
