@@ -20,12 +20,15 @@ use crate::error::{Error, Result};
 /// ```
 pub fn ensure_allocatable(bytes: usize, what: &str) -> Result<()> {
     let mut probe: Vec<u8> = Vec::new();
-    probe
-        .try_reserve_exact(bytes)
-        .map_err(|_| Error::OutOfMemory {
-            what: what.to_string(),
-            bytes: bytes as u64,
-        })
+    let reserved = probe.try_reserve_exact(bytes);
+    // The probe is never used: without this, an optimised build may assume
+    // the allocation succeeds and remove it (measured: a release build
+    // "reserved" 8 EiB), leaving the real allocation to abort the process.
+    std::hint::black_box(&mut probe);
+    reserved.map_err(|_| Error::OutOfMemory {
+        what: what.to_string(),
+        bytes: bytes as u64,
+    })
 }
 
 /// `bytes` as a short human-readable size (`"12.0 GB"`).
