@@ -85,8 +85,6 @@ struct Scores {
     own: Vec<f64>,
     sq: Vec<f64>,
     best: Vec<f32>,
-    /// The partitioned search's [`Overestimate`] (`None`: exact).
-    overestimate: Option<Overestimate>,
 }
 
 /// Rows read between two [`Gathered::release_rows`] calls while the rows
@@ -242,14 +240,16 @@ pub fn silhouette(
     let work = queries as f64 * k as f64 * d as f64;
     let pairs_total = queries as u64 * k as u64;
     let (method, auto) = search::resolve(plan.method, k, work);
-    let (scores, record) = if method == Method::Ivf {
-        probed_scores(g, &means, plan, &pool, ctl, (auto, work, pairs_total))?
+    let (scores, record, overestimate) = if method == Method::Ivf {
+        let (scores, record, over) =
+            probed_scores(g, &means, plan, &pool, ctl, (auto, work, pairs_total))?;
+        (scores, record, Some(over))
     } else {
         let record = Record::exact(auto, work, pairs_total);
-        (exact_scores(g, &means, &pool, ctl)?, record)
+        (exact_scores(g, &means, &pool, ctl)?, record, None)
     };
     let a_b = |p, n| cosine_a_b(&scores, p, n, scores.best[p]);
-    Ok((finish(g, a_b, scores.overestimate), record))
+    Ok((finish(g, a_b, overestimate), record))
 }
 
 /// Per gathered position, the mean Euclidean distance to the other members
@@ -413,7 +413,6 @@ fn exact_scores(
         own: Vec::with_capacity(m),
         sq: Vec::with_capacity(m),
         best: Vec::with_capacity(m),
-        overestimate: None,
     };
     for (own, sq, best) in per_task {
         scores.own.extend(own);
@@ -434,7 +433,7 @@ fn probed_scores(
     pool: &rayon::ThreadPool,
     ctl: &Control,
     (auto, work, pairs_total): (bool, f64, u64),
-) -> Result<(Scores, Record)> {
+) -> Result<(Scores, Record, Overestimate)> {
     let cl = &g.clusters;
     let (k, d, m) = (cl.k(), g.d, cl.n_clustered());
     // clusters whose members cancel out exactly have a zero mean: every row's
@@ -484,7 +483,6 @@ fn probed_scores(
         own: vec![0.0; m],
         sq: vec![0.0; m],
         best: vec![f32::NEG_INFINITY; m],
-        overestimate: None,
     };
     let mut pairs_computed = near.pairs_computed;
     for block in query.chunks(QUERY_BLOCK) {
@@ -517,14 +515,17 @@ fn probed_scores(
         .map(|&p| p as usize)
         .filter(|&p| scores.best[p] == f32::NEG_INFINITY)
         .collect();
-    for (&p, v) in unmatched
-        .iter()
-        .zip(exact_best_of(g, means, &unmatched, pool, ctl)?)
-    {
+    for (&p, v) in unmatched.iter().zip(exact_best_of(
+        g,
+        means,
+        &slot_of_pos,
+        &unmatched,
+        pool,
+        ctl,
+    )?) {
         scores.best[p] = v;
     }
-    let check = probed_recall(g, means, &query, &scores, plan, pool, ctl)?;
-    scores.overestimate = Some(check.overestimate);
+    let check = probed_recall(g, means, &slot_of_pos, &query, &scores, plan, pool, ctl)?;
     let record = Record {
         method: Method::Ivf,
         auto,
@@ -536,7 +537,7 @@ fn probed_scores(
         pairs_computed,
         pairs_total,
     };
-    Ok((scores, record))
+    Ok((scores, record, check.overestimate))
 }
 
 /// Each live cluster mean's [`MEAN_NEIGHBOURS`] nearest live means, found
@@ -736,9 +737,11 @@ struct SampleCheck {
 /// gathered positions) against their exact `b` by brute force over every
 /// mean: whether the probed search found their nearest other cluster mean,
 /// and by how much their silhouette came out too high where it did not.
+#[allow(clippy::too_many_arguments)]
 fn probed_recall(
     g: &Gathered,
     means: &Means<'_>,
+    slot_of_pos: &[u32],
     query: &[u32],
     scores: &Scores,
     plan: &Plan,
@@ -756,9 +759,8 @@ fn probed_recall(
             overestimate: Overestimate::default(),
         });
     }
-    let exact = exact_best_of(g, means, &sample, pool, ctl)?;
+    let exact = exact_best_of(g, means, slot_of_pos, &sample, pool, ctl)?;
     let tie = margin(g.d);
-    let slot_of_pos = slot_of_positions(g);
     let (mut found, mut sum, mut max) = (0_usize, 0.0_f64, 0.0_f64);
     for (&p, &e) in sample.iter().zip(&exact) {
         if scores.best[p] >= e - tie {
@@ -787,16 +789,16 @@ fn probed_recall(
 }
 
 /// The exact largest similarity of the rows at `positions` to another
-/// cluster's mean.
+/// cluster's mean (`slot_of_pos`: each gathered position's cluster).
 fn exact_best_of(
     g: &Gathered,
     means: &Means<'_>,
+    slot_of_pos: &[u32],
     positions: &[usize],
     pool: &rayon::ThreadPool,
     ctl: &Control,
 ) -> Result<Vec<f32>> {
     let (k, d) = (g.clusters.k(), g.d);
-    let slot_of_pos = slot_of_positions(g);
     let per_task = run_indexed(
         pool,
         positions.len().div_ceil(ROWS),
