@@ -58,7 +58,7 @@ import threadpoolctl  # noqa: E402
 T = TypeVar("T")
 MIB = 1024 * 1024
 SETTLE_S = 0.5
-SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni")
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")
 # Display names of modules whose import name differs.
 _DISPLAY_NAMES = {"sklearn": "scikit-learn"}
 

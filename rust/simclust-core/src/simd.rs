@@ -2,7 +2,8 @@
 //!
 //! By default every kernel picks the fastest path the CPU has, at run time
 //! (the `gemm` crate's AVX-512/AVX2 GEMM, k-means' AVX2+FMA lanes, the exact
-//! self-kNN's int16 screening with AVX-512 VNNI). Setting
+//! self-kNN's bf16 screening with AMX or int16 screening with AVX-512 VNNI).
+//! Setting
 //! `SIMCLUST_SIMD=portable` forces the portable paths (plain Rust that the
 //! compiler vectorises for the baseline target), so the tests can exercise
 //! them on any machine. Results of the portable path agree with the fast
@@ -48,14 +49,18 @@ pub fn check_setting() -> Result<()> {
 }
 
 /// The SIMD level the kernels run at: `"portable"` when forced, else the
-/// widest x86 level the CPU has (`"avx512_vnni"` when the exact self-kNN
-/// screens with the int16 VNNI kernel, `"avx512"`, `"avx2"`) or `"baseline"`.
+/// widest x86 level the CPU has (`"amx_bf16"` when the exact self-kNN screens
+/// with the bf16 AMX kernel, `"avx512_vnni"` with the int16 VNNI kernel,
+/// `"avx512"`, `"avx2"`) or `"baseline"`.
 pub fn active_level() -> &'static str {
     if forced_portable() {
         return "portable";
     }
     #[cfg(target_arch = "x86_64")]
     {
+        if crate::similarity::amx_usable() {
+            return "amx_bf16";
+        }
         if std::is_x86_feature_detected!("avx512f") {
             if std::is_x86_feature_detected!("avx512vnni") {
                 return "avx512_vnni";

@@ -24,7 +24,7 @@
 //! partial sum needs to fit, only the result). The screened similarity is
 //! `v = f32(<q_a, q_b>) * f32(1/S^2)`: three roundings of relative size
 //! `2^-24` of a value of magnitude at most `(1 + nu + e)^2 < 1.3` (as
-//! `eps <= 0.01` is required), so within `conv = 2^-22` of `<q_a, q_b>/S^2`. [`ExactRows::int16_eps`] adds the error of the final
+//! `eps <= 0.01` is required), so within `conv = 2^-22` of `<q_a, q_b>/S^2`. [`ExactRows::quantized_eps`] adds the error of the final
 //! similarity and a safety factor. For `d = 384` and typical embeddings
 //! `S` is about 46,000 and `eps` about `5e-4`.
 
@@ -128,7 +128,7 @@ impl Quantized {
             return None;
         }
         let e = (0.5 + 2f64.powi(-30)) * (d as f64).sqrt() / scale;
-        let eps = rows.int16_eps(e, 2f64.powi(-22));
+        let eps = rows.quantized_eps(e, 2f64.powi(-22));
         if eps > MAX_EPS {
             return None;
         }
@@ -172,21 +172,7 @@ impl Quantized {
                     continue; // every pair of the block has b <= a
                 }
                 let masks = self.block(r0, c0, i1 - r0, sl.thresholds(), &mut out);
-                for (r, &m) in masks.iter().enumerate() {
-                    let a = r0 + r;
-                    let mut m = m;
-                    while m != 0 {
-                        let c = m.trailing_zeros() as usize;
-                        m &= m - 1;
-                        let b = c0 + c;
-                        if a >= i1 || b >= j1 || (diagonal && b <= a) {
-                            continue;
-                        }
-                        let v = out[r * COLS + c];
-                        sl.push(a, v, b as u32, rows);
-                        sl.push(b, v, a as u32, rows);
-                    }
-                }
+                sl.offer_block(&masks, &out, COLS, (r0, c0), (i1, j1), diagonal, rows);
             }
         }
     }

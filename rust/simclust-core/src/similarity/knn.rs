@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::matrix::{check_same_cols, MatRef};
 use crate::parallel::{self, Control};
 
+use super::amx::Bf16Rows;
 use super::exact::{dot64, exact_cosines};
 use super::int16::Quantized;
 use super::normalize::{check_non_empty, normalize_rows};
@@ -200,10 +201,60 @@ struct ScreenTile {
     diagonal: bool,
 }
 
+/// The rounded rows of a fast screening path, with their error bound.
+enum Screener {
+    Bf16(Bf16Rows),
+    Int16(Quantized),
+}
+
+impl Screener {
+    /// The rows for `path`, falling back to the next path down (bf16 to
+    /// int16) where the CPU lacks the kernel or the bound is too loose;
+    /// `None` for the fp32 GEMM.
+    fn new(
+        path: Path,
+        xn: &[f32],
+        n: usize,
+        d: usize,
+        rows: &ExactRows<'_>,
+        pool: &rayon::ThreadPool,
+    ) -> Option<Self> {
+        let int16 = || Quantized::new(xn, n, d, rows, pool).map(Screener::Int16);
+        match path {
+            Path::Amx => Bf16Rows::new(xn, n, d, rows, pool)
+                .map(Screener::Bf16)
+                .or_else(int16),
+            Path::Int16 => int16(),
+            Path::Fp32 => None,
+        }
+    }
+
+    fn eps(&self) -> f64 {
+        match self {
+            Screener::Bf16(q) => q.eps(),
+            Screener::Int16(q) => q.eps(),
+        }
+    }
+
+    fn n_pad(&self) -> usize {
+        match self {
+            Screener::Bf16(q) => q.n_pad(),
+            Screener::Int16(q) => q.n_pad(),
+        }
+    }
+
+    fn screen_tile(&self, tile: ScreenTile, sl: &mut Shortlist, rows: &ExactRows<'_>) {
+        match self {
+            Screener::Bf16(q) => q.screen_tile(tile.rows, tile.cols, tile.diagonal, sl, rows),
+            Screener::Int16(q) => q.screen_tile(tile.rows, tile.cols, tile.diagonal, sl, rows),
+        }
+    }
+}
+
 /// The screening pass of the exact kNN searches over the `n` unit rows
 /// `xn`: every pair of the given tiles offered to both rows' shortlists, on
-/// `path` (int16 where the CPU runs it, else fp32). Returns the per-thread
-/// shortlists, for [`finish`].
+/// `path` (bf16 AMX or int16 VNNI where the CPU runs it, else fp32).
+/// Returns the per-thread shortlists, for [`finish`].
 #[allow(clippy::too_many_arguments)]
 fn screen_tiles(
     xn: &[f32],
@@ -216,20 +267,13 @@ fn screen_tiles(
     ctl: &Control,
     path: Path,
 ) -> Result<Vec<Shortlist>> {
-    let quantized = match path {
-        Path::Int16 => Quantized::new(xn, n, d, rows, pool),
-        Path::Fp32 => None,
-    };
-    match &quantized {
+    match Screener::new(path, xn, n, d, rows, pool) {
         Some(q) => run_dynamic(
             pool,
             tiles.len(),
             ctl,
             || Shortlist::new(n, q.n_pad(), k, q.eps()),
-            |sl, t| {
-                let tile = tiles[t];
-                q.screen_tile(tile.rows, tile.cols, tile.diagonal, sl, rows);
-            },
+            |sl, t| q.screen_tile(tiles[t], sl, rows),
         ),
         None => screen_fp32(xn, n, d, k, tiles, rows, pool, ctl),
     }
@@ -606,15 +650,15 @@ mod tests {
         Ok(brute_lists(&xn, &xn, d, k, true))
     }
 
-    /// Asserts that `run(path, threads)` gives `want` on every path (int16
-    /// where the CPU has AVX-512 VNNI, fp32, and under
+    /// Asserts that `run(path, threads)` gives `want` on every path (bf16
+    /// where the CPU has AMX, int16 where it has AVX-512 VNNI, fp32, and under
     /// `SIMCLUST_SIMD=portable` the portable GEMM) and thread count.
     fn assert_every_path<T: PartialEq>(
         name: &str,
         want: &T,
         run: impl Fn(Path, usize) -> Result<T>,
     ) -> Result<()> {
-        for path in [Path::Int16, Path::Fp32] {
+        for path in [Path::Amx, Path::Int16, Path::Fp32] {
             for threads in [1, 2] {
                 assert!(
                     run(path, threads)? == *want,
@@ -789,7 +833,9 @@ mod tests {
     #[test]
     fn int16_path_runs_where_the_cpu_has_vnni() {
         let vnni = super::super::int16::Vnni::detect().is_some();
-        assert_eq!(Path::detect() == Path::Int16, vnni);
+        let amx = super::super::amx::Amx::detect().is_some();
+        assert_eq!(Path::detect() == Path::Amx, amx);
+        assert_eq!(Path::detect() == Path::Int16, vnni && !amx);
         #[cfg(target_arch = "x86_64")]
         if !crate::simd::forced_portable() {
             assert_eq!(
@@ -800,9 +846,27 @@ mod tests {
         }
     }
 
+    /// CPU seconds this process has used (user + system, from
+    /// /proc/self/stat; 0 where that is missing).
+    fn cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (tick(11) + tick(12)) / 100.0 // utime, stime in clock ticks (USER_HZ = 100)
+    }
+
     /// `cargo test --release -p simclust-core knn_timing -- --ignored
-    /// --nocapture`: self-kNN k = 10 of 100k x 384 clustered rows, each
-    /// path, 2 threads, 3 runs; writes the unit rows to /tmp/x100k.f32.
+    /// --nocapture`: self-kNN k = 10 of 100k x 384 clustered rows on each
+    /// path (`KNN_TIMING_PATHS`, default `amx,int16,fp32`), round-robin, 2
+    /// threads, 3 runs; wall and CPU seconds (CPU time is steadier on a
+    /// shared machine). Writes the unit rows to /tmp/x100k.f32.
     #[test]
     #[ignore]
     fn knn_timing() -> Result<()> {
@@ -811,17 +875,34 @@ mod tests {
         let xn = normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
         let bytes: Vec<u8> = xn.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write("/tmp/x100k.f32", bytes).map_err(|e| Error::Parameter(e.to_string()))?;
+        let wanted = std::env::var("KNN_TIMING_PATHS").unwrap_or_else(|_| "amx,int16,fp32".into());
+        let paths: Vec<Path> = [
+            ("amx", Path::Amx),
+            ("int16", Path::Int16),
+            ("fp32", Path::Fp32),
+        ]
+        .into_iter()
+        .filter(|(name, _)| wanted.split(',').any(|w| w.trim() == *name))
+        .map(|(_, p)| p)
+        .collect();
+        let mut times = vec![(vec![], vec![]); paths.len()];
         let mut results = vec![];
-        for path in [Path::Int16, Path::Fp32] {
-            let mut times = vec![];
-            for _ in 0..3 {
-                let t = std::time::Instant::now();
-                let nn = knn_on(MatRef::new(&xn, n, d)?, k, Some(2), &Control::new(), path)?;
-                times.push(t.elapsed().as_secs_f64());
+        for _ in 0..3 {
+            for (path, (wall, cpu)) in paths.iter().zip(&mut times) {
+                let (t, c) = (std::time::Instant::now(), cpu_seconds());
+                let nn = knn_on(MatRef::new(&xn, n, d)?, k, Some(2), &Control::new(), *path)?;
+                wall.push(t.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - c);
                 results.push(nn);
             }
-            times.sort_by(f64::total_cmp);
-            println!("{path:?}: {times:.2?} s, median {:.2} s", times[1]);
+        }
+        for (path, (wall, cpu)) in paths.iter().zip(&mut times) {
+            wall.sort_by(f64::total_cmp);
+            cpu.sort_by(f64::total_cmp);
+            println!(
+                "{path:?}: wall {wall:.2?} s (median {:.2}), cpu {cpu:.2?} s (median {:.2})",
+                wall[1], cpu[1]
+            );
         }
         assert!(results.windows(2).all(|w| w[0] == w[1]));
         Ok(())

@@ -10,6 +10,7 @@
 //! count, and every reduction is order-independent (a top-k under a total
 //! order, or a sort), so results are bit-identical for any thread count.
 
+mod amx;
 pub(crate) mod exact;
 mod graph;
 pub(crate) mod int16;
@@ -22,6 +23,11 @@ pub(crate) mod topk;
 pub use crate::tiles::BLOCK;
 pub use exact::pair_similarities;
 pub(crate) use graph::{check_threshold, edges_from_neighbors};
+
+/// Whether the exact self-kNN screens with the bf16 AMX kernel here.
+pub(crate) fn amx_usable() -> bool {
+    amx::Amx::detect().is_some()
+}
 pub use graph::{knn_edges, threshold_edges, threshold_edges_between, EdgeList};
 pub(crate) use knn::{check_rows_fit_u32, refine_lists};
 pub use knn::{knn, knn_between, knn_query, Neighbors};

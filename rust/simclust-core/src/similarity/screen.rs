@@ -1,8 +1,8 @@
 //! Exact self-kNN by screening: a fast, approximate similarity for every
 //! pair, then an exact value for every pair that could still be listed.
 //!
-//! The tile kernels (the fp32 GEMM, or the int16 VNNI kernel of
-//! [`super::int16`]) produce for each pair `(a, b)` a *screened* similarity
+//! The tile kernels (the fp32 GEMM, the int16 VNNI kernel of
+//! [`super::int16`] or the bf16 AMX kernel of [`super::amx`]) produce for each pair `(a, b)` a *screened* similarity
 //! `v` with a proven error bound `|v - f(a, b)| <= eps`, where `f` is the one
 //! function the final similarity of every listed pair is computed with,
 //! [`super::exact::exact_cosine`] ([`ExactRows::cosines`]). A per-row
@@ -22,8 +22,8 @@
 //! is evaluated there (if it was not before) and is selected from exact
 //! values. The output is therefore the top-`k` by `f` over *all* pairs,
 //! whatever `eps`, the screening kernel, the thread count or the order the
-//! pairs arrived in: the fp32, the portable and the int16 paths return the
-//! same lists, bit for bit.
+//! pairs arrived in: the fp32, the portable, the int16 and the bf16 paths
+//! return the same lists, bit for bit.
 
 use rayon::prelude::*;
 
@@ -47,13 +47,18 @@ pub(crate) enum Path {
     Fp32,
     /// Tiles from the int16 AVX-512 VNNI kernel, where the CPU has it.
     Int16,
+    /// Tiles from the bf16 AMX kernel ([`super::amx`]), where the CPU has it.
+    Amx,
 }
 
 impl Path {
-    /// The fastest path this CPU runs: [`Path::Int16`] when AVX-512 VNNI is
-    /// present and the portable paths are not forced, else [`Path::Fp32`].
+    /// The fastest path this CPU runs, unless the portable paths are forced:
+    /// [`Path::Amx`] with AMX-BF16, else [`Path::Int16`] with AVX-512 VNNI,
+    /// else [`Path::Fp32`].
     pub(crate) fn detect() -> Self {
-        if super::int16::Vnni::detect().is_some() {
+        if super::amx::Amx::detect().is_some() {
+            Path::Amx
+        } else if super::int16::Vnni::detect().is_some() {
             Path::Int16
         } else {
             Path::Fp32
@@ -128,12 +133,14 @@ impl<'a> ExactRows<'a> {
         SAFETY * (gamma * (1.0 + self.nu).powi(2) + self.final_error())
     }
 
-    /// The bound `eps` for int16 screening (see [`super::int16`]): with
-    /// `e >= |q/S - x|` for every row, `| <q_a, q_b>/S^2 - <x_a, x_b> | <=
-    /// e (2 + 2 nu + e)`; `conv` bounds the error of turning the exact
-    /// integer into the f32 `v`. Adding [`Self::final_error`] bounds `|v - f|`;
-    /// the sum is multiplied by a safety factor of 1.25.
-    pub(crate) fn int16_eps(&self, e: f64, conv: f64) -> f64 {
+    /// The bound `eps` for screening with rounded rows `q` (the int16 rows
+    /// of [`super::int16`], scaled back, or the bf16 rows of
+    /// [`super::amx`]): with `e >= |q - x|` for every row, `| <q_a, q_b> -
+    /// <x_a, x_b> | <= e (2 + 2 nu + e)`; `conv` bounds the error of the
+    /// screened f32 `v` against the exact `<q_a, q_b>`. Adding
+    /// [`Self::final_error`] bounds `|v - f|`; the sum is multiplied by a
+    /// safety factor of 1.25.
+    pub(crate) fn quantized_eps(&self, e: f64, conv: f64) -> f64 {
         let nu = self.nu;
         SAFETY * (e * (2.0 + 2.0 * nu + e) + conv + self.final_error())
     }
@@ -265,6 +272,39 @@ impl Shortlist {
         self.len[row] += 1;
         if len + 1 == self.cap {
             self.compact(row, rows);
+        }
+    }
+
+    /// Offers the pairs a screening kernel flagged in a block to both of
+    /// their rows: bit `c` of `masks[r]` is the pair of row `r0 + r` and
+    /// column `c0 + c`, with screened value `vals[r * stride + c]`. Pairs
+    /// outside the tile (`a >= i1` or `b >= j1`) and, on a `diagonal` tile,
+    /// pairs with `b <= a` are skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn offer_block(
+        &mut self,
+        masks: &[u32],
+        vals: &[f32],
+        stride: usize,
+        (r0, c0): (usize, usize),
+        (i1, j1): (usize, usize),
+        diagonal: bool,
+        rows: &ExactRows<'_>,
+    ) {
+        for (r, &m) in masks.iter().enumerate() {
+            let a = r0 + r;
+            let mut m = m;
+            while m != 0 {
+                let c = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let b = c0 + c;
+                if a >= i1 || b >= j1 || (diagonal && b <= a) {
+                    continue;
+                }
+                let v = vals[r * stride + c];
+                self.push(a, v, b as u32, rows);
+                self.push(b, v, a as u32, rows);
+            }
         }
     }
 
