@@ -36,8 +36,15 @@ use super::knn::Neighbors;
 /// Safety factor applied to the derived error bounds.
 const SAFETY: f64 = 1.25;
 
-/// Extra slots per row beyond `2k`, so that small `k` still batch work.
-const SLACK: usize = 16;
+/// Slots per row of a [`Shortlist`] for `k` neighbours. Twice what the
+/// int16 screen needs: the bf16 screen's wider bound keeps more pairs
+/// undecided, and a fuller buffer is compacted (and its pairs evaluated
+/// exactly) later, with a higher `k`-th bound that rules more of them out
+/// (measured at 100k x 384, k = 10: 16% less CPU time for the bf16 path
+/// than `2k + 16` slots, the int16 path unchanged; `8k + 64` was no better).
+fn capacity(k: usize) -> usize {
+    4 * k + 32
+}
 
 /// The screening path of the exact self-kNN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +202,7 @@ pub(crate) struct Shortlist {
 impl Shortlist {
     /// Bytes [`Shortlist::new`] allocates for `n` rows.
     pub(crate) fn bytes(n: usize, k: usize) -> usize {
-        let cap = 2 * k + SLACK;
+        let cap = capacity(k);
         n.saturating_mul(cap.saturating_mul(8).saturating_add(40))
     }
 
@@ -210,7 +217,7 @@ impl Shortlist {
     /// Empty lists for `n` rows, `k` neighbours, screened values within
     /// `eps` of the exact ones; `thr` is padded to `n_pad >= n` rows.
     pub(crate) fn new(n: usize, n_pad: usize, k: usize, eps: f64) -> Self {
-        let cap = 2 * k + SLACK;
+        let cap = capacity(k);
         let mut thr = vec![f32::NEG_INFINITY; n_pad.max(n)];
         thr[n..].fill(f32::INFINITY);
         Self {
