@@ -65,6 +65,49 @@ impl Vnni {
     }
 }
 
+/// The instructions the int16 screen multiplies with: AVX-512 VNNI
+/// (`vpdpwssd`), or AVX2 (`vpmaddwd` then `vpaddd`, for CPUs without
+/// AVX-512). Both compute the same exact integer dot products, so the
+/// screened values are the same bits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Int16Isa {
+    /// AVX-512 VNNI, proven by [`Vnni`].
+    Vnni(Vnni),
+    /// AVX2, proven by [`Avx2`].
+    Avx2(Avx2),
+}
+
+impl Int16Isa {
+    /// The fastest of the two this CPU runs; `None` under
+    /// `SIMCLUST_SIMD=portable` or without AVX2.
+    pub(crate) fn detect() -> Option<Self> {
+        Vnni::detect()
+            .map(Int16Isa::Vnni)
+            .or_else(|| Avx2::detect().map(Int16Isa::Avx2))
+    }
+}
+
+/// Proof that the CPU runs AVX2 and that the portable paths are not forced:
+/// the only way to reach the AVX2 int16 kernel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// `Some` when the AVX2 int16 kernel may run here.
+    pub(crate) fn detect() -> Option<Self> {
+        if crate::simd::forced_portable() {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                return Some(Avx2(()));
+            }
+        }
+        None
+    }
+}
+
 /// Sixteen i32 lanes, aligned for a full-width load.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
@@ -76,7 +119,7 @@ struct Lanes([i32; 16]);
 /// last odd coordinate are zero.
 #[derive(Debug)]
 pub(crate) struct Quantized {
-    vnni: Vnni,
+    isa: Int16Isa,
     n: usize,
     n_pad: usize,
     pairs: usize,
@@ -88,16 +131,16 @@ pub(crate) struct Quantized {
 }
 
 impl Quantized {
-    /// Quantises the `n x d` unit rows `xn`; `None` when the kernel cannot
-    /// run here or the bound would be too loose to help.
+    /// Quantises the `n x d` unit rows `xn` for the kernel `isa`; `None`
+    /// when the bound would be too loose to help.
     pub(crate) fn new(
+        isa: Int16Isa,
         xn: &[f32],
         n: usize,
         d: usize,
         rows: &ExactRows<'_>,
         pool: &rayon::ThreadPool,
     ) -> Option<Self> {
-        let vnni = Vnni::detect()?;
         let max_abs = pool.install(|| {
             xn.par_chunks(1 << 16)
                 .map(|c| c.iter().fold(0.0_f32, |m, &v| m.max(v.abs())))
@@ -133,7 +176,7 @@ impl Quantized {
             return None;
         }
         Some(Self {
-            vnni,
+            isa,
             n,
             n_pad,
             pairs,
@@ -203,15 +246,22 @@ impl Quantized {
         let tc = &thr[c0..c0 + COLS];
         #[cfg(target_arch = "x86_64")]
         {
-            let _ = self.vnni;
             // SAFETY: a `Vnni` exists only where `avx512f` and `avx512vnni`
-            // were detected at run time; the slices have `pairs` panels each
-            // and the lane offset `r0 % 16 + 7` is below 16.
-            unsafe { kernel(a, r0 % 16, b0, b1, ta, tc, self.inv_s2, out) }
+            // were detected at run time, an `Avx2` only where `avx2` was; the
+            // slices have `pairs` panels each and the lane offset `r0 % 16 +
+            // 7` is below 16.
+            match self.isa {
+                Int16Isa::Vnni(_) => unsafe {
+                    kernel(a, r0 % 16, b0, b1, ta, tc, self.inv_s2, out)
+                },
+                Int16Isa::Avx2(_) => unsafe {
+                    kernel_avx2(a, r0 % 16, b0, b1, ta, tc, self.inv_s2, out)
+                },
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (a, b0, b1, ta, tc, out);
+            let _ = (a, b0, b1, ta, tc, out, self.isa);
             [0; ROWS]
         }
     }
@@ -453,6 +503,77 @@ unsafe fn kernel(
             let hit =
                 _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v, t) | _mm512_cmp_ps_mask::<_CMP_GE_OQ>(v, tcol);
             masks[r] |= u32::from(hit) << (16 * h);
+        }
+    }
+    masks
+}
+
+/// [`kernel`] with AVX2: the same 8 x 32 block, as four passes of 4 rows x
+/// 16 columns (eight 8-lane accumulators each), `vpmaddwd` multiplying the
+/// int16 pairs and adding each pair's two products, `vpaddd` accumulating.
+/// The integer sums are those of `vpdpwssd` (no pair sum overflows: `|q|
+/// <= 32767`, so `2 * 32767^2 < 2^31`; the accumulation wraps like
+/// `vpdpwssd`'s and the result fits), so the values and masks are the same.
+///
+/// # Safety
+///
+/// The CPU must support AVX2; as [`kernel`] otherwise.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx2(
+    a: &[Lanes],
+    lane: usize,
+    b0: &[Lanes],
+    b1: &[Lanes],
+    ta: [f32; ROWS],
+    tc: &[f32],
+    inv_s2: f32,
+    out: &mut [f32; ROWS * COLS],
+) -> [u32; ROWS] {
+    use std::arch::x86_64::*;
+    debug_assert!(a.len() == b0.len() && a.len() == b1.len() && lane + ROWS <= 16);
+    debug_assert!(tc.len() >= COLS);
+    let scale = _mm256_set1_ps(inv_s2);
+    let mut masks = [0_u32; ROWS];
+    for r0 in [0, 4] {
+        for (h, b) in [b0, b1].into_iter().enumerate() {
+            let mut acc = [[_mm256_setzero_si256(); 2]; 4];
+            for p in 0..a.len() {
+                // SAFETY: `p < a.len() == b.len()`; `Lanes` is 64-byte
+                // aligned, so both 32-byte halves are aligned; `lane + r0 +
+                // r < 16`.
+                unsafe {
+                    let bp = b.as_ptr().add(p).cast::<__m256i>();
+                    let v = [_mm256_load_si256(bp), _mm256_load_si256(bp.add(1))];
+                    let ap = a.as_ptr().add(p).cast::<i32>().add(lane + r0);
+                    for (r, acc_r) in acc.iter_mut().enumerate() {
+                        let x = _mm256_set1_epi32(*ap.add(r));
+                        for (acc_rq, &vq) in acc_r.iter_mut().zip(&v) {
+                            *acc_rq = _mm256_add_epi32(*acc_rq, _mm256_madd_epi16(x, vq));
+                        }
+                    }
+                }
+            }
+            for (r, acc_r) in acc.iter().enumerate() {
+                let row = r0 + r;
+                let t = _mm256_set1_ps(ta[row]);
+                for (q, &acc_rq) in acc_r.iter().enumerate() {
+                    let col = 16 * h + 8 * q;
+                    let v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc_rq), scale);
+                    // SAFETY: `out` has ROWS * COLS slots and `tc` at least
+                    // COLS; `col + 8 <= COLS`.
+                    let tcol = unsafe {
+                        _mm256_storeu_ps(out.as_mut_ptr().add(row * COLS + col), v);
+                        _mm256_loadu_ps(tc.as_ptr().add(col))
+                    };
+                    let hit = _mm256_or_ps(
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(v, t),
+                        _mm256_cmp_ps::<_CMP_GE_OQ>(v, tcol),
+                    );
+                    masks[row] |= (_mm256_movemask_ps(hit) as u32) << col;
+                }
+            }
         }
     }
     masks

@@ -6,7 +6,7 @@ use crate::parallel::{self, Control};
 
 use super::amx::Bf16Rows;
 use super::exact::{dot64, exact_cosines};
-use super::int16::Quantized;
+use super::int16::{Avx2, Int16Isa, Quantized};
 use super::normalize::{check_non_empty, normalize_rows};
 use super::screen::{finish, ExactRows, Path, Shortlist};
 use super::topk::TopK;
@@ -209,8 +209,8 @@ enum Screener {
 
 impl Screener {
     /// The rows for `path`, falling back to the next path down (bf16 to
-    /// int16) where the CPU lacks the kernel or the bound is too loose;
-    /// `None` for the fp32 GEMM.
+    /// int16 with VNNI, then with AVX2) where the CPU lacks the kernel or the
+    /// bound is too loose; `None` for the fp32 GEMM.
     fn new(
         path: Path,
         xn: &[f32],
@@ -219,12 +219,16 @@ impl Screener {
         rows: &ExactRows<'_>,
         pool: &rayon::ThreadPool,
     ) -> Option<Self> {
-        let int16 = || Quantized::new(xn, n, d, rows, pool).map(Screener::Int16);
+        let int16 = |isa: Option<Int16Isa>| {
+            isa.and_then(|isa| Quantized::new(isa, xn, n, d, rows, pool))
+                .map(Screener::Int16)
+        };
         match path {
             Path::Amx => Bf16Rows::new(xn, n, d, rows, pool)
                 .map(Screener::Bf16)
-                .or_else(int16),
-            Path::Int16 => int16(),
+                .or_else(|| int16(Int16Isa::detect())),
+            Path::Int16 => int16(Int16Isa::detect()),
+            Path::Int16Avx2 => int16(Avx2::detect().map(Int16Isa::Avx2)),
             Path::Fp32 => None,
         }
     }
@@ -651,14 +655,15 @@ mod tests {
     }
 
     /// Asserts that `run(path, threads)` gives `want` on every path (bf16
-    /// where the CPU has AMX, int16 where it has AVX-512 VNNI, fp32, and under
+    /// where the CPU has AMX, int16 where it has AVX-512 VNNI, int16 with
+    /// AVX2 where it has AVX2, fp32, and under
     /// `SIMCLUST_SIMD=portable` the portable GEMM) and thread count.
     fn assert_every_path<T: PartialEq>(
         name: &str,
         want: &T,
         run: impl Fn(Path, usize) -> Result<T>,
     ) -> Result<()> {
-        for path in [Path::Amx, Path::Int16, Path::Fp32] {
+        for path in [Path::Amx, Path::Int16, Path::Int16Avx2, Path::Fp32] {
             for threads in [1, 2] {
                 assert!(
                     run(path, threads)? == *want,
@@ -831,18 +836,24 @@ mod tests {
     }
 
     #[test]
-    fn int16_path_runs_where_the_cpu_has_vnni() {
-        let vnni = super::super::int16::Vnni::detect().is_some();
+    fn each_path_runs_where_the_cpu_has_it() {
+        let int16 = Int16Isa::detect();
         let amx = super::super::amx::Amx::detect().is_some();
         assert_eq!(Path::detect() == Path::Amx, amx);
-        assert_eq!(Path::detect() == Path::Int16, vnni && !amx);
+        assert_eq!(Path::detect() == Path::Int16, int16.is_some() && !amx);
+        assert_eq!(Path::detect() == Path::Fp32, int16.is_none() && !amx);
         #[cfg(target_arch = "x86_64")]
         if !crate::simd::forced_portable() {
+            let vnni = std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512vnni");
+            assert_eq!(matches!(int16, Some(Int16Isa::Vnni(_))), vnni);
             assert_eq!(
-                vnni,
-                std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512vnni")
+                int16.is_some(),
+                vnni || std::is_x86_feature_detected!("avx2")
             );
+        }
+        if crate::simd::forced_portable() {
+            assert!(int16.is_none() && !amx && Path::detect() == Path::Fp32);
         }
     }
 
@@ -864,7 +875,7 @@ mod tests {
 
     /// `cargo test --release -p simclust-core knn_timing -- --ignored
     /// --nocapture`: self-kNN k = 10 of 100k x 384 clustered rows on each
-    /// path (`KNN_TIMING_PATHS`, default `amx,int16,fp32`), round-robin, 2
+    /// path (`KNN_TIMING_PATHS`, default `amx,int16,avx2,fp32`), round-robin, 2
     /// threads, 3 runs; wall and CPU seconds (CPU time is steadier on a
     /// shared machine). Writes the unit rows to /tmp/x100k.f32.
     #[test]
@@ -875,10 +886,12 @@ mod tests {
         let xn = normalize_rows(MatRef::new(&x, n, d)?, "X", None)?;
         let bytes: Vec<u8> = xn.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write("/tmp/x100k.f32", bytes).map_err(|e| Error::Parameter(e.to_string()))?;
-        let wanted = std::env::var("KNN_TIMING_PATHS").unwrap_or_else(|_| "amx,int16,fp32".into());
+        let wanted =
+            std::env::var("KNN_TIMING_PATHS").unwrap_or_else(|_| "amx,int16,avx2,fp32".into());
         let paths: Vec<Path> = [
             ("amx", Path::Amx),
             ("int16", Path::Int16),
+            ("avx2", Path::Int16Avx2),
             ("fp32", Path::Fp32),
         ]
         .into_iter()

@@ -1,7 +1,7 @@
 //! Exact self-kNN by screening: a fast, approximate similarity for every
 //! pair, then an exact value for every pair that could still be listed.
 //!
-//! The tile kernels (the fp32 GEMM, the int16 VNNI kernel of
+//! The tile kernels (the fp32 GEMM, the int16 VNNI or AVX2 kernel of
 //! [`super::int16`] or the bf16 AMX kernel of [`super::amx`]) produce for each pair `(a, b)` a *screened* similarity
 //! `v` with a proven error bound `|v - f(a, b)| <= eps`, where `f` is the one
 //! function the final similarity of every listed pair is computed with,
@@ -22,8 +22,8 @@
 //! is evaluated there (if it was not before) and is selected from exact
 //! values. The output is therefore the top-`k` by `f` over *all* pairs,
 //! whatever `eps`, the screening kernel, the thread count or the order the
-//! pairs arrived in: the fp32, the portable, the int16 and the bf16 paths
-//! return the same lists, bit for bit.
+//! pairs arrived in: the fp32, the portable, the int16 (VNNI or AVX2) and
+//! the bf16 paths return the same lists, bit for bit.
 
 use rayon::prelude::*;
 
@@ -52,7 +52,13 @@ pub(crate) enum Path {
     /// Tiles from the fp32 GEMM ([`crate::tiles::gemm_abt`]; portable under
     /// `SIMCLUST_SIMD=portable`).
     Fp32,
-    /// Tiles from the int16 AVX-512 VNNI kernel, where the CPU has it.
+    /// Tiles from the int16 kernel of [`super::int16`] with AVX2, where the
+    /// CPU has it (a CPU with AVX-512 VNNI takes it only when asked: the
+    /// tests do, so every kernel runs on any machine that has it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Int16Avx2,
+    /// Tiles from the int16 kernel with AVX-512 VNNI where the CPU has it,
+    /// else with AVX2.
     Int16,
     /// Tiles from the bf16 AMX kernel ([`super::amx`]), where the CPU has it.
     Amx,
@@ -60,12 +66,12 @@ pub(crate) enum Path {
 
 impl Path {
     /// The fastest path this CPU runs, unless the portable paths are forced:
-    /// [`Path::Amx`] with AMX-BF16, else [`Path::Int16`] with AVX-512 VNNI,
-    /// else [`Path::Fp32`].
+    /// [`Path::Amx`] with AMX-BF16, else [`Path::Int16`] with AVX-512 VNNI or
+    /// AVX2, else [`Path::Fp32`].
     pub(crate) fn detect() -> Self {
         if super::amx::Amx::detect().is_some() {
             Path::Amx
-        } else if super::int16::Vnni::detect().is_some() {
+        } else if super::int16::Int16Isa::detect().is_some() {
             Path::Int16
         } else {
             Path::Fp32
