@@ -1,7 +1,8 @@
 """Exact self-kNN (screened) against faiss IndexFlatIP on the same matrix.
 
-simclust ``ops.knn(X, k)`` screens every pair (int16 dot products with AVX-512 VNNI where the
-CPU has it, else the float32 GEMM; ``SIMCLUST_SIMD=portable`` forces the portable GEMM) and
+simclust ``ops.knn(X, k)`` screens every pair (bf16 tiles with AMX where the CPU has it, else
+int16 dot products with AVX-512 VNNI or AVX2, else the float32 GEMM; ``SIMCLUST_SIMD=portable``
+forces the portable GEMM) and
 recomputes in float64 every pair that could be listed. faiss ``IndexFlatIP`` is add + search
 k+1 + drop self. Both run round-robin (A B A B ...) with the same thread count, no warm-up (a
 warm-up would be a full run of each); the table shows medians and min-max, and the ratio.

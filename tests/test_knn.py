@@ -194,7 +194,7 @@ def test_knn_bitwise_identical_across_thread_counts(n, d):
 def _near_tie_unit_rows(seed: int, n: int, d: int, k: int) -> np.ndarray:
     """Unit float32 rows (kept as they are by simclust) with clustered rows, a cloud of
     200 rows whose similarities to each other all lie within ~1e-3 (far inside the
-    int16 and float32 screening error bounds) and ``2 k`` exact copies of one row."""
+    bf16, int16 and float32 screening error bounds) and ``2 k`` exact copies of one row."""
     rng = np.random.default_rng(seed)
     X = clustered_embeddings(seed, n, d).astype(np.float64)
     u = rng.standard_normal(d)
@@ -224,7 +224,7 @@ def _check_exact_lists(X: np.ndarray, idx: np.ndarray, sim: np.ndarray, k: int) 
 
 
 def test_self_knn_is_exact_on_near_ties_and_duplicates():
-    """Screened self-kNN (int16 or float32 screen, then exact re-check) against a
+    """Screened self-kNN (bf16, int16 or float32 screen, then exact re-check) against a
     float64 brute force, on data whose near-ties no screen can rank."""
     n, d, k = 2300, 384, 10
     X = _near_tie_unit_rows(5, n, d, k)
@@ -251,8 +251,8 @@ np.savez(sys.argv[3], idx1=runs[0][0], sim1=runs[0][1], idx2=runs[1][0], sim2=ru
 
 
 def test_self_knn_is_bit_identical_on_every_simd_path(tmp_path):
-    """The dispatched path (int16 VNNI screen where the CPU has it, else the float32
-    GEMM) and the portable one list the same neighbours and similarities, bit for bit
+    """The dispatched path (bf16 AMX screen where the CPU has it, else int16 with VNNI
+    or AVX2, else the float32 GEMM) and the portable one list the same neighbours and similarities, bit for bit
     (every listed value is the one exact per-pair similarity), for 1 and 2 threads."""
     n, d, k = 2300, 384, 10
     X = _near_tie_unit_rows(6, n, d, k)

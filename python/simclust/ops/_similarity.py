@@ -66,8 +66,8 @@ def knn(
     float64 and rounded once to float32.
 
     The self-search is exact: every pair is screened with a proven error bound
-    (int16 dot products on CPUs with AVX-512 VNNI, else the float32 GEMM;
-    each pair once for both rows) and every pair that could be listed is
+    (bf16 tiles on CPUs with AMX, int16 dot products on CPUs with AVX-512 VNNI
+    or AVX2, else the float32 GEMM; each pair once for both rows) and every pair that could be listed is
     recomputed in float64, so its lists are the same, bit for bit, on every
     SIMD path and thread count. The search among ``Y`` chooses its lists by
     the float32 GEMM, so a pair within float32 rounding of a row's k-th may

@@ -57,6 +57,7 @@ pub(crate) fn dot64(u: &[f32], v: &[f32]) -> f64 {
 /// [`dot64`] of `u` with four rows at once, each value bit for bit the one
 /// [`dot64`] gives (the same operations per row, interleaved so that the
 /// four rows' memory loads overlap).
+#[inline(always)]
 fn dot64_x4(u: &[f32], v: [&[f32]; 4]) -> [f64; 4] {
     let full = u.len() / LANES64 * LANES64;
     let mut acc = [[0.0_f64; LANES64]; 4];
@@ -104,6 +105,12 @@ pub(crate) fn cosine_from(uv: f64, uu: f64, vv: f64) -> f32 {
 /// row `j` in `js` of the row-major `rows` (`u.len()` columns, squared norms
 /// `sq`), into `out`: bit for bit the same values, four rows at a time
 /// ([`dot64_x4`]) so that their memory loads overlap.
+///
+/// Where the CPU has AVX-512F (and the portable paths are not forced) the
+/// same code runs compiled for it: eight f64 lanes a register instead of
+/// two. The operations and their order are the same (each product of two
+/// f32 is exact in f64, so fused or not makes no difference), so are the
+/// values, bit for bit (tested).
 pub(crate) fn exact_cosines(
     u: &[f32],
     su: f64,
@@ -112,6 +119,41 @@ pub(crate) fn exact_cosines(
     js: &[u32],
     out: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if wide_f64() {
+        // SAFETY: `wide_f64` checked that the CPU has AVX-512F.
+        return unsafe { exact_cosines_avx512(u, su, rows, sq, js, out) };
+    }
+    exact_cosines_body(u, su, rows, sq, js, out);
+}
+
+/// Whether [`exact_cosines`] may run its AVX-512F copy.
+#[cfg(target_arch = "x86_64")]
+fn wide_f64() -> bool {
+    !crate::simd::forced_portable() && std::is_x86_feature_detected!("avx512f")
+}
+
+/// [`exact_cosines`] compiled for AVX-512F.
+///
+/// # Safety
+///
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn exact_cosines_avx512(
+    u: &[f32],
+    su: f64,
+    rows: &[f32],
+    sq: &[f64],
+    js: &[u32],
+    out: &mut [f32],
+) {
+    exact_cosines_body(u, su, rows, sq, js, out);
+}
+
+/// The code of [`exact_cosines`], inlined into each of its copies.
+#[inline(always)]
+fn exact_cosines_body(u: &[f32], su: f64, rows: &[f32], sq: &[f64], js: &[u32], out: &mut [f32]) {
     let d = u.len();
     let row = |j: u32| &rows[j as usize * d..(j as usize + 1) * d];
     let mut cj = js.chunks_exact(4);
@@ -271,6 +313,33 @@ mod tests {
         assert_eq!(exact_cosine(&u, &w), 1.0);
         let neg: Vec<f32> = u.iter().map(|&v| -v).collect();
         assert_eq!(exact_cosine(&u, &neg), -1.0);
+    }
+
+    #[test]
+    fn every_compiled_copy_gives_the_same_bits() {
+        // The AVX-512F copy of `exact_cosines` runs the same operations in the
+        // same order as the baseline one; the lists' exactness relies on it.
+        for (n, d) in [(41, 384), (9, 37), (13, 5)] {
+            let x = crate::testdata::uniform(n * d, 11, -0.5);
+            let sq: Vec<f64> = x.chunks_exact(d).map(|r| dot64(r, r)).collect();
+            let js: Vec<u32> = (0..n as u32).rev().collect();
+            let mut base = vec![0.0_f32; n];
+            exact_cosines_body(&x[..d], sq[0], &x, &sq, &js, &mut base);
+            for (&j, &v) in js.iter().zip(&base) {
+                let want = exact_cosine(&x[..d], &x[j as usize * d..(j as usize + 1) * d]);
+                assert_eq!(v.to_bits(), want.to_bits());
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx512f") {
+                let mut wide = vec![0.0_f32; n];
+                // SAFETY: AVX-512F was detected.
+                unsafe { exact_cosines_avx512(&x[..d], sq[0], &x, &sq, &js, &mut wide) };
+                assert_eq!(
+                    wide.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    base.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                );
+            }
+        }
     }
 
     #[test]
