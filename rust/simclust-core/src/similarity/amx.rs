@@ -21,8 +21,9 @@
 //! of two bf16 are exact in f32; the accumulation of the `d` products in f32
 //! (any order, at most one rounding per addition, round to nearest) is within
 //! `gamma_d sum |q_a,i q_b,i| <= gamma_d (1 + nu + e)^2` (Higham 3.1,
-//! `gamma_d = d u / (1 - d u)`, `u = 2^-24`), and flushing subnormal partial
-//! sums to zero moves each by less than `2^-126`, `2 d 2^-126` in all.
+//! `gamma_d = d u / (1 - d u)`, `u = 2^-24`), and flushing subnormal
+//! products and partial sums to zero (the instruction does) moves each by
+//! less than `2^-126`, `2 d 2^-126` in all.
 //! [`ExactRows::quantized_eps`] adds the error of the final similarity and a
 //! safety factor. For `d = 384` and typical embeddings `e` is about `1.9e-3`
 //! and `eps` about `4.8e-3`: ten times int16's margin, paid for by more
