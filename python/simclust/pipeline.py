@@ -44,6 +44,7 @@ from simclust.base import (
     fit_strategy,
     strategy_graph_spec,
 )
+from simclust.cluster import KMeans
 from simclust.duplicates import dedup_graph, find_duplicates, row_files
 from simclust.exceptions import (
     ConfigError,
@@ -288,12 +289,22 @@ def _graph_spec(plugins: _Plugins, cfg: Mapping[str, Any], n: int) -> GraphSpec 
 
 
 def _fit(
-    plugins: _Plugins, x: npt.NDArray[np.float32], graph: Graph | None
+    plugins: _Plugins,
+    x: npt.NDArray[np.float32],
+    graph: Graph | None,
+    backend: DistributedGraphs | None = None,
+    progress: StageProgress | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Stage ``cluster``: fit the strategy (with the graph when it asked for one)."""
+    """Stage ``cluster``: fit the strategy (with the graph when it asked for one).
+
+    On a distributed backend the built-in ``kmeans`` (cosine) runs as its tasks.
+    """
     reg, strat = plugins.strategy_reg, plugins.strategy
     with plugin_call(reg, "fit"):
-        labels = fit_strategy(strat, x, graph if plugins.strategy_spec is not None else None)
+        if backend is not None and type(strat) is KMeans:
+            labels = strat._fit(x, backend, progress).labels_
+        else:
+            labels = fit_strategy(strat, x, graph if plugins.strategy_spec is not None else None)
     return check_labels(reg, labels, int(x.shape[0]))
 
 
@@ -489,7 +500,7 @@ def _analyze(
             backend=edges,
         )
     with timer.stage("cluster"):
-        labels = _fit(plugins, x_metric, graph)
+        labels = _fit(plugins, x_metric, graph, edges, progress)
 
     ids, rows = data.ids.to_list(), data.rows
     ctx = MetricContext(

@@ -47,6 +47,7 @@ from simclust import ops
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
 from simclust.graph import GraphSpec, SearchSettings
+from simclust.ops._kmeans import _KMeansOutput
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
 
@@ -228,6 +229,16 @@ class DistributedGraphs:
             ]
             self._x = x
         return self._blocks, self._bounds
+
+    def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
+        """Spherical k-means of ``x`` by this backend's executor: the native result.
+
+        ``params`` and the plan: :func:`simclust.distributed.distributed_kmeans` (its own
+        blocks, of whole 4,096-row spans).
+        """
+        from simclust.distributed._kmeans import distributed_kmeans
+
+        return distributed_kmeans(self.executor, x, n_clusters, **params)
 
     def close(self) -> None:
         """Drop the blocks and close the executor."""
