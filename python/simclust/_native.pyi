@@ -244,11 +244,13 @@ def kmeans_block_step(
     reseed_rows: npt.NDArray[np.uint32] | None = None,
     reseed_labels: npt.NDArray[np.uint32] | None = None,
     full: bool = False,
+    rows_are_unit: bool = False,
     n_threads: int | None = None,
 ) -> tuple[
     _KMeansBlockState,
     int,
     npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
 ]: ...
@@ -284,7 +286,9 @@ def kmeans_update(
     moved_new: npt.NDArray[np.uint32],
     *,
     n_threads: int | None = None,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]: ...
 
 _EdgesStats = tuple[
     npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]

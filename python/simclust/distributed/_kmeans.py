@@ -5,15 +5,20 @@ The rows are cut into blocks of whole spans (multiples of
 
 * **Scales and seeding** (stage ``kmeans scales``, one task per block): each block's
   column maxima of its unit rows (merged by maximum: the fixed-point scales of the exact
-  cluster sums) and the rows the native seeding reads (the k-means++ sample of
-  ``32 k`` rows, at least 8,192, or the ``k`` random rows: the same seeded draw). The
-  driver seeds from those rows with the same random stream: the native initial centroids.
+  cluster sums), whether its rows are unit already (the pipeline's are; otherwise the
+  driver normalises the rows once and puts them again: the steps read unit rows as they
+  are, which ``normalize`` keeps bit for bit) and the rows the native seeding reads (the
+  k-means++ sample of ``32 k`` rows, at least 8,192, or the ``k`` random rows: the same
+  seeded draw). The driver seeds from those rows with the same random stream: the native
+  initial centroids.
 * **Lloyd steps** (stage ``kmeans step <i>``, one task per block): a task applies the
   previous step's re-seeds and the centroids' drifts to its rows' bounds, assigns its
   rows (the native assignment step with its bounds, span by span) and returns its
-  state, its exact fixed-point partial sums and counts, its squared distances summed
-  per span and how many labels changed. The driver adds the partial sums (64-bit
-  integers: the same sums in any order, for any blocks), re-seeds empty clusters from
+  state, the change of its exact fixed-point partial sums and counts (its rows that
+  moved, out of the old cluster and into the new: the native incremental update), its
+  squared distances summed per span and how many labels changed. The driver adds the
+  changes to its running sums (64-bit integers: the same sums in any order, for any
+  blocks), re-seeds empty clusters from
   the blocks' farthest rows (stage ``kmeans reseed``; the native walk, asking for more
   rows while a block's list was cut too early) and forms the new centroids and their
   drifts with the native code. The objective is the span sums added in row order, as
@@ -87,10 +92,11 @@ def kmeans_block_rows(n: int) -> int:
 
 def _scales_task(
     block: npt.NDArray[np.float32], local: npt.NDArray[np.int64], threads: int | None
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """The block's column maxima of its unit rows, and its rows ``local`` (as given)."""
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], bool]:
+    """The block's unit rows' column maxima, its rows ``local``, and whether it is unit."""
     colmax = _native.kmeans_block_colmax(block, n_threads=threads)
-    return colmax, np.ascontiguousarray(block[local])
+    unit = _native.rows_are_unit(block, n_threads=threads)
+    return colmax, np.ascontiguousarray(block[local]), unit
 
 
 def _step_task(
@@ -103,7 +109,7 @@ def _step_task(
     reseeds: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None,
     full: bool,
     threads: int | None,
-) -> tuple[_State, int, npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[Any, ...]:
     """One Lloyd step of a block (``state=None``: its first)."""
     st = _native.kmeans_block_state(int(block.shape[0])) if state is None else state
     rows, labels = reseeds if reseeds is not None else (None, None)
@@ -117,6 +123,7 @@ def _step_task(
         reseed_rows=rows,
         reseed_labels=labels,
         full=full,
+        rows_are_unit=True,  # the driver put unit rows
         n_threads=threads,
     )
 
@@ -147,11 +154,16 @@ class _Plan:
         self.executor = executor
         self.n = int(x.shape[0])
         self.bounds = [(s, min(s + block_rows, self.n)) for s in range(0, self.n, block_rows)]
-        self.blocks = [executor.put(np.ascontiguousarray(x[s:e])) for s, e in self.bounds]
+        self.blocks: list[Any] = []
+        self.put(x)
         self.threads: int | None = getattr(executor, "task_threads", None)
         self.progress = progress
         self.done = 0
         self.total = total_tasks
+
+    def put(self, x: npt.NDArray[np.float32]) -> None:
+        """Put the blocks of ``x`` (replacing any put before)."""
+        self.blocks = [self.executor.put(np.ascontiguousarray(x[s:e])) for s, e in self.bounds]
 
     def name(self, b: int) -> str:
         s, e = self.bounds[b]
@@ -333,8 +345,12 @@ def distributed_kmeans(
     wanted = np.unique(np.concatenate(picks)) if picks else np.zeros(0, np.int64)
     local = [wanted[(wanted >= s) & (wanted < e)] - s for s, e in plan.bounds]
     scales = plan.run("kmeans scales", _scales_task, [(loc, plan.threads) for loc in local])
-    colmax = np.maximum.reduce([c for c, _ in scales])
-    gathered = np.concatenate([r for _, r in scales]) if picks else None
+    colmax = np.maximum.reduce([c for c, _, _ in scales])
+    gathered = np.concatenate([r for _, r, _ in scales]) if picks else None
+    if not all(u for _, _, u in scales):
+        # the steps read unit rows as they are (the pipeline's rows are unit already):
+        # normalised once here, bit for bit what each step would make of them
+        plan.put(_native.normalize(xm))
 
     best: dict[str, Any] | None = None
     for r in range(runs):
@@ -350,7 +366,7 @@ def distributed_kmeans(
                 init=init_name,
                 random_state=seed,
                 run=r,
-                n_threads=plan.threads,
+                n_threads=None,  # the driver seeds with all its threads (the workers wait)
             )
         fit = _lloyd(plan, c0, colmax, k, iters, float(tol), f"run {r} " if runs > 1 else "")
         if best is None or fit["sum_d2"] < best["sum_d2"]:
@@ -390,6 +406,9 @@ def _lloyd(
     prev_obj = float("inf")
     n_iter, converged, n_reseeded = 0, False, 0
     final_fix: tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]] | None = None
+    # the running exact sums and counts (the native ones: the blocks send their changes)
+    sums = np.zeros((k, c0.shape[1]), np.int64)
+    counts = np.zeros(k, np.int64)
 
     def step(stage: str, full: bool) -> list[Any]:
         args = [
@@ -405,7 +424,10 @@ def _lloyd(
         out = step(f"kmeans {what}step {it}", it == 1)
         obj = _objective_sum(out)
         n_iter = it
-        counts: npt.NDArray[np.int64] = np.add.reduce([o[3] for o in out], dtype=np.int64)
+        for o in out:  # integer additions (wrapping, as natively): any order
+            touched = o[3].astype(np.intp)
+            counts[touched] += o[4]
+            sums[touched] += o[5]
         moves = sum(int(o[1]) for o in out)
         reseeds = [None] * len(plan.bounds)
         moved = (np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int64))
@@ -426,8 +448,7 @@ def _lloyd(
             converged = True
             final_fix = (moved[0], moved[1])
             break
-        sums: npt.NDArray[np.int64] = np.add.reduce([o[4] for o in out], dtype=np.int64)
-        c, drift = _native.kmeans_update(
+        c, drift, sums, counts = _native.kmeans_update(
             sums,
             counts,
             c,

@@ -279,13 +279,26 @@ impl Data {
                 (xs, mean, scale)
             }
         };
+        Ok(Self::with_norms(xs, d, metric, offset, scale, pool))
+    }
+
+    /// The rows `xs` (`d` columns, as k-means sees them) with their squared norms.
+    fn with_norms(
+        xs: Vec<f32>,
+        d: usize,
+        metric: Metric,
+        offset: Vec<f64>,
+        scale: f64,
+        pool: &ThreadPool,
+    ) -> Self {
+        let n = xs.len() / d.max(1);
         let mut nx2 = vec![0.0_f32; n];
         pool.install(|| {
             nx2.par_chunks_mut(CHUNK_ROWS)
                 .zip(xs.par_chunks(CHUNK_ROWS * d))
                 .for_each(|(o, rows)| sq_norms(rows, d, o));
         });
-        Ok(Self {
+        Self {
             x: xs,
             n,
             d,
@@ -293,7 +306,23 @@ impl Data {
             metric,
             offset,
             scale,
-        })
+        }
+    }
+
+    /// Rows that are unit rows already (the output of `normalize_rows`, which
+    /// returns unit rows unchanged): what [`Data::prepare`] gives for them
+    /// under cosine, without the normalising pass. Not validated.
+    pub(crate) fn from_unit(x: MatRef<'_>, pool: &ThreadPool) -> Result<Self> {
+        check_shape(&x, "X")?;
+        let xs = x.as_slice().to_vec();
+        Ok(Self::with_norms(
+            xs,
+            x.n_cols(),
+            Metric::Cosine,
+            Vec::new(),
+            1.0,
+            pool,
+        ))
     }
 
     pub(crate) fn row(&self, i: usize) -> &[f32] {

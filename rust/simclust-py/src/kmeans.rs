@@ -202,11 +202,14 @@ fn kmeans_init_from_rows<'py>(
     to_py2(py, c, n_clusters, rm.n_cols())
 }
 
-/// `(state, n_changed, d2_sums, counts, sums)`: one Lloyd step of a block.
+/// `(state, n_changed, d2_sums, touched, counts, sums)`: one Lloyd step of a
+/// block; the last three are the change of its partial sums (clusters touched).
+/// `rows_are_unit`: `x` holds unit rows (as `normalize` returns them), used as
+/// they are.
 #[pyfunction]
 #[pyo3(signature = (
     x, state, centroids, colmax, n_total, *, drift=None, reseed_rows=None, reseed_labels=None,
-    full=false, n_threads=None
+    full=false, rows_are_unit=false, n_threads=None
 ))]
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::type_complexity)]
@@ -221,11 +224,13 @@ fn kmeans_block_step<'py>(
     reseed_rows: Option<PyReadonlyArray1<'py, u32>>,
     reseed_labels: Option<PyReadonlyArray1<'py, u32>>,
     full: bool,
+    rows_are_unit: bool,
     n_threads: Option<usize>,
 ) -> PyResult<(
     PyState<'py>,
     usize,
     Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray2<i64>>,
 )> {
@@ -259,17 +264,19 @@ fn kmeans_block_step<'py>(
             n_total,
         },
         full,
+        rows_are_unit,
     };
     let step = run_detached(py, "kmeans_block_step", None, |ctl| {
         blocks::block_step(xm, &mut st, &inp, n_threads, ctl)
     })?;
-    let (k, d) = (cm.n_rows(), cm.n_cols());
+    let (t, d) = (step.touched.len(), cm.n_cols());
     Ok((
         state_to_py(py, st)?,
         step.n_changed,
         to_py1(py, step.d2_sums),
+        to_py1(py, step.touched),
         to_py1(py, step.counts),
-        to_py2(py, step.sums, k, d)?,
+        to_py2(py, step.sums, t, d)?,
     ))
 }
 
@@ -339,8 +346,8 @@ fn kmeans_reseed<'py>(
     ))
 }
 
-/// `(centroids, drift)`: the centroids from the merged sums and counts, with
-/// the re-seeded rows moved.
+/// `(centroids, drift, sums, counts)`: the centroids from the running sums
+/// and counts with the re-seeded rows moved, and those sums and counts.
 #[pyfunction]
 #[pyo3(signature = (sums, counts, centroids, colmax, n_total, moved, moved_old, moved_new, *, n_threads=None))]
 #[allow(clippy::too_many_arguments)]
@@ -356,10 +363,15 @@ fn kmeans_update<'py>(
     moved_old: PyReadonlyArray1<'py, i64>,
     moved_new: PyReadonlyArray1<'py, u32>,
     n_threads: Option<usize>,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>)> {
+) -> PyResult<(
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray1<i64>>,
+)> {
     let cm = mat(&centroids, "centroids")?;
     let mm = mat(&moved, "moved")?;
-    let (c, drift) = blocks::update_centroids(
+    let u = blocks::update_centroids(
         slice2(&sums, "sums")?.to_vec(),
         vec1(&counts, "counts")?.to_vec(),
         cm,
@@ -373,7 +385,13 @@ fn kmeans_update<'py>(
         n_threads,
     )
     .map_err(to_pyerr)?;
-    Ok((to_py2(py, c, cm.n_rows(), cm.n_cols())?, to_py1(py, drift)))
+    let (k, d) = (cm.n_rows(), cm.n_cols());
+    Ok((
+        to_py2(py, u.centroids, k, d)?,
+        to_py1(py, u.drift),
+        to_py2(py, u.sums, k, d)?,
+        to_py1(py, u.counts),
+    ))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -15,9 +15,11 @@
 //!   them with the same random stream.
 //! * A Lloyd step of a block ([`block_step`]): the previous step's
 //!   re-seeded rows, the bounds lowered by the centroids' drifts, then the
-//!   assignment step with the bounds, and the block's exact partial sums,
-//!   counts, span sums of squared distances and changed labels. The driver
-//!   adds the partial sums (integers: any order), re-seeds empty clusters
+//!   assignment step with the bounds, and the change of the block's exact
+//!   partial sums and counts (its moved rows, as the native incremental
+//!   update), its span sums of squared distances and changed labels. The
+//!   driver adds the changes to its running sums (integers: any order, the
+//!   same sums as from scratch), re-seeds empty clusters
 //!   from the blocks' farthest rows ([`block_farthest`], [`reseed`]) and
 //!   forms the centroids ([`update_centroids`]), as [`super::kmeans`] does.
 //!
@@ -114,9 +116,12 @@ pub struct BlockStep {
     pub n_changed: usize,
     /// Squared distances summed per span of [`BLOCK_ALIGN`] rows.
     pub d2_sums: Vec<f64>,
-    /// The block's rows per cluster.
+    /// The clusters a row of the block moved into or out of, ascending.
+    pub touched: Vec<u32>,
+    /// The change of their row counts.
     pub counts: Vec<i64>,
-    /// The block's fixed-point sums of unit rows per cluster, `k x D`.
+    /// The change of their fixed-point sums of unit rows, `touched x D`
+    /// (wrapping: added to the running sums, the exact new sums).
     pub sums: Vec<i64>,
 }
 
@@ -261,10 +266,16 @@ pub struct StepInput<'a> {
     pub scales: Scales<'a>,
     /// Search every row against every centroid (the first step).
     pub full: bool,
+    /// The rows are unit rows already (normalised by
+    /// [`crate::similarity::normalize_rows`], which keeps unit rows bit for
+    /// bit): they are used as they are, not normalised again. Not checked:
+    /// other rows give a wrong fit (never a panic).
+    pub rows_are_unit: bool,
 }
 
 /// One Lloyd step of a block (see the module documentation): `state` is
-/// updated in place; returns the block's partial sums and counts.
+/// updated in place; returns the change of the block's partial sums and
+/// counts (its moved rows), which the driver adds to the running sums.
 ///
 /// Errors: [`Error::Shape`] for a state, centroids, drift or scales of the
 /// wrong size; [`Error::Parameter`] for re-seeds outside the block or the
@@ -305,7 +316,12 @@ pub fn block_step(
         )));
     }
     let quant = inp.scales.quant(d)?;
-    let (data, pool) = unit_block(x, n_threads)?;
+    let (data, pool) = if inp.rows_are_unit {
+        let pool = parallel::pool(n_threads)?;
+        (Data::from_unit(x, &pool)?, pool)
+    } else {
+        unit_block(x, n_threads)?
+    };
     let model = Model::new(c.as_slice().to_vec(), d);
     let mut st = Assign {
         labels: std::mem::take(&mut state.labels),
@@ -335,23 +351,40 @@ pub fn block_step(
         .zip(&state.prev)
         .filter(|(a, b)| a != b)
         .count();
+    // The change of the block's sums: its moved rows out of their old
+    // clusters and into their new ones (the native incremental update).
     let moves: Vec<Move> = state
         .labels
         .iter()
+        .zip(&state.prev)
         .enumerate()
-        .map(|(i, &l)| Move {
+        .filter(|(_, (new, old))| new != old)
+        .map(|(i, (&new, &old))| Move {
             row: i as u32,
-            old: -1,
-            new: l as u32,
+            old,
+            new: new as u32,
         })
         .collect();
-    let mut sums = ClusterSums::new(k, d);
-    sums.apply(&data.x, &moves, &quant, &pool);
-    let (sums, counts) = sums.into_parts();
+    let mut touched = vec![false; k];
+    for m in &moves {
+        if m.old >= 0 {
+            touched[m.old as usize] = true;
+        }
+        touched[m.new as usize] = true;
+    }
+    let mut delta = ClusterSums::new(k, d);
+    delta.apply(&data.x, &moves, &quant, &pool);
+    let (all_sums, all_counts) = delta.into_parts();
+    let touched: Vec<u32> = (0..k as u32).filter(|&c| touched[c as usize]).collect();
+    let mut sums = Vec::with_capacity(touched.len() * d);
+    for &c in &touched {
+        sums.extend_from_slice(&all_sums[c as usize * d..(c as usize + 1) * d]);
+    }
     Ok(BlockStep {
         n_changed,
         d2_sums: d2_chunk_sums(&state.d2),
-        counts,
+        counts: touched.iter().map(|&c| all_counts[c as usize]).collect(),
+        touched,
         sums,
     })
 }
@@ -462,10 +495,11 @@ pub fn reseed(
     ))
 }
 
-/// The driver's update: the merged partial sums and counts of a step, with
-/// the re-seeded rows (`moved`: their unit rows; `moved_old`: the cluster a
+/// The driver's update: the running sums and counts after a step, with the
+/// re-seeded rows (`moved`: their unit rows; `moved_old`: the cluster a
 /// block counted them in; `moved_new`: their new one) moved, give the new
-/// centroids and each centroid's drift, as [`super::kmeans`] forms them.
+/// centroids and each centroid's drift, as [`super::kmeans`] forms them;
+/// the sums and counts with the moves are returned for the next step.
 ///
 /// Errors: [`Error::Shape`] for parts of the wrong sizes.
 #[allow(clippy::too_many_arguments)]
@@ -478,7 +512,7 @@ pub fn update_centroids(
     moved_old: &[i64],
     moved_new: &[u32],
     n_threads: Option<usize>,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<Updated> {
     let (k, d) = (centroids.n_rows(), centroids.n_cols());
     if sums.len() != k * d || counts.len() != k {
         return Err(Error::Shape(format!(
@@ -512,7 +546,7 @@ pub fn update_centroids(
         cs.apply(moved.as_slice(), &moves, &quant, &pool);
     }
     let dirty = vec![true; k];
-    Ok(updated_centroids(
+    let (c, drift) = updated_centroids(
         &cs,
         &quant,
         Metric::Cosine,
@@ -520,5 +554,25 @@ pub fn update_centroids(
         &dirty,
         d,
         &pool,
-    ))
+    );
+    let (sums, counts) = cs.into_parts();
+    Ok(Updated {
+        centroids: c,
+        drift,
+        sums,
+        counts,
+    })
+}
+
+/// What [`update_centroids`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Updated {
+    /// The new unit centroids, `k x D`.
+    pub centroids: Vec<f32>,
+    /// How far each centroid moved (rounded up; 0 when it stayed).
+    pub drift: Vec<f32>,
+    /// The running sums with the re-seeded rows moved, `k x D`.
+    pub sums: Vec<i64>,
+    /// The running counts with the re-seeded rows moved.
+    pub counts: Vec<i64>,
 }
