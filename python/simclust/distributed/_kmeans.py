@@ -102,15 +102,17 @@ def _scales_task(
 def _step_task(
     block: npt.NDArray[np.float32],
     state: _State | None,
-    centroids: npt.NDArray[np.float32],
-    colmax: npt.NDArray[np.float32],
+    shared: tuple[Any, ...],
     n_total: int,
-    drift: npt.NDArray[np.float32] | None,
     reseeds: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None,
     full: bool,
     threads: int | None,
 ) -> tuple[Any, ...]:
-    """One Lloyd step of a block (``state=None``: its first)."""
+    """One Lloyd step of a block (``state=None``: its first).
+
+    ``shared``: the centroids, the scales' column maxima and the drifts (first: ``None``).
+    """
+    centroids, colmax, drift = shared
     st = _native.kmeans_block_state(int(block.shape[0])) if state is None else state
     rows, labels = reseeds if reseeds is not None else (None, None)
     return _native.kmeans_block_step(
@@ -411,9 +413,9 @@ def _lloyd(
     counts = np.zeros(k, np.int64)
 
     def step(stage: str, full: bool) -> list[Any]:
+        shared = plan.executor.put((c, colmax, drift))  # once a step, read by every block
         args = [
-            (states[b], c, colmax, n, drift, reseeds[b], full, plan.threads)
-            for b in range(len(plan.bounds))
+            (states[b], shared, n, reseeds[b], full, plan.threads) for b in range(len(plan.bounds))
         ]
         out = plan.run(stage, _step_task, args)
         for b, o in enumerate(out):
