@@ -26,7 +26,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,6 @@ from simclust.base import (
     fit_strategy,
     strategy_graph_spec,
 )
-from simclust.cluster import KMeans
 from simclust.duplicates import dedup_graph, find_duplicates, row_files
 from simclust.exceptions import (
     ConfigError,
@@ -245,6 +244,8 @@ class _Plugins:
     strategy: StrategyLike
     strategy_spec: GraphSpec | None
     metrics: list[tuple[Registration[Any], Metric]]
+    backend: DistributedGraphs | None = None  # fits the strategies it can (kmeans)
+    progress: StageProgress | None = None
 
 
 def _plugins(cfg: Mapping[str, Any], host: Host, threads: int | None) -> _Plugins:
@@ -289,21 +290,13 @@ def _graph_spec(plugins: _Plugins, cfg: Mapping[str, Any], n: int) -> GraphSpec 
 
 
 def _fit(
-    plugins: _Plugins,
-    x: npt.NDArray[np.float32],
-    graph: Graph | None,
-    backend: DistributedGraphs | None = None,
-    progress: StageProgress | None = None,
+    plugins: _Plugins, x: npt.NDArray[np.float32], graph: Graph | None
 ) -> npt.NDArray[np.int64]:
-    """Stage ``cluster``: fit the strategy (with the graph when it asked for one).
-
-    On a distributed backend the built-in ``kmeans`` (cosine) runs as its tasks.
-    """
-    reg, strat = plugins.strategy_reg, plugins.strategy
-    with plugin_call(reg, "fit"):
-        if backend is not None and type(strat) is KMeans:
-            labels = strat._fit(x, backend, progress).labels_
-        else:
+    """Stage ``cluster``: fit the strategy (with the graph when it asked for one)."""
+    reg, strat, on = plugins.strategy_reg, plugins.strategy, plugins.backend
+    with plugin_call(reg, "fit"):  # a backend fits what it can (kmeans), else natively:
+        labels = None if on is None else on.fit_strategy(strat, x, plugins.progress)
+        if labels is None:
             labels = fit_strategy(strat, x, graph if plugins.strategy_spec is not None else None)
     return check_labels(reg, labels, int(x.shape[0]))
 
@@ -454,7 +447,7 @@ def _analyze(
         x = _unit_rows(data.x, threads)
         x_metric = distance.rows(data.x, x)
         fingerprint = _fingerprint(data.x)
-    plugins = _plugins(cfg, host, threads)
+    plugins = replace(_plugins(cfg, host, threads), backend=edges, progress=progress)
 
     graph = sweep_graph = None
     settings = SearchSettings(**cfg["search"])
@@ -500,7 +493,7 @@ def _analyze(
             backend=edges,
         )
     with timer.stage("cluster"):
-        labels = _fit(plugins, x_metric, graph, edges, progress)
+        labels = _fit(plugins, x_metric, graph)
 
     ids, rows = data.ids.to_list(), data.rows
     ctx = MetricContext(

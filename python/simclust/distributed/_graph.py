@@ -230,6 +230,20 @@ class DistributedGraphs:
             self._x = x
         return self._blocks, self._bounds
 
+    def fit_strategy(
+        self, strategy: object, x: npt.NDArray[np.float32], progress: StageProgress | None
+    ) -> npt.NDArray[np.int64] | None:
+        """Fit ``strategy`` on ``x`` by tasks if this backend can, else ``None``.
+
+        It can fit the built-in ``kmeans`` (:class:`simclust.KMeans` itself) with
+        ``metric="cosine"``: the distributed k-means, the native labels bit for bit.
+        """
+        from simclust.cluster import KMeans
+
+        if type(strategy) is not KMeans or strategy.metric != "cosine":
+            return None
+        return strategy._fit(x, self, progress).labels_
+
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
         """Spherical k-means of ``x`` by this backend's executor: the native result.
 
