@@ -167,6 +167,24 @@ def test_progress_counts_the_tasks():
     assert seen[-1][1] == 3 * (1 + steps)
 
 
+def test_distributed_partition_is_the_native_one():
+    """The ivf partition by tasks (sample k-means as block steps, assignment per block)."""
+    from simclust.distributed._ivf import distributed_partition
+
+    x = ops.normalize(make_embeddings(6000, 16, n_clusters=20, seed=6))
+    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    blocks, bounds = plan._put(x)
+    got = distributed_partition(plan.executor, x, None, blocks, bounds, None)
+    want = ops.Partition(x, certified=False)
+    assert want.n_lists == got.n_lists == 155  # 2 sqrt(N); trained on 4,960 sampled rows
+    assert np.array_equal(got.centroids.view(np.uint32), want.centroids.view(np.uint32))
+    np.testing.assert_array_equal(got.order, want.order)
+    np.testing.assert_array_equal(got.list_sizes, want.list_sizes)
+    a, b = got.knn_edges(10), want.knn_edges(10)  # the searches over it: the same lists
+    for u, v in zip(a[:3], b[:3], strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
 def _kmeans_frames(res: simclust.Result, ref: simclust.Result) -> None:
     assert res.assignments["cluster"].to_list() == ref.assignments["cluster"].to_list()
     for name in ("assignments", "clusters", "inter"):

@@ -32,6 +32,8 @@ __all__ = [
     "list_pair_edges",
     "normalize",
     "pair_similarity",
+    "partition_assign",
+    "partition_train_rows",
     "partitioned_threshold_edges",
     "resolve_threads",
     "rows_are_unit",
@@ -207,6 +209,13 @@ def kmeans_assign(
 
 KMEANS_BLOCK_ALIGN: int
 
+def partition_train_rows(
+    n: int, n_lists: int, *, train_size: int | None = None, seed: int = 0
+) -> npt.NDArray[np.int64]: ...
+def partition_assign(
+    x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], *, n_threads: int | None = None
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+
 _KMeansBlockState = tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
@@ -308,6 +317,18 @@ class Partition:
         n_threads: int | None = None,
         progress: _Progress = None,
     ) -> Partition: ...
+    @staticmethod
+    def from_assignment(
+        x: npt.NDArray[np.float32],
+        centroids: npt.NDArray[np.float32],
+        near: npt.NDArray[np.uint32],
+        cos: npt.NDArray[np.float32],
+        *,
+        certified: bool = True,
+        n_threads: int | None = None,
+    ) -> Partition: ...
+    @property
+    def centroids(self) -> npt.NDArray[np.float32]: ...
     @property
     def n_lists(self) -> int: ...
     @property

@@ -323,8 +323,9 @@ class DistributedGraphs:
     ]:
         """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the native partition.
 
-        The partition is built on the driver with ``n_threads`` (once per rows and list
-        count: the run's graph and the outlier search share it). An ε-graph is computed by
+        The partition is built by tasks (k-means on the sample, the assignment; the lists
+        formed on the driver with ``n_threads``), once per rows and list count: the run's
+        graph and the outlier search share it. An ε-graph is computed by
         list-pair tasks (the native edges and recall); a kNN graph by the native search
         on the driver (``on: driver``, no tasks); see :mod:`simclust.distributed._ivf`.
         The record holds the native search's keys (``n_lists``, ``nprobe``,
@@ -336,7 +337,7 @@ class DistributedGraphs:
         key = (id(x), search.n_lists)
         if self._lists is None or self._lists_key != key or self._lists_x is not x:
             self._lists = None  # the previous partition's chunks go first
-            self._lists = _ivf.Lists(x, search.n_lists, n_threads)
+            self._lists = _ivf.Lists(x, search.n_lists, n_threads, self.executor, *self._put(x))
             self._lists_key, self._lists_x = key, x
         threads = getattr(self.executor, "task_threads", None)
 
