@@ -17,6 +17,13 @@ Tasks (``--only``), all in one process, the same data and thread count:
             thread) and of the kNN graph (``ops.knn_between``, both blocks' lists), in pairs
             per second per core; then the same task as Ray tasks (one per CPU at a time).
 
+* ``kmeans`` spherical k-means (``--kmeans-k`` clusters, seed 0): ``simclust.ops.kmeans``
+            natively against ``distributed_kmeans`` on the local runtime (blocks of whole
+            4,096-row spans), round-robin as ``run``; the same labels and centroids are
+            checked. Then the per-task rate: one Lloyd-step block task (``--block-rows`` rows,
+            ``k = 1,000``, one thread, in process; CPU time): the first step (every row
+            against every centroid) and the next five (with the bounds).
+
 Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
 ``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
 with exact search is hours of brute force on 2 cores).
@@ -39,10 +46,11 @@ import simclust
 from _common import Timing, bench_parser, log, measure_interleaved, parse_tasks, report_machine
 from _common import thread_limits as _thread_limits
 from datasets import make_embeddings
-from simclust.distributed import MAX_BLOCK_ROWS, RayExecutor, Task
+from simclust import _native, ops
+from simclust.distributed import MAX_BLOCK_ROWS, RayExecutor, Task, distributed_kmeans
 from simclust.distributed._graph import _knn_pair, _threshold_pair
 
-TASKS = ("run", "task")
+TASKS = ("run", "task", "kmeans")
 MB = 1024 * 1024
 
 
@@ -205,6 +213,71 @@ def bench_task(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict
     return {"in_process": one, "ray_pairs_per_s_per_cpu": ray_rate, "block_rows": b}
 
 
+def _step_rates(x: np.ndarray, rows: int, k: int) -> dict[str, Any]:
+    """CPU seconds of one Lloyd-step block task: the first step, then five with bounds."""
+    blk = _native.normalize(np.ascontiguousarray(x[:rows]))  # as the plan puts them
+    n, d = blk.shape
+    pick = _native.kmeans_init_rows(n, k, init="random", random_state=0)
+    c = _native.kmeans_init_from_rows(
+        np.ascontiguousarray(blk[pick]), n, k, init="random", random_state=0, n_threads=1
+    )
+    colmax = _native.kmeans_block_colmax(blk, n_threads=1)
+    none = (np.zeros((0, d), np.float32), np.zeros(0, np.int64), np.zeros(0, np.uint32))
+    sums, counts = np.zeros((k, d), np.int64), np.zeros(k, np.int64)
+    st, drift = _native.kmeans_block_state(n), None
+    times = []
+    for _ in range(6):
+        t0 = time.process_time()
+        st, _, _, touched, dc, ds = _native.kmeans_block_step(
+            blk, st, c, colmax, n, drift=drift, full=drift is None, rows_are_unit=True,
+            n_threads=1,
+        )  # fmt: skip
+        times.append(time.process_time() - t0)
+        counts[touched] += dc
+        sums[touched] += ds
+        c, drift, sums, counts = _native.kmeans_update(
+            sums, counts, c, colmax, n, *none, n_threads=1
+        )
+    return {"first_s": times[0], "later_s": times[1:], "rows": n, "k": k}
+
+
+def bench_kmeans(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
+    k = args.kmeans_k
+    cases = [
+        ("native", lambda: ops.kmeans(x, k, random_state=0, n_threads=args.threads)),
+        ("ray", lambda: distributed_kmeans(ex, x, k, random_state=0)),
+    ]
+    out = measure_interleaved(cases, args.repeats, warmup=not args.no_warmup)
+    (native, res_n), (ray_, res_r) = out["native"], out["ray"]
+    same = bool(
+        np.array_equal(res_n[0], res_r.labels) and np.array_equal(res_n[1], res_r.centroids)
+    )
+    print(f"\n## spherical k-means, {x.shape[0]:,} x {x.shape[1]}, k = {k}\n")
+    print("| backend | time | iterations |")
+    print("| --- | --- | --- |")
+    print(f"| native ({args.threads} threads) | {_fmt(native)} | {res_n[3]} |")
+    print(f"| ray (local runtime, {args.threads} CPUs) | {_fmt(ray_)} | {res_r.n_iter} |")
+    print(
+        f"\nray / native {ray_.median / native.median:.2f}; labels and centroids identical: {same}"
+    )
+    rates = {}
+    if x.shape[0] >= args.block_rows:
+        rates = _step_rates(x, args.block_rows, 1000)
+        later = rates["later_s"]
+        print(
+            f"\nLloyd-step block task, {args.block_rows:,} rows x {x.shape[1]}, k = 1,000, one "
+            f"thread (CPU time): first step {rates['first_s']:.3f} s; steps 2-6 "
+            f"{', '.join(f'{t:.3f}' for t in later)} s"
+        )
+    return {
+        "native_s": native.times,
+        "ray_s": ray_.times,
+        "ratio": ray_.median / native.median,
+        "identical": same,
+        "step_task": rates,
+    }
+
+
 def main() -> None:
     p = bench_parser(__doc__, TASKS, n=200_000)
     p.add_argument("--big", action="store_true", help="1M rows (overrides --n)")
@@ -214,6 +287,7 @@ def main() -> None:
     p.add_argument(
         "--search", default="exact", choices=("exact", "auto", "ivf"), help="[graph] search"
     )
+    p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()
     tasks = parse_tasks(p, args.only, TASKS)
@@ -237,6 +311,8 @@ def main() -> None:
                 results["run"] = bench_run(x, args)
             if "task" in tasks:
                 results["task"] = bench_task(x, ex, args)
+            if "kmeans" in tasks:
+                results["kmeans"] = bench_kmeans(x, ex, args)
         finally:
             ex.close()
     if args.json:

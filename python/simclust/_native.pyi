@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "KMEANS_BLOCK_ALIGN",
     "Labelling",
     "Partition",
     "__version__",
@@ -16,6 +17,14 @@ __all__ = [
     "default_n_lists",
     "kmeans",
     "kmeans_assign",
+    "kmeans_block_colmax",
+    "kmeans_block_farthest",
+    "kmeans_block_state",
+    "kmeans_block_step",
+    "kmeans_init_from_rows",
+    "kmeans_init_rows",
+    "kmeans_reseed",
+    "kmeans_update",
     "knn",
     "knn_between",
     "knn_edges",
@@ -23,6 +32,8 @@ __all__ = [
     "list_pair_edges",
     "normalize",
     "pair_similarity",
+    "partition_assign",
+    "partition_train_rows",
     "partitioned_threshold_edges",
     "resolve_threads",
     "rows_are_unit",
@@ -196,6 +207,98 @@ def kmeans_assign(
     n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.int64], float]: ...
 
+KMEANS_BLOCK_ALIGN: int
+
+def partition_train_rows(
+    n: int, n_lists: int, *, train_size: int | None = None, seed: int = 0
+) -> npt.NDArray[np.int64]: ...
+def partition_assign(
+    x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], *, n_threads: int | None = None
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+
+_KMeansBlockState = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+]
+
+def kmeans_block_state(n: int) -> _KMeansBlockState: ...
+def kmeans_block_colmax(
+    x: npt.NDArray[np.float32], *, n_threads: int | None = None
+) -> npt.NDArray[np.float32]: ...
+def kmeans_init_rows(
+    n: int, n_clusters: int, *, init: str = "k-means++", random_state: int = 0, run: int = 0
+) -> npt.NDArray[np.int64]: ...
+def kmeans_init_from_rows(
+    rows: npt.NDArray[np.float32],
+    n: int,
+    n_clusters: int,
+    *,
+    init: str = "k-means++",
+    random_state: int = 0,
+    run: int = 0,
+    n_threads: int | None = None,
+) -> npt.NDArray[np.float32]: ...
+def kmeans_block_step(
+    x: npt.NDArray[np.float32],
+    state: _KMeansBlockState,
+    centroids: npt.NDArray[np.float32],
+    colmax: npt.NDArray[np.float32],
+    n_total: int,
+    *,
+    drift: npt.NDArray[np.float32] | None = None,
+    reseed_rows: npt.NDArray[np.uint32] | None = None,
+    reseed_labels: npt.NDArray[np.uint32] | None = None,
+    full: bool = False,
+    rows_are_unit: bool = False,
+    n_threads: int | None = None,
+) -> tuple[
+    _KMeansBlockState,
+    int,
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]: ...
+def kmeans_block_farthest(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    prev: npt.NDArray[np.int64],
+    d2: npt.NDArray[np.float32],
+    m: int,
+    *,
+    n_threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float32],
+]: ...
+def kmeans_reseed(
+    d2: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.uint64],
+    labels: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32], int]: ...
+def kmeans_update(
+    sums: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    centroids: npt.NDArray[np.float32],
+    colmax: npt.NDArray[np.float32],
+    n_total: int,
+    moved: npt.NDArray[np.float32],
+    moved_old: npt.NDArray[np.int64],
+    moved_new: npt.NDArray[np.uint32],
+    *,
+    n_threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]: ...
+
 _EdgesStats = tuple[
     npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
 ]
@@ -214,6 +317,18 @@ class Partition:
         n_threads: int | None = None,
         progress: _Progress = None,
     ) -> Partition: ...
+    @staticmethod
+    def from_assignment(
+        x: npt.NDArray[np.float32],
+        centroids: npt.NDArray[np.float32],
+        near: npt.NDArray[np.uint32],
+        cos: npt.NDArray[np.float32],
+        *,
+        certified: bool = True,
+        n_threads: int | None = None,
+    ) -> Partition: ...
+    @property
+    def centroids(self) -> npt.NDArray[np.float32]: ...
     @property
     def n_lists(self) -> int: ...
     @property

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,10 @@ from sklearn.utils.validation import validate_data
 
 from simclust import ops
 from simclust.exceptions import NotFittedError
+
+if TYPE_CHECKING:
+    from simclust.distributed import DistributedGraphs
+    from simclust.distributed._executor import StageProgress
 
 __all__ = ["KMeans"]
 
@@ -144,21 +148,46 @@ class KMeans(ClusterMixin, BaseEstimator):
 
     def fit(self, X: npt.ArrayLike, y: object = None) -> Self:  # noqa: N803
         """Cluster the rows of ``X`` (N x D); ``y`` is ignored. Returns ``self``."""
+        return self._fit(X, None, None)
+
+    def _fit(
+        self,
+        X: npt.ArrayLike,  # noqa: N803
+        backend: DistributedGraphs | None,
+        progress: StageProgress | None,
+    ) -> Self:
+        """:meth:`fit`, by ``backend``'s tasks when one is given and ``metric`` is cosine.
+
+        The distributed k-means (:func:`simclust.distributed.distributed_kmeans`) gives
+        the native result bit for bit; Euclidean k-means runs natively here.
+        """
         x = self._validate(X, reset=True)
         seed = secrets.randbits(64) if self.random_state is None else self.random_state
-        out = ops._kmeans_fit(
-            x,
-            self.n_clusters,
-            metric=self.metric,
-            init=self.init,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            random_state=seed,
-            n_threads=self.n_threads,
-            progress=None,
-            stacklevel=3,
-        )
+        if backend is not None and self.metric == "cosine":
+            out = backend.kmeans(
+                x,
+                self.n_clusters,
+                init=self.init,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=seed,
+                progress=progress,
+            )
+        else:
+            out = ops._kmeans_fit(
+                x,
+                self.n_clusters,
+                metric=self.metric,
+                init=self.init,
+                n_init=self.n_init,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=seed,
+                n_threads=self.n_threads,
+                progress=None,
+                stacklevel=4,
+            )
         self.labels_ = out.labels
         self.cluster_centers_ = out.centroids
         self.inertia_ = out.objective

@@ -26,7 +26,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +244,8 @@ class _Plugins:
     strategy: StrategyLike
     strategy_spec: GraphSpec | None
     metrics: list[tuple[Registration[Any], Metric]]
+    backend: DistributedGraphs | None = None  # fits the strategies it can (kmeans)
+    progress: StageProgress | None = None
 
 
 def _plugins(cfg: Mapping[str, Any], host: Host, threads: int | None) -> _Plugins:
@@ -291,9 +293,11 @@ def _fit(
     plugins: _Plugins, x: npt.NDArray[np.float32], graph: Graph | None
 ) -> npt.NDArray[np.int64]:
     """Stage ``cluster``: fit the strategy (with the graph when it asked for one)."""
-    reg, strat = plugins.strategy_reg, plugins.strategy
-    with plugin_call(reg, "fit"):
-        labels = fit_strategy(strat, x, graph if plugins.strategy_spec is not None else None)
+    reg, strat, on = plugins.strategy_reg, plugins.strategy, plugins.backend
+    with plugin_call(reg, "fit"):  # a backend fits what it can (kmeans), else natively:
+        labels = None if on is None else on.fit_strategy(strat, x, plugins.progress)
+        if labels is None:
+            labels = fit_strategy(strat, x, graph if plugins.strategy_spec is not None else None)
     return check_labels(reg, labels, int(x.shape[0]))
 
 
@@ -443,7 +447,7 @@ def _analyze(
         x = _unit_rows(data.x, threads)
         x_metric = distance.rows(data.x, x)
         fingerprint = _fingerprint(data.x)
-    plugins = _plugins(cfg, host, threads)
+    plugins = replace(_plugins(cfg, host, threads), backend=edges, progress=progress)
 
     graph = sweep_graph = None
     settings = SearchSettings(**cfg["search"])

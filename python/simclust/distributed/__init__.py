@@ -10,6 +10,9 @@ machine. See ``docs/distributed.md``.
   function over :class:`Task` s with a per-stage ``progress(stage, done, total)``.
 * :class:`InProcessExecutor`: every task here, in order (the plan without a cluster).
 * :class:`RayExecutor`: Ray core tasks, the object store, retries, cancellation.
+
+Step 3: the ``kmeans`` strategy (cosine) runs as Lloyd steps over row blocks
+(:func:`distributed_kmeans`): the native labels and centroids, bit for bit.
 """
 
 from __future__ import annotations
@@ -22,10 +25,16 @@ from simclust.distributed._graph import (
     block_bounds,
     default_block_rows,
 )
+from simclust.distributed._kmeans import (
+    KMEANS_BLOCK_ALIGN,
+    distributed_kmeans,
+    kmeans_block_rows,
+)
 from simclust.distributed._ray import INSTALL_HINT, RayExecutor, require_ray
 
 __all__ = [
     "INSTALL_HINT",
+    "KMEANS_BLOCK_ALIGN",
     "MAX_BLOCK_ROWS",
     "TILE_ROWS",
     "DistributedGraphs",
@@ -35,6 +44,8 @@ __all__ = [
     "Task",
     "block_bounds",
     "default_block_rows",
+    "distributed_kmeans",
+    "kmeans_block_rows",
     "ordered",
     "require_ray",
 ]

@@ -47,6 +47,7 @@ from simclust import ops
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
 from simclust.graph import GraphSpec, SearchSettings
+from simclust.ops._kmeans import _KMeansOutput
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
 
@@ -229,6 +230,30 @@ class DistributedGraphs:
             self._x = x
         return self._blocks, self._bounds
 
+    def fit_strategy(
+        self, strategy: object, x: npt.NDArray[np.float32], progress: StageProgress | None
+    ) -> npt.NDArray[np.int64] | None:
+        """Fit ``strategy`` on ``x`` by tasks if this backend can, else ``None``.
+
+        It can fit the built-in ``kmeans`` (:class:`simclust.KMeans` itself) with
+        ``metric="cosine"``: the distributed k-means, the native labels bit for bit.
+        """
+        from simclust.cluster import KMeans
+
+        if type(strategy) is not KMeans or strategy.metric != "cosine":
+            return None
+        return strategy._fit(x, self, progress).labels_
+
+    def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
+        """Spherical k-means of ``x`` by this backend's executor: the native result.
+
+        ``params`` and the plan: :func:`simclust.distributed.distributed_kmeans` (its own
+        blocks, of whole 4,096-row spans).
+        """
+        from simclust.distributed._kmeans import distributed_kmeans
+
+        return distributed_kmeans(self.executor, x, n_clusters, **params)
+
     def close(self) -> None:
         """Drop the blocks and close the executor."""
         self._x, self._blocks = None, []
@@ -298,8 +323,9 @@ class DistributedGraphs:
     ]:
         """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the native partition.
 
-        The partition is built on the driver with ``n_threads`` (once per rows and list
-        count: the run's graph and the outlier search share it). An ε-graph is computed by
+        The partition is built by tasks (k-means on the sample, the assignment; the lists
+        formed on the driver with ``n_threads``), once per rows and list count: the run's
+        graph and the outlier search share it. An ε-graph is computed by
         list-pair tasks (the native edges and recall); a kNN graph by the native search
         on the driver (``on: driver``, no tasks); see :mod:`simclust.distributed._ivf`.
         The record holds the native search's keys (``n_lists``, ``nprobe``,
@@ -311,7 +337,7 @@ class DistributedGraphs:
         key = (id(x), search.n_lists)
         if self._lists is None or self._lists_key != key or self._lists_x is not x:
             self._lists = None  # the previous partition's chunks go first
-            self._lists = _ivf.Lists(x, search.n_lists, n_threads)
+            self._lists = _ivf.Lists(x, search.n_lists, n_threads, self.executor, *self._put(x))
             self._lists_key, self._lists_x = key, x
         threads = getattr(self.executor, "task_threads", None)
 

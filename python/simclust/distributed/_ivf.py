@@ -1,12 +1,17 @@
 """The distributed partitioned search (``search = "ivf"``): list-pair tasks over one partition.
 
-The driver builds the native :class:`simclust.ops.Partition` (k-means trained on a seeded
-sample, every row assigned to its nearest list: the one the native search builds, the
-same lists for the same seed), then puts the rows of consecutive lists, in list order, in
-the object store as *chunks* of about a block's rows. The list pairs to compare are the
-native ones (:meth:`simclust.ops.Partition.list_pairs`: each list with its ``nprobe``
-lists of nearest centroid); a task takes the pairs whose first list is in one chunk and
-the chunks holding their lists:
+The partition is the native :class:`simclust.ops.Partition` (k-means trained on a seeded
+sample, every row assigned to its nearest lists: the same lists for the same seed), built
+by tasks (:func:`distributed_partition`): the k-means on the sample's unit rows as Lloyd
+steps over blocks (:func:`simclust.distributed.distributed_kmeans`, the native training's
+centroids bit for bit), each block of rows assigned by a task (stage ``ivf assignment``:
+the native assignment, row by row), the lists formed on the driver
+(:meth:`simclust.ops.Partition.from_assignment`). Then the driver puts the rows of
+consecutive lists, in list order, in the object store as *chunks* of about a block's
+rows. The list pairs to compare are the native ones
+(:meth:`simclust.ops.Partition.list_pairs`: each list with its ``nprobe`` lists of nearest
+centroid); a task takes the pairs whose first list is in one chunk and the chunks holding
+their lists:
 
 * ε-graph: :func:`simclust.ops.threshold_edges` of a list with itself,
   :func:`simclust.ops.threshold_edges_between` of two lists: the tiles, screen and
@@ -38,17 +43,66 @@ Example:
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from simclust import ops
+from simclust import _native, ops
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.distributed._graph import _key_ends, _pair_keys
+from simclust.distributed._kmeans import distributed_kmeans
+from simclust.exceptions import ClusteringWarning
 
-__all__ = ["Lists", "threshold_lists"]
+__all__ = ["Lists", "distributed_partition", "threshold_lists"]
+
+
+def _assign_task(
+    block: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], threads: int | None
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The block's rows' nearest lists and their cosines to the nearest (native)."""
+    return _native.partition_assign(block, centroids, n_threads=threads)
+
+
+def distributed_partition(
+    executor: Executor,
+    x: npt.NDArray[np.float32],
+    n_lists: int | None,
+    blocks: Sequence[Any],
+    bounds: Sequence[tuple[int, int]],
+    n_threads: int | None,
+) -> ops.Partition:
+    """The native partition of the unit rows ``x`` (``certified=False``), built by tasks.
+
+    ``blocks`` are ``x``'s rows in the executor's store (``bounds``: their rows, starting
+    on multiples of 1,024 rows, the native assignment's blocks). The training sample is
+    the native one (:func:`simclust._native.partition_train_rows`), gathered on the driver
+    (which holds ``x`` in this step); its k-means runs as block tasks; each block's rows
+    are assigned by a task; ``n_threads`` is the driver's for forming the lists.
+    """
+    n = int(x.shape[0])
+    lists = _native.default_n_lists(n) if n_lists is None else n_lists
+    rows = _native.partition_train_rows(n, lists, seed=0)
+    sample = _native.normalize(np.ascontiguousarray(x[rows]))
+    with warnings.catch_warnings():  # empty lists are the native training's too
+        warnings.simplefilter("ignore", ClusteringWarning)
+        fit = distributed_kmeans(
+            executor, sample, lists, init="random", max_iter=20, tol=1e-4, random_state=0
+        )  # the native training: ops.Partition defaults, PARTITION_TOL in ivf/mod.rs
+    shared = executor.put(fit.centroids)
+    threads = getattr(executor, "task_threads", None)
+    tasks = [
+        Task(f"block {b}: rows {s}..{e - 1}", (h, shared, threads))
+        for b, (h, (s, e)) in enumerate(zip(blocks, bounds, strict=True))
+    ]
+    out = executor.map("ivf assignment", _assign_task, tasks)
+    near = np.concatenate([o[0] for o in out])
+    cos = np.concatenate([o[1] for o in out])
+    return ops.Partition.from_assignment(
+        x, fit.centroids, near, cos, certified=False, n_threads=n_threads
+    )
 
 
 class Lists:
@@ -57,7 +111,12 @@ class Lists:
     Args:
         x: the unit rows.
         n_lists: lists (default ``2 sqrt(N)``, as natively).
-        n_threads: threads of the partition's build, on the driver.
+        n_threads: threads of the driver's part of the partition's build.
+        executor: builds the partition by tasks (:func:`distributed_partition`) over
+            ``blocks`` (``x``'s rows in its store, ``bounds`` their rows); ``None``: the
+            native build on the driver.
+        blocks: see ``executor``.
+        bounds: see ``executor``.
 
     Attributes:
         part: the native partition (driver side: list pairs, recall, the kNN search).
@@ -66,9 +125,18 @@ class Lists:
     """
 
     def __init__(
-        self, x: npt.NDArray[np.float32], n_lists: int | None, n_threads: int | None
+        self,
+        x: npt.NDArray[np.float32],
+        n_lists: int | None,
+        n_threads: int | None,
+        executor: Executor | None = None,
+        blocks: Sequence[Any] = (),
+        bounds: Sequence[tuple[int, int]] = (),
     ) -> None:
-        self.part = ops.Partition(x, n_lists, certified=False, n_threads=n_threads)
+        if executor is None:
+            self.part = ops.Partition(x, n_lists, certified=False, n_threads=n_threads)
+        else:
+            self.part = distributed_partition(executor, x, n_lists, blocks, bounds, n_threads)
         self.offsets = np.concatenate([[0], np.cumsum(self.part.list_sizes.astype(np.int64))])
         self._x = x
         self.handles: list[Any] = []

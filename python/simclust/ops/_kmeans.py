@@ -92,6 +92,12 @@ def _kmeans_fit(
             progress=progress,
         )
     )
+    _warn_empty(out, k, metric, stacklevel + 1)
+    return out
+
+
+def _warn_empty(out: _KMeansOutput, k: int, metric: str, stacklevel: int) -> None:
+    """The :class:`ClusteringWarning` of a fit that left clusters empty (if it did)."""
     if out.n_empty:
         warnings.warn(
             f"only {k - out.n_empty} of n_clusters={k} clusters are non-empty: X has fewer "
@@ -99,9 +105,8 @@ def _kmeans_fit(
             "No row has the label of an empty cluster; its centroid stays where "
             "initialisation put it (a duplicate of another centroid).",
             ClusteringWarning,
-            stacklevel=stacklevel,
+            stacklevel=stacklevel + 1,
         )
-    return out
 
 
 def kmeans(

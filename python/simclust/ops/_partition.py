@@ -101,10 +101,57 @@ class Partition:
             progress=progress,
         )
 
+    @classmethod
+    def from_assignment(
+        cls,
+        x: npt.ArrayLike,
+        centroids: npt.ArrayLike,
+        near: npt.ArrayLike,
+        cos: npt.ArrayLike,
+        *,
+        certified: bool = True,
+        n_threads: int | None = None,
+    ) -> Partition:
+        """The partition of ``x`` into the lists of given unit ``centroids``.
+
+        ``near`` holds each row's ``min(n_lists, 8)`` nearest lists (best first) and
+        ``cos`` its cosine to the nearest: what the constructor builds when its training
+        gave these centroids and its assignment these lists. A distributed run computes
+        them as tasks (:func:`simclust._native.partition_train_rows`, the k-means of
+        :func:`simclust.distributed.distributed_kmeans`,
+        :func:`simclust._native.partition_assign` per block).
+
+        Example:
+            >>> from simclust import _native
+            >>> from simclust.testing import make_embeddings
+            >>> X = make_embeddings(2000, 8, n_clusters=5, seed=0)
+            >>> p = Partition(X, certified=False)
+            >>> near, cos = _native.partition_assign(X, p.centroids)
+            >>> q = Partition.from_assignment(X, p.centroids, near, cos, certified=False)
+            >>> bool((q.order == p.order).all())
+            True
+
+        """
+        obj = cls.__new__(cls)
+        obj._native = _native.Partition.from_assignment(
+            _as_matrix(x, "X"),
+            _as_matrix(centroids, "centroids"),
+            np.ascontiguousarray(near, dtype=np.uint32),
+            np.ascontiguousarray(cos, dtype=np.float32),
+            certified=bool(certified),
+            n_threads=_as_threads(n_threads),
+        )
+        return obj
+
     @property
     def n_lists(self) -> int:
         """The number of lists."""
         return int(self._native.n_lists)
+
+    @property
+    def centroids(self) -> npt.NDArray[np.float32]:
+        """The lists' unit centroids, ``n_lists x D``."""
+        return self._native.centroids
 
     @property
     def list_sizes(self) -> npt.NDArray[np.uint64]:

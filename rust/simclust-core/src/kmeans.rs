@@ -58,6 +58,7 @@
 //! # Ok::<(), simclust_core::Error>(())
 //! ```
 
+pub mod blocks;
 mod init;
 mod kernels;
 pub(crate) mod rng;
@@ -278,13 +279,26 @@ impl Data {
                 (xs, mean, scale)
             }
         };
+        Ok(Self::with_norms(xs, d, metric, offset, scale, pool))
+    }
+
+    /// The rows `xs` (`d` columns, as k-means sees them) with their squared norms.
+    fn with_norms(
+        xs: Vec<f32>,
+        d: usize,
+        metric: Metric,
+        offset: Vec<f64>,
+        scale: f64,
+        pool: &ThreadPool,
+    ) -> Self {
+        let n = xs.len() / d.max(1);
         let mut nx2 = vec![0.0_f32; n];
         pool.install(|| {
             nx2.par_chunks_mut(CHUNK_ROWS)
                 .zip(xs.par_chunks(CHUNK_ROWS * d))
                 .for_each(|(o, rows)| sq_norms(rows, d, o));
         });
-        Ok(Self {
+        Self {
             x: xs,
             n,
             d,
@@ -292,7 +306,23 @@ impl Data {
             metric,
             offset,
             scale,
-        })
+        }
+    }
+
+    /// Rows that are unit rows already (the output of `normalize_rows`, which
+    /// returns unit rows unchanged): what [`Data::prepare`] gives for them
+    /// under cosine, without the normalising pass. Not validated.
+    pub(crate) fn from_unit(x: MatRef<'_>, pool: &ThreadPool) -> Result<Self> {
+        check_shape(&x, "X")?;
+        let xs = x.as_slice().to_vec();
+        Ok(Self::with_norms(
+            xs,
+            x.n_cols(),
+            Metric::Cosine,
+            Vec::new(),
+            1.0,
+            pool,
+        ))
     }
 
     pub(crate) fn row(&self, i: usize) -> &[f32] {
@@ -462,6 +492,26 @@ impl Model {
     }
 }
 
+/// Rows of a span: the assignment step's gathered rows share GEMM tiles only
+/// within a span, the bounds update runs a span at a time and the objective
+/// is summed a span at a time, so a block of rows that starts on a span
+/// boundary gets bit for bit the values it gets inside a larger run (the
+/// distributed k-means, `blocks`).
+pub(crate) const SPAN: usize = CHUNK_ROWS;
+
+/// The squared distances summed per [`SPAN`] of rows, each in row order.
+pub(crate) fn d2_chunk_sums(d2: &[f32]) -> Vec<f64> {
+    d2.chunks(SPAN)
+        .map(|c| c.iter().fold(0.0_f64, |a, &v| a + f64::from(v)))
+        .collect()
+}
+
+/// The span sums of [`d2_chunk_sums`] added in order: the objective's sum of
+/// squared distances.
+pub(crate) fn sum_chunks(chunks: &[f64]) -> f64 {
+    chunks.iter().fold(0.0_f64, |a, &v| a + v)
+}
+
 /// Per-row state of the assignment step.
 #[derive(Debug, Clone)]
 struct Assign {
@@ -488,9 +538,9 @@ impl Assign {
         }
     }
 
-    /// Sum of the squared distances, in row order.
+    /// Sum of the squared distances: see [`d2_chunk_sums`] and [`sum_chunks`].
     fn sum_d2(&self) -> f64 {
-        self.d2.iter().map(|&v| f64::from(v)).sum()
+        sum_chunks(&d2_chunk_sums(&self.d2))
     }
 
     /// Forgets row `i`'s bounds (it will be searched in full).
@@ -514,8 +564,12 @@ fn assign_step(
 ) -> Result<usize> {
     let (n, d) = (data.n, data.d);
     let k = model.h.len();
-    let gather: Vec<u32> = if full {
-        (0..n as u32).collect()
+    // The rows to search in full, per span of SPAN rows.
+    let spans: Vec<Vec<u32>> = if full {
+        (0..n)
+            .step_by(SPAN)
+            .map(|s| (s as u32..(s + SPAN).min(n) as u32).collect())
+            .collect()
     } else {
         let lists: Vec<Vec<u32>> = pool.install(|| {
             st.labels
@@ -551,19 +605,18 @@ fn assign_step(
                 })
                 .collect()
         });
-        lists.concat()
+        lists
+            .chunks(SPAN / SCREEN_ROWS)
+            .map(|c| c.concat())
+            .collect()
     };
-    // Full search of the gathered rows, `rows` at a time: at most
-    // GATHER_ROWS, fewer (at least 64) when few rows are gathered, so that
-    // they still spread over the threads. The tiles depend on the data only.
-    let rows = gather
-        .len()
-        .div_ceil(16)
-        .next_multiple_of(16)
-        .clamp(64, GATHER_ROWS);
+    // Full search of the gathered rows, in tiles of at most GATHER_ROWS rows
+    // of one span: a row's tile depends only on its span's rows.
+    let tiles: Vec<&[u32]> = spans.iter().flat_map(|g| g.chunks(GATHER_ROWS)).collect();
+    let rows = GATHER_ROWS;
     let found: Vec<Vec<(TopScores, f32)>> = pool.install(|| {
-        gather
-            .par_chunks(rows)
+        tiles
+            .par_iter()
             .map_init(
                 || {
                     (
@@ -572,7 +625,7 @@ fn assign_step(
                         vec![EMPTY_TOP; rows],
                     )
                 },
-                |(abuf, tile, tops), idx| {
+                |(abuf, tile, tops), &idx| {
                     if ctl.is_cancelled() {
                         return Vec::new();
                     }
@@ -609,7 +662,8 @@ fn assign_step(
             .collect()
     });
     ctl.check()?;
-    for (&i, (top, dd)) in gather.iter().zip(found.iter().flatten()) {
+    let gathered = tiles.iter().map(|t| t.len()).sum();
+    for (&i, (top, dd)) in tiles.iter().copied().flatten().zip(found.iter().flatten()) {
         let i = i as usize;
         let nx2 = data.nx2[i];
         // Distance from a score: |x - c|² = |x|² - 2 (x·c - |c|²/2).
@@ -622,40 +676,100 @@ fn assign_step(
         }
         st.lb_rest[i] = dist(top[KEEP - 1].s);
     }
-    Ok(gather.len())
+    Ok(gathered)
 }
 
 /// Re-seeds empty clusters (see the module documentation). `counts` are the
 /// cluster sizes under `st.labels`. Returns how many were re-seeded.
 fn reseed_empty(st: &mut Assign, counts: &mut [i64]) -> usize {
-    let mut empty: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] == 0).collect();
-    if empty.is_empty() {
+    if !counts.contains(&0) {
         return 0;
     }
-    empty.reverse(); // pop() hands them out in ascending order
-    let mut far: Vec<(f32, u32)> = st
+    let far: Vec<(f32, u64, i64)> = st
         .d2
         .iter()
+        .zip(&st.labels)
         .enumerate()
-        .filter(|(_, &v)| v > 0.0)
-        .map(|(i, &v)| (v, i as u32))
+        .map(|(i, (&v, &l))| (v, i as u64, l))
         .collect();
-    far.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut done = 0;
-    for (_, i) in far {
-        let Some(&e) = empty.last() else { break };
+    let (plan, _) = reseed_plan(far, counts);
+    for &(i, e) in &plan {
         let i = i as usize;
-        let own = st.labels[i] as usize;
-        if counts[own] > 1 {
+        st.labels[i] = i64::from(e);
+        st.reset_bounds(i);
+    }
+    plan.len()
+}
+
+/// The re-seeding walk shared by [`lloyd`] and the distributed k-means:
+/// among the candidate rows `(squared distance to its centroid, row, its
+/// cluster)`, those of positive distance from the farthest down (ties:
+/// lowest row) go, one each, to the empty clusters in ascending order, when
+/// their own cluster keeps another member. Updates `counts`; returns the
+/// `(row, new cluster)` moves and the number of clusters left empty.
+pub(crate) fn reseed_plan(
+    mut far: Vec<(f32, u64, i64)>,
+    counts: &mut [i64],
+) -> (Vec<(u64, u32)>, usize) {
+    let mut empty: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] == 0).collect();
+    let mut plan = Vec::new();
+    if empty.is_empty() {
+        return (plan, 0);
+    }
+    empty.reverse(); // pop() hands them out in ascending order
+    far.retain(|t| t.0 > 0.0);
+    far.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i, own) in far {
+        let Some(&e) = empty.last() else { break };
+        let Ok(own) = usize::try_from(own) else {
+            continue;
+        };
+        if own < counts.len() && counts[own] > 1 {
             counts[own] -= 1;
             counts[e] += 1;
-            st.labels[i] = e as i64;
-            st.reset_bounds(i);
+            plan.push((i, e as u32));
             empty.pop();
-            done += 1;
         }
     }
-    done
+    (plan, empty.len())
+}
+
+/// New centroids from the cluster sums: a copy of `c` (`k x d`) with the
+/// `dirty` clusters' centroids recomputed (an empty cluster, or a zero sum
+/// under cosine, keeps its centroid), and each centroid's drift (its
+/// distance moved, rounded up; 0 when it kept its place).
+pub(crate) fn updated_centroids(
+    sums: &ClusterSums,
+    quant: &Quant,
+    metric: Metric,
+    c: &[f32],
+    dirty: &[bool],
+    d: usize,
+    pool: &ThreadPool,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut newc = c.to_vec();
+    let drift: Vec<f32> = pool.install(|| {
+        newc.par_chunks_mut(d)
+            .zip(c.par_chunks(d))
+            .enumerate()
+            .map(|(j, (nc, oc))| {
+                if !dirty[j] || !sums.centroid(j, quant, metric, nc) {
+                    return 0.0;
+                }
+                let dr: f64 = nc
+                    .iter()
+                    .zip(oc)
+                    .map(|(&a, &b)| {
+                        let t = f64::from(a) - f64::from(b);
+                        t * t
+                    })
+                    .sum::<f64>()
+                    .sqrt();
+                (dr as f32) * (1.0 + 4.0 * f32::EPSILON)
+            })
+            .collect()
+    });
+    (newc, drift)
 }
 
 /// The outcome of one seeded Lloyd run.
@@ -696,7 +810,6 @@ fn lloyd(
     let mut n_iter = 0;
     let mut converged = false;
     let mut n_reseeded = 0;
-    let mut newc = vec![0.0_f32; k * d];
     for it in 1..=o.max_iter {
         ctl.check()?;
         assign_step(data, &model, &mut st, it == 1 || !o.bounds, pool, ctl)?;
@@ -739,29 +852,8 @@ fn lloyd(
             }
             dirty[m.new as usize] = true;
         }
-        newc.copy_from_slice(&model.c);
-        let drift: Vec<f32> = pool.install(|| {
-            newc.par_chunks_mut(d)
-                .zip(model.c.par_chunks(d))
-                .enumerate()
-                .map(|(c, (nc, oc))| {
-                    if !dirty[c] || !sums.centroid(c, quant, data.metric, nc) {
-                        return 0.0;
-                    }
-                    let dr: f64 = nc
-                        .iter()
-                        .zip(oc)
-                        .map(|(&a, &b)| {
-                            let t = f64::from(a) - f64::from(b);
-                            t * t
-                        })
-                        .sum::<f64>()
-                        .sqrt();
-                    (dr as f32) * (1.0 + 4.0 * f32::EPSILON)
-                })
-                .collect()
-        });
-        std::mem::swap(&mut model.c, &mut newc);
+        let (newc, drift) = updated_centroids(&sums, quant, data.metric, &model.c, &dirty, d, pool);
+        model.c = newc;
         model.refresh_norms(d);
         update_bounds(data, &model, &mut st, &drift, pool);
         prev.copy_from_slice(&st.labels);

@@ -333,6 +333,46 @@ impl Partition {
         Ok(Self { inner })
     }
 
+    /// The partition of `x` into the lists of the given unit `centroids`,
+    /// with each row's nearest lists `near` (`N x min(n_lists, 8)`) and its
+    /// cosine `cos` to the nearest: what the constructor builds when its
+    /// training and assignment gave these (a distributed run computes them
+    /// as tasks: `partition_train_rows`, k-means, `partition_assign`).
+    #[staticmethod]
+    #[pyo3(signature = (x, centroids, near, cos, *, certified=true, n_threads=None))]
+    fn from_assignment(
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        centroids: PyReadonlyArray2<'_, f32>,
+        near: PyReadonlyArray2<'_, u32>,
+        cos: PyReadonlyArray1<'_, f32>,
+        certified: bool,
+        n_threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let xm = mat(&x, "X")?;
+        let cm = mat(&centroids, "centroids")?;
+        let mut p = ivf::PartitionParams::for_rows(xm.n_rows());
+        p.n_lists = cm.n_rows();
+        p.cells = certified;
+        p.n_threads = n_threads;
+        let (c, nr, cs) = (
+            cm.as_slice().to_vec(),
+            slice2(&near, "near")?.to_vec(),
+            vec1(&cos, "cos")?.to_vec(),
+        );
+        let inner = run_detached(py, "partition", None, |ctl| {
+            ivf::Partition::from_assignment(xm, &p, c, nr, cs, ctl)
+        })?;
+        Ok(Self { inner })
+    }
+
+    /// The lists' unit centroids, `n_lists x D`.
+    #[getter]
+    fn centroids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let p = &self.inner;
+        to_py2(py, p.centroids.clone(), p.n_lists, p.d)
+    }
+
     /// Number of lists.
     #[getter]
     fn n_lists(&self) -> usize {
@@ -564,7 +604,58 @@ fn partitioned_threshold_edges<'py>(
     graph_out(py, g)
 }
 
+/// The rows (of `n`, ascending) a partition of `n_lists` lists trains on.
+#[pyfunction]
+#[pyo3(signature = (n, n_lists, *, train_size=None, seed=0))]
+fn partition_train_rows(
+    py: Python<'_>,
+    n: usize,
+    n_lists: usize,
+    train_size: Option<usize>,
+    seed: u64,
+) -> Bound<'_, PyArray1<i64>> {
+    let mut p = ivf::PartitionParams::for_rows(n);
+    p.n_lists = n_lists;
+    p.train_size = train_size.unwrap_or(ivf::TRAIN_ROWS_PER_LIST * n_lists);
+    p.seed = seed;
+    to_py1(
+        py,
+        ivf::train_rows(n, &p)
+            .into_iter()
+            .map(|r| r as i64)
+            .collect(),
+    )
+}
+
+/// `(near, cos)`: each row's nearest lists among the unit `centroids` and its
+/// cosine to the nearest, as a partition assigns them.
+#[pyfunction]
+#[pyo3(signature = (x, centroids, *, n_threads=None))]
+#[allow(clippy::type_complexity)]
+fn partition_assign<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    centroids: PyReadonlyArray2<'py, f32>,
+    n_threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyArray2<u32>>, Bound<'py, PyArray1<f32>>)> {
+    let xm = mat(&x, "X")?;
+    let cm = mat(&centroids, "centroids")?;
+    if cm.n_cols() != xm.n_cols() {
+        return Err(crate::errors::ShapeError::new_err(
+            "centroids must have the columns of X",
+        ));
+    }
+    let l = cm.n_rows();
+    let (near, cos) = run_detached(py, "partition_assign", None, |ctl| {
+        ivf::assign_rows(xm, cm.as_slice(), l, n_threads, ctl)
+    })?;
+    let m = near.len() / xm.n_rows().max(1);
+    Ok((to_py2(py, near, xm.n_rows(), m)?, to_py1(py, cos)))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(partition_train_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(partition_assign, m)?)?;
     m.add_class::<Partition>()?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(rows_are_unit, m)?)?;

@@ -185,7 +185,7 @@ impl Partition {
     ) -> Result<Self> {
         check_non_empty(&x, "X")?;
         check_rows_fit_u32(&x, "X")?;
-        let (n, d) = (x.n_rows(), x.n_cols());
+        let n = x.n_rows();
         let l = params.n_lists;
         if l == 0 || l > n {
             return Err(Error::Parameter(format!(
@@ -196,6 +196,82 @@ impl Partition {
         let factors = unit_factors(x, "X", &pool)?;
         let centroids = train(x, &factors, params, ctl)?;
         let (near, cos) = assign(x, &factors, &centroids, l, &pool, ctl, done_with)?;
+        Self::from_parts(
+            x, &factors, params, centroids, near, cos, &pool, ctl, done_with,
+        )
+    }
+
+    /// The partition of `x` into the lists of the given unit `centroids`
+    /// (`n_lists x D`), each row's [`near_lists`] nearest lists `near`
+    /// (`N x min(n_lists, 8)`, best first) and its cosine `cos` to the
+    /// nearest: what [`Partition::build`] builds when its training gave
+    /// these centroids and its assignment these lists, as a distributed run
+    /// computes them ([`train_rows`], the k-means over row blocks,
+    /// [`assign_rows`] per block).
+    ///
+    /// Errors: as [`Partition::build`] for `x`; [`Error::Shape`] for parts
+    /// of the wrong sizes; [`Error::Parameter`] for lists outside
+    /// `0..n_lists` or non-finite centroids or cosines.
+    pub fn from_assignment(
+        x: MatRef<'_>,
+        params: &PartitionParams,
+        centroids: Vec<f32>,
+        near: Vec<u32>,
+        cos: Vec<f32>,
+        ctl: &Control,
+    ) -> Result<Self> {
+        check_non_empty(&x, "X")?;
+        check_rows_fit_u32(&x, "X")?;
+        let (n, d) = (x.n_rows(), x.n_cols());
+        let l = params.n_lists;
+        if l == 0 || l > n {
+            return Err(Error::Parameter(format!(
+                "n_lists must be in 1..=N = 1..={n}, got {l}"
+            )));
+        }
+        let m = near_lists(l);
+        if centroids.len() != l * d || near.len() != n * m || cos.len() != n {
+            return Err(Error::Shape(format!(
+                "centroids must be ({l}, {d}), near ({n}, {m}) and cos ({n},)"
+            )));
+        }
+        if near.iter().any(|&j| j as usize >= l)
+            || !centroids.iter().chain(&cos).all(|v| v.is_finite())
+        {
+            return Err(Error::Parameter(format!(
+                "near must hold lists in 0..{l}; centroids and cos must be finite"
+            )));
+        }
+        let pool = parallel::pool(params.n_threads)?;
+        let factors = unit_factors(x, "X", &pool)?;
+        Self::from_parts(
+            x,
+            &factors,
+            params,
+            centroids,
+            near,
+            cos,
+            &pool,
+            ctl,
+            &|_: &[f32]| {},
+        )
+    }
+
+    /// The lists from the trained centroids and the assignment.
+    #[allow(clippy::too_many_arguments)]
+    fn from_parts(
+        x: MatRef<'_>,
+        factors: &[f64],
+        params: &PartitionParams,
+        centroids: Vec<f32>,
+        near: Vec<u32>,
+        cos: Vec<f32>,
+        pool: &rayon::ThreadPool,
+        ctl: &Control,
+        done_with: &(dyn Fn(&[f32]) + Sync),
+    ) -> Result<Self> {
+        let (n, d) = (x.n_rows(), x.n_cols());
+        let l = params.n_lists;
         let m = near_lists(l);
 
         let mut offsets = vec![0_usize; l + 1];
@@ -220,17 +296,17 @@ impl Partition {
         let cells = if params.cells {
             Some(certified::Cells::build(
                 x,
-                &factors,
+                factors,
                 &offsets,
                 &mut order,
                 &mut pos_cos,
-                &pool,
+                pool,
                 ctl,
             )?)
         } else {
             None
         };
-        let xs = copy_in_order(x, &factors, &order, &pool, done_with);
+        let xs = copy_in_order(x, factors, &order, pool, done_with);
         Ok(Self {
             n_lists: l,
             d,
@@ -600,17 +676,32 @@ fn train(
     ctl: &Control,
 ) -> Result<Vec<f32>> {
     let (n, d) = (x.n_rows(), x.n_cols());
-    let m = params.train_size.clamp(params.n_lists, n);
+    let rows = train_rows(n, params);
+    let m = rows.len();
+    let mut sample = vec![0.0_f32; m * d];
+    for (dst, &r) in sample.chunks_exact_mut(d).zip(&rows) {
+        scale_row(x.row(r), factors[r], dst);
+    }
+    let kp = train_params(params);
+    Ok(kmeans::kmeans(MatRef::new(&sample, m, d)?, &kp, ctl)?.centroids)
+}
+
+/// The rows (of `n`, ascending) the lists are trained on: a seeded uniform
+/// sample of `train_size` rows (clamped to `n_lists..=n`; all when larger).
+pub fn train_rows(n: usize, params: &PartitionParams) -> Vec<usize> {
+    let m = params.train_size.clamp(params.n_lists.min(n), n);
     let mut rows = if m < n {
         SplitMix64::new(params.seed).sample_distinct(n, m)
     } else {
         (0..n).collect()
     };
     rows.sort_unstable();
-    let mut sample = vec![0.0_f32; m * d];
-    for (dst, &r) in sample.chunks_exact_mut(d).zip(&rows) {
-        scale_row(x.row(r), factors[r], dst);
-    }
+    rows
+}
+
+/// The training of [`Partition::build`] as k-means parameters (on the unit
+/// rows [`train_rows`] names): random seeding, the partition's tolerance.
+pub fn train_params(params: &PartitionParams) -> KMeansParams<'static> {
     let mut kp = KMeansParams::new(params.n_lists);
     kp.metric = Metric::Cosine;
     kp.init = Init::Random;
@@ -618,7 +709,33 @@ fn train(
     kp.tol = PARTITION_TOL;
     kp.random_state = params.seed;
     kp.n_threads = params.n_threads;
-    Ok(kmeans::kmeans(MatRef::new(&sample, m, d)?, &kp, ctl)?.centroids)
+    kp
+}
+
+/// Each row of `x` (a block starting on a multiple of 1,024 rows, or all
+/// rows) with its nearest lists among the unit `centroids` (`l x D`) and
+/// its cosine to the nearest, as [`Partition::build`] assigns them:
+/// `(near, cos)`, `near` holding `min(l, 8)` lists per row.
+///
+/// Errors: as [`Partition::build`] for `x`; [`Error::Shape`] for centroids
+/// that are not `l x D`.
+pub fn assign_rows(
+    x: MatRef<'_>,
+    centroids: &[f32],
+    l: usize,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(Vec<u32>, Vec<f32>)> {
+    check_non_empty(&x, "X")?;
+    if l == 0 || centroids.len() != l * x.n_cols() {
+        return Err(Error::Shape(format!(
+            "centroids must be ({l}, {}) with l >= 1",
+            x.n_cols()
+        )));
+    }
+    let pool = parallel::pool(n_threads)?;
+    let factors = unit_factors(x, "X", &pool)?;
+    assign(x, &factors, centroids, l, &pool, ctl, &|_: &[f32]| {})
 }
 
 /// Each row's [`near_lists`]`(l)` nearest lists (best first, ties: the

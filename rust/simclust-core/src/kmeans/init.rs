@@ -54,21 +54,46 @@ pub(crate) fn kmeans_plus_plus(
     ctl: &Control,
 ) -> Result<Vec<f32>> {
     let d = data.d;
-    let m = kpp_sample_size(data.n, k);
     // The sample, contiguous, rows in ascending order (for locality).
-    let (xs, nx2): (Cow<'_, [f32]>, Cow<'_, [f32]>) = if m == data.n {
-        (Cow::Borrowed(&data.x), Cow::Borrowed(&data.nx2))
-    } else {
-        let mut rows = rng.sample_distinct(data.n, m);
-        rows.sort_unstable();
-        let mut xs = Vec::with_capacity(m * d);
-        let mut nx2 = Vec::with_capacity(m);
-        for &i in &rows {
-            xs.extend_from_slice(data.row(i));
-            nx2.push(data.nx2[i]);
+    let (xs, nx2): (Cow<'_, [f32]>, Cow<'_, [f32]>) = match kpp_sample(data.n, k, rng) {
+        None => (Cow::Borrowed(&data.x), Cow::Borrowed(&data.nx2)),
+        Some(rows) => {
+            let mut xs = Vec::with_capacity(rows.len() * d);
+            let mut nx2 = Vec::with_capacity(rows.len());
+            for &i in &rows {
+                xs.extend_from_slice(data.row(i));
+                nx2.push(data.nx2[i]);
+            }
+            (Cow::Owned(xs), Cow::Owned(nx2))
         }
-        (Cow::Owned(xs), Cow::Owned(nx2))
     };
+    kmeans_plus_plus_on(&xs, &nx2, d, k, rng, pool, ctl)
+}
+
+/// The rows k-means++ runs on among `n` (ascending), drawn from `rng`;
+/// `None`: all of them.
+pub(crate) fn kpp_sample(n: usize, k: usize, rng: &mut SplitMix64) -> Option<Vec<usize>> {
+    let m = kpp_sample_size(n, k);
+    if m == n {
+        return None;
+    }
+    let mut rows = rng.sample_distinct(n, m);
+    rows.sort_unstable();
+    Some(rows)
+}
+
+/// Greedy k-means++ on the `m` sampled rows `xs` (`m x d`, with their
+/// squared norms `nx2`), `rng` just past the sample's draw.
+pub(crate) fn kmeans_plus_plus_on(
+    xs: &[f32],
+    nx2: &[f32],
+    d: usize,
+    k: usize,
+    rng: &mut SplitMix64,
+    pool: &ThreadPool,
+    ctl: &Control,
+) -> Result<Vec<f32>> {
+    let m = nx2.len();
     let trials = 2 + (k as f64).ln().floor() as usize;
 
     let mut centers = vec![0.0_f32; k * d];

@@ -21,6 +21,31 @@ use super::Metric;
 /// Rows per parallel chunk when scanning the data.
 const CHUNK_ROWS: usize = 4096;
 
+/// The largest magnitude of each column of the rows `x` (`d` columns).
+pub(crate) fn column_max(x: &[f32], d: usize, pool: &ThreadPool) -> Vec<f32> {
+    pool.install(|| {
+        x.par_chunks(CHUNK_ROWS * d)
+            .map(|chunk| {
+                let mut m = vec![0.0_f32; d];
+                for row in chunk.chunks_exact(d) {
+                    for (mj, v) in m.iter_mut().zip(row) {
+                        *mj = mj.max(v.abs());
+                    }
+                }
+                m
+            })
+            .reduce(
+                || vec![0.0_f32; d],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(&b) {
+                        *x = x.max(*y);
+                    }
+                    a
+                },
+            )
+    })
+}
+
 /// Per-column power-of-two scales of the fixed-point representation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Quant {
@@ -37,27 +62,13 @@ impl Quant {
     /// Scales for the `n x d` matrix `x`, from its column maxima (an
     /// order-independent reduction).
     pub(crate) fn new(x: &[f32], n: usize, d: usize, pool: &ThreadPool) -> Self {
-        let colmax = pool.install(|| {
-            x.par_chunks(CHUNK_ROWS * d)
-                .map(|chunk| {
-                    let mut m = vec![0.0_f32; d];
-                    for row in chunk.chunks_exact(d) {
-                        for (mj, v) in m.iter_mut().zip(row) {
-                            *mj = mj.max(v.abs());
-                        }
-                    }
-                    m
-                })
-                .reduce(
-                    || vec![0.0_f32; d],
-                    |mut a, b| {
-                        for (x, y) in a.iter_mut().zip(&b) {
-                            *x = x.max(*y);
-                        }
-                        a
-                    },
-                )
-        });
+        Self::from_colmax(&column_max(x, d, pool), n)
+    }
+
+    /// Scales for `n` rows whose columns' largest magnitudes are `colmax`
+    /// (the maximum over blocks of each block's [`column_max`]: the same
+    /// scales whatever the blocks).
+    pub(crate) fn from_colmax(colmax: &[f32], n: usize) -> Self {
         // Magnitudes below 2^bits, so a sum of n of them stays below 2^62.
         let bits = 62 - (usize::BITS - n.max(1).leading_zeros()) as i32;
         let (scale, unscale) = colmax
@@ -110,6 +121,17 @@ impl ClusterSums {
             sums: vec![0; k * d],
             counts: vec![0; k],
         }
+    }
+
+    /// Sums (`k x d`, fixed point) and counts from their parts, as
+    /// [`ClusterSums::into_parts`] gives them (the caller checks the lengths).
+    pub(crate) fn from_parts(k: usize, d: usize, sums: Vec<i64>, counts: Vec<i64>) -> Self {
+        Self { k, d, sums, counts }
+    }
+
+    /// The sums (`k x d`, fixed point) and the counts.
+    pub(crate) fn into_parts(self) -> (Vec<i64>, Vec<i64>) {
+        (self.sums, self.counts)
     }
 
     /// Number of rows in cluster `c`.
