@@ -827,18 +827,7 @@ fn lloyd(
             }
         }
         n_reseeded += reseed_empty(&mut st, &mut counts);
-        let moves: Vec<Move> = st
-            .labels
-            .iter()
-            .zip(&prev)
-            .enumerate()
-            .filter(|(_, (new, old))| new != old)
-            .map(|(i, (&new, &old))| Move {
-                row: i as u32,
-                old,
-                new: new as u32,
-            })
-            .collect();
+        let moves = Move::between(&st.labels, &prev);
         if moves.is_empty() {
             converged = true;
             break;

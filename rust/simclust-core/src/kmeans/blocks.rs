@@ -353,18 +353,7 @@ pub fn block_step(
         .count();
     // The change of the block's sums: its moved rows out of their old
     // clusters and into their new ones (the native incremental update).
-    let moves: Vec<Move> = state
-        .labels
-        .iter()
-        .zip(&state.prev)
-        .enumerate()
-        .filter(|(_, (new, old))| new != old)
-        .map(|(i, (&new, &old))| Move {
-            row: i as u32,
-            old,
-            new: new as u32,
-        })
-        .collect();
+    let moves = Move::between(&state.labels, &state.prev);
     let mut touched = vec![false; k];
     for m in &moves {
         if m.old >= 0 {

@@ -103,6 +103,24 @@ pub(crate) struct Move {
     pub new: u32,
 }
 
+impl Move {
+    /// The rows whose label changed from `prev` to `labels` (same length;
+    /// every label assigned, `prev` `-1` where a row had none), in row order.
+    pub(crate) fn between(labels: &[i64], prev: &[i64]) -> Vec<Move> {
+        labels
+            .iter()
+            .zip(prev)
+            .enumerate()
+            .filter(|(_, (new, old))| new != old)
+            .map(|(i, (&new, &old))| Move {
+                row: i as u32,
+                old,
+                new: new as u32,
+            })
+            .collect()
+    }
+}
+
 /// Exact sums and counts of the rows of each of `k` clusters.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ClusterSums {
