@@ -252,8 +252,9 @@ np.savez(sys.argv[3], idx1=runs[0][0], sim1=runs[0][1], idx2=runs[1][0], sim2=ru
 
 def test_self_knn_is_bit_identical_on_every_simd_path(tmp_path):
     """The dispatched path (bf16 AMX screen where the CPU has it, else int16 with VNNI
-    or AVX2, else the float32 GEMM) and the portable one list the same neighbours and similarities, bit for bit
-    (every listed value is the one exact per-pair similarity), for 1 and 2 threads."""
+    or AVX2, else the float32 GEMM) and the portable one list the same neighbours and
+    similarities, bit for bit (every listed value is the one exact per-pair similarity),
+    for 1 and 2 threads."""
     n, d, k = 2300, 384, 10
     X = _near_tie_unit_rows(6, n, d, k)
     np.save(tmp_path / "x.npy", X)
@@ -389,3 +390,32 @@ def test_knn_between_lists_the_exact_neighbours_both_ways():
         ops.knn_between(A, B[:, :5], 1)
     with pytest.raises(ParameterError):
         ops.knn_between(A, B, 0)
+
+
+def test_knn_between_floors_keep_exactly_the_pairs_at_or_above_them():
+    """With a floor per row (a float64 brute force's 4th best, some rows none), each row
+    lists its exact neighbours at or above the floor and nothing else, padded; bad floors
+    are errors."""
+    X = _near_tie_unit_rows(13, 1400, 64, 10)
+    A, B = X[:900], X[900:]
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    S = (A64 @ B64.T) / np.outer(np.linalg.norm(A64, axis=1), np.linalg.norm(B64, axis=1))
+    (ia, sa), (ib, sb) = ops.knn_between(A, B, 10)
+    fa = sa[:, 3].copy()
+    fb = sb[:, 3].copy()
+    fa[::4] = -np.inf
+    (ja, ta), (jb, tb) = ops.knn_between(A, B, 10, floors=(fa, fb))
+    for idx, sim, full_i, full_s, floor, s in (
+        (ja, ta, ia, sa, fa, S),
+        (jb, tb, ib, sb, fb, S.T),
+    ):
+        keep = full_s >= floor[:, None]
+        np.testing.assert_array_equal(idx, np.where(keep, full_i, 2**32 - 1))
+        np.testing.assert_array_equal(sim, np.where(keep, full_s, -np.inf))
+        # and against float64: every pair at or above the floor by a margin is listed
+        above = (s >= floor[:, None] + 1e-6).sum(axis=1)
+        assert (keep.sum(axis=1) >= np.minimum(above, 10)).all()
+    with pytest.raises(ShapeError, match="floors of A"):
+        ops.knn_between(A, B, 10, floors=(fa[:-1], fb))
+    with pytest.raises(ParameterError, match="floor 2 of B is NaN"):
+        ops.knn_between(A, B, 10, floors=(fa, np.where(np.arange(500) == 2, np.nan, fb)))

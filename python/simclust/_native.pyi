@@ -78,6 +78,8 @@ def knn_between(
     b: npt.NDArray[np.float32],
     k: int,
     *,
+    floor_a: npt.NDArray[np.float32] | None = None,
+    floor_b: npt.NDArray[np.float32] | None = None,
     n_threads: int | None = None,
     progress: _Progress = None,
 ) -> tuple[

@@ -121,13 +121,15 @@ def _knn_pair(
     b0: int,
     k: int,
     threads: int | None,
+    floors: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
     """Exact kNN lists of the rows of ``a`` then ``b``, in global rows.
 
     ``b = None``: the self-kNN of ``a`` (``min(k, rows - 1)`` neighbours per row).
     Otherwise the rows of ``a`` among ``b`` and those of ``b`` among ``a``
     (:func:`simclust.ops.knn_between`: each pair of the two blocks computed once), ``k``
-    per row, padded with ``2**32 - 1`` where the other block has fewer rows.
+    per row, padded with ``2**32 - 1`` where the other block has fewer rows or no pair
+    reaches the row's floor (``floors``: each row's ``k``-th best so far).
     """
     if b is None:
         kk = min(k, int(a.shape[0]) - 1)
@@ -135,7 +137,7 @@ def _knn_pair(
             return np.zeros((a.shape[0], 0), np.uint32), np.zeros((a.shape[0], 0), np.float32)
         idx, sim = ops.knn(a, kk, n_threads=threads)
         return idx + np.uint32(a0), sim
-    (ia, sa), (ib, sb) = ops.knn_between(a, b, k, n_threads=threads)
+    (ia, sa), (ib, sb) = ops.knn_between(a, b, k, floors=floors, n_threads=threads)
     idx = np.concatenate([_shift(ia, b0), _shift(ib, a0)])
     return idx, np.concatenate([sa, sb])
 
@@ -391,20 +393,47 @@ class DistributedGraphs:
         n = int(x.shape[0])
         best_idx = np.full((n, k), _MISSING, dtype=np.uint32)
         best_sim = np.full((n, k), -np.inf, dtype=np.float32)
-        for t, (idx, sim) in self.executor.imap(stage, _knn_pair, tasks, progress=report):
-            i, j = pairs[t]
-            ranges = [bounds[i]] if i == j else [bounds[i], bounds[j]]
-            at = 0
-            for s, e in ranges:
-                part = slice(at, at + e - s)
-                at += e - s
-                pad = k - idx.shape[1]
-                new_i = np.pad(idx[part], ((0, 0), (0, pad)), constant_values=_MISSING)
-                new_s = np.pad(sim[part], ((0, 0), (0, pad)), constant_values=-np.inf)
-                best_idx[s:e], best_sim[s:e] = _merge_lists(
-                    best_idx[s:e], best_sim[s:e], new_i, new_s
-                )
+        # Two waves: each block's self-kNN, then the block pairs, each row's k-th best
+        # so far passed to them as a floor (exact: a pair below it cannot displace any
+        # of the row's k best, so the merged lists are the same; the pair tasks screen
+        # against the floor from their first tile instead of from nothing).
+        diagonal = [t for t, (i, j) in enumerate(pairs) if i == j]
+        between = [t for t, (i, j) in enumerate(pairs) if i != j]
+        for first, wave in ((0, diagonal), (len(diagonal), between)):
+            batch = [
+                tasks[t]
+                if pairs[t][0] == pairs[t][1]
+                else Task(tasks[t].name, (*tasks[t].args, self._floors(best_sim, pairs[t], bounds)))
+                for t in wave
+            ]
+
+            def wave_report(stage: str, done: int, total: int, first: int = first) -> None:
+                report(stage, first + done, len(tasks))
+
+            for w, (idx, sim) in self.executor.imap(stage, _knn_pair, batch, progress=wave_report):
+                i, j = pairs[wave[w]]
+                ranges = [bounds[i]] if i == j else [bounds[i], bounds[j]]
+                at = 0
+                for s, e in ranges:
+                    part = slice(at, at + e - s)
+                    at += e - s
+                    pad = k - idx.shape[1]
+                    new_i = np.pad(idx[part], ((0, 0), (0, pad)), constant_values=_MISSING)
+                    new_s = np.pad(sim[part], ((0, 0), (0, pad)), constant_values=-np.inf)
+                    best_idx[s:e], best_sim[s:e] = _merge_lists(
+                        best_idx[s:e], best_sim[s:e], new_i, new_s
+                    )
         return _list_edges(best_idx, best_sim, threshold)
+
+    @staticmethod
+    def _floors(
+        best_sim: npt.NDArray[np.float32],
+        pair: tuple[int, int],
+        bounds: Sequence[tuple[int, int]],
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The rows' ``k``-th best similarity so far in the two blocks of ``pair``."""
+        (a0, a1), (b0, b1) = bounds[pair[0]], bounds[pair[1]]
+        return best_sim[a0:a1, -1].copy(), best_sim[b0:b1, -1].copy()
 
 
 def _stage_progress(progress: ops.Progress | None) -> StageProgress:

@@ -67,11 +67,11 @@ def knn(
 
     The self-search is exact: every pair is screened with a proven error bound
     (bf16 tiles on CPUs with AMX, int16 dot products on CPUs with AVX-512 VNNI
-    or AVX2, else the float32 GEMM; each pair once for both rows) and every pair that could be listed is
-    recomputed in float64, so its lists are the same, bit for bit, on every
-    SIMD path and thread count. The search among ``Y`` chooses its lists by
-    the float32 GEMM, so a pair within float32 rounding of a row's k-th may
-    stand in for it.
+    or AVX2, else the float32 GEMM; each pair once for both rows) and every
+    pair that could be listed is recomputed in float64, so its lists are the
+    same, bit for bit, on every SIMD path and thread count. The search among
+    ``Y`` chooses its lists by the float32 GEMM, so a pair within float32
+    rounding of a row's k-th may stand in for it.
 
     Args:
         x: N x D embeddings.
@@ -103,6 +103,7 @@ def knn_between(
     b: npt.ArrayLike,
     k: int,
     *,
+    floors: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
     n_threads: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[
@@ -121,10 +122,17 @@ def knn_between(
     kNN graph into tasks (:mod:`simclust.distributed`). A side with fewer than ``k``
     rows is listed whole, padded with index ``2**32 - 1`` and similarity ``-inf``.
 
+    ``floors`` gives each row of ``a`` and of ``b`` a similarity below which its pairs
+    are not listed (``-inf``: none): in a distributed search, the row's current ``k``-th
+    best from the blocks already searched, which no pair below it can displace. A row
+    then lists only its pairs at or above its floor (padded as above), and its screen
+    starts from that bar instead of from nothing, so the task does less work.
+
     Args:
         a: N x D embeddings.
         b: M x D embeddings.
         k: neighbours per row, at least 1.
+        floors: ``(floor_a, floor_b)``, N and M similarities (not NaN), or ``None``.
         n_threads: threads (default ``SIMCLUST_NUM_THREADS`` or all cores).
         progress: optional ``progress(done, total)`` callback (tiles).
 
@@ -133,19 +141,31 @@ def knn_between(
         rows of ``b``, and (M, k) arrays of rows of ``a``.
 
     Raises:
-        ShapeError: ``a`` and ``b`` differ in columns, or one is empty.
+        ShapeError: ``a`` and ``b`` differ in columns, or one is empty; a floor array
+            is not one value per row.
+        ParameterError: a floor is NaN.
 
     Example:
-        >>> (ia, sa), (ib, sb) = knn_between([[1.0, 0.0], [0.0, 1.0]],
-        ...                                  [[0.9, 0.1], [0.1, 0.9], [-1.0, 0.0]], 1)
+        >>> a, b = [[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.1, 0.9], [-1.0, 0.0]]
+        >>> (ia, sa), (ib, sb) = knn_between(a, b, 1)
         >>> ia.tolist(), ib.tolist()
         ([[0], [1]], [[0], [1], [1]])
+        >>> _, (ib, sb) = knn_between(a, b, 1, floors=([-1.0, -1.0], [-1.0, -1.0, 0.5]))
+        >>> ib.tolist()  # row 2 of b already has a neighbour at 0.5: none here reaches it
+        [[0], [1], [4294967295]]
 
     """
+    fa: npt.NDArray[np.float32] | None = None
+    fb: npt.NDArray[np.float32] | None = None
+    if floors is not None:
+        fa = np.ascontiguousarray(floors[0], dtype=np.float32).reshape(-1)
+        fb = np.ascontiguousarray(floors[1], dtype=np.float32).reshape(-1)
     return _native.knn_between(
         _as_matrix(a, "A"),
         _as_matrix(b, "B"),
         _as_count(k, "k"),
+        floor_a=fa,
+        floor_b=fb,
         n_threads=_as_threads(n_threads),
         progress=progress,
     )

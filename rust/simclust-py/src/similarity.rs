@@ -123,21 +123,35 @@ fn knn_query<'py>(
 }
 
 /// Exact cosine kNN between two row sets, both ways: each row of `a`'s `k`
-/// nearest rows of `b`, and each row of `b`'s `k` nearest rows of `a`.
+/// nearest rows of `b`, and each row of `b`'s `k` nearest rows of `a`; with
+/// `floor_a` and `floor_b` (both or neither), only pairs at or above each
+/// row's floor.
 #[pyfunction]
-#[pyo3(signature = (a, b, k, *, n_threads=None, progress=None))]
+#[pyo3(signature = (a, b, k, *, floor_a=None, floor_b=None, n_threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
 fn knn_between<'py>(
     py: Python<'py>,
     a: PyReadonlyArray2<'py, f32>,
     b: PyReadonlyArray2<'py, f32>,
     k: usize,
+    floor_a: Option<PyReadonlyArray1<'py, f32>>,
+    floor_b: Option<PyReadonlyArray1<'py, f32>>,
     n_threads: Option<usize>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(PyNeighbors<'py>, PyNeighbors<'py>)> {
     let am = mat(&a, "A")?;
     let bm = mat(&b, "B")?;
+    let floors = match (&floor_a, &floor_b) {
+        (Some(fa), Some(fb)) => Some((vec1(fa, "floor_a")?, vec1(fb, "floor_b")?)),
+        (None, None) => None,
+        _ => {
+            return Err(crate::errors::ParameterError::new_err(
+                "floor_a and floor_b go together: give both or neither",
+            ))
+        }
+    };
     let (ab, ba) = run_detached(py, "knn_between", progress.as_ref(), |ctl| {
-        similarity::knn_between(am, bm, k, n_threads, ctl)
+        similarity::knn_between(am, bm, k, floors, n_threads, ctl)
     })?;
     Ok((
         neighbors_out(py, ab, am.n_rows())?,

@@ -91,7 +91,7 @@ pub(crate) fn knn_on(
         })
         .collect();
     let rows = ExactRows::new(&xn, x.n_cols(), &pool);
-    let lists = screen_tiles(&xn, n, x.n_cols(), k, &tiles, &rows, &pool, ctl, path)?;
+    let lists = screen_tiles(&xn, n, x.n_cols(), k, &tiles, &rows, &pool, ctl, path, &[])?;
     Ok(finish(&lists, &rows, n, k, &pool))
 }
 
@@ -110,22 +110,36 @@ pub(crate) fn knn_on(
 /// matrix, bit for bit: how a distributed run splits a kNN graph into
 /// block-pair tasks. Requires `k >= 1`.
 ///
+/// `floors`, when given, holds a similarity per row of `a` and of `b` (`-inf`
+/// for none; not NaN) below which the row's pairs are not listed: a row's
+/// current `k`-th best from the blocks already searched, below which no pair
+/// can be among its `k` nearest overall. A row then lists only its pairs at
+/// or above its floor (padded as above), and rows whose floor is high are
+/// screened against a high bar from the start, not from nothing.
+///
 /// ```
 /// use simclust_core::{similarity::knn_between, Control, MatRef};
 /// let a = [1.0_f32, 0.0, 0.0, 1.0];
 /// let b = [0.9_f32, 0.1, 0.1, 0.9, -1.0, 0.0];
-/// let (ab, ba) = knn_between(MatRef::new(&a, 2, 2)?, MatRef::new(&b, 3, 2)?, 1, None, &Control::new())?;
+/// let (a, b) = (MatRef::new(&a, 2, 2)?, MatRef::new(&b, 3, 2)?);
+/// let (ab, ba) = knn_between(a, b, 1, None, None, &Control::new())?;
 /// assert_eq!((ab.indices, ba.indices), (vec![0, 1], vec![0, 1, 1]));
+/// // row 2 of b (-1, 0) already has a neighbour at 0.5 elsewhere: none here reaches it
+/// let floors = [f32::NEG_INFINITY; 2];
+/// let fb = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.5];
+/// let (_, ba) = knn_between(a, b, 1, Some((&floors, &fb)), None, &Control::new())?;
+/// assert_eq!(ba.indices, vec![0, 1, u32::MAX]);
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
 pub fn knn_between(
     a: MatRef<'_>,
     b: MatRef<'_>,
     k: usize,
+    floors: Option<(&[f32], &[f32])>,
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<(Neighbors, Neighbors)> {
-    knn_between_on(a, b, k, n_threads, ctl, Path::detect())
+    knn_between_on(a, b, k, floors, n_threads, ctl, Path::detect())
 }
 
 /// [`knn_between`] on an explicit screening path.
@@ -133,6 +147,7 @@ pub(crate) fn knn_between_on(
     a: MatRef<'_>,
     b: MatRef<'_>,
     k: usize,
+    floors: Option<(&[f32], &[f32])>,
     n_threads: Option<usize>,
     ctl: &Control,
     path: Path,
@@ -177,8 +192,25 @@ pub(crate) fn knn_between_on(
             });
         }
     }
+    let mut floor = vec![];
+    if let Some((fa, fb)) = floors {
+        for (f, side, rows) in [(fa, "A", na), (fb, "B", nb)] {
+            if f.len() != rows {
+                return Err(Error::Shape(format!(
+                    "floors of {side} must have one value per row ({rows}), got {}",
+                    f.len()
+                )));
+            }
+            if let Some(i) = f.iter().position(|v| v.is_nan()) {
+                return Err(Error::Parameter(format!("floor {i} of {side} is NaN")));
+            }
+        }
+        floor.extend_from_slice(fa);
+        floor.resize(off, f32::NEG_INFINITY);
+        floor.extend_from_slice(fb);
+    }
     let rows = ExactRows::new(&xn, d, &pool);
-    let lists = screen_tiles(&xn, n, d, k, &tiles, &rows, &pool, ctl, path)?;
+    let lists = screen_tiles(&xn, n, d, k, &tiles, &rows, &pool, ctl, path, &floor)?;
     let all = finish(&lists, &rows, n, k, &pool);
     let side = |r0: usize, r1: usize, shift: u32| Neighbors {
         k,
@@ -270,45 +302,45 @@ fn screen_tiles(
     pool: &rayon::ThreadPool,
     ctl: &Control,
     path: Path,
+    floors: &[f32],
 ) -> Result<Vec<Shortlist>> {
+    let lists = |n_pad: usize, eps: f64| {
+        let mut sl = Shortlist::new(n, n_pad, k, eps);
+        sl.set_floors(floors);
+        sl
+    };
     match Screener::new(path, xn, n, d, rows, pool) {
         Some(q) => run_dynamic(
             pool,
             tiles.len(),
             ctl,
-            || Shortlist::new(n, q.n_pad(), k, q.eps()),
+            || lists(q.n_pad(), q.eps()),
             |sl, t| q.screen_tile(tiles[t], sl, rows),
         ),
-        None => screen_fp32(xn, n, d, k, tiles, rows, pool, ctl),
+        None => {
+            let eps = rows.fp32_eps();
+            screen_fp32(xn, d, tiles, rows, pool, ctl, || lists(n, eps))
+        }
     }
 }
 
 /// The fp32 screening pass of [`screen_tiles`]: one GEMM per tile, then a
 /// scan offering each pair that passes a row's threshold to that row's
 /// shortlist. Returns the per-thread shortlists.
-#[allow(clippy::too_many_arguments)]
 fn screen_fp32(
     xn: &[f32],
-    n: usize,
     d: usize,
-    k: usize,
     tiles: &[ScreenTile],
     rows: &ExactRows<'_>,
     pool: &rayon::ThreadPool,
     ctl: &Control,
+    lists: impl Fn() -> Shortlist + Sync,
 ) -> Result<Vec<Shortlist>> {
-    let eps = rows.fp32_eps();
     let states = run_dynamic(
         pool,
         tiles.len(),
         ctl,
-        || {
-            (
-                Shortlist::new(n, n, k, eps),
-                vec![0.0_f32; BLOCK * BLOCK],
-                vec![0.0_f32; BLOCK],
-            )
-        },
+        || (lists(), vec![0.0_f32; BLOCK * BLOCK], vec![0.0_f32; BLOCK]),
         |(sl, buf, tcol), t| {
             let ScreenTile {
                 rows: (i0, i1),
@@ -721,7 +753,7 @@ mod tests {
         );
         assert_every_path(name, &want, |path, threads| {
             let (am, bm) = (MatRef::new(a, na, d)?, MatRef::new(b, nb, d)?);
-            knn_between_on(am, bm, k, Some(threads), &Control::new(), path)
+            knn_between_on(am, bm, k, None, Some(threads), &Control::new(), path)
         })
     }
 
@@ -762,12 +794,31 @@ mod tests {
     }
 
     /// The self-kNN of a matrix is the merge of the self-kNN of each block
-    /// and [`knn_between`] of each pair of blocks: the distributed plan.
+    /// and [`knn_between`] of each pair of blocks: the distributed plan;
+    /// with floors (each row's true `k`-th, the highest a driver could
+    /// know), on every path, too.
     #[test]
     fn blocks_and_block_pairs_merge_to_the_self_knn() -> Result<()> {
         let (n, d, k) = (3 * BLOCK + 100, 12, 8);
         let x = crate::testdata::clustered(n, d, 20, 0.5, 15);
         let want = knn(MatRef::new(&x, n, d)?, k, Some(2), &Control::new())?;
+        merge_blocks(&x, n, d, k, &want, None, Path::detect())?;
+        let kth: Vec<f32> = want.similarities.chunks(k).map(|s| s[k - 1]).collect();
+        for path in [Path::Amx, Path::Int16, Path::Int16Avx2, Path::Fp32] {
+            merge_blocks(&x, n, d, k, &want, Some(&kth), path)?;
+        }
+        Ok(())
+    }
+
+    fn merge_blocks(
+        x: &[f32],
+        n: usize,
+        d: usize,
+        k: usize,
+        want: &Neighbors,
+        floors: Option<&[f32]>,
+        path: Path,
+    ) -> Result<()> {
         let bounds: Vec<(usize, usize)> = (0..n_blocks(n)).map(|b| block_range(b, n)).collect();
         let mut total = TopK::new(n, k);
         let mut offer = |r0: usize, c0: usize, nn: &Neighbors| {
@@ -790,19 +841,79 @@ mod tests {
             offer(a0, a0, &knn(a, k, Some(1), &ctl)?);
             for &(b0, b1) in &bounds[i + 1..] {
                 let b = MatRef::new(&x[b0 * d..b1 * d], b1 - b0, d)?;
-                let (ab, ba) = knn_between(a, b, k, Some(1), &ctl)?;
+                let fl = floors.map(|f| (&f[a0..a1], &f[b0..b1]));
+                let (ab, ba) = knn_between_on(a, b, k, fl, Some(1), &ctl, path)?;
                 offer(a0, b0, &ab);
                 offer(b0, a0, &ba);
             }
         }
         let (indices, similarities) = total.into_parts();
         assert!(
-            want == Neighbors {
-                k,
-                indices,
-                similarities
-            }
+            *want
+                == Neighbors {
+                    k,
+                    indices,
+                    similarities
+                },
+            "{path:?}, floors {}",
+            floors.is_some()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn floors_drop_only_pairs_below_them() -> Result<()> {
+        let d = 16;
+        let x = crate::testdata::clustered(900, d, 12, 0.5, 21);
+        let (a, b) = x.split_at(400 * d);
+        let (am, bm) = (MatRef::new(a, 400, d)?, MatRef::new(b, 500, d)?);
+        let k = 12;
+        let (ab, ba) = knn_between(am, bm, k, None, Some(2), &Control::new())?;
+        // each row's floor: its 5th best here (ties to it are kept), or -inf
+        let floor = |nn: &Neighbors| -> Vec<f32> {
+            nn.similarities
+                .chunks(k)
+                .enumerate()
+                .map(|(r, s)| if r % 3 == 0 { f32::NEG_INFINITY } else { s[4] })
+                .collect()
+        };
+        let (fa, fb) = (floor(&ab), floor(&ba));
+        let cut = |nn: &Neighbors, f: &[f32]| -> Vec<(u32, f32)> {
+            nn.indices
+                .iter()
+                .zip(&nn.similarities)
+                .enumerate()
+                .map(|(i, (&j, &s))| {
+                    if s >= f[i / k] {
+                        (j, s)
+                    } else {
+                        (u32::MAX, f32::NEG_INFINITY)
+                    }
+                })
+                .collect()
+        };
+        let (want_a, want_b) = (cut(&ab, &fa), cut(&ba, &fb));
+        for path in [Path::Amx, Path::Int16, Path::Int16Avx2, Path::Fp32] {
+            let (got_a, got_b) =
+                knn_between_on(am, bm, k, Some((&fa, &fb)), Some(2), &Control::new(), path)?;
+            let pairs = |nn: &Neighbors| -> Vec<(u32, f32)> {
+                nn.indices
+                    .iter()
+                    .copied()
+                    .zip(nn.similarities.iter().copied())
+                    .collect()
+            };
+            assert!(
+                pairs(&got_a) == want_a && pairs(&got_b) == want_b,
+                "{path:?}"
+            );
+        }
+        let short = knn_between(am, bm, k, Some((&fa[1..], &fb)), None, &Control::new());
+        assert!(matches!(short, Err(Error::Shape(_))));
+        let mut nan = fa.clone();
+        nan[7] = f32::NAN;
+        let bad = knn_between(am, bm, k, Some((&nan, &fb)), None, &Control::new());
+        assert!(matches!(bad, Err(Error::Parameter(m)) if m.contains("floor 7 of A")));
         Ok(())
     }
 

@@ -194,8 +194,12 @@ pub(crate) struct Shortlist {
     len: Vec<u32>,
     exact: Vec<u32>,
     /// Per row, the `k`-th best `(lower bound, index)` after the last
-    /// compaction; `(-inf, u32::MAX)` before the first.
+    /// compaction, never below the row's floor; `(floor, u32::MAX)` before
+    /// the first.
     kth: Vec<(f64, u32)>,
+    /// Per row, a similarity below which no pair is kept (`-inf` unless set
+    /// by [`Shortlist::set_floors`]).
+    floor: Vec<f64>,
     /// Per row, a screened value below which a pair is certainly beaten
     /// (`<= L_k - eps`, in f32); `-inf` before the first compaction, `+inf`
     /// for the padding rows `n..`.
@@ -235,6 +239,7 @@ impl Shortlist {
             len: vec![0; n],
             exact: vec![0; n],
             kth: vec![(f64::NEG_INFINITY, u32::MAX); n],
+            floor: vec![f64::NEG_INFINITY; n],
             thr,
             scratch: Vec::with_capacity(cap),
             js: Vec::with_capacity(cap),
@@ -248,6 +253,22 @@ impl Shortlist {
         Self {
             ids: Some(ids.to_vec()),
             ..Self::new(ids.len(), ids.len(), k, eps)
+        }
+    }
+
+    /// Per row, a similarity its pairs must reach to be kept: the row's
+    /// current `k`-th best from elsewhere (other blocks of a distributed
+    /// search), below which a pair cannot be among its `k` nearest overall.
+    /// A pair equal to the floor is kept (it may win the tie by index).
+    /// Rows past `floors.len()` keep `-inf`.
+    pub(crate) fn set_floors(&mut self, floors: &[f32]) {
+        for (row, &f) in floors.iter().enumerate().take(self.floor.len()) {
+            let f = f64::from(f);
+            if f > self.floor[row] {
+                self.floor[row] = f;
+                self.kth[row] = (f, u32::MAX);
+                self.thr[row] = below(f - self.eps);
+            }
         }
     }
 
@@ -361,7 +382,10 @@ impl Shortlist {
             (l, e.j)
         }));
         self.scratch.select_nth_unstable_by(k - 1, by_rank);
-        let (lk, jk) = self.scratch[k - 1];
+        let (mut lk, mut jk) = self.scratch[k - 1];
+        if lk < self.floor[row] {
+            (lk, jk) = (self.floor[row], u32::MAX);
+        }
         let (mut w, mut w_ex) = (0, 0);
         for i in 0..len {
             let e = buf[i];
@@ -391,7 +415,7 @@ fn below(t: f64) -> f32 {
 
 /// The `k` best pairs of every list row by exact similarity (ties by the
 /// lower index) from the union of the per-thread shortlists (see the module
-/// docs), as `n x k` [`Neighbors`].
+/// docs), none below the row's floor, as `n x k` [`Neighbors`].
 pub(crate) fn finish(
     lists: &[Shortlist],
     rows: &ExactRows<'_>,
@@ -434,6 +458,9 @@ pub(crate) fn finish(
                     rows.cosines(lists[0].data_row(a), &js, &mut vals);
                     best.extend(all.iter().filter(|p| p.4).map(|p| (f64::from(p.2), p.3)));
                     best.extend(vals.iter().zip(&js).map(|(&f, &j)| (f64::from(f), j)));
+                    // a screened pair may have passed a floor its exact value misses
+                    let floor = lists[0].floor[a];
+                    best.retain(|p| p.0 >= floor);
                     best.sort_unstable_by(by_rank);
                 }
                 for (slot, &(f, j)) in best.iter().take(k).enumerate() {
