@@ -2,8 +2,9 @@
 //! pair, then an exact value for every pair that could still be listed.
 //!
 //! The tile kernels (the fp32 GEMM, the int16 VNNI or AVX2 kernel of
-//! [`super::int16`] or the bf16 AMX kernel of [`super::amx`]) produce for each pair `(a, b)` a *screened* similarity
-//! `v` with a proven error bound `|v - f(a, b)| <= eps`, where `f` is the one
+//! [`super::int16`] or the bf16 AMX kernel of [`super::amx`]) produce for
+//! each pair `(a, b)` a *screened* similarity `v` with a proven error bound
+//! `|v - f(a, b)| <= eps`, where `f` is the one
 //! function the final similarity of every listed pair is computed with,
 //! [`super::exact::exact_cosine`] ([`ExactRows::cosines`]). A per-row
 //! [`Shortlist`] keeps every pair that could still be among the row's `k`
