@@ -24,6 +24,13 @@ Tasks (``--only``), all in one process, the same data and thread count:
             ``k = 1,000``, one thread, in process; CPU time): the first step (every row
             against every centroid) and the next five (with the bounds).
 
+* ``forest`` the components' per-task union-find: the ε-graph at ``--threshold - 0.1`` (the
+            graph a run's sweep counts on) built by the plan in process (``--search``), then
+            on the driver, round-robin: the components and the threshold sweep from every
+            edge against from the merged maximum spanning forest (the same labels and sweep
+            are checked), the forest merge itself, and Kruskal over all the edges (the
+            tasks' share of the work, summed).
+
 Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
 ``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
 with exact search is hours of brute force on 2 cores).
@@ -47,10 +54,18 @@ from _common import Timing, bench_parser, log, measure_interleaved, parse_tasks,
 from _common import thread_limits as _thread_limits
 from datasets import make_embeddings
 from simclust import _native, ops
-from simclust.distributed import MAX_BLOCK_ROWS, RayExecutor, Task, distributed_kmeans
-from simclust.distributed._graph import _knn_pair, _threshold_pair
+from simclust.distributed import (
+    MAX_BLOCK_ROWS,
+    DistributedGraphs,
+    InProcessExecutor,
+    RayExecutor,
+    Task,
+    distributed_kmeans,
+)
+from simclust.distributed._graph import _knn_pair, _threshold_pair, merge_forests
+from simclust.graph import GraphSpec, SearchSettings, build_graph
 
-TASKS = ("run", "task", "kmeans")
+TASKS = ("run", "task", "kmeans", "forest")
 MB = 1024 * 1024
 
 
@@ -162,6 +177,47 @@ def bench_run(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
         "graph_search": {"native": res_n.graph_search, "ray": res_r.graph_search},
         "outlier_search": {"native": res_n.outlier_search, "ray": res_r.outlier_search},
         "identical": bool(same and same_edges),
+    }
+
+
+def bench_forest(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    n, t = x.shape[0], args.threshold - 0.1
+    u = ops.normalize(x, n_threads=args.threads)
+    t0 = time.perf_counter()
+    plan = DistributedGraphs(InProcessExecutor())  # tasks on all the threads
+    g = build_graph(
+        u, GraphSpec("threshold", threshold=t), search=SearchSettings(method=args.search),
+        backend=plan, max_edges=None,
+    )  # fmt: skip
+    log(f"  graph by {g.search['tasks']} in-process tasks: {time.perf_counter() - t0:.1f} s")
+    assert g.forest is not None
+    levels = np.round(np.arange(t, 0.995, 0.01), 2)
+    edges, forest = (g.src, g.dst, g.similarity), g.forest
+    cases = [
+        ("components, edges", lambda: ops.connected_components(n, g.src, g.dst)),
+        ("components, forest", lambda: ops.connected_components(n, forest[0], forest[1])),
+        ("sweep, edges", lambda: ops.threshold_sweep(n, *edges, levels)),
+        ("sweep, forest", lambda: ops.threshold_sweep(n, *forest, levels)),
+        ("merge of one forest", lambda: merge_forests([forest], n)),
+        ("Kruskal over every edge", lambda: ops.spanning_forest(*edges)),
+    ]
+    out = measure_interleaved(cases, args.repeats)
+    labels_same = np.array_equal(out["components, edges"][1], out["components, forest"][1])
+    sweep_same = out["sweep, edges"][1].equals(out["sweep, forest"][1])
+    print(f"\n## components from the tasks' forests, {n:,} x {x.shape[1]}, ε-graph at {t:g} "
+          f"({g.search['method']}, {g.search['tasks']} tasks)\n")  # fmt: skip
+    print(f"edges {g.n_edges:,}; merged forest {forest[0].size:,} edges "
+          f"({forest[0].size / max(g.n_edges, 1):.3f} of them); labels identical: "
+          f"{labels_same}; sweep identical ({levels.size} thresholds): {sweep_same}\n")  # fmt: skip
+    print("| on the driver | s (min-max) |")
+    print("| --- | --- |")
+    for label, _ in cases:
+        print(f"| {label} | {_fmt(out[label][0])} |")
+    return {
+        "edges": g.n_edges,
+        "forest_edges": int(forest[0].size),
+        "identical": bool(labels_same and sweep_same),
+        **{label: out[label][0].times for label, _ in cases},
     }
 
 
@@ -313,6 +369,8 @@ def main() -> None:
                 results["task"] = bench_task(x, ex, args)
             if "kmeans" in tasks:
                 results["kmeans"] = bench_kmeans(x, ex, args)
+            if "forest" in tasks:
+                results["forest"] = bench_forest(x, args)
         finally:
             ex.close()
     if args.json:

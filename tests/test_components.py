@@ -154,3 +154,73 @@ def test_property_matches_scipy(g):
     n, src, dst = g
     labels = _check(n, src, dst)
     _assert_canonical(labels)
+
+
+# --------------------------------------------------------------------------- spanning forest
+
+
+def _ref_max_forest_weight(n: int, src, dst, sim) -> float:
+    """Total weight of a maximum spanning forest: scipy's minimum one on shifted weights.
+
+    Duplicate and reversed edges keep their best weight; self-loops are dropped.
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    s, d, w = (np.asarray(a) for a in (src, dst, sim))
+    keep = s != d
+    lo, hi, w = np.minimum(s, d)[keep], np.maximum(s, d)[keep], w[keep].astype(np.float64)
+    if not w.size:
+        return 0.0
+    best: dict[tuple[int, int], float] = {}
+    for a, b, x in zip(lo.tolist(), hi.tolist(), w.tolist(), strict=True):
+        best[(a, b)] = max(best.get((a, b), -np.inf), x)
+    keys = list(best)
+    rows, cols = zip(*keys, strict=True)
+    vals = np.array([best[k] for k in keys])
+    shift = 3.0 - vals  # > 0: scipy drops explicit zeros
+    mst = minimum_spanning_tree(sp.coo_matrix((shift, (rows, cols)), shape=(n, n)).tocsr())
+    return float((3.0 * mst.nnz) - mst.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_spanning_forest_is_a_maximum_one_with_the_graphs_components(seed):
+    """Against scipy: the forest's total weight is a maximum spanning forest's, and at
+    every threshold its edges give the graph's components and sweep."""
+    n = 60 + 40 * seed
+    src, dst = random_graph(seed, n, 3 * n)
+    rng = np.random.default_rng(seed)
+    sim = (rng.integers(0, 8, src.size) / 8).astype(np.float32)  # coarse: many ties
+    fs, fd, fw = ops.spanning_forest(src, dst, sim)
+    assert (fs < fd).all() and (np.diff(fw) <= 0).all()
+    assert fw.astype(np.float64).sum() == pytest.approx(
+        _ref_max_forest_weight(n, src, dst, sim), abs=1e-9
+    )
+    for t in [*np.unique(sim).tolist(), -1.0]:
+        keep, fkeep = sim >= np.float32(t), fw >= np.float32(t)
+        want = ref_components(n, src[keep], dst[keep])
+        np.testing.assert_array_equal(ops.connected_components(n, fs[fkeep], fd[fkeep]), want)
+    thresholds = [0.9, 0.5, 0.25, 0.0]
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(
+        ops.threshold_sweep(n, fs, fd, fw, thresholds),
+        ops.threshold_sweep(n, src, dst, sim, thresholds),
+    )
+
+
+def test_spanning_forest_of_forests_is_the_forest_and_bad_input_is_named():
+    src, dst, sim = random_graph(11, 300, 900, weights=True)
+    half = src.size // 2
+    f1 = ops.spanning_forest(src[:half], dst[:half], sim[:half])
+    f2 = ops.spanning_forest(src[half:], dst[half:], sim[half:])
+    merged = ops.spanning_forest(*(np.concatenate([a, b]) for a, b in zip(f1, f2, strict=True)))
+    whole = ops.spanning_forest(src, dst, sim)
+    assert merged[2].astype(np.float64).sum() == pytest.approx(whole[2].astype(np.float64).sum())
+    np.testing.assert_array_equal(
+        ops.connected_components(300, merged[0], merged[1]), ref_components(300, src, dst)
+    )
+    with pytest.raises(ValueError, match="same length"):
+        ops.spanning_forest([0, 1], [1], [0.5, 0.5])
+    with pytest.raises(ValueError, match="similarity"):
+        ops.spanning_forest([0], [1], [np.nan])

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 import ray
 import simclust
+from _reference import ref_components
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 from simclust import pipeline
@@ -206,6 +207,63 @@ def test_in_process_plan_gives_the_native_graph_bit_for_bit(name, kind):
     want = build_graph(x, spec, max_edges=None)
     assert got.search["blocks"] == -(-x.shape[0] // 1024) > 1
     _same_graph(got, want)
+
+
+@pytest.mark.parametrize("name", sorted(INPUTS))
+@pytest.mark.parametrize("method", ["exact", "ivf"])
+def test_tasks_forests_merge_into_the_graphs_components(name, method):
+    """Each ε-graph task's maximum spanning forest, merged on the driver: at most N - 1
+    edges, all of them graph edges, with the graph's components (scipy) and sweep at
+    every threshold at or above the graph's."""
+    make, t = INPUTS[name]
+    x = simclust.ops.normalize(make())
+    n = x.shape[0]
+    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    spec = GraphSpec("threshold", threshold=t - 0.05)
+    g = build_graph(x, spec, search=SearchSettings(method=method), backend=plan, max_edges=None)
+    assert g.forest is not None and g.search["tasks"] > 1
+    fs, fd, fw = g.forest
+    assert fs.size <= n - 1 and (fs < fd).all()
+    key = fs.astype(np.uint64) << np.uint64(32) | fd
+    at = np.searchsorted(g.src.astype(np.uint64) << np.uint64(32) | g.dst, key)
+    assert (g.src[at] == fs).all() and (g.dst[at] == fd).all()  # graph edges,
+    np.testing.assert_array_equal(g.similarity[at], fw)  # with their similarities
+    for level in (t - 0.05, t, min(t + 0.02, 1.0)):
+        cut = g.at_least(level)
+        keep = g.similarity >= np.float32(level)
+        want = ref_components(n, g.src[keep], g.dst[keep])  # scipy, over every edge
+        got = simclust.ops.connected_components(n, *cut.spanning()[:2])
+        np.testing.assert_array_equal(got, want)
+    levels = [t - 0.05, t, 0.99]
+    assert_frame_equal(
+        simclust.ops.threshold_sweep(n, *g.spanning(), levels),
+        simclust.ops.threshold_sweep(n, g.src, g.dst, g.similarity, levels),
+    )
+    knn = build_graph(x, GraphSpec("knn", k=5), backend=plan)
+    assert knn.forest is None  # a kNN graph's tasks hold candidates, not edges
+
+
+def test_merge_forests_folds_to_a_bounded_forest(monkeypatch):
+    """Folding as it reads (driver memory about 3 N forest edges) gives the components of
+    all the forests' edges; the fold itself runs when the bound is passed."""
+    from simclust.distributed import _graph
+
+    rng = np.random.default_rng(5)
+    n, forests, all_s, all_d = 500, [], [], []
+    for _ in range(40):
+        s = rng.integers(0, n, 200).astype(np.uint32)
+        d = rng.integers(0, n, 200).astype(np.uint32)
+        w = rng.random(200).astype(np.float32)
+        forests.append(simclust.ops.spanning_forest(s, d, w))
+        all_s.append(s)
+        all_d.append(d)
+    folds = []
+    real = _graph._kruskal
+    monkeypatch.setattr(_graph, "_kruskal", lambda fs: folds.append(len(fs)) or real(fs))
+    fs, fd, _ = _graph.merge_forests(forests, n)
+    assert len(folds) > 2 and fs.size <= n - 1
+    want = simclust.ops.connected_components(n, np.concatenate(all_s), np.concatenate(all_d))
+    np.testing.assert_array_equal(simclust.ops.connected_components(n, fs, fd), want)
 
 
 def test_in_process_plan_runs_the_whole_analysis(monkeypatch):

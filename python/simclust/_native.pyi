@@ -37,6 +37,7 @@ __all__ = [
     "partitioned_threshold_edges",
     "resolve_threads",
     "rows_are_unit",
+    "spanning_forest",
     "threshold_edges",
     "threshold_edges_between",
     "threshold_sweep",
@@ -138,6 +139,11 @@ def bridge_similarity(
     similarity: npt.NDArray[np.float32],
     labels: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.float32]: ...
+def spanning_forest(
+    src: npt.NDArray[np.uint32],
+    dst: npt.NDArray[np.uint32],
+    similarity: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
 
 # --- cluster geometry (rust/simclust-py/src/metrics.rs) ---
 @final

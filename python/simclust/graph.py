@@ -25,10 +25,12 @@ import polars as pl
 from simclust import ops
 from simclust.exceptions import ConfigError, ParameterError
 from simclust.frames import edges_frame
+from simclust.ops import EdgeArrays
 
 __all__ = [
     "DEFAULT_MAX_EDGES",
     "SWEEP_BELOW",
+    "BackendEdges",
     "EdgeBackend",
     "EdgeEstimate",
     "Graph",
@@ -162,6 +164,10 @@ class Graph:
     for a partitioned search, ``n_lists``, ``nprobe``, ``pairs_computed``,
     ``pairs_total``, ``recall`` (measured on ``recall_rows`` seeded rows; 1.0 when
     exact) and why the method was chosen."""
+    forest: EdgeArrays | None = None
+    """The maximum spanning forest of the edges, when the builder has it (the Ray
+    backend's ε-graphs: merged from its tasks' forests, see
+    :func:`simclust.ops.spanning_forest`); :meth:`spanning`."""
 
     @property
     def n_edges(self) -> int:
@@ -180,6 +186,22 @@ class Graph:
         k = {"k": self.spec.k} if self.spec.kind == "knn" else {}
         return {"kind": self.spec.kind, **k, "threshold": self.spec.threshold, **self.search}
 
+    def spanning(self) -> EdgeArrays:
+        """Edges with the graph's components at every threshold.
+
+        Its :attr:`forest` (at most ``n_nodes - 1`` edges) when known, else all its edges.
+
+        Example:
+            >>> g = Graph(GraphSpec("threshold", threshold=0.5), 3,
+            ...           np.array([0, 1, 0], np.uint32), np.array([1, 2, 2], np.uint32),
+            ...           np.array([0.9, 0.8, 0.7], np.float32))
+            >>> len(g.spanning()[0]), len(replace(g, forest=ops.spanning_forest(
+            ...     g.src, g.dst, g.similarity)).spanning()[0])
+            (3, 2)
+
+        """
+        return self.forest if self.forest is not None else (self.src, self.dst, self.similarity)
+
     def at_least(self, threshold: float) -> Graph:
         """The subgraph of the edges with ``similarity >= threshold``."""
         built_at = self.spec.threshold
@@ -190,17 +212,35 @@ class Graph:
     def cut(self, spec: GraphSpec) -> Graph:
         """The edges of this graph (built lower) that pass ``spec``'s threshold."""
         assert spec.threshold is not None
-        keep = self.similarity >= np.float32(spec.threshold)
+        t = np.float32(spec.threshold)
+        keep = self.similarity >= t
+        forest = None
+        if self.forest is not None:  # the forest's edges >= t: the cut graph's forest
+            fs, fd, fw = self.forest
+            fk = fw >= t
+            forest = (fs[fk], fd[fk], fw[fk])
         return Graph(
-            spec, self.n_nodes, self.src[keep], self.dst[keep], self.similarity[keep], self.search
+            spec,
+            self.n_nodes,
+            self.src[keep],
+            self.dst[keep],
+            self.similarity[keep],
+            self.search,
+            forest,
         )
 
     def read_only(self) -> Graph:
         """The same graph with read-only edge arrays: a plugin cannot reorder them."""
-        src, dst, sim = self.src.view(), self.dst.view(), self.similarity.view()
-        for a in (src, dst, sim):
-            a.flags.writeable = False
-        return Graph(self.spec, self.n_nodes, src, dst, sim, self.search)
+
+        def frozen(arrays: EdgeArrays) -> EdgeArrays:
+            views = tuple(a.view() for a in arrays)
+            for a in views:
+                a.flags.writeable = False
+            return views  # type: ignore[return-value]
+
+        src, dst, sim = frozen((self.src, self.dst, self.similarity))
+        forest = None if self.forest is None else frozen(self.forest)
+        return Graph(self.spec, self.n_nodes, src, dst, sim, self.search, forest)
 
     def frame(self, ids: pl.Series | None = None) -> pl.DataFrame:
         """The edges as a frame with :data:`simclust.frames.EDGES_SCHEMA`.
@@ -208,6 +248,22 @@ class Graph:
         ``ids``: one id per row, for ``src_id`` and ``dst_id`` (default: the indices as text).
         """
         return edges_frame(self.src, self.dst, self.similarity, ids)
+
+
+class BackendEdges(NamedTuple):
+    """What an :class:`EdgeBackend` returns for a graph."""
+
+    src: npt.NDArray[np.uint32]
+    """Lower endpoints, the edges sorted by ``(src, dst)``."""
+    dst: npt.NDArray[np.uint32]
+    """Higher endpoints."""
+    similarity: npt.NDArray[np.float32]
+    """Cosine similarities."""
+    record: dict[str, Any]
+    """What the backend did, for the graph's :attr:`Graph.search`."""
+    forest: EdgeArrays | None = None
+    """The maximum spanning forest of the edges, when the backend merged one from its
+    tasks (:attr:`Graph.forest`)."""
 
 
 class EdgeBackend(Protocol):
@@ -229,9 +285,7 @@ class EdgeBackend(Protocol):
         spec: GraphSpec,
         threshold: float,
         progress: ops.Progress | None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
-    ]:
+    ) -> BackendEdges:
         """The exact edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``."""
         ...
 
@@ -243,9 +297,7 @@ class EdgeBackend(Protocol):
         search: SearchSettings,
         n_threads: int | None,
         progress: ops.Progress | None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
-    ]:
+    ) -> BackendEdges:
         """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``.
 
         The record holds ``n_lists``, ``nprobe``, ``list_pairs``, ``pairs_computed``,
@@ -457,12 +509,13 @@ def build_graph(
             )
     t = -1.0 if spec.threshold is None else spec.threshold
     if backend is not None and method == "exact":
-        src, dst, sim, done = backend.exact_edges(X, spec, t, progress)
-        record = {"method": "exact", "chosen": why, "recall": 1.0, **done}
-        return Graph(spec, n, src, dst, sim, record)
+        got = backend.exact_edges(X, spec, t, progress)
+        record = {"method": "exact", "chosen": why, "recall": 1.0, **got.record}
+        return Graph(spec, n, got.src, got.dst, got.similarity, record, got.forest)
     if backend is not None:
-        src, dst, sim, done = backend.partitioned_edges(X, spec, t, settings, n_threads, progress)
-        return Graph(spec, n, src, dst, sim, {"method": method, "chosen": why, **done})
+        got = backend.partitioned_edges(X, spec, t, settings, n_threads, progress)
+        record = {"method": method, "chosen": why, **got.record}
+        return Graph(spec, n, got.src, got.dst, got.similarity, record, got.forest)
     if method == "exact":
         if spec.kind == "threshold":
             edges = ops.threshold_edges(X, t, n_threads=n_threads, progress=progress)

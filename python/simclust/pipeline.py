@@ -506,9 +506,8 @@ def _analyze(
     sweep = pl.DataFrame(schema=SWEEP_SCHEMA)
     if sweep_graph is not None:
         with timer.stage("sweep"):
-            sweep = ops.threshold_sweep(
-                labels.size, sweep_graph.src, sweep_graph.dst, sweep_graph.similarity, thresholds
-            )
+            # the forest when the graph has one: the same components at every threshold
+            sweep = ops.threshold_sweep(labels.size, *sweep_graph.spanning(), thresholds)
     dedup: dict[str, Any] = {}
     if dedup_cfg is not None:
         with timer.stage("dedup"):

@@ -95,7 +95,8 @@ class ConnectedComponents(Strategy):
         elif graph.n_nodes != X.shape[0]:
             raise ParameterError(f"graph has {graph.n_nodes} nodes but X has {X.shape[0]} rows")
         graph = graph.at_least(self.threshold)
-        labels = ops.connected_components(graph.n_nodes, graph.src, graph.dst)
+        src, dst, _ = graph.spanning()  # the forest when the graph has one: same components
+        labels = ops.connected_components(graph.n_nodes, src, dst)
         self.labels_ = _relabel_small(labels, self.min_size)
         self.n_components_ = int(labels.max()) + 1 if labels.size else 0
         return self

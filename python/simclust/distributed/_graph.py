@@ -17,8 +17,11 @@ pair of blocks ``(i, j)``, ``i <= j``:
   lists exactly. The driver merges each task's lists into running ``N x k`` lists as
   tasks finish (memory ``O(N k)``). Every pair is computed once, as natively.
 
-Both graphs come back whole to the driver, where the rest of the run (components,
-metrics, sweep, outputs) is the native one: the same :class:`simclust.graph.Graph`.
+Both graphs come back whole to the driver, where the rest of the run (metrics, outputs)
+is the native one: the same :class:`simclust.graph.Graph`. An ε-graph task also returns the
+maximum spanning forest of its edges (its union-find: :func:`_with_forest`), which the
+driver merges (:func:`merge_forests`) into :attr:`simclust.graph.Graph.forest`: the
+components and the sweep at every threshold from at most ``N - 1`` edges.
 
 Example:
     >>> from simclust.distributed import DistributedGraphs, InProcessExecutor
@@ -37,7 +40,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +49,8 @@ import numpy.typing as npt
 from simclust import ops
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
-from simclust.graph import GraphSpec, SearchSettings
+from simclust.graph import BackendEdges, GraphSpec, SearchSettings
+from simclust.ops import EdgeArrays
 from simclust.ops._kmeans import _KMeansOutput
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
@@ -102,16 +106,69 @@ def _threshold_pair(
     b0: int,
     threshold: float,
     threads: int | None,
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
-    """The ε-graph's edges between two blocks, in global rows, sorted by ``(src, dst)``.
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], EdgeArrays]:
+    """The ε-graph's edges between two blocks, and their forest (:func:`_with_forest`).
 
-    ``a`` holds rows from ``a0``, ``b`` rows from ``b0`` (``None``: the edges within ``a``).
+    The edges in global rows, sorted by ``(src, dst)``. ``a`` holds rows from ``a0``, ``b``
+    rows from ``b0`` (``None``: the edges within ``a``).
     """
     if b is None:
         s, d, w = ops.threshold_edges(a, threshold, n_threads=threads)
-        return s + np.uint32(a0), d + np.uint32(a0), w
+        return _with_forest(s + np.uint32(a0), d + np.uint32(a0), w)
     s, d, w = ops.threshold_edges_between(a, b, threshold, n_threads=threads)
-    return s + np.uint32(a0), d + np.uint32(b0), w
+    return _with_forest(s + np.uint32(a0), d + np.uint32(b0), w)
+
+
+def _with_forest(
+    s: npt.NDArray[np.uint32], d: npt.NDArray[np.uint32], w: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], EdgeArrays]:
+    """A task's ε-graph edges and their maximum spanning forest.
+
+    The forest (at most the task's rows - 1 edges: its union-find) is what the driver
+    merges into the graph's (:func:`merge_forests`).
+    """
+    return s, d, w, ops.spanning_forest(s, d, w)
+
+
+FOLD_EDGES = 2
+""":func:`merge_forests` folds the forests it has read into one whenever they hold more
+than this many edges per row: the driver holds at most about ``(FOLD_EDGES + 1) N`` forest
+edges however many tasks there are."""
+
+
+def merge_forests(forests: Iterable[EdgeArrays], n: int) -> EdgeArrays:
+    """The maximum spanning forest of the union of the tasks' graphs, from their forests.
+
+    Kruskal (:func:`simclust.ops.spanning_forest`) over the forests in the order given
+    (task order: the same forest every run), folded as it goes: the forest of a union is
+    the forest of the forests, so the result has the components of all the tasks' edges
+    at every threshold, in at most ``n - 1`` edges.
+
+    Example:
+        >>> f1 = ops.spanning_forest([0, 1], [1, 2], [0.9, 0.8])
+        >>> f2 = ops.spanning_forest([0, 2], [2, 3], [0.95, 0.7])
+        >>> src, dst, sim = merge_forests([f1, f2], 4)
+        >>> list(zip(src.tolist(), dst.tolist()))
+        [(0, 2), (0, 1), (2, 3)]
+
+    """
+    pending: list[EdgeArrays] = []
+    held = 0
+    for f in forests:
+        pending.append(f)
+        held += len(f[0])
+        if held > FOLD_EDGES * n and len(pending) > 1:
+            pending = [_kruskal(pending)]
+            held = len(pending[0][0])
+    return _kruskal(pending)
+
+
+def _kruskal(forests: Sequence[EdgeArrays]) -> EdgeArrays:
+    """The maximum spanning forest of the forests' edges together."""
+    if not forests:
+        empty = np.zeros(0, np.uint32)
+        return empty, empty.copy(), np.zeros(0, np.float32)
+    return ops.spanning_forest(*(np.concatenate([f[i] for f in forests]) for i in range(3)))
 
 
 def _knn_pair(
@@ -285,9 +342,7 @@ class DistributedGraphs:
         spec: GraphSpec,
         threshold: float,
         progress: ops.Progress | None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
-    ]:
+    ) -> BackendEdges:
         """The exact edges ``>= threshold`` of ``spec``'s graph (see the module docs)."""
         blocks, bounds = self._put(x)
         threads = getattr(self.executor, "task_threads", None)
@@ -299,7 +354,9 @@ class DistributedGraphs:
             tasks = [Task(t.name, (*t.args, threshold, threads)) for t in tasks]
             pieces = self.executor.map(stage, _threshold_pair, tasks, progress=report)
             src, dst, sim = _concat_block_rows(pairs, pieces, len(bounds))
+            forest = merge_forests((p[3] for p in pieces), len(x))
         else:
+            forest = None  # the tasks' lists are candidates; the edges come from the merge
             pairs, tasks = self._tasks(blocks, bounds)
             tasks = [Task(t.name, (*t.args, spec.k, threads)) for t in tasks]
             src, dst, sim = self._knn(x, pairs, tasks, bounds, spec.k, threshold, stage, report)
@@ -310,7 +367,7 @@ class DistributedGraphs:
             "tasks": len(tasks),
             **{k: v for k, v in self.executor.describe().items() if k != "executor"},
         }
-        return src, dst, sim, record
+        return BackendEdges(src, dst, sim, record, forest)
 
     def partitioned_edges(
         self,
@@ -320,9 +377,7 @@ class DistributedGraphs:
         search: SearchSettings,
         n_threads: int | None,
         progress: ops.Progress | None,
-    ) -> tuple[
-        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
-    ]:
+    ) -> BackendEdges:
         """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the native partition.
 
         The partition is built by tasks (k-means on the sample, the assignment; the lists
@@ -348,7 +403,7 @@ class DistributedGraphs:
         if spec.kind == "threshold":
             nprobe = search.nprobe_for("threshold")
             self._lists.put(self.executor, self.block_rows or default_block_rows(len(x)))
-            src, dst, sim, done = _ivf.threshold_lists(
+            src, dst, sim, done, forest = _ivf.threshold_lists(
                 self.executor,
                 self._lists,
                 threshold,
@@ -369,7 +424,7 @@ class DistributedGraphs:
                 n_threads=n_threads,
                 progress=progress,
             )
-            done = {**stats._asdict(), "tasks": 0, "on": "driver"}
+            done, forest = {**stats._asdict(), "tasks": 0, "on": "driver"}, None
         record = {
             **done,
             "nprobe": nprobe,
@@ -377,7 +432,7 @@ class DistributedGraphs:
             "chunks": len(self._lists.handles),
             **{k: v for k, v in self.executor.describe().items() if k != "executor"},
         }
-        return src, dst, sim, record
+        return BackendEdges(src, dst, sim, record, forest)
 
     def _knn(
         self,
@@ -477,7 +532,7 @@ def _key_ends(key: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint32], npt.
 
 def _concat_block_rows(
     pairs: Sequence[tuple[int, int]],
-    pieces: Sequence[tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[Any]]],
+    pieces: Sequence[tuple[Any, ...]],
     nb: int,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
     """The tasks' edges sorted by ``(src, dst)``.

@@ -52,9 +52,10 @@ import numpy.typing as npt
 
 from simclust import _native, ops
 from simclust.distributed._executor import Executor, StageProgress, Task
-from simclust.distributed._graph import _key_ends, _pair_keys
+from simclust.distributed._graph import _key_ends, _pair_keys, _with_forest, merge_forests
 from simclust.distributed._kmeans import distributed_kmeans
 from simclust.exceptions import ClusteringWarning
+from simclust.ops import EdgeArrays
 
 __all__ = ["Lists", "distributed_partition", "threshold_lists"]
 
@@ -218,10 +219,10 @@ def _threshold_task(
     desc: npt.NDArray[np.int64],
     pairs: npt.NDArray[np.uint32],
     *chunks: npt.NDArray[np.float32],
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
-    """The edges ``>= threshold`` of a task's list pairs, as position pairs."""
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], EdgeArrays]:
+    """The edges ``>= threshold`` of a task's list pairs, and their forest (positions)."""
     lists, starts = _views(desc, chunks)
-    return ops.list_pair_edges(lists, starts, pairs, threshold, n_threads=threads)
+    return _with_forest(*ops.list_pair_edges(lists, starts, pairs, threshold, n_threads=threads))
 
 
 def threshold_lists(
@@ -234,17 +235,29 @@ def threshold_lists(
     n_threads: int | None,
     report: StageProgress,
     stage: str,
-) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]]:
-    """The native ``ivf`` ε-graph at ``threshold`` from list-pair tasks, and its record."""
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+    dict[str, Any],
+    EdgeArrays,
+]:
+    """The native ``ivf`` ε-graph at ``threshold`` from list-pair tasks.
+
+    With its record and its maximum spanning forest (the tasks' merged in task order).
+    """
     tasks, stats = lists.tasks(nprobe, n_threads)
     tasks = [Task(t.name, (threshold, threads, *t.args)) for t in tasks]
     order = lists.part.order
     ss, dd, ww = [], [], []
-    for _, (p, q, w) in executor.imap(stage, _threshold_task, tasks, progress=report):
+    forests: list[EdgeArrays | None] = [None] * len(tasks)
+    for t, (p, q, w, (fp, fq, fw)) in executor.imap(stage, _threshold_task, tasks, progress=report):
         u, v = order[p], order[q]
         ss.append(np.minimum(u, v))
         dd.append(np.maximum(u, v))
         ww.append(w)
+        fu, fv = order[fp], order[fq]
+        forests[t] = (np.minimum(fu, fv), np.maximum(fu, fv), fw)
     if ss:
         key = _pair_keys(np.concatenate(ss), np.concatenate(dd))
         w = np.concatenate(ww)
@@ -256,4 +269,6 @@ def threshold_lists(
     recall, measured = lists.part.pair_recall(
         src, dst, threshold, recall_rows=recall_rows, n_threads=n_threads
     )
-    return src, dst, sim, {**stats, "recall": recall, "recall_rows": measured, "tasks": len(tasks)}
+    record = {**stats, "recall": recall, "recall_rows": measured, "tasks": len(tasks)}
+    forest = merge_forests((f for f in forests if f is not None), int(order.size))
+    return src, dst, sim, record, forest

@@ -25,6 +25,7 @@ from simclust.ops._coerce import resolve_threads
 from simclust.ops._components import (
     bridge_similarity,
     connected_components,
+    spanning_forest,
     threshold_sweep,
     weak_splits,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "partitioned_threshold_edges",
     "resolve_threads",
     "silhouette",
+    "spanning_forest",
     "threshold_edges",
     "threshold_edges_between",
     "threshold_sweep",

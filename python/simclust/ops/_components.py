@@ -114,6 +114,32 @@ def bridge_similarity(
     )
 
 
+def spanning_forest(
+    src: npt.ArrayLike, dst: npt.ArrayLike, similarity: npt.ArrayLike
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+    """The maximum spanning forest of a similarity graph: Kruskal, strongest edges first.
+
+    Returns its edges ``(src < dst, similarity)`` in descending similarity. For every
+    threshold ``t`` the forest's edges ``>= t`` connect exactly the rows the graph's edges
+    ``>= t`` connect, so :func:`connected_components` and :func:`threshold_sweep` give the
+    graph's answers from at most ``nodes - 1`` edges; and the forest of several graphs
+    together is the forest of their forests (how a distributed run merges its tasks'
+    graphs). Node ids may be any uint32 (the state is per edge, not per id). With tied
+    similarities the edges kept depend on the input order, the components never do.
+
+    Example:
+        >>> src, dst, sim = spanning_forest([0, 1, 0], [1, 2, 2], [0.9, 0.8, 0.7])
+        >>> src.tolist(), dst.tolist(), sim.astype(float).round(2).tolist()
+        ([0, 1], [1, 2], [0.9, 0.8])
+
+    """
+    return _native.spanning_forest(
+        _as_nodes(src, "src"),
+        _as_nodes(dst, "dst"),
+        _as_vector(similarity, "similarity", np.float32),
+    )
+
+
 def weak_splits(
     n: int,
     src: npt.ArrayLike,

@@ -68,9 +68,33 @@ fn bridge_similarity<'py>(
     Ok(to_py1(py, out))
 }
 
+/// `(src, dst, similarity)` of the maximum spanning forest, in descending similarity.
+type ForestArrays<'py> = (
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+/// The maximum spanning forest of an edge list (Kruskal), as `(src, dst, similarity)`.
+#[pyfunction]
+fn spanning_forest<'py>(
+    py: Python<'py>,
+    src: PyReadonlyArray1<'py, u32>,
+    dst: PyReadonlyArray1<'py, u32>,
+    similarity: PyReadonlyArray1<'py, f32>,
+) -> PyResult<ForestArrays<'py>> {
+    let (s, d) = (vec1(&src, "src")?, vec1(&dst, "dst")?);
+    let w = vec1(&similarity, "similarity")?;
+    let f = run_detached(py, "spanning_forest", None, |_| {
+        unionfind::spanning_forest(s, d, w)
+    })?;
+    Ok((to_py1(py, f.src), to_py1(py, f.dst), to_py1(py, f.sim)))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connected_components, m)?)?;
     m.add_function(wrap_pyfunction!(threshold_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(bridge_similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(spanning_forest, m)?)?;
     Ok(())
 }

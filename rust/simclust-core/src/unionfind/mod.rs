@@ -21,6 +21,9 @@
 //!   largest size.
 //! * [`bridge_similarity`] is Kruskal's algorithm on the radix-sorted
 //!   internal edges of the clusters.
+//! * [`spanning_forest`] is Kruskal's algorithm on all the edges: the
+//!   maximum spanning forest, which has the graph's components at every
+//!   threshold (what a distributed run merges instead of the edges).
 //!
 //! On large graphs nearly every find starts with a cache miss, so the union
 //! loops prefetch the entries of the edges a few positions ahead (and, in the
@@ -31,6 +34,7 @@ mod bridge;
 mod components;
 mod forest;
 mod keys;
+mod spanning;
 mod sweep;
 #[cfg(test)]
 mod tests;
@@ -38,6 +42,7 @@ mod tests;
 pub use bridge::bridge_similarity;
 pub use components::connected_components;
 pub use forest::UnionFind;
+pub use spanning::{spanning_forest, SpanningForest};
 pub use sweep::{threshold_sweep, SweepRow};
 
 use rayon::prelude::*;

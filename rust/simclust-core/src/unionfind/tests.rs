@@ -464,6 +464,44 @@ fn bridge_errors() {
     );
 }
 
+fn at_all(s: &[u32], d: &[u32]) -> Vec<(u32, u32)> {
+    s.iter().copied().zip(d.iter().copied()).collect()
+}
+
+#[test]
+fn spanning_forest_keeps_the_strongest_edges_and_names_bad_input() {
+    // Two triangles joined by a weak edge; node ids far apart (no O(max id) state).
+    let big = 4_000_000_000u32;
+    let (s, d, w) = (
+        vec![0, 1, 0, big, big + 1, big, 2],
+        vec![1, 2, 2, big + 1, big + 2, big + 2, big],
+        vec![0.9, 0.8, 0.85, 0.7, 0.95, 0.6, 0.1],
+    );
+    let f = spanning_forest(&s, &d, &w).unwrap();
+    assert_eq!(f.sim, vec![0.95, 0.9, 0.85, 0.7, 0.1]);
+    assert_eq!(f.src, vec![big + 1, 0, 0, big, 2]);
+    assert_eq!(f.dst, vec![big + 2, 1, 2, big + 1, big]);
+    assert_eq!(
+        spanning_forest(&[], &[], &[]).unwrap(),
+        SpanningForest::default()
+    );
+    assert_eq!(
+        spanning_forest(&[3], &[3], &[1.0]).unwrap(),
+        SpanningForest::default()
+    );
+    assert!(matches!(
+        spanning_forest(&[0], &[1, 2], &[0.5]),
+        Err(Error::Shape(_))
+    ));
+    assert_eq!(
+        spanning_forest(&[0, 1], &[1, 2], &[0.5, f32::NAN]),
+        Err(Error::NonFinite {
+            what: "similarity",
+            rows: vec![1]
+        })
+    );
+}
+
 // ----- property tests against the naive references -------------------------
 
 fn graph(max_n: usize, max_m: usize) -> impl Strategy<Value = (usize, Vec<(u32, u32, f32)>)> {
@@ -478,6 +516,43 @@ fn graph(max_n: usize, max_m: usize) -> impl Strategy<Value = (usize, Vec<(u32, 
 }
 
 proptest! {
+    /// The forest has the graph's components at every threshold (against BFS
+    /// over all the edges), is a forest (one edge fewer than its nodes per
+    /// tree), and the forest of two halves' forests has them too.
+    #[test]
+    fn prop_spanning_forest((n, edges) in graph(120, 300), cut in 0usize..=300) {
+        let (s, d, w) = split3(&edges);
+        let f = spanning_forest(&s, &d, &w)?;
+        prop_assert!(f.src.iter().zip(&f.dst).all(|(a, b)| a < b));
+        prop_assert!(f.sim.windows(2).all(|p| p[0].total_cmp(&p[1]).is_ge()));
+        let cut = cut.min(edges.len());
+        let (h1, h2) = (split3(&edges[..cut]), split3(&edges[cut..]));
+        let (f1, f2) = (spanning_forest(&h1.0, &h1.1, &h1.2)?, spanning_forest(&h2.0, &h2.1, &h2.2)?);
+        let cat = |a: &[u32], b: &[u32]| [a, b].concat();
+        let merged = spanning_forest(
+            &cat(&f1.src, &f2.src), &cat(&f1.dst, &f2.dst), &[f1.sim.clone(), f2.sim.clone()].concat(),
+        )?;
+        let mut levels: Vec<f32> = w.clone();
+        levels.push(f32::NEG_INFINITY);
+        for t in levels {
+            let at = |s: &[u32], d: &[u32], w: &[f32]| -> Vec<(u32, u32)> {
+                s.iter().zip(d).zip(w).filter(|(_, &x)| x >= t).map(|((&a, &b), _)| (a, b)).collect()
+            };
+            let want = naive_components(n, &at(&s, &d, &w));
+            prop_assert_eq!(naive_components(n, &at(&f.src, &f.dst, &f.sim)), want.clone());
+            prop_assert_eq!(naive_components(n, &at(&merged.src, &merged.dst, &merged.sim)), want);
+        }
+        let all = naive_components(n, &at_all(&s, &d));
+        let touched = {
+            let mut v: Vec<u32> = s.iter().chain(&d).copied().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let trees: std::collections::BTreeSet<i64> = touched.iter().map(|&v| all[v as usize]).collect();
+        prop_assert_eq!(f.src.len(), touched.len() - trees.len());
+    }
+
     #[test]
     fn prop_components((n, edges) in graph(200, 300)) {
         let (s, d, _) = split3(&edges);
