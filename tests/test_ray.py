@@ -272,7 +272,9 @@ def test_in_process_plan_runs_the_whole_analysis(monkeypatch):
     monkeypatch.setattr(
         pipeline, "graph_backend", lambda run: DistributedGraphs(InProcessExecutor())
     )
-    res = simclust.analyze(x, threshold=0.9, metrics=METRICS, progress=lambda *a: seen.append(a))
+    res = simclust.analyze(
+        x, threshold=0.9, metrics=METRICS, progress=lambda *a, seen=seen: seen.append(a)
+    )
     monkeypatch.undo()
     _same(res, simclust.analyze(x, threshold=0.9, metrics=METRICS))
     assert res.graph_search["backend"] == "in-process" and res.graph_search["tasks"] == 6
@@ -335,6 +337,52 @@ def test_parquet_shards_keep_ids_and_columns(tmp_path):
     assert res.assignments["id"].to_list() == [f"img{j:04d}.jpg" for j in range(900)]
     ref = simclust.analyze(x, threshold=0.9)
     assert res.assignments["cluster"].to_list() == ref.assignments["cluster"].to_list()
+
+
+def _parquet_shards(tmp_path, x, cuts, name="pq"):
+    d = tmp_path / name
+    d.mkdir()
+    for i, (s, e) in enumerate(itertools.pairwise(cuts)):
+        pl.DataFrame(
+            {
+                "id": [f"img{j:04d}.jpg" for j in range(s, e)],
+                "vector": x[s:e].tolist(),
+                "label": [j % 3 for j in range(s, e)],
+            }
+        ).write_parquet(d / f"shard-{i}.parquet")
+    return d
+
+
+def _same_data(got, want) -> None:
+    """Two reads of one input: the same rows (bit for bit), ids and columns."""
+    np.testing.assert_array_equal(np.asarray(got.X), np.asarray(want.X))
+    assert np.asarray(got.X).dtype == np.asarray(want.X).dtype
+    assert list(got.ids or []) == list(want.ids or [])
+    assert (got.rows is None) == (want.rows is None)
+    if want.rows is not None:
+        assert_frame_equal(got.rows, want.rows)
+
+
+def test_shards_read_by_tasks_are_the_native_read(tmp_path):
+    """The plan's read (a task a shard, stage ``load``): the loader's own data."""
+    x = make_embeddings(1500, 8, n_clusters=6, seed=4)
+    host = simclust.get_host()
+    cfg = simclust.config.resolve({}, host)
+    plan = DistributedGraphs(InProcessExecutor())
+    for d in (
+        _npy_shards(tmp_path, x, [0, 400, 1100, 1500]),
+        _parquet_shards(tmp_path, x, [0, 300, 1000, 1500]),
+    ):
+        seen: list[tuple[int, int]] = []
+        got = simclust.inputs.read_input(
+            d, cfg, host, backend=plan, progress=lambda *a, seen=seen: seen.append(a)
+        )
+        _same_data(got, simclust.inputs.read_input(d, cfg, host))
+        assert seen[0] == (0, 3) and seen[-1] == (3, 3)  # a task a shard
+    one = tmp_path / "one"
+    one.mkdir()
+    np.save(one / "a.npy", x)  # one .npy shard is mapped on the driver, not copied by a task
+    assert isinstance(simclust.inputs.read_input(one, cfg, host, backend=plan).X, np.memmap)
 
 
 def test_bad_shards_name_the_file(tmp_path):
@@ -444,6 +492,43 @@ class TestLocalRuntime:
         assert res.graph_search["backend"] == "ray" and res.graph_search["method"] == "ivf"
         out = res.outlier_search
         assert out["backend"] == "ray" and out["recall"] == ref.outlier_search["recall"]
+
+    def test_sharded_input_is_read_by_tasks_with_its_ids(self, tmp_path, monkeypatch):
+        """On the runtime: Parquet and .npy shards read by tasks (one a shard, named in
+        the progress as stage ``load``), the native frames and ids."""
+        x = make_embeddings(2600, 16, n_clusters=9, seed=12)
+        from simclust.default_plugins import loaders
+
+        calls: list[int] = []
+        real = loaders.ShardsLoader.load_by
+        monkeypatch.setattr(
+            loaders.ShardsLoader,
+            "load_by",
+            lambda self, *a, **k: calls.append(1) or real(self, *a, **k),
+        )
+        for d in (
+            _parquet_shards(tmp_path, x, [0, 1000, 1700, 2600]),
+            _npy_shards(tmp_path, x, [0, 500, 2600]),
+        ):
+            seen: list[tuple[str, int, int]] = []
+            res = simclust.analyze(
+                d, threshold=0.9, metrics=METRICS, backend="ray",
+                progress=lambda *a, seen=seen: seen.append(a),
+            )  # fmt: skip
+            ref = simclust.analyze(d, threshold=0.9, metrics=METRICS)
+            _same(res, ref)
+            assert res.assignments["id"].to_list() == ref.assignments["id"].to_list()
+            assert ("load", 0, len(list(d.iterdir()))) in seen
+        assert len(calls) == 2
+
+    def test_a_damaged_shard_is_named_by_its_task(self, tmp_path):
+        x = make_embeddings(600, 8, seed=13)
+        d = _parquet_shards(tmp_path, x, [0, 200, 400, 600])
+        (d / "shard-1.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+        with pytest.raises(InvalidInputError, match=r"stage 'load'.*shard 1: .*shard-1\.parquet"):
+            simclust.analyze(d, threshold=0.9, backend="ray")
+        with pytest.raises(InvalidInputError, match=r"shard-1\.parquet"):
+            simclust.analyze(d, threshold=0.9)  # natively: the same file named
 
     def test_cli_backend_and_config(self, tmp_path):
         x = make_embeddings(1500, 8, n_clusters=5, seed=8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,10 @@ from simclust.exceptions import (
 from simclust.host import Host
 from simclust.plugin_calls import instantiate, plugin_call
 
-__all__ = ["as_ids", "as_matrix", "read_input"]
+if TYPE_CHECKING:
+    from simclust.distributed._executor import StageProgress
+
+__all__ = ["LoadBackend", "as_ids", "as_matrix", "read_input"]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -93,8 +96,12 @@ def read_input(
     host: Host,
     *,
     progress: Progress | None = None,
+    backend: LoadBackend | None = None,
 ) -> LoadedData:
     """Read ``path`` with the configured loader or the first that accepts it.
+
+    ``backend``: a distributed backend reads with the loader's tasks where it can (the
+    built-in ``shards`` loader: a task a shard), else the loader reads here.
 
     Raises:
         ConfigError: the path does not exist, or no loader reads it.
@@ -130,7 +137,9 @@ def read_input(
     try:
         with plugin_call(reg, "load", passthrough=(OSError,)):
             loader.bind(host)
-            data = loader.load(p, progress=progress)
+            data = None if backend is None else backend.load(loader, p, _staged(progress))
+            if data is None:
+                data = loader.load(p, progress=progress)
     except SimclustError:  # a plugin's own error about the input (also an OSError)
         raise
     except OSError as exc:  # unreadable input (permissions, I/O): the user's to fix
@@ -139,6 +148,21 @@ def read_input(
     if not isinstance(data, LoadedData):
         raise PluginError(f"loader {name!r} returned {type(data).__name__}, not LoadedData")
     return data
+
+
+class LoadBackend(Protocol):
+    """A backend that reads some loaders' inputs by its own tasks (the Ray backend)."""
+
+    def load(self, loader: object, path: Path, progress: StageProgress | None) -> LoadedData | None:
+        """``loader``'s data of ``path`` read by tasks, or ``None`` when it cannot."""
+        ...
+
+
+def _staged(progress: Progress | None) -> StageProgress | None:
+    """A loader's ``progress(done, total)`` as a stage's ``progress(stage, done, total)``."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(done, total)
 
 
 def as_matrix(x_in: Any) -> npt.NDArray[Any]:

@@ -59,7 +59,7 @@ from simclust.graph import (
     sweep_thresholds,
 )
 from simclust.host import Host, Registration, get_host
-from simclust.inputs import as_ids, as_matrix, read_input
+from simclust.inputs import LoadBackend, as_ids, as_matrix, read_input
 from simclust.outdir import check_output_dir
 from simclust.outliers import outlier_scores
 from simclust.plugin_calls import (
@@ -169,18 +169,19 @@ def load_input(
     host: Host,
     *,
     progress: StageProgress | None = None,
+    backend: LoadBackend | None = None,
 ) -> LoadedData:
     """Read ``path`` with the configured loader or the first that accepts it.
 
-    The ``load`` stage of a run (:func:`simclust.inputs.read_input`), reporting its
-    progress as stage ``load``.
+    The ``load`` stage of a run (:func:`simclust.inputs.read_input`, by ``backend``'s
+    tasks where it can), reporting its progress as stage ``load``.
 
     Raises:
         ConfigError: the path does not exist, or no loader reads it.
         InvalidInputError: the input cannot be read.
 
     """
-    return read_input(path, cfg, host, progress=_stage_cb(progress, "load"))
+    return read_input(path, cfg, host, progress=_stage_cb(progress, "load"), backend=backend)
 
 
 # --------------------------------------------------------------------------- stages
@@ -203,6 +204,7 @@ def _load(
     ids: Sequence[str] | npt.ArrayLike | None,
     rows: pl.DataFrame | None,
     progress: StageProgress | None,
+    backend: LoadBackend | None = None,
 ) -> _Input:
     """Stage ``load``: the array (given, or read by a loader) and its ids and columns."""
     bad_files: pl.DataFrame | None = None
@@ -210,7 +212,7 @@ def _load(
         path = cfg["input"]["path"]
         if path is None:
             raise ConfigError("input.path: missing; give the embeddings file or image folder")
-        data = load_input(path, cfg, host, progress=progress)
+        data = load_input(path, cfg, host, progress=progress, backend=backend)
         x_in, bad_files = data.X, data.bad_files
         rows = data.rows if rows is None else rows
         ids = data.ids if ids is None else ids
@@ -435,7 +437,7 @@ def _analyze(
     timer = StageTimer(progress)
 
     with timer.stage("load"):
-        data = _load(X_or_path, cfg, host, ids, rows, progress)
+        data = _load(X_or_path, cfg, host, ids, rows, progress, edges)
     dedup_cfg, files = cfg["dedup"], None
     if dedup_cfg is not None:  # largest-file without files fails before any work
         from_path = X_or_path is None or path is not None

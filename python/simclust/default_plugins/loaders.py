@@ -23,6 +23,7 @@ from simclust.base import LoadedData, Loader, Progress
 from simclust.exceptions import InvalidInputError, PluginError, ShapeError, SimclustError
 
 if TYPE_CHECKING:
+    from simclust.distributed._executor import Executor, StageProgress
     from simclust.host import Host
 
 __all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader", "ShardsLoader"]
@@ -322,6 +323,46 @@ class ShardsLoader(Loader):
 
     def load(self, path: Path, *, progress: Progress | None = None) -> LoadedData:
         """Read every shard; concatenate rows, ids and columns."""
+        files = self._files(path)
+        parts: list[LoadedData] = []
+        for i, f in enumerate(files):
+            if progress is not None:
+                progress(i, len(files))
+            parts.append(self.read_shard(f))
+        if progress is not None:
+            progress(len(files), len(files))
+        return self.combine(path, files, parts)
+
+    def load_by(
+        self, executor: Executor, path: Path, *, progress: StageProgress | None = None
+    ) -> LoadedData:
+        """:meth:`load` with every shard read by a task of ``executor`` (stage ``load``).
+
+        The distributed backend's read (``analyze(..., backend="ray")``): the shards are
+        read in parallel by Ray tasks, on whichever nodes run them, and their rows reach
+        this process through the object store; then :meth:`combine` as :meth:`load`. One
+        ``.npy`` shard is memory-mapped here instead (a task's read would copy it).
+
+        Raises:
+            simclust.exceptions.DistributedError: a read task failed for good (naming
+                the stage and the shard); a shard's own error (a damaged file) is raised
+                as its simclust type with the same prefix.
+
+        """
+        from simclust.distributed._executor import Task
+
+        files = self._files(path)
+        if len(files) == 1 and SHARD_SUFFIXES[files[0].suffix.lower()] == "npy":
+            return self.load(path, progress=None if progress is None else _done_of(progress))
+        tasks = [
+            Task(f"shard {i}: {f}", (self.embedding_column, self.id_column, str(f)))
+            for i, f in enumerate(files)
+        ]
+        parts = executor.map("load", _read_shard_task, tasks, progress=progress)
+        return self.combine(path, files, parts)
+
+    def _files(self, path: Path) -> list[Path]:
+        """The shards of ``path``, all of one kind."""
         files = shard_files(path)
         if not files:
             raise InvalidInputError(f"{path} holds no .npy or Parquet shards")
@@ -332,25 +373,24 @@ class ShardsLoader(Loader):
             raise InvalidInputError(
                 f"{path} mixes .npy and Parquet shards ({npy.name}, {pq.name}); use one kind"
             )
-        parts: list[LoadedData] = []
+        return files
+
+    def read_shard(self, f: Path) -> LoadedData:
+        """One shard: a ``.npy`` file memory-mapped, a Parquet file as ``parquet`` reads it."""
+        if SHARD_SUFFIXES[f.suffix.lower()] == "npy":
+            return NumpyLoader().load(f)
+        return ParquetLoader(embedding_column=self.embedding_column, id_column=self.id_column).load(
+            f
+        )
+
+    def combine(self, path: Path, files: list[Path], parts: list[LoadedData]) -> LoadedData:
+        """The shards' rows, ids and columns as one input, checked against each other."""
         arrays: list[np.ndarray] = []
-        for i, f in enumerate(files):
-            if progress is not None:
-                progress(i, len(files))
-            if kinds == {"npy"}:
-                part = NumpyLoader().load(f)
-            else:
-                reader = ParquetLoader(
-                    embedding_column=self.embedding_column, id_column=self.id_column
-                )
-                part = reader.load(f)
+        for f, part in zip(files, parts, strict=True):
             # a memory-mapped shard stays mapped (and a np.memmap)
             arr = part.X if isinstance(part.X, np.ndarray) else np.asarray(part.X)
             _check_shard(f, arr, files[0], arrays[0] if arrays else None)
-            parts.append(part)
             arrays.append(arr)
-        if progress is not None:
-            progress(len(files), len(files))
         x = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         with_ids = [p.ids is not None for p in parts]
         if any(with_ids) and not all(with_ids):
@@ -374,6 +414,27 @@ class ShardsLoader(Loader):
             if rows.height != _rows(x):
                 raise InvalidInputError(f"{path}: some shards have other columns, some not")
         return LoadedData(x, ids, rows)
+
+
+def _read_shard_task(embedding_column: str | None, id_column: str | None, path: str) -> LoadedData:
+    """A read task of :meth:`ShardsLoader.load_by`: one shard, its rows in memory.
+
+    An I/O error is the input's problem, raised as :class:`InvalidInputError` naming the
+    file (a task's error reaches the driver as its simclust type).
+    """
+    f = Path(path)
+    try:
+        part = ShardsLoader(embedding_column=embedding_column, id_column=id_column).read_shard(f)
+    except SimclustError:
+        raise
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path!r}: {type(exc).__name__}: {exc}") from None
+    return part._replace(X=np.asarray(part.X))  # not a memory map: its rows travel
+
+
+def _done_of(progress: StageProgress) -> Progress:
+    """A stage's ``progress(stage, done, total)`` as a loader's ``progress(done, total)``."""
+    return lambda done, total: progress("load", done, total)
 
 
 def _check_shard(f: Path, x: np.ndarray, first: Path, r: np.ndarray | None) -> None:

@@ -41,12 +41,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from simclust import ops
+from simclust.base import LoadedData
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
 from simclust.graph import BackendEdges, GraphSpec, SearchSettings
@@ -302,6 +304,18 @@ class DistributedGraphs:
         if type(strategy) is not KMeans or strategy.metric != "cosine":
             return None
         return strategy._fit(x, self, progress).labels_
+
+    def load(self, loader: object, path: Path, progress: StageProgress | None) -> LoadedData | None:
+        """Read ``path`` with ``loader`` by tasks if this backend can, else ``None``.
+
+        It can for the built-in ``shards`` loader: a task a shard
+        (:meth:`simclust.default_plugins.loaders.ShardsLoader.load_by`).
+        """
+        from simclust.default_plugins.loaders import ShardsLoader
+
+        if type(loader) is not ShardsLoader:
+            return None
+        return loader.load_by(self.executor, path, progress=progress)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
         """Spherical k-means of ``x`` by this backend's executor: the native result.
