@@ -35,9 +35,11 @@ pub struct SpanningForest {
 /// task) instead of shipping every edge. Ties may pick different edges for
 /// different input orders; the components at every threshold are the same.
 ///
-/// Node ids are any `u32`: the nodes are the endpoints that occur (the
-/// state is `O(edges)`, not `O(max id)`). Self-loops are ignored, duplicate
-/// edges allowed.
+/// Node ids are any `u32`; the state is `O(edges)`, not `O(max id)`: ids
+/// index the union-find directly while the largest is within a few times
+/// the edge count (a block pair's rows, a list chunk's positions), else the
+/// endpoints that occur are ranked first (a task's rows out of billions).
+/// Self-loops are ignored, duplicate edges allowed.
 ///
 /// # Errors
 /// [`Error::Shape`] if `src`, `dst` and `sim` differ in length;
@@ -52,11 +54,36 @@ pub struct SpanningForest {
 /// ```
 pub fn spanning_forest(src: &[u32], dst: &[u32], sim: &[f32]) -> Result<SpanningForest> {
     check_weighted_edges(MAX_NODES as usize, src, dst, sim)?;
-    // The nodes that occur, ascending: a node's local id is its rank.
-    let mut nodes: Vec<u32> = src.iter().chain(dst).copied().collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    let local = |v: u32| nodes.partition_point(|&x| x < v) as u32;
+    let top = src
+        .iter()
+        .chain(dst)
+        .copied()
+        .max()
+        .map_or(0, |t| t as usize + 1);
+    // Dense: ids index the forest (`nodes` empty). Sparse: the ids that occur,
+    // ascending, a node's index its rank.
+    let nodes: Vec<u32> = if top <= DENSE_IDS_PER_EDGE * src.len() + DENSE_MIN_IDS {
+        Vec::new()
+    } else {
+        let mut v: Vec<u32> = src.iter().chain(dst).copied().collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let local = |v: u32| {
+        if nodes.is_empty() {
+            v
+        } else {
+            nodes.partition_point(|&x| x < v) as u32
+        }
+    };
+    let id = |i: u32| {
+        if nodes.is_empty() {
+            i
+        } else {
+            nodes[i as usize]
+        }
+    };
     let mut edges: Vec<(u32, u32, u32)> = src
         .iter()
         .zip(dst)
@@ -66,15 +93,12 @@ pub fn spanning_forest(src: &[u32], dst: &[u32], sim: &[f32]) -> Result<Spanning
         .collect();
     radix_sort_by_first(&mut edges);
 
-    let mut parent: Vec<u32> = (0..nodes.len() as u32).collect();
+    let size = if nodes.is_empty() { top } else { nodes.len() };
+    let mut parent: Vec<u32> = (0..size as u32).collect();
     let mut out = SpanningForest::default();
-    let target = nodes.len().saturating_sub(1);
     for &(k, s, d) in &edges {
-        if out.src.len() == target {
-            break; // one tree already
-        }
         if rem_union(&mut parent, s, d) {
-            let (a, b) = (nodes[s as usize], nodes[d as usize]);
+            let (a, b) = (id(s), id(d));
             out.src.push(a.min(b));
             out.dst.push(a.max(b));
             out.sim.push(key_f32(!k));
@@ -82,3 +106,11 @@ pub fn spanning_forest(src: &[u32], dst: &[u32], sim: &[f32]) -> Result<Spanning
     }
     Ok(out)
 }
+
+/// [`spanning_forest`] indexes the forest by node id while the largest id is
+/// at most this many times the edge count (plus [`DENSE_MIN_IDS`]): 4 bytes
+/// of parent per id, against 12 bytes a sorted edge.
+const DENSE_IDS_PER_EDGE: usize = 4;
+
+/// Ids always indexed directly, however few the edges (a 256 KB forest).
+const DENSE_MIN_IDS: usize = 1 << 16;
