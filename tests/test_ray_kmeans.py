@@ -106,6 +106,40 @@ def test_in_process_equals_native_for_1_2_5_blocks(name, fit):
         assert want.n_empty == 5 if fit == "default" else want.n_reseeded > 0
 
 
+class _Watching(InProcessExecutor):
+    """The in-process executor, recording what comes back to the driver."""
+
+    def __init__(self) -> None:
+        self.largest_result = 0  # elements of the largest array a step task returned
+        self.kept: set[int] = set()
+        self.gets = 0
+
+    def imap_keep(self, stage, fn, tasks, *, progress=None):  # type: ignore[no-untyped-def]
+        for i, result, kept in super().imap_keep(stage, fn, tasks, progress=progress):
+            sizes = [np.asarray(a).size for a in result if isinstance(a, np.ndarray)]
+            self.largest_result = max(self.largest_result, *sizes, 0)
+            self.kept.add(id(kept))
+            yield i, result, kept
+
+    def get(self, handle):  # type: ignore[no-untyped-def]
+        self.gets += id(handle) in self.kept
+        return super().get(handle)
+
+
+def test_the_per_row_state_stays_in_the_store():
+    """A step task's summary is O(clusters touched), its per-row state a kept object the
+    next step reads; the driver gets each block's state once, for the final labels."""
+    x, k = _blobs(), 30
+    want = _native(x, k)
+    ex = _Watching()
+    got = distributed_kmeans(ex, x, k, random_state=7, block_rows=4096)
+    _same_fit(got, want)
+    n_blocks = -(-N // 4096)
+    assert ex.gets == n_blocks  # the labels, once each
+    assert 0 < ex.largest_result <= k * x.shape[1]  # the changed sums, never a row array
+    assert ex.largest_result < 4096
+
+
 def _separated(seed: int = 5, k: int = 30, d: int = 32) -> np.ndarray:
     """``k`` random directions, rows within a small angle of each: one right answer."""
     rng = np.random.default_rng(seed)

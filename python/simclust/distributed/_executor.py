@@ -91,6 +91,34 @@ class Executor(Protocol):
         """:meth:`imap`'s results in task order."""
         return ordered(self.imap(stage, fn, tasks, progress=progress), len(tasks))
 
+    def imap_keep(
+        self,
+        stage: str,
+        fn: Callable[..., tuple[T, Any]],
+        tasks: Sequence[Task],
+        *,
+        progress: StageProgress | None = None,
+    ) -> Iterator[tuple[int, T, Any]]:
+        """:meth:`imap` for an ``fn`` that returns ``(result, kept)``.
+
+        Yields ``(task index, result, handle)``: ``kept`` stays in the object store,
+        never sent here; ``handle`` passes it to a later task (as :meth:`put`'s do) or
+        :meth:`get` reads it. What a plan keeps between its steps (k-means' per-row state).
+        """
+        ...
+
+    def map_keep(
+        self,
+        stage: str,
+        fn: Callable[..., tuple[T, Any]],
+        tasks: Sequence[Task],
+        *,
+        progress: StageProgress | None = None,
+    ) -> list[tuple[T, Any]]:
+        """:meth:`imap_keep`'s ``(result, handle)`` in task order."""
+        it = self.imap_keep(stage, fn, tasks, progress=progress)
+        return ordered(((i, (r, h)) for i, r, h in it), len(tasks))
+
     def describe(self) -> dict[str, Any]:
         """What ran the tasks, for the graph's search record (executor, nodes, CPUs)."""
         ...
@@ -147,6 +175,18 @@ class InProcessExecutor(Executor):
             yield i, fn(*task.args)
             if progress is not None:
                 progress(stage, i + 1, total)
+
+    def imap_keep(
+        self,
+        stage: str,
+        fn: Callable[..., tuple[T, Any]],
+        tasks: Sequence[Task],
+        *,
+        progress: StageProgress | None = None,
+    ) -> Iterator[tuple[int, T, Any]]:
+        """Run the tasks one after the other; the kept value is its own handle."""
+        for i, (result, kept) in self.imap(stage, fn, tasks, progress=progress):
+            yield i, result, kept
 
     def describe(self) -> dict[str, Any]:
         """``{"executor": "in-process"}``."""

@@ -27,7 +27,9 @@ The rows are cut into blocks of whole spans (multiples of
 
 So the labels, centroids, objective and iteration count are the native k-means',
 bit for bit, for any number of blocks or workers (tested). The per-row state (labels,
-bounds: 88 bytes a row) travels through the driver between steps.
+bounds: 88 bytes a row) stays in the object store between steps (a step task's second
+return, :meth:`~simclust.distributed.Executor.map_keep`, read by the block's next task);
+the driver fetches the labels once, at the end.
 
 Example:
     >>> from simclust import ops
@@ -107,15 +109,17 @@ def _step_task(
     reseeds: tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None,
     full: bool,
     threads: int | None,
-) -> tuple[Any, ...]:
-    """One Lloyd step of a block (``state=None``: its first).
+) -> tuple[tuple[Any, ...], _State]:
+    """One Lloyd step of a block (``state=None``: its first): ``(summary, new state)``.
 
     ``shared``: the centroids, the scales' column maxima and the drifts (first: ``None``).
+    The summary is what the driver merges (labels changed, span sums, the change of the
+    partial sums); the state (labels, bounds) stays in the object store for the next step.
     """
     centroids, colmax, drift = shared
     st = _native.kmeans_block_state(int(block.shape[0])) if state is None else state
     rows, labels = reseeds if reseeds is not None else (None, None)
-    return _native.kmeans_block_step(
+    new_state, *summary = _native.kmeans_block_step(
         block,
         st,
         centroids,
@@ -128,6 +132,7 @@ def _step_task(
         rows_are_unit=True,  # the driver put unit rows
         n_threads=threads,
     )
+    return tuple(summary), new_state
 
 
 def _farthest_task(
@@ -173,10 +178,23 @@ class _Plan:
 
     def run(self, stage: str, fn: Any, args: list[tuple[Any, ...]]) -> list[Any]:
         """``fn`` over the blocks (one task each, ``args[b]`` after the block)."""
-        tasks = [
+        return self.executor.map(stage, fn, self._tasks(args), progress=self._progress())
+
+    def run_keep(self, stage: str, fn: Any, args: list[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
+        """:meth:`run` for an ``fn`` returning ``(result, kept)``.
+
+        ``(result, handle)`` per block, the kept part left in the object store
+        (:meth:`Executor.map_keep`).
+        """
+        return self.executor.map_keep(stage, fn, self._tasks(args), progress=self._progress())
+
+    def _tasks(self, args: list[tuple[Any, ...]]) -> list[Task]:
+        return [
             Task(self.name(b), (h, *a))
             for b, (h, a) in enumerate(zip(self.blocks, args, strict=True))
         ]
+
+    def _progress(self) -> StageProgress:
         base = self.done
 
         def cb(_stage: str, done: int, _total: int) -> None:
@@ -185,14 +203,14 @@ class _Plan:
             if self.progress is not None:
                 self.progress("cluster", self.done, self.total)
 
-        return self.executor.map(stage, fn, tasks, progress=cb)
+        return cb
 
 
 def _objective_sum(steps: list[Any]) -> float:
     """The span sums of squared distances added in row order (the native sum)."""
     total = 0.0
     for step in steps:
-        for v in step[2].tolist():
+        for v in step[1].tolist():
             total += v
     return total
 
@@ -417,20 +435,20 @@ def _lloyd(
         args = [
             (states[b], shared, n, reseeds[b], full, plan.threads) for b in range(len(plan.bounds))
         ]
-        out = plan.run(stage, _step_task, args)
-        for b, o in enumerate(out):
-            states[b] = o[0]
-        return out
+        out = plan.run_keep(stage, _step_task, args)
+        for b, (_, handle) in enumerate(out):
+            states[b] = handle  # the block's state stays in the object store
+        return [summary for summary, _ in out]
 
     for it in range(1, max_iter + 1):
         out = step(f"kmeans {what}step {it}", it == 1)
         obj = _objective_sum(out)
         n_iter = it
         for o in out:  # integer additions (wrapping, as natively): any order
-            touched = o[3].astype(np.intp)
-            counts[touched] += o[4]
-            sums[touched] += o[5]
-        moves = sum(int(o[1]) for o in out)
+            touched = o[2].astype(np.intp)
+            counts[touched] += o[3]
+            sums[touched] += o[4]
+        moves = sum(int(o[0]) for o in out)
         reseeds = [None] * len(plan.bounds)
         moved = (np.zeros(0, np.int64), np.zeros(0, np.uint32), np.zeros(0, np.int64))
         unit = np.zeros((0, c.shape[1]), np.float32)
@@ -467,7 +485,7 @@ def _lloyd(
     if not converged:
         out = step(f"kmeans {what}final assignment", False)
         obj = _objective_sum(out)
-    labels = np.concatenate([s[0] for s in states if s is not None])
+    labels = np.concatenate([plan.executor.get(s)[0] for s in states if s is not None])
     if final_fix is not None and final_fix[0].size:
         labels[final_fix[0]] = final_fix[1]
     return {

@@ -115,6 +115,17 @@ def _call(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     return ray.get_runtime_context().get_node_id(), fn(*args)
 
 
+def _call_keep(fn: Callable[..., Any], *args: Any) -> tuple[tuple[str, Any], Any]:
+    """:func:`_call` for an ``fn`` returning ``(result, kept)``.
+
+    Two task returns: ``(node, result)``, and ``kept`` (left in the object store).
+    """
+    import ray
+
+    result, kept = fn(*args)
+    return (ray.get_runtime_context().get_node_id(), result), kept
+
+
 class RayExecutor(Executor):
     """Runs the stages of a plan as Ray tasks (see the module docs).
 
@@ -209,17 +220,51 @@ class RayExecutor(Executor):
         Leaving early (an error, Ctrl-C, the caller closing the iterator) cancels the
         tasks still running or queued (``ray.cancel(force=True)``).
         """
+        for i, value, _ in self._run(stage, fn, tasks, progress, keep=False):
+            yield i, value
+
+    def imap_keep(
+        self,
+        stage: str,
+        fn: Callable[..., tuple[T, Any]],
+        tasks: Sequence[Task],
+        *,
+        progress: StageProgress | None = None,
+    ) -> Iterator[tuple[int, T, Any]]:
+        """:meth:`imap` with the kept part left in the object store.
+
+        It is a task's second return (rebuilt by Ray's lineage if its node dies); its
+        reference is the handle.
+        """
+        yield from self._run(stage, fn, tasks, progress, keep=True)
+
+    def _run(
+        self,
+        stage: str,
+        fn: Callable[..., Any],
+        tasks: Sequence[Task],
+        progress: StageProgress | None,
+        *,
+        keep: bool,
+    ) -> Iterator[tuple[int, Any, Any]]:
         ray = self._ray
-        remote = ray.remote(_call).options(
+        remote = ray.remote(_call_keep if keep else _call).options(
             num_cpus=self._task_cpus,
             max_retries=self.max_retries,
             retry_exceptions=False,
             scheduling_strategy="SPREAD",
+            num_returns=2 if keep else 1,
         )
         total = len(tasks)
         if progress is not None:
             progress(stage, 0, total)
-        pending = {remote.remote(fn, *task.args): i for i, task in enumerate(tasks)}
+        pending: dict[Any, int] = {}
+        kept: dict[int, Any] = {}
+        for i, task in enumerate(tasks):
+            refs = remote.remote(fn, *task.args)
+            if keep:
+                refs, kept[i] = refs
+            pending[refs] = i
         nodes = self.nodes_used.setdefault(stage, collections.Counter())
         done = 0
         try:
@@ -232,7 +277,7 @@ class RayExecutor(Executor):
                     done += 1
                     if progress is not None:
                         progress(stage, done, total)
-                    yield i, value
+                    yield i, value, kept.get(i)
         finally:
             for ref in pending:  # left early: nothing keeps running for a dead run
                 try:
