@@ -187,6 +187,46 @@ class Labelling:
     def davies_bouldin(self) -> float: ...
     def calinski_harabasz(self) -> float: ...
 
+def cluster_sums(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    measure: str = "cosine",
+    n_threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]
+]: ...
+def pair_sums(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32] | None = None,
+    shift: float = 0.0,
+    *,
+    measure: str = "cosine",
+    n_threads: int | None = None,
+) -> tuple[int, float, float, float, float]: ...
+def centroid_part(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    measure: str = "cosine",
+    sums: npt.NDArray[np.float64] | None = None,
+    sizes: npt.NDArray[np.uint64] | None = None,
+    n_threads: int | None = None,
+) -> dict[str, Any]: ...
+def nearest_centroids(
+    centroids: npt.NDArray[np.float32],
+    top_m: int | None = None,
+    *,
+    measure: str = "cosine",
+    search: str = "auto",
+    nprobe: int = 8,
+    recall_rows: int = 1000,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> dict[str, Any]: ...
+def centroid_matrix(
+    centroids: npt.NDArray[np.float32], *, measure: str = "cosine", n_threads: int | None = None
+) -> npt.NDArray[np.float32]: ...
 def kmeans(
     x: npt.NDArray[np.float32],
     n_clusters: int,

@@ -38,7 +38,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +48,9 @@ from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.exceptions import ParameterError
 from simclust.graph import GraphSpec, SearchSettings
 from simclust.ops._kmeans import _KMeansOutput
+
+if TYPE_CHECKING:
+    from simclust.base import Metric, MetricContext
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
 
@@ -245,6 +248,17 @@ class DistributedGraphs:
         if type(strategy) is not KMeans or strategy.metric != "cosine":
             return None
         return strategy._fit(x, self, progress).labels_
+
+    def compute_metric(self, metric: Metric, ctx: MetricContext) -> dict[str, Any] | None:
+        """``metric``'s outputs by tasks if this backend can, else ``None``.
+
+        It can compute the built-in ``intra``, ``centroid`` and ``inter`` metrics (rows
+        grouped by cluster into tasks; see :mod:`simclust.distributed._metrics`): the
+        native frames. Anything else runs natively on the driver.
+        """
+        from simclust.distributed._metrics import compute_metric
+
+        return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
         """Spherical k-means of ``x`` by this backend's executor: the native result.
