@@ -24,6 +24,13 @@ Tasks (``--only``), all in one process, the same data and thread count:
             ``k = 1,000``, one thread, in process; CPU time): the first step (every row
             against every centroid) and the next five (with the bounds).
 
+* ``metrics`` the metrics stage (``intra``, ``centroid``, ``inter``: the built-in metric
+            plugins' ``compute``, as the pipeline calls them) natively against the Ray plan
+            (``simclust.distributed._metrics``: tasks over clusters), on the unit rows with
+            planted labels: one giant cluster of ``--giant`` rows (cut into tile tasks), 55 %
+            of the rest in clusters of 2-64 rows, 35 % singletons, 10 % noise; round-robin as
+            ``run``; the largest difference of the frames is printed.
+
 Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
 ``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
 with exact search is hours of brute force on 2 cores).
@@ -50,7 +57,7 @@ from simclust import _native, ops
 from simclust.distributed import MAX_BLOCK_ROWS, RayExecutor, Task, distributed_kmeans
 from simclust.distributed._graph import _knn_pair, _threshold_pair
 
-TASKS = ("run", "task", "kmeans")
+TASKS = ("run", "task", "kmeans", "metrics")
 MB = 1024 * 1024
 
 
@@ -278,6 +285,80 @@ def bench_kmeans(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> di
     }
 
 
+def planted_labels(n: int, giant: int, seed: int) -> np.ndarray:
+    """One cluster of ``giant`` rows, small clusters (2-64 rows), singletons and noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.full(n, -1, np.int64)
+    perm = rng.permutation(n)
+    labels[perm[:giant]] = 0
+    rest = perm[giant:]
+    small, single = int(0.55 * rest.size), int(0.35 * rest.size)
+    sizes = rng.integers(2, 65, small // 2 + 1)
+    ids = np.repeat(np.arange(1, sizes.size + 1), sizes)[:small]
+    labels[rest[:small]] = ids
+    labels[rest[small : small + single]] = ids[-1] + 1 + np.arange(single)
+    return labels
+
+
+def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
+    from simclust.base import MetricContext
+    from simclust.default_plugins.metrics import Centroid, Inter, Intra
+    from simclust.distributed._metrics import compute_metric
+
+    xs = ops.normalize(x, n_threads=args.threads)
+    labels = planted_labels(x.shape[0], args.giant, args.seed)
+    metrics = [Intra(), Centroid(), Inter()]
+    stages: dict[str, Any] = {}
+
+    def native() -> list[Any]:
+        ctx = MetricContext(xs, labels, n_threads=args.threads)
+        return [m.compute(ctx) for m in metrics]
+
+    def ray() -> list[Any]:
+        ctx = MetricContext(xs, labels, n_threads=args.threads)
+        out = [compute_metric(ex, m, ctx) for m in metrics]
+        stages.update(ctx.cache["task labelling"]._native.tasks)
+        return out
+
+    out = measure_interleaved(
+        [("native", native), ("ray", ray)], args.repeats, warmup=not args.no_warmup
+    )
+    (tn, res_n), (tr, res_r) = out["native"], out["ray"]
+    worst = 0.0
+    for a, b in zip(res_n, res_r, strict=True):
+        for name, frame in a.items():
+            if not hasattr(frame, "columns"):
+                continue
+            for c in frame.columns:
+                u, v = frame[c].to_numpy(), b[name][c].to_numpy()
+                if u.dtype.kind == "f":
+                    same_nan = np.array_equal(np.isnan(u), np.isnan(v))
+                    worst = max(worst, float(np.nanmax(np.abs(u - v), initial=0.0)))
+                    worst = worst if same_nan else float("inf")
+                elif not np.array_equal(u, v):
+                    worst = float("inf")
+    k = int(np.unique(labels[labels >= 0]).size)
+    print(
+        f"\n## metrics (intra, centroid, inter), {x.shape[0]:,} x {x.shape[1]}, {k:,} clusters "
+        f"(giant {args.giant:,} rows)\n"
+    )
+    print("| backend | time | tasks |")
+    print("| --- | --- | --- |")
+    print(f"| native ({args.threads} threads) | {_fmt(tn)} | |")
+    print(f"| ray (local runtime, {args.threads} CPUs) | {_fmt(tr)} | {stages} |")
+    print(
+        f"\nray / native {tr.median / tn.median:.2f}; largest difference of the frames: {worst:.2e}"
+    )
+    return {
+        "native_s": tn.times,
+        "ray_s": tr.times,
+        "ratio": tr.median / tn.median,
+        "tasks": stages,
+        "max_abs_diff": worst,
+        "clusters": k,
+    }
+
+
 def main() -> None:
     p = bench_parser(__doc__, TASKS, n=200_000)
     p.add_argument("--big", action="store_true", help="1M rows (overrides --n)")
@@ -288,6 +369,7 @@ def main() -> None:
         "--search", default="exact", choices=("exact", "auto", "ivf"), help="[graph] search"
     )
     p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
+    p.add_argument("--giant", type=int, default=30_000, help="rows of the metrics' giant")
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()
     tasks = parse_tasks(p, args.only, TASKS)
@@ -313,6 +395,8 @@ def main() -> None:
                 results["task"] = bench_task(x, ex, args)
             if "kmeans" in tasks:
                 results["kmeans"] = bench_kmeans(x, ex, args)
+            if "metrics" in tasks:
+                results["metrics"] = bench_metrics(x, ex, args)
         finally:
             ex.close()
     if args.json:
