@@ -44,7 +44,7 @@ Example:
     >>> lab = TaskLabelling(InProcessExecutor(), X, labels, task_rows=1024)
     >>> got = ops.intra_stats(ops.Labelling._over(lab, labels, "cosine"))
     >>> want = ops.intra_stats(X, labels)
-    >>> bool(np.allclose(got["sim_mean"].to_numpy(), want["sim_mean"].to_numpy(), 0, 1e-9))
+    >>> bool(np.allclose(got["sim_mean"].to_numpy(), want["sim_mean"].to_numpy(), 0, 1e-9, True))
     True
     >>> lab.tasks
     {'metric sums': 3, 'intra tiles': 7}
