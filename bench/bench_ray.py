@@ -28,8 +28,10 @@ Tasks (``--only``), all in one process, the same data and thread count:
             plugins' ``compute``, as the pipeline calls them) natively against the Ray plan
             (``simclust.distributed._metrics``: tasks over clusters), on the unit rows with
             planted labels: one giant cluster of ``--giant`` rows (cut into tile tasks), 55 %
-            of the rest in clusters of 2-64 rows, 35 % singletons, 10 % noise; round-robin as
-            ``run``; the largest difference of the frames is printed.
+            of the rest in clusters of 2-64 rows, 35 % singletons, 10 % noise (or, with
+            ``--metrics-labels components``, the connected components at ``--threshold``
+            of an ``auto`` search); round-robin as ``run``; the largest difference of the
+            frames and each metric's time in the last run are printed.
 
 Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
 ``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
@@ -306,17 +308,35 @@ def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> d
     from simclust.distributed._metrics import compute_metric
 
     xs = ops.normalize(x, n_threads=args.threads)
-    labels = planted_labels(x.shape[0], args.giant, args.seed)
+    if args.metrics_labels == "components":  # the default run's clusters (auto search)
+        t0 = time.perf_counter()
+        res = simclust.analyze(
+            xs, threshold=args.threshold, search="auto", metrics=["intra"], n_threads=args.threads
+        )
+        labels = res.assignments["cluster"].to_numpy().astype(np.int64)
+        log(f"labels: components at t = {args.threshold} ({time.perf_counter() - t0:.1f} s)")
+    else:
+        labels = planted_labels(x.shape[0], args.giant, args.seed)
     metrics = [Intra(), Centroid(), Inter()]
     stages: dict[str, Any] = {}
+    per_metric: dict[str, list[float]] = {"native": [], "ray": []}
+
+    def timed(fn: Callable[[Any], Any], into: list[float]) -> list[Any]:
+        out: list[Any] = []
+        into.clear()
+        for m in metrics:
+            t0 = time.perf_counter()
+            out.append(fn(m))
+            into.append(time.perf_counter() - t0)
+        return out
 
     def native() -> list[Any]:
         ctx = MetricContext(xs, labels, n_threads=args.threads)
-        return [m.compute(ctx) for m in metrics]
+        return timed(lambda m: m.compute(ctx), per_metric["native"])
 
     def ray() -> list[Any]:
         ctx = MetricContext(xs, labels, n_threads=args.threads)
-        out = [compute_metric(ex, m, ctx) for m in metrics]
+        out = timed(lambda m: compute_metric(ex, m, ctx), per_metric["ray"])
         stages.update(ctx.cache["task labelling"]._native.tasks)
         return out
 
@@ -337,10 +357,12 @@ def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> d
                     worst = worst if same_nan else float("inf")
                 elif not np.array_equal(u, v):
                     worst = float("inf")
-    k = int(np.unique(labels[labels >= 0]).size)
+    ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    k, largest = int(ids.size), int(sizes.max(initial=0))
     print(
         f"\n## metrics (intra, centroid, inter), {x.shape[0]:,} x {x.shape[1]}, {k:,} clusters "
-        f"(giant {args.giant:,} rows)\n"
+        f"({args.metrics_labels}; largest {largest:,} rows, {int((sizes == 1).sum()):,} "
+        f"singletons, {int((labels < 0).sum()):,} noise rows)\n"
     )
     print("| backend | time | tasks |")
     print("| --- | --- | --- |")
@@ -349,6 +371,11 @@ def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> d
     print(
         f"\nray / native {tr.median / tn.median:.2f}; largest difference of the frames: {worst:.2e}"
     )
+    names = ", ".join(
+        f"{type(m).__name__.lower()} {a:.2f} / {b:.2f} s"
+        for m, a, b in zip(metrics, per_metric["native"], per_metric["ray"], strict=True)
+    )
+    print(f"last run, native / ray: {names}")
     return {
         "native_s": tn.times,
         "ray_s": tr.times,
@@ -356,6 +383,8 @@ def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> d
         "tasks": stages,
         "max_abs_diff": worst,
         "clusters": k,
+        "largest": largest,
+        "per_metric_last_run": per_metric,
     }
 
 
@@ -370,6 +399,12 @@ def main() -> None:
     )
     p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
     p.add_argument("--giant", type=int, default=30_000, help="rows of the metrics' giant")
+    p.add_argument(
+        "--metrics-labels",
+        default="planted",
+        choices=("planted", "components"),
+        help="the metrics' labels: planted (--giant), or the connected components at --threshold",
+    )
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()
     tasks = parse_tasks(p, args.only, TASKS)
