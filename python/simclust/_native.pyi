@@ -18,6 +18,7 @@ __all__ = [
     "cluster_sums",
     "connected_components",
     "default_n_lists",
+    "intra_shift",
     "kmeans",
     "kmeans_assign",
     "kmeans_block_colmax",
@@ -36,6 +37,7 @@ __all__ = [
     "nearest_centroids",
     "normalize",
     "pair_similarity",
+    "pair_stats",
     "pair_sums",
     "partition_assign",
     "partition_train_rows",
@@ -208,6 +210,12 @@ def pair_sums(
     *,
     measure: str = "cosine",
     n_threads: int | None = None,
+) -> tuple[int, float, float, float, float]: ...
+def intra_shift(
+    sum: npt.NDArray[np.float64], sq: float, n: int, *, measure: str = "cosine"
+) -> float: ...
+def pair_stats(
+    parts: list[tuple[int, float, float, float, float]], shift: float
 ) -> tuple[int, float, float, float, float]: ...
 def centroid_part(
     x: npt.NDArray[np.float32],

@@ -313,16 +313,10 @@ class TaskLabelling:
         return self._totals
 
     def _shift(self, slot: int) -> float:
-        """The giant's shift, by the native rule from its reduced sums."""
-        total, sq = self._totals[slot] if self._totals else (np.zeros(0), 0.0)
-        n = float(self.sizes[slot])
-        s2 = float(np.dot(total, total))
-        pairs = n * (n - 1.0)
-        if self.measure == "cosine":
-            return float(np.float32((s2 - n) / pairs))
-        if self.measure == "dot":
-            return float(np.float32((s2 - sq) / pairs))
-        return float(np.float32(np.sqrt(max(2.0 * (n * sq - s2) / pairs, 0.0))))
+        """The giant's shift, by the native rule (``intra_shift``) from its reduced sums."""
+        assert self._totals is not None
+        total, sq = self._totals[slot]
+        return _native.intra_shift(total, sq, int(self.sizes[slot]), measure=self.measure)
 
     # ------------------------------------------------------------------ native API
     @property
@@ -371,26 +365,17 @@ class TaskLabelling:
                     tasks.append(Task(name, pair))
                     owner.append(s)
         results = self._run("intra tiles", _intra_task, tasks, progress)
-        merged: dict[int, list[float]] = {}
+        partials: dict[int, list[tuple[int, float, float, float, float]]] = {}
         for s, res in zip(owner, results, strict=True):
             if s < 0:
                 at = np.searchsorted(self.ids, res["cluster"])
                 for c in ("mean", "min", "max", "std"):
                     cols[c][at] = res[c]
-                continue
-            n, s1, s2, mn, mx = res
-            acc = merged.setdefault(s, [0, 0.0, 0.0, np.inf, -np.inf])
-            acc[0] += n
-            acc[1] += s1
-            acc[2] += s2
-            acc[3] = mn if mn < acc[3] else acc[3]
-            acc[4] = mx if mx > acc[4] else acc[4]
-        for s, (n, s1, s2, mn, mx) in merged.items():
-            # PairStats::from_sums: the mean and population std around the shift
-            m1 = s1 / n
-            cols["mean"][s] = self._shift(s) + m1
-            cols["std"][s] = np.sqrt(max(s2 / n - m1 * m1, 0.0))
-            cols["min"][s], cols["max"][s] = mn, mx
+            else:
+                partials.setdefault(s, []).append(res)
+        for s, parts in partials.items():  # merged in task order (PairStats::from_sums)
+            _, mean, std, mn, mx = _native.pair_stats(parts, self._shift(s))
+            cols["mean"][s], cols["std"][s], cols["min"][s], cols["max"][s] = mean, std, mn, mx
         return cols
 
     def _centroid_stats(self, progress: Any) -> dict[str, Any]:

@@ -575,6 +575,45 @@ fn pair_sums<'py>(
     Ok((acc.n, acc.s1, acc.s2, acc.min, acc.max))
 }
 
+/// The shift a cluster's pair deviations are summed around
+/// (`simclust_core::metrics::intra_shift`): from its `n` rows' sum `sum` (f64,
+/// as the measure reads them) and squared norms' sum `sq`.
+#[pyfunction]
+#[pyo3(signature = (sum, sq, n, *, measure="cosine"))]
+fn intra_shift(sum: PyReadonlyArray1<'_, f64>, sq: f64, n: u64, measure: &str) -> PyResult<f32> {
+    Ok(metrics::intra_shift(
+        measure_of(measure)?,
+        n,
+        vec1(&sum, "sum")?,
+        sq,
+    ))
+}
+
+/// Partial aggregates `(n, s1, s2, min, max)` (as `pair_sums` returns them,
+/// all around `shift`) merged in the given order into the statistics
+/// `(n_pairs, mean, std, min, max)` (`PairStats::from_sums`; NaN without pairs).
+#[pyfunction]
+fn pair_stats(parts: Vec<(u64, f64, f64, f32, f32)>, shift: f32) -> (u64, f64, f64, f64, f64) {
+    let mut total = metrics::PairSums::EMPTY;
+    for (n, s1, s2, min, max) in parts {
+        total.merge(&metrics::PairSums {
+            n,
+            s1,
+            s2,
+            min,
+            max,
+        });
+    }
+    let st = PairStats::from_sums(&total, f64::from(shift));
+    (
+        st.n_pairs,
+        st.mean,
+        st.std,
+        f64::from(st.min),
+        f64::from(st.max),
+    )
+}
+
 /// Centroid statistics of the clusters of `labels` over the rows of `x`
 /// (ascending ids, noise excluded), as `Labelling.centroid_stats` without
 /// the nearest-cluster search: `cluster`, `size`, `mean`, `min`, `max`,
@@ -695,6 +734,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Labelling>()?;
     m.add_function(wrap_pyfunction!(cluster_sums, m)?)?;
     m.add_function(wrap_pyfunction!(pair_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(intra_shift, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_stats, m)?)?;
     m.add_function(wrap_pyfunction!(centroid_part, m)?)?;
     m.add_function(wrap_pyfunction!(nearest_centroids, m)?)?;
     m.add_function(wrap_pyfunction!(centroid_matrix, m)?)?;
