@@ -30,6 +30,14 @@ Tasks (``--only``), all in one process, the same data and thread count:
             edge against from the merged maximum spanning forest (the same labels and sweep
             are checked), the forest merge itself, and Kruskal over all the edges (the
             tasks' share of the work, summed).
+* ``metrics`` the metrics stage (``intra``, ``centroid``, ``inter``: the built-in metric
+            plugins' ``compute``, as the pipeline calls them) natively against the Ray plan
+            (``simclust.distributed._metrics``: tasks over clusters), on the unit rows with
+            planted labels: one giant cluster of ``--giant`` rows (cut into tile tasks), 55 %
+            of the rest in clusters of 2-64 rows, 35 % singletons, 10 % noise (or, with
+            ``--metrics-labels components``, the connected components at ``--threshold``
+            of an ``auto`` search); round-robin as ``run``; the largest difference of the
+            frames and each metric's time in the last run are printed.
 
 Run from ``bench/``: ``../.venv/bin/python bench_ray.py`` (200k x 384, ~15 min on 2 cores) or
 ``--big --search auto`` (1M x 384, the issue's target: partitioned search, minutes; ``--big``
@@ -65,7 +73,7 @@ from simclust.distributed import (
 from simclust.distributed._graph import _knn_pair, _threshold_pair, merge_forests
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 
-TASKS = ("run", "task", "kmeans", "forest")
+TASKS = ("run", "task", "kmeans", "forest", "metrics")
 MB = 1024 * 1024
 
 
@@ -334,6 +342,107 @@ def bench_kmeans(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> di
     }
 
 
+def planted_labels(n: int, giant: int, seed: int) -> np.ndarray:
+    """One cluster of ``giant`` rows, small clusters (2-64 rows), singletons and noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.full(n, -1, np.int64)
+    perm = rng.permutation(n)
+    labels[perm[:giant]] = 0
+    rest = perm[giant:]
+    small, single = int(0.55 * rest.size), int(0.35 * rest.size)
+    sizes = rng.integers(2, 65, small // 2 + 1)
+    ids = np.repeat(np.arange(1, sizes.size + 1), sizes)[:small]
+    labels[rest[:small]] = ids
+    labels[rest[small : small + single]] = ids[-1] + 1 + np.arange(single)
+    return labels
+
+
+def bench_metrics(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
+    from simclust.base import MetricContext
+    from simclust.default_plugins.metrics import Centroid, Inter, Intra
+    from simclust.distributed._metrics import compute_metric
+
+    xs = ops.normalize(x, n_threads=args.threads)
+    if args.metrics_labels == "components":  # the default run's clusters (auto search)
+        t0 = time.perf_counter()
+        res = simclust.analyze(
+            xs, threshold=args.threshold, search="auto", metrics=["intra"], n_threads=args.threads
+        )
+        labels = res.assignments["cluster"].to_numpy().astype(np.int64)
+        log(f"labels: components at t = {args.threshold} ({time.perf_counter() - t0:.1f} s)")
+    else:
+        labels = planted_labels(x.shape[0], args.giant, args.seed)
+    metrics = [Intra(), Centroid(), Inter()]
+    stages: dict[str, Any] = {}
+    per_metric: dict[str, list[float]] = {"native": [], "ray": []}
+
+    def timed(fn: Callable[[Any], Any], into: list[float]) -> list[Any]:
+        out: list[Any] = []
+        into.clear()
+        for m in metrics:
+            t0 = time.perf_counter()
+            out.append(fn(m))
+            into.append(time.perf_counter() - t0)
+        return out
+
+    def native() -> list[Any]:
+        ctx = MetricContext(xs, labels, n_threads=args.threads)
+        return timed(lambda m: m.compute(ctx), per_metric["native"])
+
+    def ray() -> list[Any]:
+        ctx = MetricContext(xs, labels, n_threads=args.threads)
+        out = timed(lambda m: compute_metric(ex, m, ctx), per_metric["ray"])
+        stages.update(ctx.cache["task labelling"]._native.tasks)
+        return out
+
+    out = measure_interleaved(
+        [("native", native), ("ray", ray)], args.repeats, warmup=not args.no_warmup
+    )
+    (tn, res_n), (tr, res_r) = out["native"], out["ray"]
+    worst = 0.0
+    for a, b in zip(res_n, res_r, strict=True):
+        for name, frame in a.items():
+            if not hasattr(frame, "columns"):
+                continue
+            for c in frame.columns:
+                u, v = frame[c].to_numpy(), b[name][c].to_numpy()
+                if u.dtype.kind == "f":
+                    same_nan = np.array_equal(np.isnan(u), np.isnan(v))
+                    worst = max(worst, float(np.nanmax(np.abs(u - v), initial=0.0)))
+                    worst = worst if same_nan else float("inf")
+                elif not np.array_equal(u, v):
+                    worst = float("inf")
+    ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
+    k, largest = int(ids.size), int(sizes.max(initial=0))
+    print(
+        f"\n## metrics (intra, centroid, inter), {x.shape[0]:,} x {x.shape[1]}, {k:,} clusters "
+        f"({args.metrics_labels}; largest {largest:,} rows, {int((sizes == 1).sum()):,} "
+        f"singletons, {int((labels < 0).sum()):,} noise rows)\n"
+    )
+    print("| backend | time | tasks |")
+    print("| --- | --- | --- |")
+    print(f"| native ({args.threads} threads) | {_fmt(tn)} | |")
+    print(f"| ray (local runtime, {args.threads} CPUs) | {_fmt(tr)} | {stages} |")
+    print(
+        f"\nray / native {tr.median / tn.median:.2f}; largest difference of the frames: {worst:.2e}"
+    )
+    names = ", ".join(
+        f"{type(m).__name__.lower()} {a:.2f} / {b:.2f} s"
+        for m, a, b in zip(metrics, per_metric["native"], per_metric["ray"], strict=True)
+    )
+    print(f"last run, native / ray: {names}")
+    return {
+        "native_s": tn.times,
+        "ray_s": tr.times,
+        "ratio": tr.median / tn.median,
+        "tasks": stages,
+        "max_abs_diff": worst,
+        "clusters": k,
+        "largest": largest,
+        "per_metric_last_run": per_metric,
+    }
+
+
 def main() -> None:
     p = bench_parser(__doc__, TASKS, n=200_000)
     p.add_argument("--big", action="store_true", help="1M rows (overrides --n)")
@@ -344,6 +453,13 @@ def main() -> None:
         "--search", default="exact", choices=("exact", "auto", "ivf"), help="[graph] search"
     )
     p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
+    p.add_argument("--giant", type=int, default=30_000, help="rows of the metrics' giant")
+    p.add_argument(
+        "--metrics-labels",
+        default="planted",
+        choices=("planted", "components"),
+        help="the metrics' labels: planted (--giant), or the connected components at --threshold",
+    )
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()
     tasks = parse_tasks(p, args.only, TASKS)
@@ -371,6 +487,8 @@ def main() -> None:
                 results["kmeans"] = bench_kmeans(x, ex, args)
             if "forest" in tasks:
                 results["forest"] = bench_forest(x, args)
+            if "metrics" in tasks:
+                results["metrics"] = bench_metrics(x, ex, args)
         finally:
             ex.close()
     if args.json:

@@ -13,8 +13,12 @@ __all__ = [
     "__version__",
     "auto_exact",
     "bridge_similarity",
+    "centroid_matrix",
+    "centroid_part",
+    "cluster_sums",
     "connected_components",
     "default_n_lists",
+    "intra_shift",
     "kmeans",
     "kmeans_assign",
     "kmeans_block_colmax",
@@ -30,8 +34,11 @@ __all__ = [
     "knn_edges",
     "knn_query",
     "list_pair_edges",
+    "nearest_centroids",
     "normalize",
     "pair_similarity",
+    "pair_stats",
+    "pair_sums",
     "partition_assign",
     "partition_train_rows",
     "partitioned_threshold_edges",
@@ -193,6 +200,52 @@ class Labelling:
     def davies_bouldin(self) -> float: ...
     def calinski_harabasz(self) -> float: ...
 
+def cluster_sums(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    measure: str = "cosine",
+    n_threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.float64], npt.NDArray[np.float64]
+]: ...
+def pair_sums(
+    a: npt.NDArray[np.float32],
+    b: npt.NDArray[np.float32] | None = None,
+    shift: float = 0.0,
+    *,
+    measure: str = "cosine",
+    n_threads: int | None = None,
+) -> tuple[int, float, float, float, float]: ...
+def intra_shift(
+    sum: npt.NDArray[np.float64], sq: float, n: int, *, measure: str = "cosine"
+) -> float: ...
+def pair_stats(
+    parts: list[tuple[int, float, float, float, float]], shift: float
+) -> tuple[int, float, float, float, float]: ...
+def centroid_part(
+    x: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    measure: str = "cosine",
+    sums: npt.NDArray[np.float64] | None = None,
+    sizes: npt.NDArray[np.uint64] | None = None,
+    n_threads: int | None = None,
+) -> dict[str, Any]: ...
+def nearest_centroids(
+    centroids: npt.NDArray[np.float32],
+    top_m: int | None = None,
+    *,
+    measure: str = "cosine",
+    search: str = "auto",
+    nprobe: int = 8,
+    recall_rows: int = 1000,
+    n_threads: int | None = None,
+    progress: _Progress = None,
+) -> dict[str, Any]: ...
+def centroid_matrix(
+    centroids: npt.NDArray[np.float32], *, measure: str = "cosine", n_threads: int | None = None
+) -> npt.NDArray[np.float32]: ...
 def kmeans(
     x: npt.NDArray[np.float32],
     n_clusters: int,

@@ -257,7 +257,10 @@ class MetricContext:
     def searches(self) -> dict[str, dict[str, Any]]:
         """What the metrics' nearest-cluster searches did (:attr:`ops.Labelling.searches`)."""
         lab = self.cache.get("labelling")
-        return dict(lab.searches) if lab is not None else {}
+        out = dict(lab.searches) if lab is not None else {}
+        # a distributed backend's searches (the metrics it computed by tasks)
+        out.update(self.cache.get("backend searches", {}))
+        return out
 
 
 class Metric(_Parametrized, abc.ABC):

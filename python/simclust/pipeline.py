@@ -313,7 +313,10 @@ def _compute_metrics(
         stage = f"metric:{reg.name}"
         ctx.progress = _stage_cb(progress, stage)
         with timer.stage(stage), plugin_call(reg, "compute"):
-            returned = metric.compute(ctx)
+            # a backend computes what it can (intra, centroid, inter), else natively
+            on = plugins.backend
+            by_backend = None if on is None else on.compute_metric(metric, ctx)
+            returned = metric.compute(ctx) if by_backend is None else by_backend
             declared = declared_outputs(metric, ctx.distance)
         owner = f"metric {reg.name!r} ({reg.provider})"
         sort_metric_outputs(owner, metric, returned, out, declared)

@@ -13,6 +13,10 @@ machine. See ``docs/distributed.md``.
 
 Step 3: the ``kmeans`` strategy (cosine) runs as Lloyd steps over row blocks
 (:func:`distributed_kmeans`): the native labels and centroids, bit for bit.
+
+Step 5: the built-in ``intra``, ``centroid`` and ``inter`` metrics run as tasks over the
+rows grouped by cluster (``simclust.distributed._metrics``; a giant cluster as tile tasks
+over pairs of its pieces): the native frames (``DistributedGraphs.compute_metric``).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ from simclust.exceptions import ParameterError
 from simclust.graph import BackendEdges, GraphSpec, SearchSettings
 from simclust.ops import EdgeArrays
 from simclust.ops._kmeans import _KMeansOutput
+
+if TYPE_CHECKING:
+    from simclust.base import Metric, MetricContext
 
 __all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
 
@@ -316,6 +319,17 @@ class DistributedGraphs:
         if type(loader) is not ShardsLoader:
             return None
         return loader.load_by(self.executor, path, progress=progress)
+
+    def compute_metric(self, metric: Metric, ctx: MetricContext) -> dict[str, Any] | None:
+        """``metric``'s outputs by tasks if this backend can, else ``None``.
+
+        It can compute the built-in ``intra``, ``centroid`` and ``inter`` metrics (rows
+        grouped by cluster into tasks; see :mod:`simclust.distributed._metrics`): the
+        native frames. Anything else runs natively on the driver.
+        """
+        from simclust.distributed._metrics import compute_metric
+
+        return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
         """Spherical k-means of ``x`` by this backend's executor: the native result.

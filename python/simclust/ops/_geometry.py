@@ -119,6 +119,23 @@ class Labelling:
         ``ivf`` the lists, the pairs computed and the ``recall`` measured on
         ``recall_rows`` seeded clusters."""
 
+    @classmethod
+    def _over(
+        cls, native: Any, labels: LabelsLike, distance: str | type[Distance] = "cosine"
+    ) -> Labelling:
+        """A labelling over another implementation of the native one's methods.
+
+        ``native`` stands in for ``simclust._native.Labelling`` (e.g. the distributed
+        plan's :class:`simclust.distributed._metrics.TaskLabelling`): the functions below
+        build their frames from what it returns, as from the native labelling's.
+        """
+        lab = cls.__new__(cls)
+        lab.distance = get_distance(distance)
+        lab.labels = _as_labels(labels)
+        lab._native = native
+        lab.searches = {}
+        return lab
+
     def _record(self, name: str, record: dict[str, Any] | None) -> None:
         if record is not None:
             self.searches[name] = search_record(record)

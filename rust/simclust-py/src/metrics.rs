@@ -478,7 +478,266 @@ impl Labelling {
     }
 }
 
+// ------------------------------------------------------------------ the
+// distributed plan's per-task calls: each builds a `Gathered` over the rows
+// of its task and runs the native kernels on it (no second copy of a kernel).
+
+/// The measure named `measure`, as a Python error when unknown.
+fn measure_of(measure: &str) -> PyResult<Measure> {
+    Measure::parse(measure).map_err(crate::errors::to_pyerr)
+}
+
+/// Per cluster of `labels` over the rows of `x` (ascending ids, noise
+/// excluded): `(ids, sizes, sums, sq)`, the sum of its rows as the measure
+/// reads them (`K x D` f64, normalised rows for cosine) and of their
+/// squared norms, as the native metrics sum them.
+#[pyfunction]
+#[pyo3(signature = (x, labels, *, measure="cosine", n_threads=None))]
+#[allow(clippy::type_complexity)]
+fn cluster_sums<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    labels: PyReadonlyArray1<'py, i64>,
+    measure: &str,
+    n_threads: Option<usize>,
+) -> PyResult<(
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    let (xm, lab, m) = (
+        mat(&x, "X")?,
+        vec1(&labels, "labels")?,
+        measure_of(measure)?,
+    );
+    let (g, sums, sq) = run_detached(py, "cluster_sums", None, |_| {
+        let g = Gathered::with_measure(xm, lab, m, n_threads)?;
+        let (mut sums, mut sq) = (Vec::with_capacity(g.clusters.k() * g.d), Vec::new());
+        for c in 0..g.clusters.k() {
+            let (s, q) = g.cluster_moments(c);
+            sums.extend(s);
+            sq.push(q);
+        }
+        Ok((g, sums, sq))
+    })?;
+    let (ids, sizes) = ids_and_sizes(&g);
+    let k = ids.len();
+    Ok((
+        to_py1(py, ids),
+        to_py1(py, sizes),
+        to_py2(py, sums, k, g.d)?,
+        to_py1(py, sq),
+    ))
+}
+
+/// The partial aggregate `(n, s1, s2, min, max)` of the values of all
+/// unordered pairs of the rows of `a` (`b = None`), or of all pairs `a x
+/// b`, their deviations summed around `shift`: the native intra-cluster
+/// tiles (blocks of 1,024 rows from each array's first row).
+#[pyfunction]
+#[pyo3(signature = (a, b=None, shift=0.0, *, measure="cosine", n_threads=None))]
+fn pair_sums<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray2<'py, f32>,
+    b: Option<PyReadonlyArray2<'py, f32>>,
+    shift: f32,
+    measure: &str,
+    n_threads: Option<usize>,
+) -> PyResult<(u64, f64, f64, f32, f32)> {
+    let m = measure_of(measure)?;
+    let am = mat(&a, "A")?;
+    let bm = b.as_ref().map(|b| mat(b, "B")).transpose()?;
+    let acc = run_detached(py, "pair_sums", None, |ctl| {
+        let (ra, d) = (am.n_rows(), am.n_cols());
+        let (rows, labels, job): (std::borrow::Cow<'_, [f32]>, Vec<i64>, _) = match bm {
+            None => (am.as_slice().into(), vec![0; ra], (0, 0, shift)),
+            Some(bm) => {
+                if bm.n_cols() != d {
+                    return Err(simclust_core::Error::Shape(format!(
+                        "A has {d} columns but B has {}",
+                        bm.n_cols()
+                    )));
+                }
+                let rows = [am.as_slice(), bm.as_slice()].concat();
+                let mut labels = vec![0; ra];
+                labels.resize(ra + bm.n_rows(), 1);
+                (rows.into(), labels, (0, 1, shift))
+            }
+        };
+        let n = labels.len();
+        let g = Gathered::with_measure(MatRef::new(&rows, n, d)?, &labels, m, n_threads)?;
+        if g.clusters.k() < if job.1 == 0 { 1 } else { 2 } {
+            return Ok(metrics::PairSums::EMPTY);
+        }
+        Ok(metrics::pair_sums(&g, &[job], n_threads, ctl)?[0])
+    })?;
+    Ok((acc.n, acc.s1, acc.s2, acc.min, acc.max))
+}
+
+/// The shift a cluster's pair deviations are summed around
+/// (`simclust_core::metrics::intra_shift`): from its `n` rows' sum `sum` (f64,
+/// as the measure reads them) and squared norms' sum `sq`.
+#[pyfunction]
+#[pyo3(signature = (sum, sq, n, *, measure="cosine"))]
+fn intra_shift(sum: PyReadonlyArray1<'_, f64>, sq: f64, n: u64, measure: &str) -> PyResult<f32> {
+    Ok(metrics::intra_shift(
+        measure_of(measure)?,
+        n,
+        vec1(&sum, "sum")?,
+        sq,
+    ))
+}
+
+/// Partial aggregates `(n, s1, s2, min, max)` (as `pair_sums` returns them,
+/// all around `shift`) merged in the given order into the statistics
+/// `(n_pairs, mean, std, min, max)` (`PairStats::from_sums`; NaN without pairs).
+#[pyfunction]
+fn pair_stats(parts: Vec<(u64, f64, f64, f32, f32)>, shift: f32) -> (u64, f64, f64, f64, f64) {
+    let mut total = metrics::PairSums::EMPTY;
+    for (n, s1, s2, min, max) in parts {
+        total.merge(&metrics::PairSums {
+            n,
+            s1,
+            s2,
+            min,
+            max,
+        });
+    }
+    let st = PairStats::from_sums(&total, f64::from(shift));
+    (
+        st.n_pairs,
+        st.mean,
+        st.std,
+        f64::from(st.min),
+        f64::from(st.max),
+    )
+}
+
+/// Centroid statistics of the clusters of `labels` over the rows of `x`
+/// (ascending ids, noise excluded), as `Labelling.centroid_stats` without
+/// the nearest-cluster search: `cluster`, `size`, `mean`, `min`, `max`,
+/// `medoid` (row of `x`), `row_value` (per row of `x`) and `centroids`
+/// (`K x D` f32). With `sums` (`K x D`) and `sizes` (`K`), each cluster's
+/// centroid is formed from those totals (a whole cluster's, when `x` holds
+/// a part of it) and the statistics are over the rows of `x`.
+#[pyfunction]
+#[pyo3(signature = (x, labels, *, measure="cosine", sums=None, sizes=None, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn centroid_part<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    labels: PyReadonlyArray1<'py, i64>,
+    measure: &str,
+    sums: Option<PyReadonlyArray2<'py, f64>>,
+    sizes: Option<PyReadonlyArray1<'py, u64>>,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (xm, lab, m) = (
+        mat(&x, "X")?,
+        vec1(&labels, "labels")?,
+        measure_of(measure)?,
+    );
+    let totals = match (&sums, &sizes) {
+        (Some(s), Some(z)) => Some((crate::arrays::slice2(s, "sums")?, vec1(z, "sizes")?)),
+        (None, None) => None,
+        _ => {
+            return Err(crate::errors::ParameterError::new_err(
+                "sums and sizes go together: give both or neither",
+            ))
+        }
+    };
+    let (g, st) = run_detached(py, "centroid_part", None, |_| {
+        let g = Gathered::with_measure(xm, lab, m, n_threads)?;
+        let st = metrics::centroid_stats_with(&g, totals, n_threads)?;
+        Ok((g, st))
+    })?;
+    let (ids, sizes) = ids_and_sizes(&g);
+    let k = ids.len();
+    let cols = Columns::new(py)
+        .add("cluster", ids)?
+        .add("size", sizes)?
+        .add("mean", st.sim_mean)?
+        .add("min", st.sim_min)?
+        .add("max", st.sim_max)?
+        .add("medoid", st.medoid)?
+        .add("row_value", st.row_similarity)?;
+    cols.dict
+        .set_item("centroids", to_py2(py, st.centroids, k, g.d)?)?;
+    Ok(cols.dict)
+}
+
+/// Each centroid's `top_m` nearest others (all when `None`) in `measure`:
+/// `{"from", "to": row indices, "value", "search": the record}`, searched
+/// as `Labelling`'s nearest-cluster searches are (`search`, `nprobe`,
+/// `recall_rows`). Rows with a non-finite value (undefined centroids) are
+/// neither sources nor neighbours.
+#[pyfunction]
+#[pyo3(signature = (centroids, top_m=None, *, measure="cosine", search="auto", nprobe=8, recall_rows=1000, n_threads=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn nearest_centroids<'py>(
+    py: Python<'py>,
+    centroids: PyReadonlyArray2<'py, f32>,
+    top_m: Option<usize>,
+    measure: &str,
+    search: &str,
+    nprobe: usize,
+    recall_rows: usize,
+    n_threads: Option<usize>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let m = measure_of(measure)?;
+    let method = Method::parse(search).map_err(crate::errors::to_pyerr)?;
+    if nprobe == 0 {
+        return Err(crate::errors::ParameterError::new_err(
+            "nprobe must be >= 1, got 0",
+        ));
+    }
+    let plan = Plan {
+        method,
+        nprobe,
+        recall_rows,
+        ..Plan::default()
+    };
+    let cm = mat(&centroids, "centroids")?;
+    let (nn, record) = run_detached(py, "nearest_centroids", progress.as_ref(), |ctl| {
+        metrics::nearest_centroids(cm, m, top_m, &plan, n_threads, ctl)
+    })?;
+    let cols = Columns::new(py)
+        .add("from", nn.from)?
+        .add("to", nn.to)?
+        .add("value", nn.value)?;
+    cols.dict
+        .set_item("search", record_out(py, record.as_ref())?)?;
+    Ok(cols.dict)
+}
+
+/// The dense `K x K` matrix of `measure` between the rows of `centroids`.
+#[pyfunction]
+#[pyo3(signature = (centroids, *, measure="cosine", n_threads=None))]
+fn centroid_matrix<'py>(
+    py: Python<'py>,
+    centroids: PyReadonlyArray2<'py, f32>,
+    measure: &str,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let m = measure_of(measure)?;
+    let cm = mat(&centroids, "centroids")?;
+    let (k, d) = (cm.n_rows(), cm.n_cols());
+    let out = run_detached(py, "centroid_matrix", None, |_| {
+        metrics::centroid_matrix(cm.as_slice(), k, d, m, n_threads)
+    })?;
+    to_py2(py, out, k, k)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Labelling>()?;
+    m.add_function(wrap_pyfunction!(cluster_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(intra_shift, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(centroid_part, m)?)?;
+    m.add_function(wrap_pyfunction!(nearest_centroids, m)?)?;
+    m.add_function(wrap_pyfunction!(centroid_matrix, m)?)?;
     Ok(())
 }

@@ -58,8 +58,45 @@ pub struct CentroidStats {
 /// # Ok::<(), simclust_core::Error>(())
 /// ```
 pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<CentroidStats> {
+    centroid_stats_with(g, None, n_threads)
+}
+
+/// [`centroid_stats`] with each cluster's centroid formed from given totals
+/// `(sums, sizes)`: `sums` the `K x D` (slot order) sums of the members as
+/// the kernels read them (f64, as [`Gathered::cluster_moments`] returns
+/// them), `sizes` the members counted. A distributed plan passes a whole
+/// cluster's totals to the tasks that each hold a part of its rows: every
+/// part's rows are then measured against the cluster's centroid, by the
+/// same code as on one machine. The per-cluster statistics (`sim_*`,
+/// `medoid`, `mean_length`) are over the rows of `g` only. `None`: the
+/// clusters of `g` are whole ([`centroid_stats`]).
+///
+/// Errors: [`Error::Shape`] when `sums` is not `K x D` or `sizes` not `K`.
+///
+/// ```
+/// use simclust_core::{metrics::{centroid_stats_with, Gathered}, MatRef};
+/// // one row of a cluster whose other members sum to (0, 1): centroid (1, 1) / sqrt 2
+/// let g = Gathered::new(MatRef::new(&[1.0_f32, 0.0], 1, 2)?, &[0], None)?;
+/// let s = centroid_stats_with(&g, Some((&[1.0, 1.0], &[2])), None)?;
+/// assert!((s.row_similarity[0] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn centroid_stats_with(
+    g: &Gathered,
+    totals: Option<(&[f64], &[u64])>,
+    n_threads: Option<usize>,
+) -> Result<CentroidStats> {
     let cl = &g.clusters;
     let (k, d) = (cl.k(), g.d);
+    if let Some((sums, sizes)) = totals {
+        if sums.len() != k * d || sizes.len() != k {
+            return Err(Error::Shape(format!(
+                "the cluster totals hold {} sums and {} sizes, expected {k} x {d} and {k}",
+                sums.len(),
+                sizes.len()
+            )));
+        }
+    }
     let lo = 1.0 - margin(d);
     let measure = g.measure;
     let pool = parallel::pool(n_threads)?;
@@ -82,8 +119,10 @@ pub fn centroid_stats(g: &Gathered, n_threads: Option<usize>) -> Result<Centroid
             .zip(centroids.par_chunks_mut(d))
             .enumerate()
             .map(|(c, (sims, centroid))| {
-                let s = g.cluster_sum(c);
-                let n = cl.size(c) as f64;
+                let (s, n) = match totals {
+                    Some((sums, sizes)) => (sums[c * d..(c + 1) * d].to_vec(), sizes[c] as f64),
+                    None => (g.cluster_sum(c), cl.size(c) as f64),
+                };
                 let norm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
                 // cosine: the normalised sum (undefined when the members cancel
                 // out); the other measures: the plain mean
@@ -373,6 +412,35 @@ mod tests {
         assert_eq!((s.sim_min[1], s.sim_max[1]), (1.0, 1.0));
         // a zero row is an error for cosine only
         assert!(Gathered::new(MatRef::new(&x, 5, 2)?, &[0, 0, 0, 2, 2], None).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn parts_with_the_totals_measure_as_the_whole() -> Result<()> {
+        let (n, d) = (300, 4);
+        let x: Vec<f32> = (0..n * d).map(|i| ((i * 37) % 23) as f32 - 9.5).collect();
+        let labels: Vec<i64> = (0..n).map(|i| (i % 3) as i64).collect();
+        for m in [Measure::Cosine, Measure::Dot, Measure::Euclidean] {
+            let g = Gathered::with_measure(MatRef::new(&x, n, d)?, &labels, m, None)?;
+            let whole = centroid_stats(&g, Some(1))?;
+            let mut sums = Vec::new();
+            let sizes: Vec<u64> = (0..3).map(|c| g.clusters.size(c) as u64).collect();
+            for c in 0..3 {
+                sums.extend(g.cluster_moments(c).0);
+            }
+            // the second half of the rows, with the whole clusters' totals
+            let half = &x[n / 2 * d..];
+            let gh =
+                Gathered::with_measure(MatRef::new(half, n / 2, d)?, &labels[n / 2..], m, None)?;
+            let part = centroid_stats_with(&gh, Some((&sums, &sizes)), Some(2))?;
+            assert_eq!(part.centroids, whole.centroids, "{m:?}");
+            assert_eq!(
+                part.row_similarity[..],
+                whole.row_similarity[n / 2..],
+                "{m:?}"
+            );
+            assert!(centroid_stats_with(&gh, Some((&sums[1..], &sizes)), None).is_err());
+        }
         Ok(())
     }
 

@@ -60,7 +60,9 @@ pub struct PairStats {
 }
 
 impl PairStats {
-    fn from_acc(acc: &Acc, shift: f64) -> Self {
+    /// The statistics of a merged partial aggregate whose deviations were
+    /// taken around `shift` (as [`pair_sums`] takes them).
+    pub fn from_sums(acc: &Acc, shift: f64) -> Self {
         let (mean, std) = acc.mean_std(shift);
         let (min, max) = acc.min_max();
         Self {
@@ -165,6 +167,76 @@ fn run_jobs(
         .collect())
 }
 
+/// The shift [`intra_stats`] takes a cluster's deviations around: about the
+/// mean value of its `n (n - 1) / 2` pairs, from the cluster's sum of rows
+/// `sum` (f64, as the kernels read them) and, for the dot and Euclidean
+/// measures, the sum of their squared norms `sq` (cosine: unit rows, `sq =
+/// n` is used whatever is passed). 0 for fewer than two members. Only the
+/// accuracy of the sums depends on it, never the statistics' values.
+///
+/// ```
+/// use simclust_core::metrics::{intra_shift, Measure};
+/// // two unit rows at cosine 0.6: |sum|^2 = 2 + 2 * 0.6
+/// assert!((intra_shift(Measure::Cosine, 2, &[1.6, 0.8], 0.0) - 0.6).abs() < 1e-6);
+/// ```
+pub fn intra_shift(measure: Measure, n: u64, sum: &[f64], sq: f64) -> f32 {
+    if n < 2 {
+        return 0.0;
+    }
+    let s2: f64 = sum.iter().map(|v| v * v).sum();
+    let (n, pairs) = (n as f64, n as f64 * (n as f64 - 1.0));
+    match measure {
+        // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which only
+        // moves the shift, never the statistics.
+        Measure::Cosine => ((s2 - n) / pairs) as f32,
+        // sum_{i<j} <x_i, x_j> = (|sum|^2 - sum |x_i|^2) / 2
+        Measure::Dot => ((s2 - sq) / pairs) as f32,
+        // sum_{i<j} |x_i - x_j|^2 = n sum |x_i|^2 - |sum|^2; the root of the
+        // mean square, an upper bound of the mean distance
+        Measure::Euclidean => ((2.0 * (n * sq - s2) / pairs).max(0.0).sqrt()) as f32,
+    }
+}
+
+/// The partial aggregates of chosen sets of pairs of `g`: for each `(a, b,
+/// shift)`, all unordered pairs of slot `a`'s members (`a == b`) or all
+/// cross pairs of slots `a` and `b`, their values' deviations summed around
+/// `shift`. The very tiles and scans of [`intra_stats`] and [`linkage`]
+/// (blocks of `BLOCK` members from each slot's first, diagonal tiles in
+/// strips): a distributed plan that cuts a cluster into pieces of whole
+/// blocks computes exactly the values of the native run's tiles, and the
+/// pieces' partials merge ([`PairSums::merge`](super::PairSums)) into the
+/// cluster's aggregate ([`PairStats::from_sums`]). Errors on a slot out of
+/// range.
+///
+/// ```
+/// use simclust_core::{metrics::{pair_sums, Gathered, PairStats}, Control, MatRef};
+/// let x = [1.0_f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+/// let g = Gathered::new(MatRef::new(&x, 3, 2)?, &[0, 0, 1], None)?;
+/// let p = pair_sums(&g, &[(0, 0, 0.0), (0, 1, 0.5)], None, &Control::new())?;
+/// assert_eq!((p[0].n, p[1].n), (1, 2));
+/// assert!((PairStats::from_sums(&p[1], 0.5).mean - 0.70710677).abs() < 1e-6);
+/// # Ok::<(), simclust_core::Error>(())
+/// ```
+pub fn pair_sums(
+    g: &Gathered,
+    jobs: &[(usize, usize, f32)],
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<Vec<Acc>> {
+    let k = g.clusters.k();
+    if let Some(&(a, b, _)) = jobs.iter().find(|j| j.0 >= k || j.1 >= k) {
+        return Err(Error::Parameter(format!(
+            "pair set ({a}, {b}) refers to slot {} but there are only {k} clusters",
+            a.max(b)
+        )));
+    }
+    let jobs: Vec<Job> = jobs
+        .iter()
+        .map(|&(a, b, shift)| Job { a, b, shift })
+        .collect();
+    run_jobs(g, &jobs, n_threads, ctl)
+}
+
 /// Exact all-pairs statistics of every cluster of `g`, in slot order: for
 /// slot `c`, the values (in the grouping's measure) of all `n(n-1)/2` unordered pairs of
 /// its members. Singletons get `n_pairs = 0` and NaN statistics.
@@ -198,21 +270,11 @@ pub fn intra_stats(
                     return 0.0;
                 }
                 if g.measure == Measure::Cosine {
-                    // Rows are unit vectors: sum_i |x_i|^2 = n up to rounding, which
-                    // only moves the shift, never the statistics.
-                    let s2: f64 = g.cluster_sum(c).iter().map(|v| v * v).sum();
-                    return ((s2 - n as f64) / (n as f64 * (n as f64 - 1.0))) as f32;
+                    // unit rows: the squared norms are not needed
+                    return intra_shift(g.measure, n as u64, &g.cluster_sum(c), 0.0);
                 }
                 let (sum, sq) = g.cluster_moments(c);
-                let s2: f64 = sum.iter().map(|v| v * v).sum();
-                let pairs = n as f64 * (n as f64 - 1.0);
-                match g.measure {
-                    // sum_{i<j} <x_i, x_j> = (|sum|^2 - sum |x_i|^2) / 2
-                    Measure::Dot => ((s2 - sq) / pairs) as f32,
-                    // sum_{i<j} |x_i - x_j|^2 = n sum |x_i|^2 - |sum|^2; the root of
-                    // the mean square, an upper bound of the mean distance
-                    _ => ((2.0 * (n as f64 * sq - s2) / pairs).max(0.0).sqrt()) as f32,
-                }
+                intra_shift(g.measure, n as u64, &sum, sq)
             })
             .collect()
     });
@@ -229,9 +291,9 @@ pub fn intra_stats(
         })
         .collect();
     let accs = run_jobs(g, &jobs, n_threads, ctl)?;
-    let mut out = vec![PairStats::from_acc(&Acc::EMPTY, 0.0); k];
+    let mut out = vec![PairStats::from_sums(&Acc::EMPTY, 0.0); k];
     for (job, acc) in jobs.iter().zip(&accs) {
-        out[job.a] = PairStats::from_acc(acc, f64::from(job.shift));
+        out[job.a] = PairStats::from_sums(acc, f64::from(job.shift));
     }
     Ok(out)
 }
@@ -284,7 +346,7 @@ pub fn linkage(
     Ok(jobs
         .iter()
         .zip(&accs)
-        .map(|(job, acc)| PairStats::from_acc(acc, f64::from(job.shift)))
+        .map(|(job, acc)| PairStats::from_sums(acc, f64::from(job.shift)))
         .collect())
 }
 
@@ -446,6 +508,46 @@ mod tests {
             );
             check(st, want);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn pieces_merge_into_the_native_statistics() -> Result<()> {
+        // a cluster of three blocks and a ragged end, cut into pieces of two
+        // blocks: the pieces' pair sets (each piece, each pair of pieces)
+        // merged in a fixed order give the cluster's statistics
+        let (n, d) = (3 * BLOCK + 77, 6);
+        let x = data(n, d, 5);
+        let g = Gathered::new(MatRef::new(&x, n, d)?, &vec![0_i64; n], None)?;
+        let want = intra_stats(&g, Some(2), &Control::new())?[0];
+        let (sum, sq) = g.cluster_moments(0);
+        let shift = intra_shift(g.measure, n as u64, &sum, sq);
+        let xs = g.rows(0, n);
+        let piece = 2 * BLOCK;
+        let mut total = Acc::EMPTY;
+        for (a0, b0) in [(0, 0), (0, piece), (piece, piece)] {
+            let (a1, b1) = ((a0 + piece).min(n), (b0 + piece).min(n));
+            let rows: Vec<f32> = if a0 == b0 {
+                xs[a0 * d..a1 * d].to_vec()
+            } else {
+                [&xs[a0 * d..a1 * d], &xs[b0 * d..b1 * d]].concat()
+            };
+            let m = rows.len() / d;
+            let labels: Vec<i64> = (0..m).map(|i| i64::from(i >= a1 - a0)).collect();
+            let gp = Gathered::new(MatRef::new(&rows, m, d)?, &labels, None)?;
+            let job = if a0 == b0 {
+                (0, 0, shift)
+            } else {
+                (0, 1, shift)
+            };
+            total.merge(&pair_sums(&gp, &[job], Some(1), &Control::new())?[0]);
+        }
+        let got = PairStats::from_sums(&total, f64::from(shift));
+        assert_eq!(got.n_pairs, want.n_pairs);
+        assert_eq!((got.min, got.max), (want.min, want.max));
+        assert!((got.mean - want.mean).abs() < 1e-12, "{got:?} {want:?}");
+        assert!((got.std - want.std).abs() < 1e-9, "{got:?} {want:?}");
+        assert!(pair_sums(&g, &[(0, 1, 0.0)], None, &Control::new()).is_err());
         Ok(())
     }
 

@@ -12,19 +12,28 @@ pub(crate) const LANES: usize = 8;
 
 pub(crate) use crate::tiles::{gemm_abt, run_indexed};
 
-/// Running statistics of a set of similarities, kept as sums of the
-/// deviations `s - shift` (f64) so the variance does not cancel.
+/// Running statistics of a set of values (similarities or distances), kept
+/// as sums of the deviations `v - shift` (f64) so the variance does not
+/// cancel: the partial aggregate of some tiles of pairs. Partials taken
+/// around the same shift add up ([`Acc::merge`], in a fixed order for a
+/// deterministic result); re-exported as [`super::PairSums`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Acc {
-    pub(crate) n: u64,
-    pub(crate) s1: f64,
-    pub(crate) s2: f64,
-    pub(crate) min: f32,
-    pub(crate) max: f32,
+pub struct Acc {
+    /// Number of values.
+    pub n: u64,
+    /// Sum of the deviations `v - shift`.
+    pub s1: f64,
+    /// Sum of the squared deviations.
+    pub s2: f64,
+    /// Smallest value (`+inf` when empty).
+    pub min: f32,
+    /// Largest value (`-inf` when empty).
+    pub max: f32,
 }
 
 impl Acc {
-    pub(crate) const EMPTY: Acc = Acc {
+    /// No values.
+    pub const EMPTY: Acc = Acc {
         n: 0,
         s1: 0.0,
         s2: 0.0,
@@ -33,7 +42,7 @@ impl Acc {
     };
 
     /// Adds `o` to `self` (callers merge in a fixed order).
-    pub(crate) fn merge(&mut self, o: &Acc) {
+    pub fn merge(&mut self, o: &Acc) {
         self.n += o.n;
         self.s1 += o.s1;
         self.s2 += o.s2;

@@ -46,6 +46,7 @@ mod kernel;
 mod measure;
 mod silhouette;
 
+pub use centroid::centroid_stats_with;
 pub use centroid::{calinski_harabasz, centroid_stats, davies_bouldin, CentroidStats};
 pub use clusters::{Clusters, Gathered, Grouping, NOISE};
 pub use edges::{edge_stats, EdgeStats};
@@ -53,6 +54,7 @@ pub use inter::{
     centroid_matrix, centroid_similarity_matrix, nearest_centroids, nearest_clusters,
     NearestClusters,
 };
-pub use intra::{intra_stats, linkage, PairStats};
+pub use intra::{intra_shift, intra_stats, linkage, pair_sums, PairStats};
+pub use kernel::Acc as PairSums;
 pub use measure::Measure;
 pub use silhouette::{silhouette, Overestimate, Silhouette};
