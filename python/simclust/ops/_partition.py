@@ -47,12 +47,12 @@ class SearchStats(NamedTuple):
 
 
 class CertifiedGroup(NamedTuple):
-    """A run of whole panels of a :class:`Partition` with cells: what a certified search
-    reads of them (copies), for :func:`certified_group_pair_edges`.
+    """A run of whole panels of a :class:`Partition` with cells, as a certified search reads it.
 
-    The certified search pairs *panels* (runs of whole cells, at most 1,024 rows); a group
-    is consecutive panels, so a contiguous range of positions and of cells, numbered as in
-    the partition (:meth:`Partition.certified_group`).
+    Copies, for :func:`certified_group_pair_edges`. The certified search pairs *panels*
+    (runs of whole cells, at most 1,024 rows); a group is consecutive panels, so a
+    contiguous range of positions and of cells, numbered as in the partition
+    (:meth:`Partition.certified_group`).
     """
 
     first_cell: int
