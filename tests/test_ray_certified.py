@@ -214,7 +214,8 @@ class TestCertifiedOnRay:
         b = part.certified_group_bounds(1024)
         g = part.certified_group(int(b[0]), int(b[1]))
         tasks = [Task("group pair (0, 0): positions 0..9", (g, None, 0.9, 1))]
-        found = bad.map(STAGE, _group_pair_task, tasks)[0]
+        found, forest = bad.map(STAGE, _group_pair_task, tasks)[0]
         want = ops.certified_group_pair_edges(g, None, 0.9)
         np.testing.assert_array_equal(found.src, want.src)
         assert found.pairs_computed == want.pairs_computed
+        np.testing.assert_array_equal(forest[2], ops.spanning_forest(*want[:3])[2])
