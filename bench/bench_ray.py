@@ -12,6 +12,12 @@ Tasks (``--only``), all in one process, the same data and thread count:
             partition on the driver and runs list-pair tasks; the recalls are printed.
             Peak memory: the summed PSS of this process and every process it started (the
             Ray runtime's included), sampled every 0.5 s during each run.
+* ``graph`` the run's ε-graph alone (``--threshold``, ``--search``):
+            :func:`simclust.graph.build_graph` natively against the Ray plan
+            (``DistributedGraphs`` on the local runtime, a new one each run, so nothing
+            is reused between runs), round-robin as ``run``; the edges and the search
+            records are checked identical. ``--search certified``: the partition with
+            cells on the driver, one task per pair of groups of panels (``docs/distributed.md``).
 * ``task``  the per-task rates a cluster plan is computed from: one block-pair task of the
             ε-graph (``ops.threshold_edges_between``, two blocks of ``--block-rows`` rows, one
             thread) and of the kNN graph (``ops.knn_between``, both blocks' lists), in pairs
@@ -73,7 +79,7 @@ from simclust.distributed import (
 from simclust.distributed._graph import _knn_pair, _threshold_pair, merge_forests
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 
-TASKS = ("run", "task", "kmeans", "forest", "metrics")
+TASKS = ("run", "graph", "task", "kmeans", "forest", "metrics")
 MB = 1024 * 1024
 
 
@@ -226,6 +232,48 @@ def bench_forest(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
         "forest_edges": int(forest[0].size),
         "identical": bool(labels_same and sweep_same),
         **{label: out[label][0].times for label, _ in cases},
+    }
+
+
+def bench_graph(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
+    """The ε-graph alone, natively and by the Ray plan, round-robin in this process."""
+    xu = ops.normalize(x, n_threads=args.threads)
+    spec = GraphSpec("threshold", threshold=args.threshold)
+    search = SearchSettings(method=args.search)
+    common = {"search": search, "n_threads": args.threads, "max_edges": None}
+
+    def ray_graph() -> Any:  # a new plan each run: no partition or block reused
+        return build_graph(
+            xu, spec, backend=DistributedGraphs(ex, block_rows=args.block_rows), **common
+        )
+
+    cases = [("native", lambda: build_graph(xu, spec, **common)), ("ray", ray_graph)]
+    out = measure_interleaved(cases, args.repeats, warmup=not args.no_warmup)
+    (native, gn), (ray_, gr) = out["native"], out["ray"]
+    same = (
+        np.array_equal(gn.src, gr.src)
+        and np.array_equal(gn.dst, gr.dst)
+        and np.array_equal(gn.similarity.view(np.uint32), gr.similarity.view(np.uint32))
+    )
+    record_same = all(gr.search.get(k) == v for k, v in gn.search.items())
+    print(
+        f"\n## ε-graph, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search {args.search}\n"
+    )
+    print("| | native | ray (local runtime) | ray / native |")
+    print("| --- | --- | --- | --- |")
+    print(f"| build_graph | {_fmt(native)} | {_fmt(ray_)} | {ray_.median / native.median:.2f} |")
+    rec = {k: v for k, v in gr.search.items() if k not in ("nodes_used",)}
+    print(
+        f"\nedges {gn.n_edges:,} / {gr.n_edges:,}; identical: {same}; records equal: {record_same}"
+    )
+    print(f"native record: {dict(gn.search)}\nray record: {rec}")
+    return {
+        "native_s": native.times,
+        "ray_s": ray_.times,
+        "ratio": ray_.median / native.median,
+        "edges": gn.n_edges,
+        "identical": bool(same and record_same),
+        "search": {"native": dict(gn.search), "ray": rec},
     }
 
 
@@ -450,7 +498,10 @@ def main() -> None:
     p.add_argument("--block-rows", type=int, default=MAX_BLOCK_ROWS)
     p.add_argument("--no-warmup", action="store_true", help="time the first runs too")
     p.add_argument(
-        "--search", default="exact", choices=("exact", "auto", "ivf"), help="[graph] search"
+        "--search",
+        default="exact",
+        choices=("exact", "auto", "ivf", "certified"),
+        help="[graph] search",
     )
     p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
     p.add_argument("--giant", type=int, default=30_000, help="rows of the metrics' giant")
@@ -481,6 +532,8 @@ def main() -> None:
         try:
             if "run" in tasks:
                 results["run"] = bench_run(x, args)
+            if "graph" in tasks:
+                results["graph"] = bench_graph(x, ex, args)
             if "task" in tasks:
                 results["task"] = bench_task(x, ex, args)
             if "kmeans" in tasks:

@@ -128,18 +128,6 @@ def test_config_keys_are_validated():
             simclust.config.resolve({"run": run}, host)
 
 
-def test_certified_is_refused_on_a_backend():
-    x = make_embeddings(2000, 8, seed=0)
-    plan = DistributedGraphs(InProcessExecutor())
-    with pytest.raises(ConfigError, match="backend in-process supports search='exact', 'ivf'"):
-        build_graph(
-            x,
-            GraphSpec("threshold", threshold=0.9),
-            search=SearchSettings(method="certified"),
-            backend=plan,
-        )
-
-
 @pytest.mark.parametrize("name", sorted(INPUTS))
 def test_in_process_ivf_threshold_graph_is_the_native_one(name):
     """The list-pair tasks over the native partition: the native ``ivf`` edges bit for bit,

@@ -15,6 +15,7 @@ __all__ = [
     "bridge_similarity",
     "centroid_matrix",
     "centroid_part",
+    "certified_group_pair_edges",
     "cluster_sums",
     "connected_components",
     "default_n_lists",
@@ -364,6 +365,18 @@ _EdgesStats = tuple[
     npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], dict[str, Any]
 ]
 
+_Group = tuple[
+    int,
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint32],
+]
+"""A certified search's group of panels: ``(first_cell, offsets, xs, order, cos,
+centroids, lists)``."""
+
 @final
 class Partition:
     def __new__(
@@ -399,6 +412,8 @@ class Partition:
     def list_pairs(
         self, nprobe: int, *, n_threads: int | None = None
     ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]: ...
+    def certified_group_bounds(self, max_rows: int) -> npt.NDArray[np.uint64]: ...
+    def certified_group(self, start: int, end: int) -> _Group: ...
     def pair_recall(
         self,
         src: npt.NDArray[np.uint32],
@@ -441,6 +456,19 @@ class Partition:
         progress: _Progress = None,
     ) -> _EdgesStats: ...
 
+def certified_group_pair_edges(
+    a: _Group,
+    b: _Group | None,
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float32],
+    int,
+    npt.NDArray[np.uint32],
+]: ...
 def partitioned_threshold_edges(
     x: npt.NDArray[np.float32],
     threshold: float,

@@ -272,7 +272,8 @@ class EdgeBackend(Protocol):
     :func:`build_graph` checks the edge budget, the parameters and the search, then hands
     the graph to the backend (:class:`simclust.distributed.DistributedGraphs`): an exact
     graph, with the same edges the native kernels give; or a partitioned (``ivf``) one,
-    over the partition the native search builds, with its measured recall. The backend
+    over the partition the native search builds, with its measured recall; or the
+    certified (exact, pruned) ε-graph over it. The backend
     returns what it did for the record.
     """
 
@@ -298,21 +299,13 @@ class EdgeBackend(Protocol):
         n_threads: int | None,
         progress: ops.Progress | None,
     ) -> BackendEdges:
-        """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the unit rows ``x``.
+        """The ``ivf`` or ``certified`` edges ``>= threshold`` of ``spec``'s graph over ``x``.
 
-        The record holds ``n_lists``, ``nprobe``, ``list_pairs``, ``pairs_computed``,
-        ``pairs_total``, ``recall`` and ``recall_rows`` as the native search's does.
+        ``search.method`` says which. The record holds ``n_lists``, ``nprobe`` (``ivf``),
+        ``list_pairs``, ``pairs_computed``, ``pairs_total``, ``recall`` and
+        ``recall_rows`` as the native search's does.
         """
         ...
-
-
-def _backend_method(backend: EdgeBackend, method: str) -> None:
-    """Refuse a search the backend does not run (``certified``)."""
-    if method not in ("exact", "ivf"):
-        raise ConfigError(
-            f"graph.search: backend {backend.name} supports search='exact', 'ivf' and 'auto' "
-            f"in this version, got {method!r}; use one of those or the native backend"
-        )
 
 
 DEFAULT_MAX_EDGES = 100_000_000
@@ -480,11 +473,11 @@ def build_graph(
         search: how to search (default: exact brute force); the graph's ``search``
             records what was done and, for an approximate graph, its measured recall.
         backend: where the graph is computed (default: here, by the native kernels); a
-            backend searches ``exact`` and ``ivf`` (``auto`` chooses as here).
+            backend searches ``exact``, ``ivf`` and ``certified`` (``auto`` chooses as
+            here), the native graph and record.
 
     Raises:
-        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph
-            or on a backend.
+        ConfigError: the graph would exceed ``max_edges``; ``certified`` for a kNN graph.
 
     Example:
         >>> X = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]], dtype=np.float32)
@@ -497,8 +490,6 @@ def build_graph(
     check_edge_budget(X, spec, max_edges)
     settings = search if search is not None else SearchSettings(method="exact")
     method, why = settings.choose(n, int(X.shape[1]), spec.kind)
-    if backend is not None:
-        _backend_method(backend, method)
     if spec.kind == "knn":
         if n < 2:
             empty = np.zeros(0, np.uint32)

@@ -370,7 +370,8 @@ def analyze(
             ``"ray"``: the similarity graphs (the run's and the outlier scores' kNN
             search) are built by Ray tasks over row-block pairs, the same edges; the
             rest runs here (:mod:`simclust.distributed`, ``docs/distributed.md``).
-            Needs ``pip install "simclust[ray]"``; searches ``exact`` only.
+            Needs ``pip install "simclust[ray]"``; searches ``exact``, ``ivf``,
+            ``certified`` and ``auto`` (``docs/distributed.md``).
         address: the Ray cluster to join (``"auto"``, ``"127.0.0.1:6379"``); default:
             the runtime this process has started, else a local one on 127.0.0.1.
         distance: what the geometry metrics measure (``[metrics] distance``, default

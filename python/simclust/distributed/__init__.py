@@ -17,6 +17,9 @@ Step 3: the ``kmeans`` strategy (cosine) runs as Lloyd steps over row blocks
 Step 5: the built-in ``intra``, ``centroid`` and ``inter`` metrics run as tasks over the
 rows grouped by cluster (``simclust.distributed._metrics``; a giant cluster as tile tasks
 over pairs of its pieces): the native frames (``DistributedGraphs.compute_metric``).
+
+``search = "certified"`` runs as one task per pair of groups of the native certified
+search's panels (:mod:`simclust.distributed._certified`): its edges, bit for bit.
 """
 
 from __future__ import annotations

@@ -406,19 +406,38 @@ class DistributedGraphs:
         n_threads: int | None,
         progress: ops.Progress | None,
     ) -> BackendEdges:
-        """The ``ivf`` edges ``>= threshold`` of ``spec``'s graph over the native partition.
+        """The ``ivf`` (or ``certified``) edges ``>= threshold`` of ``spec``'s graph.
 
         The partition is built by tasks (k-means on the sample, the assignment; the lists
         formed on the driver with ``n_threads``), once per rows and list count: the run's
         graph and the outlier search share it. An ε-graph is computed by
         list-pair tasks (the native edges and recall); a kNN graph by the native search
         on the driver (``on: driver``, no tasks); see :mod:`simclust.distributed._ivf`.
+        A ``certified`` ε-graph: group-pair tasks over the native partition with cells
+        (:mod:`simclust.distributed._certified`), the native edges and record.
         The record holds the native search's keys (``n_lists``, ``nprobe``,
         ``list_pairs``, ``pairs_computed``, ``pairs_total``, ``recall``, ``recall_rows``)
         and the backend's (``tasks``, ``chunks``, nodes).
         """
-        from simclust.distributed import _ivf
+        from simclust.distributed import _certified, _ivf
 
+        if search.method == "certified":  # group-pair tasks: simclust.distributed._certified
+            src, dst, sim, done, spanning = _certified.certified_edges(
+                self.executor,
+                x,
+                threshold,
+                n_lists=search.n_lists,
+                n_threads=n_threads,
+                group_rows=self.block_rows,
+                progress=_stage_progress(progress),
+            )
+            describe = self.executor.describe().items()
+            record = {
+                **done,
+                "backend": self.name,
+                **{k: v for k, v in describe if k != "executor"},
+            }
+            return BackendEdges(src, dst, sim, record, spanning)
         key = (id(x), search.n_lists)
         if self._lists is None or self._lists_key != key or self._lists_x is not x:
             self._lists = None  # the previous partition's chunks go first

@@ -48,8 +48,11 @@ from simclust.ops._kmeans import _kmeans_fit as _kmeans_fit
 from simclust.ops._kmeans import kmeans, kmeans_assign
 from simclust.ops._pairs import pair_similarity
 from simclust.ops._partition import (
+    CertifiedGroup,
+    GroupPairEdges,
     Partition,
     SearchStats,
+    certified_group_pair_edges,
     default_n_lists,
     partitioned_threshold_edges,
 )
@@ -66,6 +69,8 @@ from simclust.ops._similarity import (
 
 __all__ = [
     "CentroidStats",
+    "CertifiedGroup",
+    "GroupPairEdges",
     "Labelling",
     "Partition",
     "SearchStats",
@@ -75,6 +80,7 @@ __all__ = [
     "calinski_harabasz",
     "centroid_similarity_matrix",
     "centroid_stats",
+    "certified_group_pair_edges",
     "cluster_linkage",
     "connected_components",
     "davies_bouldin",

@@ -17,7 +17,15 @@ from simclust.ops._coerce import (
     _as_threshold,
 )
 
-__all__ = ["Partition", "SearchStats", "default_n_lists", "partitioned_threshold_edges"]
+__all__ = [
+    "CertifiedGroup",
+    "GroupPairEdges",
+    "Partition",
+    "SearchStats",
+    "certified_group_pair_edges",
+    "default_n_lists",
+    "partitioned_threshold_edges",
+]
 
 
 class SearchStats(NamedTuple):
@@ -36,6 +44,96 @@ class SearchStats(NamedTuple):
     ``None`` when not measured."""
     recall_rows: int
     """Rows the recall was measured on (0: certified or not measured)."""
+
+
+class CertifiedGroup(NamedTuple):
+    """A run of whole panels of a :class:`Partition` with cells, as a certified search reads it.
+
+    Copies, for :func:`certified_group_pair_edges`. The certified search pairs *panels*
+    (runs of whole cells, at most 1,024 rows); a group is consecutive panels, so a
+    contiguous range of positions and of cells, numbered as in the partition
+    (:meth:`Partition.certified_group`).
+    """
+
+    first_cell: int
+    """The partition's index of the group's first cell."""
+    offsets: npt.NDArray[np.uint64]
+    """Cell ``first_cell + k`` is positions ``offsets[k]:offsets[k + 1]``."""
+    xs: npt.NDArray[np.float32]
+    """The unit rows at the group's positions, ``m x D``."""
+    order: npt.NDArray[np.uint32]
+    """The input row at each position."""
+    cos: npt.NDArray[np.float32]
+    """Per position, the cosine of its row to its cell's centroid."""
+    centroids: npt.NDArray[np.float32]
+    """The cells' unit centroids, ``n_cells x D``."""
+    lists: npt.NDArray[np.uint32]
+    """Per cell, its list."""
+
+    @property
+    def positions(self) -> tuple[int, int]:
+        """The group's first position and one past its last."""
+        return int(self.offsets[0]), int(self.offsets[-1])
+
+
+class GroupPairEdges(NamedTuple):
+    """What :func:`certified_group_pair_edges` found."""
+
+    src: npt.NDArray[np.uint32]
+    """Smaller input row of each edge (the edges are not sorted)."""
+    dst: npt.NDArray[np.uint32]
+    """Larger input row of each edge."""
+    similarity: npt.NDArray[np.float32]
+    """Each edge's similarity."""
+    pairs_computed: int
+    """Row pairs whose similarity was computed."""
+    list_pairs: npt.NDArray[np.uint32]
+    """The list pairs ``(i, j)`` it computed row pairs of, distinct, ``(m, 2)``."""
+
+
+def certified_group_pair_edges(
+    a: CertifiedGroup,
+    b: CertifiedGroup | None,
+    threshold: float,
+    *,
+    n_threads: int | None = None,
+) -> GroupPairEdges:
+    """The certified ε-graph's edges between two groups of one partition, or within one.
+
+    Exactly the panel pairs ``(i, j)``, ``i <= j``, of the whole certified search
+    (:meth:`Partition.threshold_edges` with ``certified=True``) with ``i`` in ``a`` and
+    ``j`` in ``b`` (``b`` after ``a``), or both in ``a`` when ``b`` is ``None``, through
+    the same native code: over every pair of groups ``a <= b`` the edges are the whole
+    search's, similarities bit for bit; ``pairs_computed`` adds up to its count and the
+    union of the ``list_pairs`` is its ``list_pairs``. A distributed run makes each
+    pair of groups a task.
+
+    Raises:
+        ParameterError: groups out of order or overlapping, a threshold outside
+            ``[-1, 1]``; ShapeError: a group whose parts do not fit.
+
+    Example:
+        >>> from simclust.testing import make_embeddings
+        >>> X = make_embeddings(3000, 16, n_clusters=20, seed=0)
+        >>> part = Partition(X, 8)
+        >>> b = part.certified_group_bounds(1024).tolist()
+        >>> groups = [part.certified_group(s, e) for s, e in zip(b, b[1:])]
+        >>> found = [certified_group_pair_edges(g, h if j > i else None, 0.9)
+        ...          for i, g in enumerate(groups) for j, h in enumerate(groups) if j >= i]
+        >>> src, dst, sim, stats = part.threshold_edges(0.9, certified=True)
+        >>> sum(f.pairs_computed for f in found) == stats.pairs_computed
+        True
+        >>> sum(f.src.size for f in found) == src.size
+        True
+
+    """
+    src, dst, sim, pairs, lists = _native.certified_group_pair_edges(
+        a,
+        b,
+        _as_threshold(threshold),
+        n_threads=_as_threads(n_threads),
+    )
+    return GroupPairEdges(src, dst, sim, int(pairs), lists)
 
 
 class Partition:
@@ -188,6 +286,40 @@ class Partition:
         """
         return self._native.list_pairs(
             _as_count(nprobe, "nprobe"), n_threads=_as_threads(n_threads)
+        )
+
+    def certified_group_bounds(self, max_rows: int) -> npt.NDArray[np.uint64]:
+        """Where a distributed certified search cuts the panels into groups (positions).
+
+        Consecutive panels while they hold at most ``max_rows`` rows together (a panel
+        alone when larger): ``G + 1`` boundaries from 0 to ``N``, the groups'
+        :meth:`certified_group`. Needs a partition built with ``certified=True``.
+
+        Example:
+            >>> from simclust.testing import make_embeddings
+            >>> part = Partition(make_embeddings(3000, 8, seed=0), 6)
+            >>> b = part.certified_group_bounds(2048)
+            >>> int(b[0]), int(b[-1]), bool((b[1:-1] <= 3000).all())
+            (0, 3000, True)
+
+        """
+        return self._native.certified_group_bounds(_as_count(max_rows, "max_rows"))
+
+    def certified_group(self, start: int, end: int) -> CertifiedGroup:
+        """The panels at positions ``start:end`` (panel boundaries) as a group (copies).
+
+        Example:
+            >>> from simclust.testing import make_embeddings
+            >>> part = Partition(make_embeddings(3000, 8, seed=0), 6)
+            >>> g = part.certified_group(0, int(part.certified_group_bounds(2048)[1]))
+            >>> g.first_cell, g.positions[0], g.xs.shape[0] == g.positions[1]
+            (0, 0, True)
+
+        """
+        return CertifiedGroup(
+            *self._native.certified_group(
+                _as_count(start, "start", minimum=0), _as_count(end, "end", minimum=0)
+            )
         )
 
     def pair_recall(

@@ -425,6 +425,46 @@ impl Partition {
         Ok((to_py1(py, i), to_py1(py, j)))
     }
 
+    /// The boundaries (positions, `0..=N`) of the groups of whole panels a
+    /// distributed certified search cuts the partition into: consecutive
+    /// panels while they hold at most `max_rows` rows.
+    fn certified_group_bounds<'py>(
+        &self,
+        py: Python<'py>,
+        max_rows: usize,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let bounds = self
+            .inner
+            .certified_group_bounds(max_rows)
+            .map_err(crate::errors::to_pyerr)?;
+        Ok(to_py1(py, bounds.into_iter().map(|b| b as u64).collect()))
+    }
+
+    /// The group of the panels at positions `start..end` (panel
+    /// boundaries) as `(first_cell, offsets, xs, order, cos, centroids,
+    /// lists)`: copies of what a certified search reads of them.
+    fn certified_group<'py>(
+        &self,
+        py: Python<'py>,
+        start: usize,
+        end: usize,
+    ) -> PyResult<PyGroupOut<'py>> {
+        let g = self
+            .inner
+            .certified_group(start, end)
+            .map_err(crate::errors::to_pyerr)?;
+        let (m, c, d) = (g.positions().len(), g.n_cells(), g.d);
+        Ok((
+            g.first_cell,
+            to_py1(py, g.offsets.iter().map(|&o| o as u64).collect()),
+            to_py2(py, g.xs.into_owned(), m, d)?,
+            to_py1(py, g.order.into_owned()),
+            to_py1(py, g.cos.into_owned()),
+            to_py2(py, g.centroids.into_owned(), c, d)?,
+            to_py1(py, g.lists.into_owned()),
+        ))
+    }
+
     /// The pair recall of an ε-graph over these rows (edges `src`, `dst` in
     /// input rows) on `recall_rows` seeded rows: `(recall, rows)`, `(None,
     /// 0)` when none are sampled.
@@ -618,6 +658,86 @@ fn partitioned_threshold_edges<'py>(
     graph_out(py, g)
 }
 
+/// A group of a certified search as Python gives it back: `(first_cell,
+/// offsets, xs, order, cos, centroids, lists)`.
+type PyGroup<'py> = (
+    usize,
+    PyReadonlyArray1<'py, u64>,
+    PyReadonlyArray2<'py, f32>,
+    PyReadonlyArray1<'py, u32>,
+    PyReadonlyArray1<'py, f32>,
+    PyReadonlyArray2<'py, f32>,
+    PyReadonlyArray1<'py, u32>,
+);
+
+/// A group of a certified search handed to Python.
+type PyGroupOut<'py> = (
+    usize,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<u32>>,
+);
+
+/// A group from Python as the core's [`ivf::CellGroup`], borrowing its
+/// arrays (the offsets converted); checked by the search.
+fn cell_group<'a>(g: &'a PyGroup<'_>, what: &str) -> PyResult<ivf::CellGroup<'a>> {
+    let xs = mat(&g.2, what)?;
+    let offsets = vec1(&g.1, what)?
+        .iter()
+        .map(|&o| usize::try_from(o))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| crate::errors::ShapeError::new_err(format!("{what}: offsets out of range")))?;
+    Ok(ivf::CellGroup {
+        d: xs.n_cols(),
+        first_cell: g.0,
+        offsets: Cow::Owned(offsets),
+        xs: Cow::Borrowed(xs.as_slice()),
+        order: Cow::Borrowed(vec1(&g.3, what)?),
+        cos: Cow::Borrowed(vec1(&g.4, what)?),
+        centroids: Cow::Borrowed(slice2(&g.5, what)?),
+        lists: Cow::Borrowed(vec1(&g.6, what)?),
+    })
+}
+
+/// The certified ε-graph edges between groups `a` and `b` of one partition
+/// (`b` after `a`), or within `a` (`b` None), as a certified search over
+/// the whole partition finds them: `(src, dst, similarity, pairs_computed,
+/// list_pairs)`, the edges unsorted in input rows, the list pairs distinct
+/// as an `(m, 2)` array.
+#[pyfunction]
+#[pyo3(signature = (a, b, threshold, *, n_threads=None))]
+#[allow(clippy::type_complexity)]
+fn certified_group_pair_edges<'py>(
+    py: Python<'py>,
+    a: PyGroup<'py>,
+    b: Option<PyGroup<'py>>,
+    threshold: f32,
+    n_threads: Option<usize>,
+) -> PyResult<(
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+    u64,
+    Bound<'py, PyArray2<u32>>,
+)> {
+    let ga = cell_group(&a, "group a")?;
+    let gb = b.as_ref().map(|b| cell_group(b, "group b")).transpose()?;
+    let found = run_detached(py, "certified_group_pair_edges", None, |ctl| {
+        ivf::group_pair_edges(&ga, gb.as_ref(), threshold, n_threads, ctl)
+    })?;
+    let (s, d, w) = edges_out(py, found.edges);
+    let m = found.list_pairs.len();
+    let lists = found
+        .list_pairs
+        .into_iter()
+        .flat_map(|(i, j)| [i, j])
+        .collect();
+    Ok((s, d, w, found.pairs_computed, to_py2(py, lists, m, 2)?))
+}
+
 /// The rows (of `n`, ascending) a partition of `n_lists` lists trains on.
 #[pyfunction]
 #[pyo3(signature = (n, n_lists, *, train_size=None, seed=0))]
@@ -682,5 +802,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(threshold_edges_between, m)?)?;
     m.add_function(wrap_pyfunction!(knn_edges, m)?)?;
     m.add_function(wrap_pyfunction!(partitioned_threshold_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(certified_group_pair_edges, m)?)?;
     Ok(())
 }

@@ -54,14 +54,16 @@
 //! a fixed order, tiles and windows depend only on the data, and the edges
 //! are sorted.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use super::{Edge, Found, Partition, ASSIGN_ROWS};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::matrix::MatRef;
-use crate::parallel::Control;
+use crate::parallel::{self, Control};
 use crate::similarity::exact::{margin, refine, screen};
 use crate::similarity::normalize::scale_row;
+use crate::similarity::EdgeList;
 use crate::tiles::{gemm_abt, run_indexed, BLOCK};
 
 /// Rows per cell the split of a list aims at: small enough that a cell
@@ -170,6 +172,7 @@ impl Cells {
     }
 
     /// The positions of cell `k`.
+    #[cfg(test)]
     fn range(&self, k: usize) -> Range<usize> {
         self.offsets[k]..self.offsets[k + 1]
     }
@@ -329,13 +332,6 @@ fn reach(threshold: f32, d: usize) -> f64 {
     angle(threshold) + slack(d)
 }
 
-/// The `rows` of a cell (sorted by `angles`) whose angle lies in
-/// `[lo, hi]`: a subrange.
-fn narrow(angles: &[f64], rows: Range<usize>, lo: f64, hi: f64) -> Range<usize> {
-    let a = &angles[rows.clone()];
-    rows.start + a.partition_point(|&v| v < lo)..rows.start + a.partition_point(|&v| v <= hi)
-}
-
 /// The smallest and the largest angle of some (non-empty) cosines.
 fn angle_hull(cos: &[f32]) -> (f64, f64) {
     let (lo, hi) = cos
@@ -346,19 +342,23 @@ fn angle_hull(cos: &[f32]) -> (f64, f64) {
     (angle(hi), angle(lo))
 }
 
-/// The row blocks the search pairs, as ranges of cells: consecutive cells
-/// of at most [`BLOCK`] rows together (no cell is larger).
-fn panels(cells: &Cells) -> Vec<Range<usize>> {
+/// The row blocks the search pairs, as ranges of cells (the cells of
+/// `offsets`, the first numbered `first`): consecutive cells of at most
+/// [`BLOCK`] rows together (no cell is larger). A panel is cut only where
+/// the cells so far no longer fit, so the panels of a run of whole panels
+/// (a [`CellGroup`]) are the partition's own.
+fn panels(offsets: &[usize], first: usize) -> Vec<Range<usize>> {
+    let n_cells = offsets.len().saturating_sub(1);
     let mut out = Vec::new();
     let mut start = 0;
-    for k in 0..cells.len() {
-        if cells.offsets[k + 1] - cells.offsets[start] > BLOCK {
-            out.push(start..k);
+    for k in 0..n_cells {
+        if offsets[k + 1] - offsets[start] > BLOCK {
+            out.push(first + start..first + k);
             start = k;
         }
     }
-    if start < cells.len() {
-        out.push(start..cells.len());
+    if start < n_cells {
+        out.push(first + start..first + n_cells);
     }
     out
 }
@@ -375,22 +375,364 @@ fn push_tile(tiles: &mut Vec<(Range<usize>, Range<usize>)>, a: Range<usize>, b: 
     tiles.push((a, b));
 }
 
-/// The certified search over one partition at one threshold.
-struct Search<'a> {
-    part: &'a Partition,
-    cells: &'a Cells,
+/// A run of whole panels of a partition with cells, and what the certified
+/// search reads of them: a contiguous range of positions and of cells, in
+/// the partition's numbering. The whole partition is one
+/// ([`CellGroup::whole`]); a distributed run cuts the panels into groups
+/// ([`Partition::certified_group_bounds`], [`Partition::certified_group`])
+/// and searches each pair of groups as a task ([`group_pair_edges`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellGroup<'a> {
+    /// Dimension.
+    pub d: usize,
+    /// The partition's index of the group's first cell.
+    pub first_cell: usize,
+    /// Cell `first_cell + k` is positions `offsets[k]..offsets[k + 1]`
+    /// (never empty, at most [`BLOCK`] rows); the group's rows are the
+    /// positions `offsets[0]..offsets[n_cells]`.
+    pub offsets: Cow<'a, [usize]>,
+    /// The unit rows at those positions, `m x d`.
+    pub xs: Cow<'a, [f32]>,
+    /// The input row at each position.
+    pub order: Cow<'a, [u32]>,
+    /// Per position, the cosine of its row to its cell's centroid
+    /// (descending within a cell).
+    pub cos: Cow<'a, [f32]>,
+    /// `n_cells x d` unit cell centroids.
+    pub centroids: Cow<'a, [f32]>,
+    /// Per cell, its list.
+    pub lists: Cow<'a, [u32]>,
+}
+
+impl<'a> CellGroup<'a> {
+    /// The whole partition as one group (borrowed; the cells' lists found
+    /// from the list offsets).
+    fn whole(part: &'a Partition, cells: &'a Cells) -> Self {
+        Self::borrowed(part, cells, 0..cells.len())
+    }
+
+    /// The cells `ks` of a partition (borrowed).
+    fn borrowed(part: &'a Partition, cells: &'a Cells, ks: Range<usize>) -> Self {
+        let (d, offsets) = (part.d, &cells.offsets[ks.start..=ks.end]);
+        let (p0, p1) = (offsets[0], offsets[offsets.len() - 1]);
+        CellGroup {
+            d,
+            first_cell: ks.start,
+            offsets: Cow::Borrowed(offsets),
+            xs: Cow::Borrowed(&part.xs[p0 * d..p1 * d]),
+            order: Cow::Borrowed(&part.order[p0..p1]),
+            cos: Cow::Borrowed(&cells.cos[p0..p1]),
+            centroids: Cow::Borrowed(&cells.centroids[ks.start * d..ks.end * d]),
+            lists: Cow::Owned(
+                ks.map(|k| (part.offsets.partition_point(|&o| o <= cells.offsets[k]) - 1) as u32)
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Number of cells.
+    pub fn n_cells(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Its positions.
+    pub fn positions(&self) -> Range<usize> {
+        match (self.offsets.first(), self.offsets.last()) {
+            (Some(&a), Some(&b)) => a..b,
+            _ => 0..0,
+        }
+    }
+
+    /// Checks that the parts fit together (sizes, cells of `1..=BLOCK`
+    /// rows, finite cosines and centroids), so that a search over a group
+    /// given from outside reads only within it.
+    ///
+    /// Errors: [`Error::Shape`] or [`Error::Parameter`] naming the part.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let (d, c) = (self.d, self.n_cells());
+        if d == 0 || c == 0 {
+            return Err(Error::Shape(format!(
+                "{what} must have D >= 1 and at least one cell"
+            )));
+        }
+        if self
+            .offsets
+            .windows(2)
+            .any(|w| w[1] <= w[0] || w[1] - w[0] > BLOCK)
+        {
+            return Err(Error::Parameter(format!(
+                "{what}: offsets must increase by 1..={BLOCK} rows a cell"
+            )));
+        }
+        let m = self.positions().len();
+        let sizes = (m.checked_mul(d), c.checked_mul(d));
+        let fits = sizes == (Some(self.xs.len()), Some(self.centroids.len()))
+            && self.order.len() == m
+            && self.cos.len() == m
+            && self.lists.len() == c
+            && self.first_cell.checked_add(c).is_some();
+        if !fits {
+            return Err(Error::Shape(format!(
+                "{what}: xs must be ({m}, {d}), order and cos ({m},), centroids ({c}, {d}) \
+                 and lists ({c},) for its {c} cells of {m} rows"
+            )));
+        }
+        if !self
+            .cos
+            .iter()
+            .chain(self.centroids.iter())
+            .all(|v| v.is_finite())
+        {
+            return Err(Error::Parameter(format!(
+                "{what}: cos and centroids must be finite"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a certified search over some pairs of panels found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupEdges {
+    /// The edges `(src < dst)` in input rows, in the order found (not
+    /// sorted; each pair at most once).
+    pub edges: EdgeList,
+    /// Row pairs whose similarity was computed.
+    pub pairs_computed: u64,
+    /// The list pairs `(i, j)` it computed row pairs of, sorted, distinct
+    /// (the searches' union is the whole search's `list_pairs`).
+    pub list_pairs: Vec<(u32, u32)>,
+}
+
+/// The certified ε-graph edges between two groups of the same partition
+/// (`b` after `a`, no position or cell in both), or within `a` when `b` is
+/// `None`: exactly the panel pairs `(i, j)`, `i <= j`, of the whole
+/// search ([`threshold_edges`](super::threshold_edges) with
+/// [`Probe::Certified`](super::Probe::Certified)) with `i` in `a` and `j`
+/// in `b` (or both in `a`), through the same code, so the union over all
+/// pairs of groups `a <= b` holds the whole search's edges, bit for bit,
+/// its `pairs_computed` summed and its `list_pairs` as a union.
+///
+/// Errors: [`Error::Parameter`] for a threshold outside `[-1, 1]`, groups
+/// that overlap or are out of order; as [`CellGroup::check`].
+pub fn group_pair_edges(
+    a: &CellGroup<'_>,
+    b: Option<&CellGroup<'_>>,
+    threshold: f32,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<GroupEdges> {
+    crate::similarity::check_threshold(threshold)?;
+    a.check("group a")?;
+    if let Some(b) = b {
+        b.check("group b")?;
+        if b.d != a.d {
+            return Err(Error::Shape(format!(
+                "the groups' rows must have one dimension, got {} and {}",
+                a.d, b.d
+            )));
+        }
+        if a.positions().end > b.positions().start || a.first_cell + a.n_cells() > b.first_cell {
+            return Err(Error::Parameter(
+                "group b must come after group a: no position or cell in both \
+                 (a group with itself is searched with b = None)"
+                    .into(),
+            ));
+        }
+    }
+    let pool = parallel::pool(n_threads)?;
+    let found = search_groups(a, b, threshold, &pool, ctl)?;
+    let n_edges = found.edges.iter().map(Vec::len).sum();
+    let mut edges = EdgeList {
+        src: Vec::with_capacity(n_edges),
+        dst: Vec::with_capacity(n_edges),
+        similarity: Vec::with_capacity(n_edges),
+    };
+    for (u, v, s) in found.edges.into_iter().flatten() {
+        edges.src.push(u);
+        edges.dst.push(v);
+        edges.similarity.push(s);
+    }
+    Ok(GroupEdges {
+        edges,
+        pairs_computed: found.pairs_computed,
+        list_pairs: found.list_pairs,
+    })
+}
+
+/// The certified ε-graph edges (unsorted) and what the search computed:
+/// one task per pair of panels.
+pub(super) fn edges(
+    part: &Partition,
+    cells: &Cells,
+    threshold: f32,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Found> {
+    let found = search_groups(&CellGroup::whole(part, cells), None, threshold, pool, ctl)?;
+    Ok(Found {
+        edges: found.edges,
+        pairs_computed: found.pairs_computed,
+        list_pairs: found.list_pairs.len() as u64,
+    })
+}
+
+/// The panel pairs of the group `a` with `b` (or with itself), one rayon
+/// task each: the edges per task, the pairs computed, the distinct list
+/// pairs. The one search of [`edges`] (the whole partition, one group) and
+/// of [`group_pair_edges`].
+struct Searched {
+    edges: Vec<Vec<Edge>>,
+    pairs_computed: u64,
+    list_pairs: Vec<(u32, u32)>,
+}
+
+fn search_groups(
+    a: &CellGroup<'_>,
+    b: Option<&CellGroup<'_>>,
+    threshold: f32,
+    pool: &rayon::ThreadPool,
+    ctl: &Control,
+) -> Result<Searched> {
+    let d = a.d;
+    let (screen, lo) = screen(threshold, d);
+    let search = Search {
+        d,
+        threshold,
+        reach: reach(threshold, d),
+        screen,
+        lo,
+    };
+    let sa = Side::new(a);
+    let sb = b.map(Side::new);
+    let sb = sb.as_ref().unwrap_or(&sa);
+    let (pa, pb) = (
+        panels(sa.offsets, sa.first_cell),
+        panels(sb.offsets, sb.first_cell),
+    );
+    let tasks: Vec<(usize, usize)> = if b.is_none() {
+        (0..pa.len())
+            .flat_map(|i| (i..pa.len()).map(move |j| (i, j)))
+            .collect()
+    } else {
+        (0..pa.len())
+            .flat_map(|i| (0..pb.len()).map(move |j| (i, j)))
+            .collect()
+    };
+    let per_task = run_indexed(
+        pool,
+        tasks.len(),
+        ctl,
+        || Scratch {
+            tile: vec![0.0; BLOCK * BLOCK],
+            ..Scratch::default()
+        },
+        |scratch, t| {
+            let (i, j) = tasks[t];
+            search.panel_pair(&sa, pa[i].clone(), sb, pb[j].clone(), scratch)
+        },
+    )?;
+    let mut found = Searched {
+        edges: Vec::with_capacity(per_task.len()),
+        pairs_computed: 0,
+        list_pairs: Vec::new(),
+    };
+    for f in per_task {
+        found.edges.push(f.edges);
+        found.pairs_computed += f.pairs;
+        found.list_pairs.extend(f.lists);
+    }
+    found.list_pairs.sort_unstable();
+    found.list_pairs.dedup();
+    Ok(found)
+}
+
+/// The certified search's settings at one threshold.
+struct Search {
+    d: usize,
     threshold: f32,
     /// [`reach`] of the threshold.
     reach: f64,
     /// Screening value and `lo` of [`refine`] (see [`screen`]).
     screen: f32,
     lo: f32,
+}
+
+/// One group as the search reads it, in the partition's positions and
+/// cells.
+struct Side<'a> {
+    d: usize,
+    /// The first position and cell.
+    start: usize,
+    first_cell: usize,
+    offsets: &'a [usize],
+    xs: &'a [f32],
+    order: &'a [u32],
+    centroids: &'a [f32],
+    lists: &'a [u32],
     /// Per position, the angle of the row to its cell's centroid.
     angles: Vec<f64>,
     /// Per cell, its largest such angle (its last row's).
     radius: Vec<f64>,
-    /// Per cell, its list.
-    list_of: Vec<u32>,
+}
+
+impl<'a> Side<'a> {
+    fn new(g: &'a CellGroup<'_>) -> Self {
+        let angles: Vec<f64> = g.cos.iter().map(|&c| angle(c)).collect();
+        let start = g.positions().start;
+        Side {
+            d: g.d,
+            start,
+            first_cell: g.first_cell,
+            offsets: &g.offsets,
+            xs: &g.xs,
+            order: &g.order,
+            centroids: &g.centroids,
+            lists: &g.lists,
+            radius: g.offsets[1..]
+                .iter()
+                .map(|&e| angles[e - 1 - start])
+                .collect(),
+            angles,
+        }
+    }
+
+    /// The positions of cell `k`.
+    fn range(&self, k: usize) -> Range<usize> {
+        let k = k - self.first_cell;
+        self.offsets[k]..self.offsets[k + 1]
+    }
+
+    /// The first position of cell `k` (or the end, for one past the last).
+    fn offset(&self, k: usize) -> usize {
+        self.offsets[k - self.first_cell]
+    }
+
+    /// The unit rows at positions `p`.
+    fn rows(&self, p: Range<usize>) -> &[f32] {
+        &self.xs[(p.start - self.start) * self.d..(p.end - self.start) * self.d]
+    }
+
+    /// The centroids of cells `ks`.
+    fn centroids(&self, ks: Range<usize>) -> &[f32] {
+        let (a, b) = (ks.start - self.first_cell, ks.end - self.first_cell);
+        &self.centroids[a * self.d..b * self.d]
+    }
+
+    fn radius(&self, k: usize) -> f64 {
+        self.radius[k - self.first_cell]
+    }
+
+    fn list(&self, k: usize) -> u32 {
+        self.lists[k - self.first_cell]
+    }
+
+    /// The `rows` of a cell (sorted by angle) whose angle lies in
+    /// `[lo, hi]`: a subrange.
+    fn narrow(&self, rows: Range<usize>, lo: f64, hi: f64) -> Range<usize> {
+        let a = &self.angles[rows.start - self.start..rows.end - self.start];
+        rows.start + a.partition_point(|&v| v < lo)..rows.start + a.partition_point(|&v| v <= hi)
+    }
 }
 
 /// Per-thread buffers of a [`Search`].
@@ -425,80 +767,26 @@ struct PanelFound {
     lists: Vec<(u32, u32)>,
 }
 
-/// The certified ε-graph edges (unsorted) and what the search computed:
-/// one task per pair of panels.
-pub(super) fn edges(
-    part: &Partition,
-    cells: &Cells,
-    threshold: f32,
-    pool: &rayon::ThreadPool,
-    ctl: &Control,
-) -> Result<Found> {
-    let d = part.d;
-    let (screen, lo) = screen(threshold, d);
-    let angles: Vec<f64> = cells.cos.iter().map(|&c| angle(c)).collect();
-    let search = Search {
-        part,
-        cells,
-        threshold,
-        reach: reach(threshold, d),
-        screen,
-        lo,
-        radius: (0..cells.len())
-            .map(|k| angles[cells.offsets[k + 1] - 1])
-            .collect(),
-        list_of: (0..cells.len())
-            .map(|k| (part.offsets.partition_point(|&o| o <= cells.offsets[k]) - 1) as u32)
-            .collect(),
-        angles,
-    };
-    let panels = panels(cells);
-    let tasks: Vec<(usize, usize)> = (0..panels.len())
-        .flat_map(|i| (i..panels.len()).map(move |j| (i, j)))
-        .collect();
-    let per_task = run_indexed(
-        pool,
-        tasks.len(),
-        ctl,
-        || Scratch {
-            tile: vec![0.0; BLOCK * BLOCK],
-            ..Scratch::default()
-        },
-        |scratch, t| {
-            let (i, j) = tasks[t];
-            search.panel_pair(panels[i].clone(), panels[j].clone(), scratch)
-        },
-    )?;
-    let mut list_pairs: Vec<(u32, u32)> = Vec::new();
-    let mut found = Found {
-        edges: Vec::new(),
-        pairs_computed: 0,
-        list_pairs: 0,
-    };
-    for f in per_task {
-        found.edges.push(f.edges);
-        found.pairs_computed += f.pairs;
-        list_pairs.extend(f.lists);
-    }
-    list_pairs.sort_unstable();
-    list_pairs.dedup();
-    found.list_pairs = list_pairs.len() as u64;
-    Ok(found)
-}
-
-impl Search<'_> {
-    /// The pairs between the cells `ci` of one panel and `cj` of a later
-    /// one or the same (then only pairs of cells `r < s`, and each cell
-    /// with itself in full).
-    fn panel_pair(&self, ci: Range<usize>, cj: Range<usize>, sc: &mut Scratch) -> PanelFound {
-        let (cells, d) = (self.cells, self.part.d);
+impl Search {
+    /// The pairs between the cells `ci` of one panel (of side `sa`) and
+    /// `cj` of a later one or the same (of side `sb`; when the same panel,
+    /// only pairs of cells `r < s`, and each cell with itself in full).
+    fn panel_pair(
+        &self,
+        sa: &Side<'_>,
+        ci: Range<usize>,
+        sb: &Side<'_>,
+        cj: Range<usize>,
+        sc: &mut Scratch,
+    ) -> PanelFound {
+        let d = self.d;
         let mut out = PanelFound::default();
         if ci == cj {
             for r in ci.clone() {
-                let rows = cells.range(r);
+                let rows = sa.range(r);
                 if rows.len() > 1 {
-                    self.tile(rows.clone(), rows, true, &mut sc.tile, &mut out);
-                    out.lists.push((self.list_of[r], self.list_of[r]));
+                    self.tile((sa, rows.clone()), (sa, rows), true, &mut sc.tile, &mut out);
+                    out.lists.push((sa.list(r), sa.list(r)));
                 }
             }
         }
@@ -506,9 +794,9 @@ impl Search<'_> {
         let (ni, nj) = (ci.len(), cj.len());
         sc.centroid_cos.resize(ni * nj, 0.0);
         gemm_abt(
-            &cells.centroids[ci.start * d..ci.end * d],
+            sa.centroids(ci.clone()),
             ni,
-            &cells.centroids[cj.start * d..cj.end * d],
+            sb.centroids(cj.clone()),
             nj,
             d,
             &mut sc.centroid_cos,
@@ -517,7 +805,7 @@ impl Search<'_> {
         for s in cj.clone() {
             for r in ci.start..ci.end.min(s) {
                 let cos = sc.centroid_cos[(r - ci.start) * nj + s - cj.start];
-                if angle(cos) - self.radius[r] - self.radius[s] <= self.reach {
+                if angle(cos) - sa.radius(r) - sb.radius(s) <= self.reach {
                     sc.pairs.push((s, r));
                 }
             }
@@ -526,22 +814,20 @@ impl Search<'_> {
             return out;
         }
         // 2. the angles of each panel's rows to the other's centroids
-        let a_rows = cells.offsets[ci.start]..cells.offsets[ci.end];
-        let b_rows = cells.offsets[cj.start]..cells.offsets[cj.end];
+        let a_rows = sa.offset(ci.start)..sa.offset(ci.end);
+        let b_rows = sb.offset(cj.start)..sb.offset(cj.end);
         let x_cells = sc.pairs.iter().map(|p| p.0);
-        self.cos_to(
-            x_cells,
-            cj.clone(),
-            a_rows.clone(),
+        Self::cos_to(
+            (sb, x_cells, cj.clone()),
+            (sa, a_rows.clone()),
             &mut sc.gathered,
             &mut sc.x_slot,
             &mut sc.x,
         );
         let y_cells = sc.pairs.iter().map(|p| p.1);
-        self.cos_to(
-            y_cells,
-            ci.clone(),
-            b_rows.clone(),
+        Self::cos_to(
+            (sa, y_cells, ci.clone()),
+            (sb, b_rows.clone()),
             &mut sc.gathered,
             &mut sc.y_slot,
             &mut sc.y,
@@ -556,9 +842,9 @@ impl Search<'_> {
             sc.windows.clear();
             for &(_, r) in group {
                 let y = &sc.y[sc.y_slot[r - ci.start] * nb..][..nb];
-                let rows = (cells.range(r), a_rows.start, cells.range(s), b_rows.start);
-                if let Some(w) = self.windows(rows, x, y) {
-                    out.lists.push((self.list_of[r], self.list_of[s]));
+                let rows = (sa.range(r), a_rows.start, sb.range(s), b_rows.start);
+                if let Some(w) = self.windows((sa, sb), rows, x, y) {
+                    out.lists.push((sa.list(r), sb.list(s)));
                     sc.windows.push(w);
                 }
             }
@@ -581,24 +867,29 @@ impl Search<'_> {
         }
         // 4. the tiles
         for (a, b) in &sc.tiles {
-            self.tile(a.clone(), b.clone(), false, &mut sc.tile, &mut out);
+            self.tile(
+                (sa, a.clone()),
+                (sb, b.clone()),
+                false,
+                &mut sc.tile,
+                &mut out,
+            );
         }
         out
     }
 
-    /// The cosines of the rows at `rows` to the centroids of the distinct
-    /// `cells` (within `panel`), one row of `out` per cell in order of first
-    /// appearance, recorded in `slot` (by cell - first cell of the panel).
+    /// The cosines of the rows at `rows` (of their side) to the centroids
+    /// of the distinct `cells` (within `panel`, of their side), one row of
+    /// `out` per cell in order of first appearance, recorded in `slot` (by
+    /// cell - first cell of the panel).
     fn cos_to(
-        &self,
-        cells: impl Iterator<Item = usize>,
-        panel: Range<usize>,
-        rows: Range<usize>,
+        (cside, cells, panel): (&Side<'_>, impl Iterator<Item = usize>, Range<usize>),
+        (rside, rows): (&Side<'_>, Range<usize>),
         gathered: &mut Vec<f32>,
         slot: &mut Vec<usize>,
         out: &mut Vec<f32>,
     ) {
-        let (part, d) = (self.part, self.part.d);
+        let d = rside.d;
         slot.clear();
         slot.resize(panel.len(), usize::MAX);
         gathered.clear();
@@ -607,30 +898,24 @@ impl Search<'_> {
             if slot[k - panel.start] == usize::MAX {
                 slot[k - panel.start] = m;
                 m += 1;
-                gathered.extend_from_slice(&self.cells.centroids[k * d..(k + 1) * d]);
+                gathered.extend_from_slice(cside.centroids(k..k + 1));
             }
         }
         out.resize(m * rows.len(), 0.0);
-        gemm_abt(
-            gathered,
-            m,
-            &part.xs[rows.start * d..rows.end * d],
-            rows.len(),
-            d,
-            out,
-        );
+        gemm_abt(gathered, m, rside.rows(rows.clone()), rows.len(), d, out);
     }
 
-    /// The rows of cells `r` and `s` left by the row bound on both sides:
-    /// `a` in `r` with `|angle(a, c_r) - angle(b, c_r)| <= reach` for some
-    /// `b` left in `s`, and `b` in `s` with `|angle(b, c_s) - angle(a, c_s)|
-    /// <= reach` for some `a` left in `r`, as sorted ranges, each narrowed
-    /// by the other's extremes until neither changes (`None` when either is
-    /// empty). `rows` holds both cells' rows and the first positions of
-    /// `x` (cosines to `c_s` of rows from that position on) and `y` (to
-    /// `c_r`).
+    /// The rows of cells `r` (of side `sa`) and `s` (of `sb`) left by the
+    /// row bound on both sides: `a` in `r` with `|angle(a, c_r) - angle(b,
+    /// c_r)| <= reach` for some `b` left in `s`, and `b` in `s` with
+    /// `|angle(b, c_s) - angle(a, c_s)| <= reach` for some `a` left in
+    /// `r`, as sorted ranges, each narrowed by the other's extremes until
+    /// neither changes (`None` when either is empty). `rows` holds both
+    /// cells' rows and the first positions of `x` (cosines to `c_s` of rows
+    /// from that position on) and `y` (to `c_r`).
     fn windows(
         &self,
+        (sa, sb): (&Side<'_>, &Side<'_>),
         rows: (Range<usize>, usize, Range<usize>, usize),
         x: &[f32],
         y: &[f32],
@@ -638,12 +923,12 @@ impl Search<'_> {
         let (mut a, x0, mut b, y0) = rows;
         loop {
             let (lo, hi) = angle_hull(&x[a.start - x0..a.end - x0]);
-            let nb = narrow(&self.angles, b.clone(), lo - self.reach, hi + self.reach);
+            let nb = sb.narrow(b.clone(), lo - self.reach, hi + self.reach);
             if nb.is_empty() {
                 return None;
             }
             let (lo, hi) = angle_hull(&y[nb.start - y0..nb.end - y0]);
-            let na = narrow(&self.angles, a.clone(), lo - self.reach, hi + self.reach);
+            let na = sa.narrow(a.clone(), lo - self.reach, hi + self.reach);
             if na.is_empty() {
                 return None;
             }
@@ -654,18 +939,18 @@ impl Search<'_> {
         }
     }
 
-    /// Computes the tile of rows `a` x rows `b` (at most [`BLOCK`] each; if
-    /// `upper`, only pairs `p < q`), keeping its edges and counting its
-    /// pairs.
+    /// Computes the tile of rows `a` x rows `b` (each of its side, at most
+    /// [`BLOCK`] each; if `upper`, only pairs `p < q`), keeping its edges
+    /// and counting its pairs.
     fn tile(
         &self,
-        a: Range<usize>,
-        b: Range<usize>,
+        (sa, a): (&Side<'_>, Range<usize>),
+        (sb, b): (&Side<'_>, Range<usize>),
         upper: bool,
         buf: &mut [f32],
         out: &mut PanelFound,
     ) {
-        let (part, d) = (self.part, self.part.d);
+        let d = self.d;
         let (ra, rb) = (a.len(), b.len());
         let first = |p: usize| {
             if upper {
@@ -679,14 +964,7 @@ impl Search<'_> {
             return;
         }
         out.pairs += pairs as u64;
-        gemm_abt(
-            &part.xs[a.start * d..a.end * d],
-            ra,
-            &part.xs[b.start * d..b.end * d],
-            rb,
-            d,
-            buf,
-        );
+        gemm_abt(sa.rows(a.clone()), ra, sb.rows(b.clone()), rb, d, buf);
         for (p, row) in a.zip(buf.chunks_exact(rb)) {
             let c0 = first(p);
             for (k, lane) in row[c0..].chunks(LANES).enumerate() {
@@ -695,13 +973,86 @@ impl Search<'_> {
                     for (c, &s) in lane.iter().enumerate() {
                         if s >= self.screen {
                             let q = b.start + c0 + k * LANES + c;
-                            out.edges
-                                .extend(part.edge(p, q, s, self.lo, self.threshold));
+                            let (u, w) = (sa.order[p - sa.start], sb.order[q - sb.start]);
+                            let v = refine(sa.rows(p..p + 1), sb.rows(q..q + 1), s, self.lo);
+                            if v >= self.threshold {
+                                out.edges.push((u.min(w), u.max(w), v));
+                            }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+impl Partition {
+    /// The boundaries (positions, from 0 to `N`) of the groups a
+    /// distributed certified search cuts the panels into: consecutive
+    /// panels while they hold at most `max_rows` rows together (a panel
+    /// alone when larger; panels hold at most [`BLOCK`] rows).
+    ///
+    /// Errors: [`Error::Parameter`] without cells or for `max_rows` 0.
+    pub fn certified_group_bounds(&self, max_rows: usize) -> Result<Vec<usize>> {
+        let cells = self.cells_or_err()?;
+        if max_rows == 0 {
+            return Err(Error::Parameter("max_rows must be at least 1".into()));
+        }
+        let mut bounds = vec![0];
+        for p in panels(&cells.offsets, 0) {
+            let (start, end) = (cells.offsets[p.start], cells.offsets[p.end]);
+            let first = bounds[bounds.len() - 1];
+            if start > first && end - first > max_rows {
+                bounds.push(start);
+            }
+        }
+        if cells.offsets[cells.len()] > 0 {
+            bounds.push(cells.offsets[cells.len()]);
+        }
+        Ok(bounds)
+    }
+
+    /// The group of the panels at positions `start..end` (both panel
+    /// boundaries, e.g. from [`Partition::certified_group_bounds`]), for
+    /// [`group_pair_edges`] (borrowed).
+    ///
+    /// Errors: [`Error::Parameter`] without cells, or when `start..end` is
+    /// empty or does not start and end where panels do.
+    pub fn certified_group(&self, start: usize, end: usize) -> Result<CellGroup<'_>> {
+        let cells = self.cells_or_err()?;
+        let edges: Vec<usize> = panels(&cells.offsets, 0)
+            .iter()
+            .map(|p| p.start)
+            .chain([cells.len()])
+            .collect();
+        let at = |pos: usize| {
+            edges
+                .iter()
+                .copied()
+                .find(|&k| cells.offsets[k] == pos)
+                .ok_or_else(|| {
+                    Error::Parameter(format!(
+                        "position {pos} is not where a panel starts or ends"
+                    ))
+                })
+        };
+        if start >= end {
+            return Err(Error::Parameter(format!(
+                "a group holds positions start..end, start < end, got {start}..{end}"
+            )));
+        }
+        let (k0, k1) = (at(start)?, at(end)?);
+        Ok(CellGroup::borrowed(self, cells, k0..k1))
+    }
+
+    fn cells_or_err(&self) -> Result<&Cells> {
+        self.cells.as_ref().ok_or_else(|| {
+            Error::Parameter(
+                "a certified search needs a partition built with cells \
+                 (PartitionParams::cells)"
+                    .into(),
+            )
+        })
     }
 }
 
@@ -905,6 +1256,110 @@ mod tests {
             let row = &x[r as usize * d..(r as usize + 1) * d];
             assert!((part.cos[p] - exact_cosine(row, c)).abs() <= tol);
         }
+        Ok(())
+    }
+
+    /// The search split into groups of panels, one call per pair of groups
+    /// (as a distributed run's tasks), over every pair: the whole search's
+    /// edges bit for bit, its pairs computed and list pairs.
+    #[test]
+    fn group_pairs_together_are_the_whole_search() -> Result<()> {
+        let (n, d) = (5000, 24);
+        let x = clustered(n, d, 60, 0.35, 9);
+        let giant = giant_and_scattered(3000, 17, 4);
+        let cases: [(&[f32], usize, usize, Option<usize>); 3] = [
+            (&x, n, d, Some(12)),
+            (&x, n, d, None),
+            (&giant, 3000, 17, Some(3)),
+        ];
+        let ctl = Control::new();
+        for (x, n, d, lists) in cases {
+            let part = partition(x, n, d, lists)?;
+            for t in [0.9_f32, 0.5] {
+                let pool = crate::parallel::pool(Some(2))?;
+                let whole = edges(&part, part.cells.as_ref().unwrap(), t, &pool, &ctl)?;
+                let (want, stats) = threshold_edges(&part, t, Probe::Certified(t), Some(2), &ctl)?;
+                for max_rows in [1, 2048, 3000, n] {
+                    let bounds = part.certified_group_bounds(max_rows)?;
+                    assert_eq!((bounds[0], bounds[bounds.len() - 1]), (0, n));
+                    let groups = bounds
+                        .windows(2)
+                        .map(|w| part.certified_group(w[0], w[1]))
+                        .collect::<Result<Vec<_>>>()?;
+                    if max_rows == n {
+                        assert_eq!(groups.len(), 1);
+                    } else {
+                        assert!(groups.len() > 1);
+                    }
+                    let mut got: Vec<(u32, u32, u32)> = Vec::new();
+                    let (mut pairs, mut lists) = (0, Vec::new());
+                    for (i, a) in groups.iter().enumerate() {
+                        a.check("a")?;
+                        for (j, b) in groups.iter().enumerate().skip(i) {
+                            let b = (j > i).then_some(b);
+                            let g = group_pair_edges(a, b, t, Some(1), &ctl)?;
+                            let e = &g.edges;
+                            got.extend(
+                                (0..e.len())
+                                    .map(|k| (e.src[k], e.dst[k], e.similarity[k].to_bits())),
+                            );
+                            pairs += g.pairs_computed;
+                            lists.extend(g.list_pairs);
+                        }
+                    }
+                    got.sort_unstable();
+                    let want: Vec<(u32, u32, u32)> = (0..want.len())
+                        .map(|k| (want.src[k], want.dst[k], want.similarity[k].to_bits()))
+                        .collect();
+                    assert_eq!(got, want, "t = {t}, max_rows = {max_rows}");
+                    lists.sort_unstable();
+                    lists.dedup();
+                    assert_eq!(pairs, stats.pairs_computed);
+                    assert_eq!(pairs, whole.pairs_computed);
+                    assert_eq!(lists.len() as u64, stats.list_pairs);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn groups_from_outside_are_checked() -> Result<()> {
+        let (n, d) = (3000, 8);
+        let x = clustered(n, d, 20, 0.3, 2);
+        let part = partition(&x, n, d, Some(4))?;
+        let bounds = part.certified_group_bounds(1024)?;
+        assert!(part.certified_group(bounds[0], bounds[1] + 1).is_err());
+        assert!(part.certified_group(bounds[1], bounds[1]).is_err());
+        let (a, b) = (
+            part.certified_group(bounds[0], bounds[1])?,
+            part.certified_group(bounds[1], bounds[2])?,
+        );
+        let ctl = Control::new();
+        // out of order, the same group twice, a bad threshold
+        assert!(group_pair_edges(&b, Some(&a), 0.9, Some(1), &ctl).is_err());
+        assert!(group_pair_edges(&a, Some(&a), 0.9, Some(1), &ctl).is_err());
+        assert!(group_pair_edges(&a, None, 1.5, Some(1), &ctl).is_err());
+        // parts that do not fit
+        let mut bad = a.clone();
+        bad.order.to_mut().pop();
+        assert!(matches!(bad.check("a"), Err(Error::Shape(_))));
+        let mut bad = a.clone();
+        bad.cos.to_mut()[0] = f32::NAN;
+        assert!(matches!(bad.check("a"), Err(Error::Parameter(_))));
+        let mut bad = a.clone();
+        bad.offsets.to_mut()[1] = bad.offsets[0];
+        assert!(group_pair_edges(&bad, None, 0.9, Some(1), &ctl).is_err());
+        let mut bad = a.clone();
+        bad.offsets = Cow::Owned(vec![bad.offsets[0]]);
+        assert!(group_pair_edges(&bad, None, 0.9, Some(1), &ctl).is_err());
+        let unsplit = {
+            let mut p = PartitionParams::for_rows(n);
+            p.cells = false;
+            Partition::build(MatRef::new(&x, n, d)?, &p, &ctl)?
+        };
+        assert!(unsplit.certified_group_bounds(1024).is_err());
+        assert!(part.certified_group_bounds(0).is_err());
         Ok(())
     }
 

@@ -57,6 +57,7 @@ use crate::similarity::{
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 mod certified;
+pub use certified::{group_pair_edges, CellGroup, GroupEdges};
 mod descent;
 mod nearest;
 
