@@ -435,15 +435,6 @@ def _local_address(line: str) -> str:
 LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
 
 
-@pytest.fixture(scope="class")
-def runtime():
-    """A local runtime (2 CPUs, 512 MB store), started on 127.0.0.1 by the executor."""
-    ex = RayExecutor(num_cpus=2, object_store_memory=512 * MB)
-    yield ex
-    ex.close()
-    assert not ray.is_initialized()
-
-
 @pytest.mark.usefixtures("runtime")
 class TestLocalRuntime:
     """Runs that join the local runtime (analyze neither starts nor stops it)."""
@@ -615,6 +606,47 @@ class TestTwoNodesOnLoopback:
         lines = _listening(_ray_pids())
         assert any("raylet" in ln for ln in lines) and any("gcs_server" in ln for ln in lines)
         assert {_local_address(ln) for ln in lines} <= LOOPBACK, lines
+
+    def test_a_node_removed_mid_kmeans(self, cluster, data, tmp_path):
+        """k-means with the distributed metrics on both nodes, a node removed while the
+        Lloyd steps run: the per-row state it held (each step's second return) is rebuilt
+        from lineage and the run gives the native result, or it fails clearly with
+        nothing written."""
+        c, _ = cluster
+        extra = c.add_node(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=256 * MB)
+        c.wait_for_nodes()
+        np.save(tmp_path / "x.npy", data)
+        (tmp_path / "run.toml").write_text(
+            '[input]\npath = "x.npy"\n[cluster]\nstrategy = "kmeans"\n'
+            "n_clusters = 40\nrandom_state = 1\n"
+            '[metrics]\nuse = ["intra", "centroid", "inter"]\n'
+            f'[run]\nbackend = "ray"\naddress = "{c.address}"\n'
+            '[output]\ndir = "out"\nreport = false\n'
+        )
+        killed: list[int] = []
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage == "cluster" and done >= 20 and not killed:  # a few steps in
+                c.remove_node(extra, allow_graceful=False)
+                killed.append(done)
+
+        kw = {"strategy": "kmeans", "n_clusters": 40, "random_state": 1}
+        ref = simclust.analyze(data, metrics=["intra", "centroid", "inter"], **kw)  # type: ignore[arg-type]
+        try:
+            res, out = simclust.run(tmp_path / "run.toml", progress=progress)
+        except DistributedError as exc:  # allowed: a clear error and nothing written
+            assert "stage 'kmeans" in str(exc)
+            assert not (tmp_path / "out").exists()
+            print("node removed mid-kmeans: failed cleanly:", exc)
+        else:
+            print("node removed mid-kmeans: completed, same result")
+            assert res.assignments["cluster"].to_list() == ref.assignments["cluster"].to_list()
+            for name in ("clusters", "inter"):
+                assert_frame_equal(
+                    getattr(res, name), getattr(ref, name), check_exact=False, abs_tol=1e-6
+                )
+            assert (out / "clusters.parquet").exists()
+        assert killed
 
     def test_a_node_removed_mid_run(self, cluster, data, tmp_path):
         c, worker = cluster

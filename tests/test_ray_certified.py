@@ -6,8 +6,8 @@ the same edges, similarities bit for bit, and the same record (``n_lists``,
 of panels; and against the brute force (``ops.threshold_edges``), an independent
 reference: the same edge set. Seeded inputs: one giant cluster with singletons, exact
 duplicates, blobs, a dimension that is not a multiple of 16, row counts that are not
-multiples of 1,024. In process and on a local Ray runtime (the fixture of
-``test_ray.py``), then whole analyses against the native backend.
+multiples of 1,024. In process and on a local Ray runtime (the shared fixture of
+``conftest.py``), then whole analyses against the native backend.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from simclust.distributed._certified import STAGE, _group_pair_task, certified_e
 from simclust.exceptions import ConfigError, ShapeError
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 from simclust.testing import make_embeddings
-from test_ray import METRICS, _same, runtime  # noqa: F401  (runtime: the shared fixture)
+from test_ray import METRICS, _same
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -180,7 +180,7 @@ class TestCertifiedOnRay:
     """Runs on the local runtime of ``test_ray.py``'s fixture (2 CPUs, loopback)."""
 
     @pytest.mark.parametrize("name", sorted(INPUTS))
-    def test_ray_tasks_give_the_native_edges(self, runtime, name):  # noqa: F811
+    def test_ray_tasks_give_the_native_edges(self, runtime, name):
         make, thresholds = INPUTS[name]
         x = ops.normalize(make())
         for rows in (1024, 16384):

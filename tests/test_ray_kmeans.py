@@ -24,7 +24,6 @@ from simclust.distributed import (
     KMEANS_BLOCK_ALIGN,
     DistributedGraphs,
     InProcessExecutor,
-    RayExecutor,
     distributed_kmeans,
     kmeans_block_rows,
 )
@@ -238,14 +237,6 @@ def test_in_process_analysis_with_kmeans_equals_native(monkeypatch):
     monkeypatch.undo()
     _kmeans_frames(res, simclust.analyze(x, **kw))  # type: ignore[arg-type]
     assert any(s == "cluster" and 0 < d < t for s, d, t in seen)  # the plan's tasks
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    """A local runtime (2 CPUs), started on 127.0.0.1 by the executor."""
-    ex = RayExecutor(num_cpus=2, object_store_memory=256 * 1024 * 1024)
-    yield ex
-    ex.close()
 
 
 class TestLocalRuntime:

@@ -22,7 +22,7 @@ import simclust
 from polars.testing import assert_frame_equal
 from simclust import ops, pipeline
 from simclust.distances import GEOMETRY_COLUMNS, Distance
-from simclust.distributed import DistributedGraphs, InProcessExecutor, RayExecutor
+from simclust.distributed import DistributedGraphs, InProcessExecutor
 from simclust.distributed._metrics import TaskLabelling
 from simclust.exceptions import InvalidInputError, ParameterError
 from simclust.testing import make_embeddings
@@ -248,14 +248,6 @@ def test_other_metrics_run_natively_beside(monkeypatch):
     ref = simclust.analyze(x, **kw)  # type: ignore[arg-type]
     assert_frame_equal(res.clusters, ref.clusters, **TOL)
     assert_frame_equal(res.assignments, ref.assignments, **TOL)
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    """A local runtime (2 CPUs), started on 127.0.0.1 by the executor."""
-    ex = RayExecutor(num_cpus=2, object_store_memory=256 * 1024 * 1024)
-    yield ex
-    ex.close()
 
 
 class TestLocalRuntime:

@@ -46,7 +46,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +53,7 @@ import numpy.typing as npt
 from simclust import ops
 from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.distributed._graph import MAX_BLOCK_ROWS, _key_ends, _pair_keys, merge_forests
+from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
 
 __all__ = ["certified_edges"]
@@ -87,13 +87,7 @@ def certified_edges(
     n_threads: int | None = None,
     group_rows: int | None = None,
     progress: StageProgress | None = None,
-) -> tuple[
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.float32],
-    dict[str, Any],
-    EdgeArrays,
-]:
+) -> BackendEdges:
     """The certified (exact) ε-graph of the unit rows ``x`` at ``threshold``, by tasks.
 
     Args:
@@ -154,4 +148,4 @@ def certified_edges(
         "group_rows": rows,
     }
     merged = merge_forests((f for f in forests if f is not None), n)
-    return src, dst, sim[by], record, merged
+    return BackendEdges(src, dst, sim[by], record, merged)

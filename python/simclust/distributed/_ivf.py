@@ -55,6 +55,7 @@ from simclust.distributed._executor import Executor, StageProgress, Task
 from simclust.distributed._graph import _key_ends, _pair_keys, _with_forest, merge_forests
 from simclust.distributed._kmeans import distributed_kmeans
 from simclust.exceptions import ClusteringWarning
+from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
 
 __all__ = ["Lists", "distributed_partition", "threshold_lists"]
@@ -235,13 +236,7 @@ def threshold_lists(
     n_threads: int | None,
     report: StageProgress,
     stage: str,
-) -> tuple[
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.uint32],
-    npt.NDArray[np.float32],
-    dict[str, Any],
-    EdgeArrays,
-]:
+) -> BackendEdges:
     """The native ``ivf`` ε-graph at ``threshold`` from list-pair tasks.
 
     With its record and its maximum spanning forest (the tasks' merged in task order).
@@ -271,4 +266,4 @@ def threshold_lists(
     )
     record = {**stats, "recall": recall, "recall_rows": measured, "tasks": len(tasks)}
     forest = merge_forests((f for f in forests if f is not None), int(order.size))
-    return src, dst, sim, record, forest
+    return BackendEdges(src, dst, sim, record, forest)
