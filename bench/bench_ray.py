@@ -76,7 +76,8 @@ from simclust.distributed import (
     Task,
     distributed_kmeans,
 )
-from simclust.distributed._graph import _knn_pair, _threshold_pair, merge_forests
+from simclust.distributed._forest import merge_forests
+from simclust.distributed._graph import _knn_pair, _threshold_pair
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 
 TASKS = ("run", "graph", "task", "kmeans", "forest", "metrics")

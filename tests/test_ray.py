@@ -234,7 +234,7 @@ def test_tasks_forests_merge_into_the_graphs_components(name, method):
 def test_merge_forests_folds_to_a_bounded_forest(monkeypatch):
     """Folding as it reads (driver memory about 3 N forest edges) gives the components of
     all the forests' edges; the fold itself runs when the bound is passed."""
-    from simclust.distributed import _graph
+    from simclust.distributed import _forest
 
     rng = np.random.default_rng(5)
     n, forests, all_s, all_d = 500, [], [], []
@@ -246,9 +246,9 @@ def test_merge_forests_folds_to_a_bounded_forest(monkeypatch):
         all_s.append(s)
         all_d.append(d)
     folds = []
-    real = _graph._kruskal
-    monkeypatch.setattr(_graph, "_kruskal", lambda fs: folds.append(len(fs)) or real(fs))
-    fs, fd, _ = _graph.merge_forests(forests, n)
+    real = _forest._kruskal
+    monkeypatch.setattr(_forest, "_kruskal", lambda fs: folds.append(len(fs)) or real(fs))
+    fs, fd, _ = _forest.merge_forests(forests, n)
     assert len(folds) > 2 and fs.size <= n - 1
     want = simclust.ops.connected_components(n, np.concatenate(all_s), np.concatenate(all_d))
     np.testing.assert_array_equal(simclust.ops.connected_components(n, fs, fd), want)

@@ -530,14 +530,8 @@ def dedup(
         (3, ['50', '51', '52'])
 
     """
-    from simclust.pipeline import (
-        StageTimer,
-        _fingerprint,
-        _load,
-        _stage_cb,
-        _unit_rows,
-        _versions,
-    )
+    from simclust.inputs import read_run_input
+    from simclust.pipeline import StageTimer, _fingerprint, _stage_cb, _unit_rows, _versions
     from simclust.result import _portable_config
 
     host = host if host is not None else get_host()
@@ -555,7 +549,7 @@ def dedup(
     settings, threads = cfg["dedup"], cfg["run"]["threads"]
     timer = StageTimer(progress)
     with timer.stage("load"):
-        data = _load(X_or_path, cfg, host, ids, None, progress)
+        data = read_run_input(X_or_path, cfg, host, ids, None, progress=_stage_cb(progress, "load"))
     input_path = cfg["input"]["path"] if X_or_path is None or path is not None else None
     files = row_files(settings["keep"], input_path, paths, data.ids.to_list())
     with timer.stage("normalize"):

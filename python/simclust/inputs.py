@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +24,7 @@ from simclust.default_plugins.loaders import is_glob, shard_files
 from simclust.exceptions import (
     ConfigError,
     InvalidInputError,
+    ParameterError,
     PluginError,
     ShapeError,
     SimclustError,
@@ -33,7 +35,7 @@ from simclust.plugin_calls import instantiate, plugin_call
 if TYPE_CHECKING:
     from simclust.distributed._executor import StageProgress
 
-__all__ = ["LoadBackend", "as_ids", "as_matrix", "read_input"]
+__all__ = ["LoadBackend", "RunInput", "as_ids", "as_matrix", "read_input", "read_run_input"]
 
 
 def _os_reason(exc: OSError) -> str:
@@ -184,3 +186,50 @@ def as_matrix(x_in: Any) -> npt.NDArray[Any]:
     if arr.dtype.kind not in "biuf":
         raise InvalidInputError(f"the embeddings must be real numbers, got dtype {arr.dtype}")
     return arr
+
+
+@dataclass
+class RunInput:
+    """The rows of a run as read: the array, one id per row, extra columns, bad files."""
+
+    x: npt.NDArray[Any]
+    ids: pl.Series
+    rows: pl.DataFrame | None
+    bad_files: pl.DataFrame | None
+
+
+def read_run_input(
+    x_or_path: npt.ArrayLike | str | Path | None,
+    cfg: Mapping[str, Any],
+    host: Host,
+    ids: Sequence[str] | npt.ArrayLike | None,
+    rows: pl.DataFrame | None,
+    *,
+    progress: Progress | None = None,
+    backend: LoadBackend | None = None,
+) -> RunInput:
+    """A run's ``load`` stage: the array (given, or read by a loader), its ids and columns.
+
+    Raises:
+        ConfigError: no array given and no ``input.path``; as :func:`read_input`.
+        ParameterError, ShapeError: ``rows`` not a frame, or not one row per row.
+
+    """
+    bad_files: pl.DataFrame | None = None
+    if x_or_path is None or isinstance(x_or_path, str | Path):
+        path = cfg["input"]["path"]
+        if path is None:
+            raise ConfigError("input.path: missing; give the embeddings file or image folder")
+        data = read_input(path, cfg, host, progress=progress, backend=backend)
+        x_in, bad_files = data.X, data.bad_files
+        rows = data.rows if rows is None else rows
+        ids = data.ids if ids is None else ids
+    else:
+        x_in = x_or_path
+    arr = as_matrix(x_in)
+    n = int(arr.shape[0])
+    if rows is not None and not isinstance(rows, pl.DataFrame):
+        raise ParameterError(f"rows must be a polars DataFrame, got {type(rows).__name__}")
+    if rows is not None and rows.height != n:
+        raise ShapeError(f"the per-row columns (rows) have {rows.height} rows, not {n}")
+    return RunInput(arr, as_ids(ids, n), rows, bad_files)

@@ -47,9 +47,7 @@ from simclust.base import (
 from simclust.duplicates import dedup_graph, find_duplicates, row_files
 from simclust.exceptions import (
     ConfigError,
-    ParameterError,
     PluginError,
-    ShapeError,
 )
 from simclust.graph import (
     Graph,
@@ -59,7 +57,7 @@ from simclust.graph import (
     sweep_thresholds,
 )
 from simclust.host import Host, Registration, get_host
-from simclust.inputs import LoadBackend, as_ids, as_matrix, read_input
+from simclust.inputs import LoadBackend, read_input, read_run_input
 from simclust.outdir import check_output_dir
 from simclust.outliers import outlier_scores
 from simclust.plugin_calls import (
@@ -185,46 +183,6 @@ def load_input(
 
 
 # --------------------------------------------------------------------------- stages
-
-
-@dataclass
-class _Input:
-    """The rows of a run as read: the array, one id per row, extra columns, bad files."""
-
-    x: npt.NDArray[Any]
-    ids: pl.Series
-    rows: pl.DataFrame | None
-    bad_files: pl.DataFrame | None
-
-
-def _load(
-    x_or_path: npt.ArrayLike | str | Path | None,
-    cfg: Mapping[str, Any],
-    host: Host,
-    ids: Sequence[str] | npt.ArrayLike | None,
-    rows: pl.DataFrame | None,
-    progress: StageProgress | None,
-    backend: LoadBackend | None = None,
-) -> _Input:
-    """Stage ``load``: the array (given, or read by a loader) and its ids and columns."""
-    bad_files: pl.DataFrame | None = None
-    if x_or_path is None or isinstance(x_or_path, str | Path):
-        path = cfg["input"]["path"]
-        if path is None:
-            raise ConfigError("input.path: missing; give the embeddings file or image folder")
-        data = load_input(path, cfg, host, progress=progress, backend=backend)
-        x_in, bad_files = data.X, data.bad_files
-        rows = data.rows if rows is None else rows
-        ids = data.ids if ids is None else ids
-    else:
-        x_in = x_or_path
-    arr = as_matrix(x_in)
-    n = int(arr.shape[0])
-    if rows is not None and not isinstance(rows, pl.DataFrame):
-        raise ParameterError(f"rows must be a polars DataFrame, got {type(rows).__name__}")
-    if rows is not None and rows.height != n:
-        raise ShapeError(f"the per-row columns (rows) have {rows.height} rows, not {n}")
-    return _Input(arr, as_ids(ids, n), rows, bad_files)
 
 
 def _unit_rows(arr: npt.NDArray[Any], threads: int | None) -> npt.NDArray[np.float32]:
@@ -441,7 +399,9 @@ def _analyze(
     timer = StageTimer(progress)
 
     with timer.stage("load"):
-        data = _load(X_or_path, cfg, host, ids, rows, progress, edges)
+        data = read_run_input(
+            X_or_path, cfg, host, ids, rows, progress=_stage_cb(progress, "load"), backend=edges
+        )
     dedup_cfg, files = cfg["dedup"], None
     if dedup_cfg is not None:  # largest-file without files fails before any work
         from_path = X_or_path is None or path is not None

@@ -52,7 +52,8 @@ import numpy.typing as npt
 
 from simclust import ops
 from simclust.distributed._executor import Executor, StageProgress, Task
-from simclust.distributed._graph import MAX_BLOCK_ROWS, _key_ends, _pair_keys, merge_forests
+from simclust.distributed._forest import merge_forests
+from simclust.distributed._graph import MAX_BLOCK_ROWS, _key_ends, _pair_keys
 from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
 
@@ -68,7 +69,7 @@ def _group_pair_task(
     """The native certified search's panel pairs of groups ``a`` and ``b`` (or ``a``).
 
     With the maximum spanning forest of the edges found (input rows), which the driver
-    merges into the graph's (:func:`simclust.distributed._graph.merge_forests`).
+    merges into the graph's (:func:`simclust.distributed._forest.merge_forests`).
     """
     found = ops.certified_group_pair_edges(a, b, threshold, n_threads=threads)
     return found, ops.spanning_forest(found.src, found.dst, found.similarity)

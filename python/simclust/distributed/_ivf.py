@@ -52,7 +52,8 @@ import numpy.typing as npt
 
 from simclust import _native, ops
 from simclust.distributed._executor import Executor, StageProgress, Task
-from simclust.distributed._graph import _key_ends, _pair_keys, _with_forest, merge_forests
+from simclust.distributed._forest import _with_forest, merge_forests
+from simclust.distributed._graph import _key_ends, _pair_keys
 from simclust.distributed._kmeans import distributed_kmeans
 from simclust.exceptions import ClusteringWarning
 from simclust.graph import BackendEdges
