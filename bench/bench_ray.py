@@ -14,7 +14,7 @@ Tasks (``--only``), all in one process, the same data and thread count:
             Ray runtime's included), sampled every 0.5 s during each run.
 * ``graph`` the run's ε-graph alone (``--threshold``, ``--search``):
             :func:`simclust.graph.build_graph` natively against the Ray plan
-            (``DistributedGraphs`` on the local runtime, a new one each run, so nothing
+            (``DistributedBackend`` on the local runtime, a new one each run, so nothing
             is reused between runs), round-robin as ``run``; the edges and the search
             records are checked identical. ``--search certified``: the partition with
             cells on the driver, one task per pair of groups of panels (``docs/distributed.md``).
@@ -70,7 +70,7 @@ from datasets import make_embeddings
 from simclust import _native, ops
 from simclust.distributed import (
     MAX_BLOCK_ROWS,
-    DistributedGraphs,
+    DistributedBackend,
     InProcessExecutor,
     RayExecutor,
     Task,
@@ -199,7 +199,7 @@ def bench_forest(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     n, t = x.shape[0], args.threshold - 0.1
     u = ops.normalize(x, n_threads=args.threads)
     t0 = time.perf_counter()
-    plan = DistributedGraphs(InProcessExecutor())  # tasks on all the threads
+    plan = DistributedBackend(InProcessExecutor())  # tasks on all the threads
     g = build_graph(
         u, GraphSpec("threshold", threshold=t), search=SearchSettings(method=args.search),
         backend=plan, max_edges=None,
@@ -245,7 +245,7 @@ def bench_graph(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dic
 
     def ray_graph() -> Any:  # a new plan each run: no partition or block reused
         return build_graph(
-            xu, spec, backend=DistributedGraphs(ex, block_rows=args.block_rows), **common
+            xu, spec, backend=DistributedBackend(ex, block_rows=args.block_rows), **common
         )
 
     cases = [("native", lambda: build_graph(xu, spec, **common)), ("ray", ray_graph)]

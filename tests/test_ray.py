@@ -27,7 +27,7 @@ from simclust import pipeline
 from simclust.cli import main
 from simclust.distributed import (
     INSTALL_HINT,
-    DistributedGraphs,
+    DistributedBackend,
     InProcessExecutor,
     RayExecutor,
     Task,
@@ -136,7 +136,7 @@ def test_in_process_ivf_threshold_graph_is_the_native_one(name):
     x = simclust.ops.normalize(make())
     spec = GraphSpec("threshold", threshold=t)
     for search in (SearchSettings(method="ivf"), SearchSettings(method="ivf", n_lists=7, nprobe=3)):
-        plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+        plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
         got = build_graph(x, spec, search=search, backend=plan, max_edges=None)
         want = build_graph(x, spec, search=search, max_edges=None)
         assert got.search["method"] == want.search["method"] == "ivf"
@@ -157,7 +157,7 @@ def test_in_process_ivf_knn_graph_is_the_native_one(name):
     per run): the native graph bit for bit and its recall."""
     make, _ = INPUTS[name]
     x = simclust.ops.normalize(make())
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     search = SearchSettings(method="ivf")
     eps = build_graph(x, GraphSpec("threshold", threshold=0.9), search=search, backend=plan)
     part = plan._lists
@@ -173,7 +173,7 @@ def test_in_process_ivf_knn_graph_is_the_native_one(name):
 
 def test_auto_on_a_backend_chooses_as_natively():
     x = simclust.ops.normalize(make_embeddings(3000, 16, n_clusters=12, seed=7))
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     spec = GraphSpec("threshold", threshold=0.9)
     got = build_graph(x, spec, search=SearchSettings(), backend=plan)
     want = build_graph(x, spec, search=SearchSettings())
@@ -190,7 +190,7 @@ def test_in_process_plan_gives_the_native_graph_bit_for_bit(name, kind):
     make, t = INPUTS[name]
     x = simclust.ops.normalize(make())
     spec = GraphSpec("threshold", threshold=t) if kind == "threshold" else GraphSpec("knn", k=7)
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     got = build_graph(x, spec, backend=plan, max_edges=None)
     want = build_graph(x, spec, max_edges=None)
     assert got.search["blocks"] == -(-x.shape[0] // 1024) > 1
@@ -206,7 +206,7 @@ def test_tasks_forests_merge_into_the_graphs_components(name, method):
     make, t = INPUTS[name]
     x = simclust.ops.normalize(make())
     n = x.shape[0]
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     spec = GraphSpec("threshold", threshold=t - 0.05)
     g = build_graph(x, spec, search=SearchSettings(method=method), backend=plan, max_edges=None)
     assert g.forest is not None and g.search["tasks"] > 1
@@ -258,7 +258,7 @@ def test_in_process_plan_runs_the_whole_analysis(monkeypatch):
     x = make_embeddings(3000, 16, n_clusters=12, seed=11)
     seen: list[tuple[str, int, int]] = []
     monkeypatch.setattr(
-        pipeline, "graph_backend", lambda run: DistributedGraphs(InProcessExecutor())
+        pipeline, "graph_backend", lambda run: DistributedBackend(InProcessExecutor())
     )
     res = simclust.analyze(
         x, threshold=0.9, metrics=METRICS, progress=lambda *a, seen=seen: seen.append(a)
@@ -272,7 +272,7 @@ def test_in_process_plan_runs_the_whole_analysis(monkeypatch):
 def test_block_rows_are_whole_tiles():
     assert default_block_rows(10) == 1024
     with pytest.raises(simclust.exceptions.ParameterError, match="multiple of 1024"):
-        DistributedGraphs(InProcessExecutor(), block_rows=1000)
+        DistributedBackend(InProcessExecutor(), block_rows=1000)
 
 
 # --------------------------------------------------------------------------- shards
@@ -356,7 +356,7 @@ def test_shards_read_by_tasks_are_the_native_read(tmp_path):
     x = make_embeddings(1500, 8, n_clusters=6, seed=4)
     host = simclust.get_host()
     cfg = simclust.config.resolve({}, host)
-    plan = DistributedGraphs(InProcessExecutor())
+    plan = DistributedBackend(InProcessExecutor())
     for d in (
         _npy_shards(tmp_path, x, [0, 400, 1100, 1500]),
         _parquet_shards(tmp_path, x, [0, 300, 1000, 1500]),

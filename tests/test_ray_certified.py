@@ -19,7 +19,7 @@ import pytest
 import ray
 import simclust
 from simclust import ops, pipeline
-from simclust.distributed import DistributedGraphs, InProcessExecutor, RayExecutor, Task
+from simclust.distributed import DistributedBackend, InProcessExecutor, RayExecutor, Task
 from simclust.distributed._certified import STAGE, _group_pair_task, certified_edges
 from simclust.exceptions import ConfigError, ShapeError
 from simclust.graph import GraphSpec, SearchSettings, build_graph
@@ -132,7 +132,7 @@ def test_build_graph_on_a_backend_records_the_native_search():
     x = ops.normalize(_giant_and_singletons())
     spec = GraphSpec("threshold", threshold=0.8)
     search = SearchSettings(method="certified")
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     got = build_graph(x, spec, search=search, backend=plan, max_edges=None)
     want = build_graph(x, spec, search=search, max_edges=None)
     np.testing.assert_array_equal(got.src, want.src)
@@ -148,7 +148,7 @@ def test_build_graph_on_a_backend_records_the_native_search():
 def test_in_process_analysis_equals_native(monkeypatch):
     x = _blobs()
     monkeypatch.setattr(
-        pipeline, "graph_backend", lambda run: DistributedGraphs(InProcessExecutor())
+        pipeline, "graph_backend", lambda run: DistributedBackend(InProcessExecutor())
     )
     res = simclust.analyze(x, threshold=0.9, search="certified", metrics=METRICS)
     monkeypatch.undo()

@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal
 from simclust import ops, pipeline
 from simclust.distributed import (
     KMEANS_BLOCK_ALIGN,
-    DistributedGraphs,
+    DistributedBackend,
     InProcessExecutor,
     distributed_kmeans,
     kmeans_block_rows,
@@ -205,7 +205,7 @@ def test_distributed_partition_is_the_native_one():
     from simclust.distributed._ivf import distributed_partition
 
     x = ops.normalize(make_embeddings(6000, 16, n_clusters=20, seed=6))
-    plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     blocks, bounds = plan._put(x)
     got = distributed_partition(plan.executor, x, None, blocks, bounds, None)
     want = ops.Partition(x, certified=False)
@@ -230,7 +230,7 @@ def test_in_process_analysis_with_kmeans_equals_native(monkeypatch):
     x = make_embeddings(9000, 16, n_clusters=12, seed=4)
     seen: list[tuple[str, int, int]] = []
     monkeypatch.setattr(
-        pipeline, "graph_backend", lambda run: DistributedGraphs(InProcessExecutor())
+        pipeline, "graph_backend", lambda run: DistributedBackend(InProcessExecutor())
     )
     kw = {"strategy": "kmeans", "n_clusters": 12, "random_state": 2}
     res = simclust.analyze(x, progress=lambda *a: seen.append(a), **kw)  # type: ignore[arg-type]

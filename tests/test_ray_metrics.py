@@ -22,7 +22,7 @@ import simclust
 from polars.testing import assert_frame_equal
 from simclust import ops, pipeline
 from simclust.distances import GEOMETRY_COLUMNS, Distance
-from simclust.distributed import DistributedGraphs, InProcessExecutor
+from simclust.distributed import DistributedBackend, InProcessExecutor
 from simclust.distributed._metrics import TaskLabelling
 from simclust.exceptions import InvalidInputError, ParameterError
 from simclust.testing import make_embeddings
@@ -223,7 +223,7 @@ def test_in_process_analysis_equals_native(monkeypatch):
     monkeypatch.setattr(
         pipeline,
         "graph_backend",
-        lambda run: DistributedGraphs(InProcessExecutor(), block_rows=1024),
+        lambda run: DistributedBackend(InProcessExecutor(), block_rows=1024),
     )
     kw = {"threshold": 0.8, "min_size": 2}
     res = _analysis(x, progress=lambda *a: seen.append(a), **kw)
@@ -240,7 +240,7 @@ def test_other_metrics_run_natively_beside(monkeypatch):
     monkeypatch.setattr(
         pipeline,
         "graph_backend",
-        lambda run: DistributedGraphs(InProcessExecutor(), block_rows=1024),
+        lambda run: DistributedBackend(InProcessExecutor(), block_rows=1024),
     )
     kw = {"threshold": 0.85, "metrics": ["intra", "edge", "silhouette", "centroid"]}
     res = simclust.analyze(x, **kw)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ Example:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol, Self
@@ -55,6 +55,7 @@ from simclust import ops
 from simclust.distances import Cosine, Distance
 from simclust.graph import Graph, GraphSpec, SearchSettings
 from simclust.params import Param, _Parametrized, check_plugin_class, check_value, parameters
+from simclust.progress import Progress as Progress
 
 __all__ = [
     "Embedder",
@@ -74,9 +75,6 @@ __all__ = [
     "parameters",
     "strategy_graph_spec",
 ]
-
-Progress = Callable[[int, int], object]
-"""``progress(done, total)``; long steps call it about ten times a second."""
 
 
 # --------------------------------------------------------------------------- strategies

@@ -36,8 +36,8 @@ from simclust import ops
 from simclust.exceptions import NotFittedError
 
 if TYPE_CHECKING:
-    from simclust.distributed import DistributedGraphs
-    from simclust.distributed._executor import StageProgress
+    from simclust.distributed import DistributedBackend
+    from simclust.progress import StageProgress
 
 __all__ = ["KMeans"]
 
@@ -153,7 +153,7 @@ class KMeans(ClusterMixin, BaseEstimator):
     def _fit(
         self,
         X: npt.ArrayLike,  # noqa: N803
-        backend: DistributedGraphs | None,
+        backend: DistributedBackend | None,
         progress: StageProgress | None,
     ) -> Self:
         """:meth:`fit`, by ``backend``'s tasks when one is given and ``metric`` is cosine.

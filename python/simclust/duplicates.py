@@ -51,7 +51,7 @@ from simclust.host import Host, get_host
 from simclust.outdir import check_output_dir, write_folder, write_manifest, write_text
 
 if TYPE_CHECKING:
-    from simclust.pipeline import StageProgress
+    from simclust.progress import StageProgress
 
 __all__ = [
     "DEDUP_FILES",
@@ -531,7 +531,8 @@ def dedup(
 
     """
     from simclust.inputs import read_run_input
-    from simclust.pipeline import StageTimer, _fingerprint, _stage_cb, _unit_rows, _versions
+    from simclust.pipeline import StageTimer, _fingerprint, _unit_rows, _versions
+    from simclust.progress import for_stage
     from simclust.result import _portable_config
 
     host = host if host is not None else get_host()
@@ -549,7 +550,7 @@ def dedup(
     settings, threads = cfg["dedup"], cfg["run"]["threads"]
     timer = StageTimer(progress)
     with timer.stage("load"):
-        data = read_run_input(X_or_path, cfg, host, ids, None, progress=_stage_cb(progress, "load"))
+        data = read_run_input(X_or_path, cfg, host, ids, None, progress=for_stage(progress, "load"))
     input_path = cfg["input"]["path"] if X_or_path is None or path is not None else None
     files = row_files(settings["keep"], input_path, paths, data.ids.to_list())
     with timer.stage("normalize"):
@@ -560,7 +561,7 @@ def dedup(
             x,
             settings["threshold"],
             n_threads=threads,
-            progress=_stage_cb(progress, "graph"),
+            progress=for_stage(progress, "graph"),
             max_edges=cfg["run"]["max_edges"],
             search=SearchSettings(**cfg["search"]),
         )

@@ -276,7 +276,7 @@ class EdgeBackend(Protocol):
     """Builds graphs somewhere else than this process's kernels (a Ray cluster).
 
     :func:`build_graph` checks the edge budget, the parameters and the search, then hands
-    the graph to the backend (:class:`simclust.distributed.DistributedGraphs`): an exact
+    the graph to the backend (:class:`simclust.distributed.DistributedBackend`): an exact
     graph, with the same edges the native kernels give; or a partitioned (``ivf``) one,
     over the partition the native search builds, with its measured recall; or the
     certified (exact, pruned) ε-graph over it. The backend

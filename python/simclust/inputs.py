@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,9 +31,7 @@ from simclust.exceptions import (
 )
 from simclust.host import Host
 from simclust.plugin_calls import instantiate, plugin_call
-
-if TYPE_CHECKING:
-    from simclust.distributed._executor import StageProgress
+from simclust.progress import StageProgress, any_stage
 
 __all__ = ["LoadBackend", "RunInput", "as_ids", "as_matrix", "read_input", "read_run_input"]
 
@@ -139,7 +137,7 @@ def read_input(
     try:
         with plugin_call(reg, "load", passthrough=(OSError,)):
             loader.bind(host)
-            data = None if backend is None else backend.load(loader, p, _staged(progress))
+            data = None if backend is None else backend.load(loader, p, any_stage(progress))
             if data is None:
                 data = loader.load(p, progress=progress)
     except SimclustError:  # a plugin's own error about the input (also an OSError)
@@ -158,13 +156,6 @@ class LoadBackend(Protocol):
     def load(self, loader: object, path: Path, progress: StageProgress | None) -> LoadedData | None:
         """``loader``'s data of ``path`` read by tasks, or ``None`` when it cannot."""
         ...
-
-
-def _staged(progress: Progress | None) -> StageProgress | None:
-    """A loader's ``progress(done, total)`` as a stage's ``progress(stage, done, total)``."""
-    if progress is None:
-        return None
-    return lambda stage, done, total: progress(done, total)
 
 
 def as_matrix(x_in: Any) -> npt.NDArray[Any]:

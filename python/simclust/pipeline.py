@@ -25,7 +25,7 @@ import contextlib
 import hashlib
 import platform
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,28 +69,23 @@ from simclust.plugin_calls import (
     run_frames,
     sort_metric_outputs,
 )
+from simclust.progress import StageProgress, for_stage
 from simclust.result import SWEEP_SCHEMA, Result
 
 if TYPE_CHECKING:
-    from simclust.distributed import DistributedGraphs
+    from simclust.distributed import DistributedBackend
 
 
-def graph_backend(run: Mapping[str, Any]) -> DistributedGraphs | None:
+def graph_backend(run: Mapping[str, Any]) -> DistributedBackend | None:
     """The graph backend of ``[run]``: ``None`` (native), or the Ray plan on its cluster."""
     if run["backend"] != "ray":
         return None
-    from simclust.distributed import DistributedGraphs, RayExecutor
+    from simclust.distributed import DistributedBackend, RayExecutor
 
-    return DistributedGraphs(RayExecutor(run["address"], num_cpus=run["threads"]))
+    return DistributedBackend(RayExecutor(run["address"], num_cpus=run["threads"]))
 
 
 __all__ = ["Result", "StageProgress", "StageTimer", "analyze", "load_input", "run"]
-
-StageProgress = Callable[[str, int, int], object]
-"""``progress(stage, done, total)``: stages are ``load``, ``normalize``, ``graph``,
-``outliers``, ``cluster``, ``metric:<name>``, ``sweep`` and, with ``[dedup]``, ``dedup``;
-each reports ``(0, total)`` when it starts and ``(total, total)`` when it ends, and long
-kernels report in between."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -123,12 +118,6 @@ def _fingerprint(x: npt.NDArray[Any]) -> dict[str, Any]:
         "dtype": "float32",
         "blake2b": h.hexdigest(),
     }
-
-
-def _stage_cb(progress: StageProgress | None, stage: str) -> ops.Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total: progress(stage, done, total)
 
 
 class StageTimer:
@@ -179,7 +168,7 @@ def load_input(
         InvalidInputError: the input cannot be read.
 
     """
-    return read_input(path, cfg, host, progress=_stage_cb(progress, "load"), backend=backend)
+    return read_input(path, cfg, host, progress=for_stage(progress, "load"), backend=backend)
 
 
 # --------------------------------------------------------------------------- stages
@@ -204,7 +193,7 @@ class _Plugins:
     strategy: StrategyLike
     strategy_spec: GraphSpec | None
     metrics: list[tuple[Registration[Any], Metric]]
-    backend: DistributedGraphs | None = None  # fits the strategies it can (kmeans)
+    backend: DistributedBackend | None = None  # fits the strategies it can (kmeans)
     progress: StageProgress | None = None
 
 
@@ -269,7 +258,7 @@ def _compute_metrics(
     out = MetricOutputs([], [], inter, {}, {})
     for reg, metric in plugins.metrics:
         stage = f"metric:{reg.name}"
-        ctx.progress = _stage_cb(progress, stage)
+        ctx.progress = for_stage(progress, stage)
         with timer.stage(stage), plugin_call(reg, "compute"):
             # a backend computes what it can (intra, centroid, inter), else natively
             on = plugins.backend
@@ -392,7 +381,7 @@ def _analyze(
     ids: Sequence[str] | npt.ArrayLike | None,
     rows: pl.DataFrame | None,
     progress: StageProgress | None,
-    edges: DistributedGraphs | None,
+    edges: DistributedBackend | None,
 ) -> Result:
     """:func:`analyze` once its config is resolved and its graph backend joined."""
     threads = cfg["run"]["threads"]
@@ -400,7 +389,7 @@ def _analyze(
 
     with timer.stage("load"):
         data = read_run_input(
-            X_or_path, cfg, host, ids, rows, progress=_stage_cb(progress, "load"), backend=edges
+            X_or_path, cfg, host, ids, rows, progress=for_stage(progress, "load"), backend=edges
         )
     dedup_cfg, files = cfg["dedup"], None
     if dedup_cfg is not None:  # largest-file without files fails before any work
@@ -428,7 +417,7 @@ def _analyze(
                 spec,
                 ts,
                 n_threads=threads,
-                progress=_stage_cb(progress, "graph"),
+                progress=for_stage(progress, "graph"),
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
                 backend=edges,
@@ -454,7 +443,7 @@ def _analyze(
             sweep_graph,  # a kNN run's is its complete kNN graph
             search=settings,
             n_threads=threads,
-            progress=_stage_cb(progress, "outliers"),
+            progress=for_stage(progress, "outliers"),
             max_edges=cfg["run"]["max_edges"],
             backend=edges,
         )
@@ -482,7 +471,7 @@ def _analyze(
                 dedup_cfg["threshold"],
                 built=sweep_graph,
                 n_threads=threads,
-                progress=_stage_cb(progress, "dedup"),
+                progress=for_stage(progress, "dedup"),
                 max_edges=cfg["run"]["max_edges"],
                 search=settings,
                 backend=edges,

@@ -23,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from simclust.pipeline import StageProgress
+from simclust.progress import StageProgress
 
 __all__ = ["StageBars", "StageLines", "stage_progress"]
 

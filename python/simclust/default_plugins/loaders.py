@@ -21,9 +21,10 @@ import polars as pl
 
 from simclust.base import LoadedData, Loader, Progress
 from simclust.exceptions import InvalidInputError, PluginError, ShapeError, SimclustError
+from simclust.progress import StageProgress, for_stage
 
 if TYPE_CHECKING:
-    from simclust.distributed._executor import Executor, StageProgress
+    from simclust.distributed._executor import Executor
     from simclust.host import Host
 
 __all__ = ["FastdupLoader", "ImageFolderLoader", "NumpyLoader", "ParquetLoader", "ShardsLoader"]
@@ -353,7 +354,7 @@ class ShardsLoader(Loader):
 
         files = self._files(path)
         if len(files) == 1 and SHARD_SUFFIXES[files[0].suffix.lower()] == "npy":
-            return self.load(path, progress=None if progress is None else _done_of(progress))
+            return self.load(path, progress=for_stage(progress, "load"))
         tasks = [
             Task(f"shard {i}: {f}", (self.embedding_column, self.id_column, str(f)))
             for i, f in enumerate(files)
@@ -430,11 +431,6 @@ def _read_shard_task(embedding_column: str | None, id_column: str | None, path: 
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path!r}: {type(exc).__name__}: {exc}") from None
     return part._replace(X=np.asarray(part.X))  # not a memory map: its rows travel
-
-
-def _done_of(progress: StageProgress) -> Progress:
-    """A stage's ``progress(stage, done, total)`` as a loader's ``progress(done, total)``."""
-    return lambda done, total: progress("load", done, total)
 
 
 def _check_shard(f: Path, x: np.ndarray, first: Path, r: np.ndarray | None) -> None:

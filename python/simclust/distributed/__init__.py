@@ -2,7 +2,7 @@
 
 Step 1 of the Ray backend (``analyze(..., backend="ray")``, ``[run] backend = "ray"``,
 ``--backend ray``): the similarity graphs are built by tasks over pairs of row blocks
-(:class:`DistributedGraphs`), the same edges as the native brute force, bit for bit; the
+(:class:`DistributedBackend`), the same edges as the native brute force, bit for bit; the
 rest of the run (components, metrics, sweep, outputs) runs on the driver as on one
 machine. See ``docs/distributed.md``.
 
@@ -16,7 +16,7 @@ Step 3: the ``kmeans`` strategy (cosine) runs as Lloyd steps over row blocks
 
 Step 5: the built-in ``intra``, ``centroid`` and ``inter`` metrics run as tasks over the
 rows grouped by cluster (``simclust.distributed._metrics``; a giant cluster as tile tasks
-over pairs of its pieces): the native frames (``DistributedGraphs.compute_metric``).
+over pairs of its pieces): the native frames (``DistributedBackend.compute_metric``).
 
 ``search = "certified"`` runs as one task per pair of groups of the native certified
 search's panels (:mod:`simclust.distributed._certified`): its edges, bit for bit.
@@ -28,7 +28,7 @@ from simclust.distributed._executor import Executor, InProcessExecutor, Task, or
 from simclust.distributed._graph import (
     MAX_BLOCK_ROWS,
     TILE_ROWS,
-    DistributedGraphs,
+    DistributedBackend,
     block_bounds,
     default_block_rows,
 )
@@ -39,11 +39,15 @@ from simclust.distributed._kmeans import (
 )
 from simclust.distributed._ray import INSTALL_HINT, RayExecutor, require_ray
 
+DistributedGraphs = DistributedBackend
+"""The former name of :class:`DistributedBackend` (it built only the graphs then)."""
+
 __all__ = [
     "INSTALL_HINT",
     "KMEANS_BLOCK_ALIGN",
     "MAX_BLOCK_ROWS",
     "TILE_ROWS",
+    "DistributedBackend",
     "DistributedGraphs",
     "Executor",
     "InProcessExecutor",

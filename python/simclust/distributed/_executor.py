@@ -20,13 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from simclust.progress import StageProgress
+
 __all__ = ["Executor", "InProcessExecutor", "StageProgress", "Task", "ordered"]
 
 T = TypeVar("T")
-
-StageProgress = Callable[[str, int, int], object]
-"""``progress(stage, done, total)``, as :data:`simclust.pipeline.StageProgress`: tasks
-done of the stage's total."""
 
 
 @dataclass(frozen=True)

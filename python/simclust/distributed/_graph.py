@@ -24,11 +24,11 @@ driver merges (:func:`merge_forests`) into :attr:`simclust.graph.Graph.forest`: 
 components and the sweep at every threshold from at most ``N - 1`` edges.
 
 Example:
-    >>> from simclust.distributed import DistributedGraphs, InProcessExecutor
+    >>> from simclust.distributed import DistributedBackend, InProcessExecutor
     >>> from simclust.graph import GraphSpec, build_graph
     >>> from simclust.testing import make_embeddings
     >>> X = make_embeddings(3000, 8, n_clusters=5, seed=0)
-    >>> plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    >>> plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     >>> g = build_graph(X, GraphSpec("threshold", threshold=0.95), backend=plan)
     >>> native = build_graph(X, GraphSpec("threshold", threshold=0.95))
     >>> bool((g.src == native.src).all() and (g.similarity == native.similarity).all())
@@ -49,17 +49,24 @@ import numpy.typing as npt
 
 from simclust import ops
 from simclust.base import LoadedData
-from simclust.distributed._executor import Executor, StageProgress, Task
+from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import _with_forest, merge_forests
 from simclust.exceptions import ParameterError
 from simclust.graph import BackendEdges, GraphSpec, SearchSettings
 from simclust.ops import EdgeArrays
 from simclust.ops._kmeans import _KMeansOutput
+from simclust.progress import StageProgress, any_stage
 
 if TYPE_CHECKING:
     from simclust.base import Metric, MetricContext
 
-__all__ = ["MAX_BLOCK_ROWS", "TILE_ROWS", "DistributedGraphs", "block_bounds", "default_block_rows"]
+__all__ = [
+    "MAX_BLOCK_ROWS",
+    "TILE_ROWS",
+    "DistributedBackend",
+    "block_bounds",
+    "default_block_rows",
+]
 
 TILE_ROWS = 1024
 """Rows of the native kernels' tile (``simclust_core::tiles::BLOCK``): blocks are whole
@@ -194,13 +201,17 @@ def _merge_lists(
 # --------------------------------------------------------------------------- the plan
 
 
-class DistributedGraphs:
-    """Exact graphs built by an executor's tasks over row-block pairs (a graph backend).
+class DistributedBackend:
+    """A run's distributed backend: its stages as an executor's tasks (``backend="ray"``).
 
-    Pass it as ``backend=`` to :func:`simclust.graph.build_graph` (``analyze`` does with
-    ``backend="ray"``). The blocks of the rows it is given are put in the executor's
-    object store once and reused by every graph of the run (the run's graph, the
-    outlier scores' kNN search).
+    ``analyze`` builds one with ``backend="ray"`` and hands it to each stage that has a
+    distributed plan: the sharded load (:meth:`load`), the graphs (:meth:`exact_edges`
+    over row-block pairs, :meth:`partitioned_edges` over list pairs or certified group
+    pairs; pass it as ``backend=`` to :func:`simclust.graph.build_graph`), the ``kmeans``
+    strategy (:meth:`fit_strategy`) and the built-in metrics (:meth:`compute_metric`).
+    The blocks of the rows it is given are put in the executor's object store once and
+    reused by every graph of the run (the run's graph, the outlier scores' kNN search).
+    (Formerly ``DistributedGraphs``, still importable under that name.)
 
     Args:
         executor: runs the tasks (:class:`RayExecutor`, :class:`InProcessExecutor`).
@@ -324,7 +335,7 @@ class DistributedGraphs:
         blocks, bounds = self._put(x)
         threads = getattr(self.executor, "task_threads", None)
 
-        report = _stage_progress(progress)
+        report = any_stage(progress)
         stage = f"{spec.kind} graph"
         if spec.kind == "threshold":
             pairs, tasks = self._tasks(blocks, bounds)
@@ -378,7 +389,7 @@ class DistributedGraphs:
                 n_lists=search.n_lists,
                 n_threads=n_threads,
                 group_rows=self.block_rows,
-                progress=_stage_progress(progress),
+                progress=any_stage(progress),
             )
             describe = self.executor.describe().items()
             record = {
@@ -394,7 +405,7 @@ class DistributedGraphs:
             self._lists_key, self._lists_x = key, x
         threads = getattr(self.executor, "task_threads", None)
 
-        report = _stage_progress(progress)
+        report = any_stage(progress)
         stage = f"{spec.kind} graph (ivf)"
         if spec.kind == "threshold":
             nprobe = search.nprobe_for("threshold")
@@ -485,16 +496,6 @@ class DistributedGraphs:
         """The rows' ``k``-th best similarity so far in the two blocks of ``pair``."""
         (a0, a1), (b0, b1) = bounds[pair[0]], bounds[pair[1]]
         return best_sim[a0:a1, -1].copy(), best_sim[b0:b1, -1].copy()
-
-
-def _stage_progress(progress: ops.Progress | None) -> StageProgress:
-    """An executor's ``progress(stage, done, total)`` as the graph's ``progress(done, total)``."""
-
-    def report(stage: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total)
-
-    return report
 
 
 def _list_edges(

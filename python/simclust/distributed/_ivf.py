@@ -27,12 +27,12 @@ their lists:
   list borders, which per-row probes and NN-descent find.)
 
 Example:
-    >>> from simclust.distributed import DistributedGraphs, InProcessExecutor
+    >>> from simclust.distributed import DistributedBackend, InProcessExecutor
     >>> from simclust.graph import GraphSpec, SearchSettings, build_graph
     >>> from simclust.testing import make_embeddings
     >>> X = ops.normalize(make_embeddings(3000, 16, n_clusters=8, seed=0))
     >>> ivf = SearchSettings(method="ivf")
-    >>> plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
+    >>> plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
     >>> g = build_graph(X, GraphSpec("threshold", threshold=0.9), search=ivf, backend=plan)
     >>> native = build_graph(X, GraphSpec("threshold", threshold=0.9), search=ivf)
     >>> bool((g.dst == native.dst).all()), g.search["recall"] == native.search["recall"]
@@ -51,13 +51,14 @@ import numpy as np
 import numpy.typing as npt
 
 from simclust import _native, ops
-from simclust.distributed._executor import Executor, StageProgress, Task
+from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import _with_forest, merge_forests
 from simclust.distributed._graph import _key_ends, _pair_keys
 from simclust.distributed._kmeans import distributed_kmeans
 from simclust.exceptions import ClusteringWarning
 from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
+from simclust.progress import StageProgress
 
 __all__ = ["Lists", "distributed_partition", "threshold_lists"]
 

@@ -53,10 +53,11 @@ import numpy as np
 import numpy.typing as npt
 
 from simclust import _native
-from simclust.distributed._executor import Executor, StageProgress, Task
+from simclust.distributed._executor import Executor, Task
 from simclust.exceptions import ParameterError
 from simclust.ops._coerce import _as_count, _as_matrix, _as_seed
 from simclust.ops._kmeans import _KMeansOutput, _warn_empty
+from simclust.progress import StageProgress
 
 __all__ = ["KMEANS_BLOCK_ALIGN", "distributed_kmeans", "kmeans_block_rows"]
 

@@ -67,6 +67,7 @@ from simclust.base import Metric, MetricContext
 from simclust.distributed._executor import Executor, Task
 from simclust.distributed._graph import TILE_ROWS, default_block_rows
 from simclust.exceptions import ParameterError, ShapeError
+from simclust.progress import any_stage
 
 __all__ = ["DISTRIBUTED_METRICS", "TaskLabelling", "compute_metric"]
 
@@ -283,12 +284,8 @@ class TaskLabelling:
         return out
 
     def _run(self, stage: str, fn: Any, tasks: Sequence[Task], progress: Any) -> list[Any]:
-        def report(stage: str, done: int, total: int) -> None:
-            if progress is not None:
-                progress(done, total)
-
         self.tasks[stage] = len(tasks)
-        return self.executor.map(stage, fn, tasks, progress=report)
+        return self.executor.map(stage, fn, tasks, progress=any_stage(progress))
 
     def _giant_totals(self, progress: Any) -> dict[int, tuple[npt.NDArray[np.float64], float]]:
         """Stage ``metric sums``: each giant's sums, its pieces' added in piece order."""

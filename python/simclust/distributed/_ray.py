@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
-from simclust.distributed._executor import Executor, StageProgress, Task
+from simclust.distributed._executor import Executor, Task
 from simclust.exceptions import ConfigError, DistributedError, SimclustError
+from simclust.progress import StageProgress
 
 __all__ = ["INSTALL_HINT", "LOOPBACK", "RayExecutor", "require_ray"]
 

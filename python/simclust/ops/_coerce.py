@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -16,9 +15,7 @@ from simclust.exceptions import (
     ParameterError,
     ShapeError,
 )
-
-Progress = Callable[[int, int], object]
-"""``progress(done, total)``, called about ten times a second during long calls."""
+from simclust.progress import Progress as Progress
 
 EdgeArrays = tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]
 
