@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from simclust.exceptions import DistributedError
 from simclust.progress import StageProgress
 
-__all__ = ["Executor", "InProcessExecutor", "StageProgress", "Task", "ordered"]
+__all__ = ["Executor", "InProcessExecutor", "StageProgress", "Task", "check_parts", "ordered"]
 
 T = TypeVar("T")
 
@@ -96,12 +97,16 @@ class Executor(Protocol):
         tasks: Sequence[Task],
         *,
         progress: StageProgress | None = None,
+        parts: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, T, Any]]:
         """:meth:`imap` for an ``fn`` that returns ``(result, kept)``.
 
         Yields ``(task index, result, handle)``: ``kept`` stays in the object store,
         never sent here; ``handle`` passes it to a later task (as :meth:`put`'s do) or
         :meth:`get` reads it. What a plan keeps between its steps (k-means' per-row state).
+        With ``parts``, task ``i``'s ``kept`` is a tuple of ``parts[i] >= 1`` objects, each
+        kept on its own (a later task fetches only the one it reads: the shuffle's
+        pieces), and ``handle`` is the list of their handles.
         """
         ...
 
@@ -112,9 +117,10 @@ class Executor(Protocol):
         tasks: Sequence[Task],
         *,
         progress: StageProgress | None = None,
+        parts: Sequence[int] | None = None,
     ) -> list[tuple[T, Any]]:
         """:meth:`imap_keep`'s ``(result, handle)`` in task order."""
-        it = self.imap_keep(stage, fn, tasks, progress=progress)
+        it = self.imap_keep(stage, fn, tasks, progress=progress, parts=parts)
         return ordered(((i, (r, h)) for i, r, h in it), len(tasks))
 
     def describe(self) -> dict[str, Any]:
@@ -124,6 +130,14 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release what the executor started (a Ray runtime it started, its objects)."""
         ...
+
+
+def check_parts(kept: Any, n: int, stage: str, task: str) -> tuple[Any, ...]:
+    """A task's kept parts, which must be a tuple of ``n >= 1`` (:meth:`Executor.imap_keep`)."""
+    if n < 1 or not isinstance(kept, tuple) or len(kept) != n:
+        got = len(kept) if isinstance(kept, tuple) else type(kept).__name__
+        raise DistributedError(f"stage {stage!r}, {task}: {n} kept parts expected, got {got}")
+    return kept
 
 
 def ordered(results: Iterator[tuple[int, T]], n: int) -> list[T]:
@@ -181,9 +195,12 @@ class InProcessExecutor(Executor):
         tasks: Sequence[Task],
         *,
         progress: StageProgress | None = None,
+        parts: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, T, Any]]:
-        """Run the tasks one after the other; the kept value is its own handle."""
+        """Run the tasks one after the other; the kept values are their own handles."""
         for i, (result, kept) in self.imap(stage, fn, tasks, progress=progress):
+            if parts is not None:
+                kept = list(check_parts(kept, parts[i], stage, tasks[i].name))
             yield i, result, kept
 
     def describe(self) -> dict[str, Any]:

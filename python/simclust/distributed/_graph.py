@@ -409,7 +409,7 @@ class DistributedBackend:
         stage = f"{spec.kind} graph (ivf)"
         if spec.kind == "threshold":
             nprobe = search.nprobe_for("threshold")
-            self._lists.put(self.executor, self.block_rows or default_block_rows(len(x)))
+            self._lists.put(self.block_rows or default_block_rows(len(x)), report)
             src, dst, sim, done, forest = _ivf.threshold_lists(
                 self.executor,
                 self._lists,

@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -55,6 +54,7 @@ from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import _with_forest, merge_forests
 from simclust.distributed._graph import _key_ends, _pair_keys
 from simclust.distributed._kmeans import distributed_kmeans
+from simclust.distributed._shuffle import shuffle
 from simclust.exceptions import ClusteringWarning
 from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
@@ -117,10 +117,9 @@ class Lists:
         n_lists: lists (default ``2 sqrt(N)``, as natively).
         n_threads: threads of the driver's part of the partition's build.
         executor: builds the partition by tasks (:func:`distributed_partition`) over
-            ``blocks`` (``x``'s rows in its store, ``bounds`` their rows); ``None``: the
-            native build on the driver.
-        blocks: see ``executor``.
-        bounds: see ``executor``.
+            ``blocks`` and shuffles the rows into chunks (:meth:`put`).
+        blocks: ``x``'s rows in the executor's store as consecutive blocks.
+        bounds: each block's rows ``(start, end)``.
 
     Attributes:
         part: the native partition (driver side: list pairs, recall, the kNN search).
@@ -133,24 +132,24 @@ class Lists:
         x: npt.NDArray[np.float32],
         n_lists: int | None,
         n_threads: int | None,
-        executor: Executor | None = None,
-        blocks: Sequence[Any] = (),
-        bounds: Sequence[tuple[int, int]] = (),
+        executor: Executor,
+        blocks: Sequence[Any],
+        bounds: Sequence[tuple[int, int]],
     ) -> None:
-        if executor is None:
-            self.part = ops.Partition(x, n_lists, certified=False, n_threads=n_threads)
-        else:
-            self.part = distributed_partition(executor, x, n_lists, blocks, bounds, n_threads)
+        self.part = distributed_partition(executor, x, n_lists, blocks, bounds, n_threads)
         self.offsets = np.concatenate([[0], np.cumsum(self.part.list_sizes.astype(np.int64))])
-        self._x = x
+        self._executor, self._blocks, self._bounds = executor, blocks, bounds
         self.handles: list[Any] = []
         self.chunk_of = np.zeros(0, np.int64)
         self.starts = np.zeros(0, np.int64)
 
-    def put(self, executor: Executor, chunk_rows: int) -> None:
-        """Put the rows of consecutive lists, in list order, as chunks (once).
+    def put(self, chunk_rows: int, progress: StageProgress | None = None) -> None:
+        """The rows of consecutive lists, in list order, as chunks in the store (once).
 
-        A chunk holds lists while it stays within ``chunk_rows`` rows (a bigger list alone).
+        A chunk holds lists while it stays within ``chunk_rows`` rows (a bigger list
+        alone). The rows move from their blocks to their chunks by tasks (stage ``ivf
+        lists``, :func:`simclust.distributed._shuffle.shuffle`): the driver sends
+        positions, not rows.
         """
         if self.handles:
             return
@@ -163,12 +162,15 @@ class Lists:
                 rows = 0
             chunk_of[lst] = len(starts) - 1
             rows += size
-        order = self.part.order
-        bounds = [*starts, int(self.offsets[-1])]
-        self.handles = [
-            executor.put(np.ascontiguousarray(self._x[order[s:e]]))
-            for s, e in itertools.pairwise(bounds)
-        ]
+        self.handles = shuffle(
+            self._executor,
+            self._blocks,
+            self._bounds,
+            self.part.order,
+            starts,
+            "ivf lists",
+            progress,
+        )
         self.chunk_of, self.starts = chunk_of, np.asarray(starts, np.int64)
 
     def tasks(self, nprobe: int, n_threads: int | None) -> tuple[list[Task], dict[str, int]]:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
-from simclust.distributed._executor import Executor, Task
+from simclust.distributed._executor import Executor, Task, check_parts
 from simclust.exceptions import ConfigError, DistributedError, SimclustError
 from simclust.progress import StageProgress
 
@@ -125,6 +125,16 @@ def _call_keep(fn: Callable[..., Any], *args: Any) -> tuple[tuple[str, Any], Any
 
     result, kept = fn(*args)
     return (ray.get_runtime_context().get_node_id(), result), kept
+
+
+def _call_parts(
+    n: int, stage: str, task: str, fn: Callable[..., Any], *args: Any
+) -> tuple[Any, ...]:
+    """:func:`_call_keep` for a ``kept`` of ``n`` parts: ``1 + n`` task returns."""
+    import ray
+
+    result, kept = fn(*args)
+    return ((ray.get_runtime_context().get_node_id(), result), *check_parts(kept, n, stage, task))
 
 
 class RayExecutor(Executor):
@@ -231,13 +241,15 @@ class RayExecutor(Executor):
         tasks: Sequence[Task],
         *,
         progress: StageProgress | None = None,
+        parts: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, T, Any]]:
         """:meth:`imap` with the kept part left in the object store.
 
         It is a task's second return (rebuilt by Ray's lineage if its node dies); its
-        reference is the handle.
+        reference is the handle. With ``parts``: returns 2 to ``1 + parts[i]``, a list
+        of references.
         """
-        yield from self._run(stage, fn, tasks, progress, keep=True)
+        yield from self._run(stage, fn, tasks, progress, keep=True, parts=parts)
 
     def _run(
         self,
@@ -247,24 +259,34 @@ class RayExecutor(Executor):
         progress: StageProgress | None,
         *,
         keep: bool,
+        parts: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, Any, Any]]:
         ray = self._ray
+        options = {
+            "num_cpus": self._task_cpus,
+            "max_retries": self.max_retries,
+            "retry_exceptions": False,
+            "scheduling_strategy": "SPREAD",
+        }
         remote = ray.remote(_call_keep if keep else _call).options(
-            num_cpus=self._task_cpus,
-            max_retries=self.max_retries,
-            retry_exceptions=False,
-            scheduling_strategy="SPREAD",
-            num_returns=2 if keep else 1,
+            num_returns=2 if keep else 1, **options
         )
+        split = ray.remote(_call_parts)
         total = len(tasks)
         if progress is not None:
             progress(stage, 0, total)
         pending: dict[Any, int] = {}
         kept: dict[int, Any] = {}
         for i, task in enumerate(tasks):
-            refs = remote.remote(fn, *task.args)
-            if keep:
-                refs, kept[i] = refs
+            if parts is not None:
+                n = max(1, parts[i])  # fewer than 1 part: the task says so, as an error
+                refs, *kept[i] = split.options(num_returns=1 + n, **options).remote(
+                    n, stage, task.name, fn, *task.args
+                )
+            elif keep:
+                refs, kept[i] = remote.remote(fn, *task.args)
+            else:
+                refs = remote.remote(fn, *task.args)
             pending[refs] = i
         nodes = self.nodes_used.setdefault(stage, collections.Counter())
         done = 0

@@ -1,0 +1,125 @@
+"""The shuffle (issue 14, plan item 2): rows regrouped from their blocks by tasks.
+
+Against numpy's ``x[order[a:b]]`` (the independent reference: each destination holds
+exactly those rows, bit for bit) for permutations (the ``ivf`` lists), subsets with rows
+left out (the metrics' clustered rows), repeated rows, one destination and many, blocks
+that feed no destination; in process and on a local Ray runtime (the shared fixture of
+``conftest.py``), where the pieces must stay in the object store. Then the ``ivf`` plan's
+chunks: the rows of the native partition's lists, in list order.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import ray
+from simclust import ops
+from simclust.distributed import DistributedBackend, InProcessExecutor, Task, block_bounds
+from simclust.distributed._shuffle import shuffle
+from simclust.exceptions import DistributedError, ParameterError
+from simclust.graph import GraphSpec, SearchSettings, build_graph
+from simclust.testing import make_embeddings
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _blocks(ex, x, rows):
+    bounds = block_bounds(len(x), rows)
+    return [ex.put(np.ascontiguousarray(x[s:e])) for s, e in bounds], bounds
+
+
+def _cases(n: int, seed: int = 0):
+    """(name, order, starts): the destinations' rows and their first indices."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    subset = np.sort(rng.choice(n, n // 3, replace=False))
+    rng.shuffle(subset)
+    cuts = np.sort(rng.choice(np.arange(1, n), 9, replace=False))
+    return [
+        ("permutation, 10 destinations", perm, np.concatenate([[0], cuts])),
+        ("permutation, one destination", perm, np.array([0])),
+        ("a third of the rows, 4 destinations", subset, np.array([0, 5, 6, 200])),
+        ("one row per destination", perm[:17], np.arange(17)),
+        ("repeated rows", rng.integers(0, n, 2 * n), np.array([0, n // 2, n])),
+        ("only the last block's rows", np.arange(n - 300, n)[::-1], np.array([0, 100])),
+        ("sorted rows, blocks in order", np.arange(n), np.array([0, 1024, 1500])),
+    ]
+
+
+def _check(ex, x, block_rows, order, starts):
+    blocks, bounds = _blocks(ex, x, block_rows)
+    handles = shuffle(ex, blocks, bounds, order, starts, "test")
+    ends = [*starts[1:], len(order)]
+    assert len(handles) == len(starts)
+    for h, a, b in zip(handles, starts, ends, strict=True):
+        got = ex.get(h)
+        want = x[order[a:b]]
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("block_rows", [1024, 2048, 8192])
+@pytest.mark.parametrize("case", range(7))
+def test_in_process_destinations_hold_exactly_their_rows(block_rows, case):
+    x = make_embeddings(3001, 13, n_clusters=5, seed=case)
+    _, order, starts = _cases(len(x), case)[case]
+    _check(InProcessExecutor(), x, block_rows, order, starts)
+
+
+def test_bad_destinations_are_named():
+    x = make_embeddings(100, 4, seed=0)
+    ex = InProcessExecutor()
+    blocks, bounds = _blocks(ex, x, 1024)
+    with pytest.raises(ParameterError, match="destinations must start at 0"):
+        shuffle(ex, blocks, bounds, np.arange(10), [1, 5], "t")
+    with pytest.raises(ParameterError, match="each hold rows"):
+        shuffle(ex, blocks, bounds, np.arange(10), [0, 5, 5], "t")
+    with pytest.raises(ParameterError, match=r"rows must be in 0\.\.99"):
+        shuffle(ex, blocks, bounds, np.array([3, 100]), [0], "t")
+
+
+def _two(x):
+    return 1, (x, x)
+
+
+def test_a_task_with_the_wrong_number_of_parts_is_named():
+    ex = InProcessExecutor()
+    with pytest.raises(DistributedError, match=r"stage 'split', task b: 3 kept parts expected"):
+        ex.map_keep("split", _two, [Task("task b", (1,))], parts=[3])
+
+
+@pytest.mark.usefixtures("runtime")
+class TestOnRay:
+    @pytest.mark.parametrize("case", [0, 2, 4, 5])
+    def test_destinations_hold_exactly_their_rows(self, runtime, case):
+        x = make_embeddings(5000, 24, n_clusters=7, seed=case)
+        _, order, starts = _cases(len(x), case)[case]
+        _check(runtime, x, 1024, order, starts)
+
+    def test_pieces_are_separate_returns(self, runtime):
+        (res, handles) = runtime.map_keep("split", _two, [Task("t", (np.arange(3),))], parts=[2])[0]
+        assert res == 1 and len(handles) == 2
+        assert all(isinstance(h, ray.ObjectRef) for h in handles)
+        np.testing.assert_array_equal(runtime.get(handles[1]), np.arange(3))
+
+    def test_a_task_with_the_wrong_number_of_parts_is_named(self, runtime):
+        with pytest.raises(DistributedError, match=r"stage 'split', task b"):
+            runtime.map_keep("split", _two, [Task("task b", (1,))], parts=[3])
+
+    def test_ivf_chunks_are_the_lists_rows_in_list_order(self, runtime):
+        x = ops.normalize(make_embeddings(6000, 16, n_clusters=12, seed=4))
+        plan = DistributedBackend(runtime, block_rows=2048)
+        spec = GraphSpec("threshold", threshold=0.9)
+        g = build_graph(x, spec, search=SearchSettings(method="ivf"), backend=plan)
+        native = build_graph(x, spec, search=SearchSettings(method="ivf"))
+        np.testing.assert_array_equal(g.dst, native.dst)
+        lists = plan._lists
+        order, offsets = lists.part.order, lists.offsets
+        assert len(lists.handles) > 1
+        bounds = [*lists.starts.tolist(), int(offsets[-1])]
+        for h, a, b in zip(lists.handles, bounds[:-1], bounds[1:], strict=True):
+            np.testing.assert_array_equal(runtime.get(h), x[order[a:b]])
+        assert "ivf lists (scatter)" in runtime.nodes_used
+        assert "ivf lists (gather)" in runtime.nodes_used
