@@ -123,3 +123,19 @@ class TestOnRay:
             np.testing.assert_array_equal(runtime.get(h), x[order[a:b]])
         assert "ivf lists (scatter)" in runtime.nodes_used
         assert "ivf lists (gather)" in runtime.nodes_used
+
+    def test_metric_parts_are_their_clusters_rows(self, runtime):
+        from simclust.distributed._metrics import TaskLabelling
+
+        x = make_embeddings(7000, 12, n_clusters=40, seed=5)
+        rng = np.random.default_rng(5)
+        labels = rng.integers(-1, 60, len(x))
+        labels[:3000] = 7  # a giant, cut into pieces
+        lab = TaskLabelling(runtime, x, labels, task_rows=1024)
+        handles = lab._rows(None)
+        assert len(handles) == len(lab.parts) > 3
+        for h, p in zip(handles, lab.parts, strict=True):
+            rows = lab.order[p.p0 : p.p1]
+            assert (labels[rows] >= 0).all()
+            np.testing.assert_array_equal(runtime.get(h), x[rows])
+        assert "metric parts (gather)" in runtime.nodes_used

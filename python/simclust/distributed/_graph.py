@@ -289,7 +289,8 @@ class DistributedBackend:
         """
         from simclust.distributed._metrics import compute_metric
 
-        return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows)
+        blocks = self._put(ctx.X)  # the graph's, for cosine: the rows are there already
+        return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows, blocks=blocks)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
         """Spherical k-means of ``x`` by this backend's executor: the native result.

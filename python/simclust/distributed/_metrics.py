@@ -65,7 +65,8 @@ import polars as pl
 from simclust import _native
 from simclust.base import Metric, MetricContext
 from simclust.distributed._executor import Executor, Task
-from simclust.distributed._graph import TILE_ROWS, default_block_rows
+from simclust.distributed._graph import TILE_ROWS, block_bounds, default_block_rows
+from simclust.distributed._shuffle import shuffle
 from simclust.exceptions import ParameterError, ShapeError
 from simclust.progress import any_stage
 
@@ -196,6 +197,7 @@ class TaskLabelling:
         nprobe: int = 8,
         recall_rows: int = 1000,
         task_rows: int | None = None,
+        blocks: tuple[Sequence[Any], Sequence[tuple[int, int]]] | None = None,
     ) -> None:
         if task_rows is not None and (task_rows < TILE_ROWS or task_rows % TILE_ROWS):
             raise ParameterError(
@@ -229,6 +231,7 @@ class TaskLabelling:
         self.tasks: dict[str, int] = {}
         """Tasks run per stage (``metric sums``, ``intra tiles``, ``centroid rows``)."""
         self._handles: list[Any] | None = None
+        self._blocks = blocks
         self._totals: dict[int, tuple[npt.NDArray[np.float64], float]] | None = None
         self._centroids: npt.NDArray[np.float32] | None = None
         self._centroid_cols: dict[str, Any] | None = None
@@ -256,13 +259,24 @@ class TaskLabelling:
             )
         return parts
 
-    def _rows(self) -> list[Any]:
-        """Each part's rows in the executor's store (put on first use, one at a time)."""
+    def _rows(self, progress: Any) -> list[Any]:
+        """Each part's rows in the executor's store (on first use).
+
+        Moved from the rows' blocks (the backend's, else put from here) by tasks: stage
+        ``metric parts``, :func:`simclust.distributed._shuffle.shuffle`.
+        """
         if self._handles is None:
-            self._handles = [
-                self.executor.put(np.ascontiguousarray(self.x[self.order[p.p0 : p.p1]]))
-                for p in self.parts
-            ]
+            if self._blocks is None:
+                bounds = block_bounds(int(self.x.shape[0]), self.task_rows)
+                put = [self.executor.put(np.ascontiguousarray(self.x[a:b])) for a, b in bounds]
+                self._blocks = (put, bounds)
+            starts = [p.p0 for p in self.parts]
+            self._handles = (
+                shuffle(self.executor, *self._blocks, self.order, starts, "metric parts",
+                        any_stage(progress))
+                if self.parts
+                else []
+            )  # fmt: skip
         return self._handles
 
     def _part_labels(self, p: _Part) -> npt.NDArray[np.int64]:
@@ -290,7 +304,7 @@ class TaskLabelling:
     def _giant_totals(self, progress: Any) -> dict[int, tuple[npt.NDArray[np.float64], float]]:
         """Stage ``metric sums``: each giant's sums, its pieces' added in piece order."""
         if self._totals is None:
-            giants, handles = self._giants(), self._rows()
+            giants, handles = self._giants(), self._rows(progress)
             index = [i for pieces in giants.values() for i in pieces]
             tasks = [
                 Task(self._name(self.parts[i]), (handles[i], self.measure, self.threads))
@@ -343,7 +357,7 @@ class TaskLabelling:
         giants = self._giants()
         if giants:
             self._giant_totals(progress)
-        handles = self._rows()
+        handles = self._rows(progress)
         tasks: list[Task] = []
         owner: list[int] = []  # per task: -1 (a whole part) or the giant's slot
         for i, p in enumerate(self.parts):
@@ -382,7 +396,7 @@ class TaskLabelling:
         k, d = self.ids.size, int(self.x.shape[1])
         giants = self._giants()
         totals = self._giant_totals(progress) if giants else {}
-        handles = self._rows()
+        handles = self._rows(progress)
         tasks = []
         for i, p in enumerate(self.parts):
             args: tuple[Any, ...]
@@ -514,7 +528,12 @@ class TaskLabelling:
 
 
 def compute_metric(
-    executor: Executor, metric: Metric, ctx: MetricContext, *, task_rows: int | None = None
+    executor: Executor,
+    metric: Metric,
+    ctx: MetricContext,
+    *,
+    task_rows: int | None = None,
+    blocks: tuple[Sequence[Any], Sequence[tuple[int, int]]] | None = None,
 ) -> dict[str, pl.DataFrame | np.ndarray] | None:
     """``metric``'s outputs computed by tasks, or ``None`` when this backend does not.
 
@@ -542,6 +561,7 @@ def compute_metric(
             search=method,
             recall_rows=ctx.search.recall_rows,
             task_rows=task_rows,
+            blocks=blocks,
             **nprobe,
         )
         lab = ctx.cache["task labelling"] = ops.Labelling._over(tl, ctx.labels, ctx.distance)
