@@ -479,10 +479,10 @@ class TestLocalRuntime:
         from simclust.default_plugins import loaders
 
         calls: list[int] = []
-        real = loaders.ShardsLoader.load_by
+        real = loaders.ShardsLoader.read_by
         monkeypatch.setattr(
             loaders.ShardsLoader,
-            "load_by",
+            "read_by",
             lambda self, *a, **k: calls.append(1) or real(self, *a, **k),
         )
         for d in (
@@ -498,7 +498,26 @@ class TestLocalRuntime:
             _same(res, ref)
             assert res.assignments["id"].to_list() == ref.assignments["id"].to_list()
             assert ("load", 0, len(list(d.iterdir()))) in seen
+            # the exact plan's blocks were cut from the shards by tasks, not put from here
+            assert res.graph_search["rows_by"] == "tasks"
         assert len(calls) == 2
+        res = simclust.analyze(x, threshold=0.9, backend="ray")  # an array: the driver's rows
+        assert res.graph_search["rows_by"] == "driver"
+
+    @pytest.mark.parametrize("distance", ["cosine", "euclidean"])
+    def test_sharded_rows_move_by_tasks_in_every_plan(self, tmp_path, distance):
+        """Float64 shards of rows that are not unit: the blocks are cut and normalised by
+        tasks, the ivf lists and the metrics' parts shuffled from them; the native frames
+        (edges bit for bit, labels, metrics, the recall)."""
+        x = (3.0 * make_embeddings(5200, 16, n_clusters=30, seed=14) + 0.5).astype(np.float64)
+        d = _npy_shards(tmp_path, x, [0, 700, 2900, 3000, 5200])
+        kw = {"threshold": 0.9, "search": "ivf", "distance": distance}
+        res, ref = _run_both(d, **kw)
+        assert res.graph_search["rows_by"] == "tasks"
+        assert res.graph_search["chunks"] > 1
+        assert_frame_equal(res.edges, ref.edges)
+        assert res.graph_search["recall"] == ref.graph_search["recall"]
+        _same(res, ref)
 
     def test_a_damaged_shard_is_named_by_its_task(self, tmp_path):
         x = make_embeddings(600, 8, seed=13)

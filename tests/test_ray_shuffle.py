@@ -10,6 +10,7 @@ chunks: the rows of the native partition's lists, in list order.
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import numpy as np
@@ -111,6 +112,9 @@ class TestOnRay:
     def test_ivf_chunks_are_the_lists_rows_in_list_order(self, runtime):
         x = ops.normalize(make_embeddings(6000, 16, n_clusters=12, seed=4))
         plan = DistributedBackend(runtime, block_rows=2048)
+        shards = [(runtime.put(x[a:b]), b - a) for a, b in ((0, 2500), (2500, 6000))]
+        plan.rows.loaded(x, shards)  # as if read by tasks: the blocks and lists by tasks
+        plan.derived(x, x, unit=True)
         spec = GraphSpec("threshold", threshold=0.9)
         g = build_graph(x, spec, search=SearchSettings(method="ivf"), backend=plan)
         native = build_graph(x, spec, search=SearchSettings(method="ivf"))
@@ -121,6 +125,7 @@ class TestOnRay:
         bounds = [*lists.starts.tolist(), int(offsets[-1])]
         for h, a, b in zip(lists.handles, bounds[:-1], bounds[1:], strict=True):
             np.testing.assert_array_equal(runtime.get(h), x[order[a:b]])
+        assert "row blocks (gather)" in runtime.nodes_used
         assert "ivf lists (scatter)" in runtime.nodes_used
         assert "ivf lists (gather)" in runtime.nodes_used
 
@@ -131,7 +136,9 @@ class TestOnRay:
         rng = np.random.default_rng(5)
         labels = rng.integers(-1, 60, len(x))
         labels[:3000] = 7  # a giant, cut into pieces
-        lab = TaskLabelling(runtime, x, labels, task_rows=1024)
+        bounds = block_bounds(len(x), 2048)
+        blocks = [runtime.put(x[a:b]) for a, b in bounds]
+        lab = TaskLabelling(runtime, x, labels, task_rows=1024, blocks=(blocks, bounds))
         handles = lab._rows(None)
         assert len(handles) == len(lab.parts) > 3
         for h, p in zip(handles, lab.parts, strict=True):
@@ -139,3 +146,76 @@ class TestOnRay:
             assert (labels[rows] >= 0).all()
             np.testing.assert_array_equal(runtime.get(h), x[rows])
         assert "metric parts (gather)" in runtime.nodes_used
+
+
+class _CountingExecutor(InProcessExecutor):
+    """Counts the rows this process puts in the store (2-D float arrays)."""
+
+    def __init__(self) -> None:
+        self.rows_put = 0
+
+    def put(self, value):
+        if isinstance(value, np.ndarray) and value.ndim == 2 and value.dtype.kind == "f":
+            self.rows_put += value.shape[0]
+        return value
+
+
+@pytest.mark.parametrize("unit", [True, False])
+def test_blocks_cut_from_shards_are_the_drivers_rows(unit):
+    """Blocks of rows read by tasks: cut from the shards by tasks (nothing put from here),
+    bit for bit the driver's float32 (normalised) rows, on whole-tile bounds."""
+    from simclust.distributed._rows import StoredRows
+
+    rng = np.random.default_rng(6)
+    raw = rng.standard_normal((5000, 9)) * rng.uniform(0.1, 9.0, (5000, 1))
+    raw[::7] /= np.linalg.norm(raw[::7], axis=1, keepdims=True)  # some unit already
+    ex = _CountingExecutor()
+    cuts = [0, 333, 1800, 1801, 5000]
+    shards = [(raw[a:b], b - a) for a, b in itertools.pairwise(cuts)]
+    rows = StoredRows(ex, block_rows=2048)
+    rows.loaded(raw, shards)
+    want = ops.normalize(raw) if unit else np.ascontiguousarray(raw, dtype=np.float32)
+    x = want.copy()
+    rows.derived(raw, x, unit=unit)
+    blocks, bounds = rows.blocks(x)
+    assert rows.by_tasks(x) and ex.rows_put == 0
+    assert bounds == [(0, 2048), (2048, 4096), (4096, 5000)]
+    for h, (a, b) in zip(blocks, bounds, strict=True):
+        np.testing.assert_array_equal(h, want[a:b])
+    other = want.copy()  # not derived from the shards: put from here
+    rows.blocks(other)
+    assert not rows.by_tasks(other) and ex.rows_put == 5000
+
+
+def test_backend_moves_lists_and_metric_parts_by_tasks_when_rows_were_read_by_tasks():
+    """What this process puts: the partition's training sample and the centroids, not the
+    rows, when they were read by tasks; every row when it holds them."""
+    from simclust.base import MetricContext
+    from simclust.default_plugins.metrics import Intra
+
+    x = ops.normalize(make_embeddings(4000, 12, n_clusters=20, seed=8))
+    spec = GraphSpec("threshold", threshold=0.9)
+    ivf = SearchSettings(method="ivf", n_lists=10)  # a sample of 320 rows
+    labels = np.arange(4000) % 37
+    exact = SearchSettings(method="exact")
+    ctx = MetricContext(x, labels, None, None, None, 1, search=exact)
+    want_graph, want_intra = build_graph(x, spec, search=ivf), Intra().compute(ctx)
+    for read_by_tasks in (True, False):
+        ctx = MetricContext(x, labels, None, None, None, 1, search=exact)  # its own cache
+        ex = _CountingExecutor()
+        plan = DistributedBackend(ex, block_rows=1024)
+        if read_by_tasks:
+            plan.rows.loaded(x, [(x[:1500], 1500), (x[1500:], 2500)])
+            plan.derived(x, x, unit=True)
+        g = build_graph(x, spec, search=ivf, backend=plan)
+        np.testing.assert_array_equal(g.dst, want_graph.dst)
+        assert g.search["rows_by"] == ("tasks" if read_by_tasks else "driver")
+        assert (ex.rows_put < 1000) if read_by_tasks else (ex.rows_put >= 2 * 4000)
+        ex.rows_put = 0
+        got = plan.compute_metric(Intra(), ctx)
+        assert got is not None
+        assert (ex.rows_put < 100) if read_by_tasks else (ex.rows_put >= 4000)
+        for name, frame in want_intra.items():
+            np.testing.assert_allclose(
+                got[name]["sim_mean"].to_numpy(), frame["sim_mean"].to_numpy(), rtol=0, atol=1e-6
+            )

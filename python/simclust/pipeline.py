@@ -402,6 +402,9 @@ def _analyze(
         x = _unit_rows(data.x, threads)
         x_metric = distance.rows(data.x, x)
         fingerprint = _fingerprint(data.x)
+        if edges is not None:  # rows read by tasks: the backend cuts its blocks there
+            edges.derived(data.x, x, unit=True)
+            edges.derived(data.x, x_metric, unit=x_metric is x)
     plugins = replace(_plugins(cfg, host, threads), backend=edges, progress=progress)
 
     graph = sweep_graph = None

@@ -350,17 +350,31 @@ class ShardsLoader(Loader):
                 as its simclust type with the same prefix.
 
         """
+        return self.read_by(executor, path, progress=progress)[0]
+
+    def read_by(
+        self, executor: Executor, path: Path, *, progress: StageProgress | None = None
+    ) -> tuple[LoadedData, list[tuple[Any, int]]]:
+        """:meth:`load_by`, and each shard's rows as the task left them in the store.
+
+        The second item is ``(handle, rows)`` per shard, in shard order (empty for one
+        ``.npy`` shard, read here): where the rows are, for a plan to move them from
+        there by tasks instead of from this process.
+        """
         from simclust.distributed._executor import Task
 
         files = self._files(path)
         if len(files) == 1 and SHARD_SUFFIXES[files[0].suffix.lower()] == "npy":
-            return self.load(path, progress=for_stage(progress, "load"))
+            return self.load(path, progress=for_stage(progress, "load")), []
         tasks = [
             Task(f"shard {i}: {f}", (self.embedding_column, self.id_column, str(f)))
             for i, f in enumerate(files)
         ]
-        parts = executor.map("load", _read_shard_task, tasks, progress=progress)
-        return self.combine(path, files, parts)
+        read = executor.map_keep("load", _read_shard_task, tasks, progress=progress)
+        parts = [meta._replace(X=executor.get(h)) for meta, h in read]
+        data = self.combine(path, files, parts)
+        kept = [(h, _rows(np.asarray(p.X))) for (_, h), p in zip(read, parts, strict=True)]
+        return data, kept
 
     def _files(self, path: Path) -> list[Path]:
         """The shards of ``path``, all of one kind."""
@@ -417,8 +431,10 @@ class ShardsLoader(Loader):
         return LoadedData(x, ids, rows)
 
 
-def _read_shard_task(embedding_column: str | None, id_column: str | None, path: str) -> LoadedData:
-    """A read task of :meth:`ShardsLoader.load_by`: one shard, its rows in memory.
+def _read_shard_task(
+    embedding_column: str | None, id_column: str | None, path: str
+) -> tuple[LoadedData, np.ndarray]:
+    """A read task of :meth:`ShardsLoader.read_by`: one shard, and its rows (kept apart).
 
     An I/O error is the input's problem, raised as :class:`InvalidInputError` naming the
     file (a task's error reaches the driver as its simclust type).
@@ -430,7 +446,8 @@ def _read_shard_task(embedding_column: str | None, id_column: str | None, path: 
         raise
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path!r}: {type(exc).__name__}: {exc}") from None
-    return part._replace(X=np.asarray(part.X))  # not a memory map: its rows travel
+    x = np.asarray(part.X)  # not a memory map: its rows travel
+    return part._replace(X=x[:0]), x
 
 
 def _check_shard(f: Path, x: np.ndarray, first: Path, r: np.ndarray | None) -> None:

@@ -25,19 +25,19 @@ search's panels (:mod:`simclust.distributed._certified`): its edges, bit for bit
 from __future__ import annotations
 
 from simclust.distributed._executor import Executor, InProcessExecutor, Task, ordered
-from simclust.distributed._graph import (
-    MAX_BLOCK_ROWS,
-    TILE_ROWS,
-    DistributedBackend,
-    block_bounds,
-    default_block_rows,
-)
+from simclust.distributed._graph import DistributedBackend
 from simclust.distributed._kmeans import (
     KMEANS_BLOCK_ALIGN,
     distributed_kmeans,
     kmeans_block_rows,
 )
 from simclust.distributed._ray import INSTALL_HINT, RayExecutor, require_ray
+from simclust.distributed._rows import (
+    MAX_BLOCK_ROWS,
+    TILE_ROWS,
+    block_bounds,
+    default_block_rows,
+)
 
 DistributedGraphs = DistributedBackend
 """The former name of :class:`DistributedBackend` (it built only the graphs then)."""

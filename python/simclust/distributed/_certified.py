@@ -53,7 +53,8 @@ import numpy.typing as npt
 from simclust import ops
 from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import merge_forests
-from simclust.distributed._graph import MAX_BLOCK_ROWS, _key_ends, _pair_keys
+from simclust.distributed._graph import _key_ends, _pair_keys
+from simclust.distributed._rows import MAX_BLOCK_ROWS
 from simclust.graph import BackendEdges
 from simclust.ops import EdgeArrays
 from simclust.progress import StageProgress

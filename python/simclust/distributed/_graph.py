@@ -51,6 +51,13 @@ from simclust import ops
 from simclust.base import LoadedData
 from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import _with_forest, merge_forests
+from simclust.distributed._rows import (
+    MAX_BLOCK_ROWS,
+    TILE_ROWS,
+    StoredRows,
+    block_bounds,
+    default_block_rows,
+)
 from simclust.exceptions import ParameterError
 from simclust.graph import BackendEdges, GraphSpec, SearchSettings
 from simclust.ops import EdgeArrays
@@ -68,43 +75,7 @@ __all__ = [
     "default_block_rows",
 ]
 
-TILE_ROWS = 1024
-"""Rows of the native kernels' tile (``simclust_core::tiles::BLOCK``): blocks are whole
-tiles, so a block pair's tiles are the native run's and its similarities bit-identical."""
-
-MAX_BLOCK_ROWS = 16 * TILE_ROWS
-"""Largest default block: 16,384 rows (25 MB at 384 dimensions); a block pair's task
-holds two blocks and their normalised copies."""
-
-MIN_BLOCKS = 8
-"""Blocks a run is cut into at least, while blocks of one tile allow: enough tasks to
-spread over a small cluster (36 pairs)."""
-
 _MISSING = np.uint32(0xFFFF_FFFF)
-
-
-def default_block_rows(n: int) -> int:
-    """Rows per block for ``n`` rows: at least :data:`MIN_BLOCKS` blocks, whole tiles.
-
-    Example:
-        >>> default_block_rows(3000), default_block_rows(200_000), default_block_rows(10**6)
-        (1024, 16384, 16384)
-
-    """
-    tiles = max(1, -(-n // TILE_ROWS))
-    per_block = max(1, min(MAX_BLOCK_ROWS // TILE_ROWS, -(-tiles // MIN_BLOCKS)))
-    return per_block * TILE_ROWS
-
-
-def block_bounds(n: int, block_rows: int) -> list[tuple[int, int]]:
-    """The ``(start, end)`` rows of each block.
-
-    Example:
-        >>> block_bounds(2500, 1024)
-        [(0, 1024), (1024, 2048), (2048, 2500)]
-
-    """
-    return [(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
 
 
 # --------------------------------------------------------------------------- tasks
@@ -234,25 +205,24 @@ class DistributedBackend:
         self.executor = executor
         self.name = executor.name
         self.block_rows = block_rows
-        self._x: npt.NDArray[np.float32] | None = None
-        self._blocks: list[Any] = []
-        self._bounds: list[tuple[int, int]] = []
+        self.rows = StoredRows(executor, block_rows=block_rows)
+        """The run's rows in the store (:class:`~simclust.distributed._rows.StoredRows`)."""
         self._lists: Any = None  # _ivf.Lists of the partitioned searches
         self._lists_key: tuple[int, int | None] | None = None
         self._lists_x: npt.NDArray[np.float32] | None = None
 
     def _put(self, x: npt.NDArray[np.float32]) -> tuple[list[Any], list[tuple[int, int]]]:
-        """The blocks of ``x`` in the object store (put on first use for this ``x``)."""
-        if self._x is not x:
-            n = int(x.shape[0])
-            rows = self.block_rows or default_block_rows(n)
-            self._bounds = block_bounds(n, rows)
-            self._blocks = [
-                self.executor.put(np.ascontiguousarray(x[s:e], dtype=np.float32))
-                for s, e in self._bounds
-            ]
-            self._x = x
-        return self._blocks, self._bounds
+        """The blocks of ``x`` in the object store (made on first use for this ``x``)."""
+        return self.rows.blocks(x)
+
+    def derived(self, raw: npt.ArrayLike, rows: npt.ArrayLike, *, unit: bool) -> None:
+        """``rows`` are the input ``raw`` as float32 (normalised if ``unit``).
+
+        The pipeline says so after its ``normalize`` stage: when ``raw`` was read by
+        tasks (:meth:`load`), the blocks of ``rows`` are then cut from the shards by
+        tasks, and the plans regroup them by tasks (:mod:`simclust.distributed._rows`).
+        """
+        self.rows.derived(raw, rows, unit=unit)
 
     def fit_strategy(
         self, strategy: object, x: npt.NDArray[np.float32], progress: StageProgress | None
@@ -272,13 +242,16 @@ class DistributedBackend:
         """Read ``path`` with ``loader`` by tasks if this backend can, else ``None``.
 
         It can for the built-in ``shards`` loader: a task a shard
-        (:meth:`simclust.default_plugins.loaders.ShardsLoader.load_by`).
+        (:meth:`simclust.default_plugins.loaders.ShardsLoader.read_by`); the shards'
+        rows stay in the store, where the plans' blocks are cut from (:meth:`derived`).
         """
         from simclust.default_plugins.loaders import ShardsLoader
 
         if type(loader) is not ShardsLoader:
             return None
-        return loader.load_by(self.executor, path, progress=progress)
+        data, shards = loader.read_by(self.executor, path, progress=progress)
+        self.rows.loaded(data.X, shards)
+        return data
 
     def compute_metric(self, metric: Metric, ctx: MetricContext) -> dict[str, Any] | None:
         """``metric``'s outputs by tasks if this backend can, else ``None``.
@@ -289,7 +262,9 @@ class DistributedBackend:
         """
         from simclust.distributed._metrics import compute_metric
 
-        blocks = self._put(ctx.X)  # the graph's, for cosine: the rows are there already
+        if not self.rows.by_tasks(ctx.X):  # the driver's rows: parts put from here
+            return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows)
+        blocks = self._put(ctx.X)  # the graph's, for cosine: cut from the shards already
         return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows, blocks=blocks)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
@@ -304,7 +279,7 @@ class DistributedBackend:
 
     def close(self) -> None:
         """Drop the blocks and close the executor."""
-        self._x, self._blocks = None, []
+        self.rows = StoredRows(self.executor, block_rows=self.block_rows)
         self._lists = self._lists_x = None
         self.executor.close()
 
@@ -351,6 +326,7 @@ class DistributedBackend:
             src, dst, sim = self._knn(x, pairs, tasks, bounds, spec.k, threshold, stage, report)
         record = {
             "backend": self.name,
+            "rows_by": "tasks" if self.rows.by_tasks(x) else "driver",
             "blocks": len(bounds),
             "block_rows": bounds[0][1] - bounds[0][0] if bounds else 0,
             "tasks": len(tasks),
@@ -396,13 +372,17 @@ class DistributedBackend:
             record = {
                 **done,
                 "backend": self.name,
+                "rows_by": "driver",  # the groups are put from the native partition here
                 **{k: v for k, v in describe if k != "executor"},
             }
             return BackendEdges(src, dst, sim, record, spanning)
         key = (id(x), search.n_lists)
         if self._lists is None or self._lists_key != key or self._lists_x is not x:
             self._lists = None  # the previous partition's chunks go first
-            self._lists = _ivf.Lists(x, search.n_lists, n_threads, self.executor, *self._put(x))
+            moved = self.rows.by_tasks(x)  # else the driver puts the chunks
+            self._lists = _ivf.Lists(
+                x, search.n_lists, n_threads, self.executor, *self._put(x), shuffled=moved
+            )
             self._lists_key, self._lists_x = key, x
         threads = getattr(self.executor, "task_threads", None)
 
@@ -437,6 +417,7 @@ class DistributedBackend:
             **done,
             "nprobe": nprobe,
             "backend": self.name,
+            "rows_by": "tasks" if self._lists.shuffled else "driver",
             "chunks": len(self._lists.handles),
             **{k: v for k, v in self.executor.describe().items() if k != "executor"},
         }

@@ -120,6 +120,8 @@ class Lists:
             ``blocks`` and shuffles the rows into chunks (:meth:`put`).
         blocks: ``x``'s rows in the executor's store as consecutive blocks.
         bounds: each block's rows ``(start, end)``.
+        shuffled: the chunks are moved from ``blocks`` by tasks (the rows were read by
+            tasks, :mod:`simclust.distributed._rows`), not put from ``x`` here.
 
     Attributes:
         part: the native partition (driver side: list pairs, recall, the kNN search).
@@ -135,10 +137,13 @@ class Lists:
         executor: Executor,
         blocks: Sequence[Any],
         bounds: Sequence[tuple[int, int]],
+        *,
+        shuffled: bool = False,
     ) -> None:
         self.part = distributed_partition(executor, x, n_lists, blocks, bounds, n_threads)
         self.offsets = np.concatenate([[0], np.cumsum(self.part.list_sizes.astype(np.int64))])
-        self._executor, self._blocks, self._bounds = executor, blocks, bounds
+        self._x, self._executor, self._blocks, self._bounds = x, executor, blocks, bounds
+        self.shuffled = shuffled
         self.handles: list[Any] = []
         self.chunk_of = np.zeros(0, np.int64)
         self.starts = np.zeros(0, np.int64)
@@ -147,9 +152,9 @@ class Lists:
         """The rows of consecutive lists, in list order, as chunks in the store (once).
 
         A chunk holds lists while it stays within ``chunk_rows`` rows (a bigger list
-        alone). The rows move from their blocks to their chunks by tasks (stage ``ivf
-        lists``, :func:`simclust.distributed._shuffle.shuffle`): the driver sends
-        positions, not rows.
+        alone). With ``shuffled``, the rows move from their blocks to their chunks by
+        tasks (stage ``ivf lists``, :func:`simclust.distributed._shuffle.shuffle`: the
+        driver sends positions, not rows); else this process puts them.
         """
         if self.handles:
             return
@@ -162,15 +167,17 @@ class Lists:
                 rows = 0
             chunk_of[lst] = len(starts) - 1
             rows += size
-        self.handles = shuffle(
-            self._executor,
-            self._blocks,
-            self._bounds,
-            self.part.order,
-            starts,
-            "ivf lists",
-            progress,
-        )
+        order = self.part.order
+        if self.shuffled:
+            self.handles = shuffle(
+                self._executor, self._blocks, self._bounds, order, starts, "ivf lists", progress
+            )
+        else:
+            ends = [*starts[1:], int(self.offsets[-1])]
+            self.handles = [
+                self._executor.put(np.ascontiguousarray(self._x[order[s:e]]))
+                for s, e in zip(starts, ends, strict=True)
+            ]
         self.chunk_of, self.starts = chunk_of, np.asarray(starts, np.int64)
 
     def tasks(self, nprobe: int, n_threads: int | None) -> tuple[list[Task], dict[str, int]]:

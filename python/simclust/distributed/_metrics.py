@@ -65,7 +65,7 @@ import polars as pl
 from simclust import _native
 from simclust.base import Metric, MetricContext
 from simclust.distributed._executor import Executor, Task
-from simclust.distributed._graph import TILE_ROWS, block_bounds, default_block_rows
+from simclust.distributed._rows import TILE_ROWS, default_block_rows
 from simclust.distributed._shuffle import shuffle
 from simclust.exceptions import ParameterError, ShapeError
 from simclust.progress import any_stage
@@ -175,6 +175,9 @@ class TaskLabelling:
             :class:`simclust.ops.Labelling`'s.
         task_rows: rows per task, a multiple of 1,024 (default
             :func:`simclust.distributed.default_block_rows` of the clustered rows).
+        blocks: ``x``'s rows in the store as consecutive blocks, with their ``(start,
+            end)``, when they were read by tasks: the parts are then moved from them by
+            tasks; ``None``: the parts are put from here.
 
     Example:
         >>> from simclust.distributed import InProcessExecutor
@@ -262,21 +265,22 @@ class TaskLabelling:
     def _rows(self, progress: Any) -> list[Any]:
         """Each part's rows in the executor's store (on first use).
 
-        Moved from the rows' blocks (the backend's, else put from here) by tasks: stage
-        ``metric parts``, :func:`simclust.distributed._shuffle.shuffle`.
+        With ``blocks`` (rows read by tasks: :mod:`simclust.distributed._rows`) moved from
+        them by tasks (stage ``metric parts``, :func:`~simclust.distributed._shuffle.shuffle`);
+        else put from here, one part at a time.
         """
         if self._handles is None:
             if self._blocks is None:
-                bounds = block_bounds(int(self.x.shape[0]), self.task_rows)
-                put = [self.executor.put(np.ascontiguousarray(self.x[a:b])) for a, b in bounds]
-                self._blocks = (put, bounds)
-            starts = [p.p0 for p in self.parts]
-            self._handles = (
-                shuffle(self.executor, *self._blocks, self.order, starts, "metric parts",
-                        any_stage(progress))
-                if self.parts
-                else []
-            )  # fmt: skip
+                self._handles = [
+                    self.executor.put(np.ascontiguousarray(self.x[self.order[p.p0 : p.p1]]))
+                    for p in self.parts
+                ]
+            elif self.parts:
+                starts = [p.p0 for p in self.parts]
+                self._handles = shuffle(self.executor, *self._blocks, self.order, starts,
+                                        "metric parts", any_stage(progress))  # fmt: skip
+            else:
+                self._handles = []
         return self._handles
 
     def _part_labels(self, p: _Part) -> npt.NDArray[np.int64]:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simclust import _native
 from simclust.distributed._executor import Executor, Task
 from simclust.exceptions import ParameterError
 from simclust.progress import StageProgress
@@ -53,13 +54,16 @@ def _scatter(
 
 
 def _gather(
-    n_rows: int, at: npt.NDArray[np.int64], cuts: npt.NDArray[np.int64], *pieces: Any
+    n_rows: int, unit: bool, at: npt.NDArray[np.int64], cuts: npt.NDArray[np.int64], *pieces: Any
 ) -> tuple[None, npt.NDArray[np.float32]]:
-    """A destination: piece ``i`` goes to its rows ``at[cuts[i]:cuts[i + 1]]``."""
-    out = np.empty((n_rows, pieces[0].shape[1]), dtype=pieces[0].dtype)
+    """A destination: piece ``i`` goes to its rows ``at[cuts[i]:cuts[i + 1]]``.
+
+    As float32, then scaled to unit rows if ``unit``.
+    """
+    out = np.empty((n_rows, pieces[0].shape[1]), dtype=np.float32)
     for i, piece in enumerate(pieces):
         out[at[cuts[i] : cuts[i + 1]]] = piece
-    return None, out
+    return None, _native.normalize(out) if unit else out
 
 
 def shuffle(
@@ -70,8 +74,13 @@ def shuffle(
     starts: Sequence[int] | npt.NDArray[np.int64],
     stage: str,
     progress: StageProgress | None = None,
+    *,
+    unit: bool = False,
 ) -> list[Any]:
     """Handles of the destinations ``x[order[starts[i]:starts[i + 1]]]`` (the last to the end).
+
+    As float32; with ``unit``, each row then scaled to unit norm
+    (:func:`simclust.ops.normalize`'s bits, row by row: the input rows must be valid).
 
     Args:
         executor: runs the tasks and holds the objects.
@@ -83,6 +92,7 @@ def shuffle(
         stage: the plan's stage name (tasks report under ``"<stage> (scatter)"`` and
             ``"<stage> (gather)"``).
         progress: ``progress(stage, done, total)``.
+        unit: scale the destinations' rows to unit norm.
 
     Raises:
         ParameterError: rows outside the blocks, or empty or unordered destinations.
@@ -129,6 +139,6 @@ def shuffle(
         cuts = np.concatenate([[0], np.cumsum([q1 - q0 for *_, q0, q1 in mine])]).astype(np.int64)
         refs = [held[t][1][i] for _, t, i, _, _ in mine]
         name = f"destination {d_i}: {e - a} rows from {len(mine)} blocks"
-        gather.append(Task(name, (e - a, at, cuts, *refs)))
+        gather.append(Task(name, (e - a, unit, at, cuts, *refs)))
     out = executor.map_keep(f"{stage} (gather)", _gather, gather, progress=progress)
     return [h for _, h in out]
