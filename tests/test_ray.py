@@ -518,6 +518,9 @@ class TestLocalRuntime:
         assert_frame_equal(res.edges, ref.edges)
         assert res.graph_search["recall"] == ref.graph_search["recall"]
         _same(res, ref)
+        if distance == "cosine":  # the kmeans strategy's blocks cut from the shards too
+            res, ref = _run_both(d, strategy="kmeans", n_clusters=12, distance=distance)
+            _same(res, ref)
 
     def test_a_damaged_shard_is_named_by_its_task(self, tmp_path):
         x = make_embeddings(600, 8, seed=13)

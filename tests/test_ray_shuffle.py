@@ -219,3 +219,20 @@ def test_backend_moves_lists_and_metric_parts_by_tasks_when_rows_were_read_by_ta
             np.testing.assert_allclose(
                 got[name]["sim_mean"].to_numpy(), frame["sim_mean"].to_numpy(), rtol=0, atol=1e-6
             )
+
+
+def test_backend_kmeans_reads_blocks_cut_from_the_shards():
+    """The kmeans strategy's blocks (whole 4,096-row spans) cut from the shards by tasks:
+    nothing but centroids put from here, the native fit bit for bit."""
+    from test_ray_kmeans import _native
+
+    x = ops.normalize(make_embeddings(9000, 10, n_clusters=12, seed=9))
+    ex = _CountingExecutor()
+    plan = DistributedBackend(ex, block_rows=1024)
+    plan.rows.loaded(x, [(x[:4000], 4000), (x[4000:], 5000)])
+    plan.derived(x, x, unit=True)
+    got = plan.kmeans(x, 12, random_state=7)
+    want = _native(x, 12)
+    assert ex.rows_put < 12 * 50  # centroids, a step at a time
+    np.testing.assert_array_equal(got.labels, want.labels)
+    np.testing.assert_array_equal(got.centroids, want.centroids)

@@ -273,8 +273,14 @@ class DistributedBackend:
         ``params`` and the plan: :func:`simclust.distributed.distributed_kmeans` (its own
         blocks, of whole 4,096-row spans).
         """
-        from simclust.distributed._kmeans import distributed_kmeans
+        from simclust.distributed._kmeans import distributed_kmeans, kmeans_block_rows
 
+        if self.rows.by_tasks(x):  # the blocks cut from the shards by tasks
+            rows = params.pop("block_rows", None) or kmeans_block_rows(int(x.shape[0]))
+            blocks, _ = self.rows.blocks(x, rows)
+            return distributed_kmeans(
+                self.executor, x, n_clusters, block_rows=rows, blocks=blocks, **params
+            )
         return distributed_kmeans(self.executor, x, n_clusters, **params)
 
     def close(self) -> None:

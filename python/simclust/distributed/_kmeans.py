@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -158,12 +159,21 @@ class _Plan:
         block_rows: int,
         progress: StageProgress | None,
         total_tasks: int,
+        blocks: Sequence[Any] | None = None,
     ) -> None:
         self.executor = executor
         self.n = int(x.shape[0])
         self.bounds = [(s, min(s + block_rows, self.n)) for s in range(0, self.n, block_rows)]
         self.blocks: list[Any] = []
-        self.put(x)
+        if blocks is None:
+            self.put(x)
+        elif len(blocks) != len(self.bounds):
+            raise ParameterError(
+                f"blocks: {len(self.bounds)} blocks of {block_rows} rows expected, "
+                f"got {len(blocks)}"
+            )
+        else:
+            self.blocks = list(blocks)
         self.threads: int | None = getattr(executor, "task_threads", None)
         self.progress = progress
         self.done = 0
@@ -272,6 +282,7 @@ def distributed_kmeans(
     random_state: int = 0,
     block_rows: int | None = None,
     progress: StageProgress | None = None,
+    blocks: Sequence[Any] | None = None,
 ) -> _KMeansOutput:
     """Spherical k-means of the rows of ``x`` by ``executor``'s tasks: the native result.
 
@@ -291,6 +302,9 @@ def distributed_kmeans(
         random_state: seed, in ``[0, 2**64 - 1]``.
         block_rows: rows per block, a multiple of :data:`KMEANS_BLOCK_ALIGN` (default
             :func:`kmeans_block_rows`).
+        blocks: ``x``'s blocks of ``block_rows`` rows already in the executor's store
+            (cut from shards by tasks: :mod:`simclust.distributed._rows`); ``None``: put
+            from here.
         progress: ``progress("cluster", tasks done, tasks total)``.
 
     Returns:
@@ -352,7 +366,7 @@ def distributed_kmeans(
             )
         runs = 1
     n_blocks = -(-n // rows)
-    plan = _Plan(executor, xm, rows, progress, n_blocks * (1 + runs * (iters + 1)))
+    plan = _Plan(executor, xm, rows, progress, n_blocks * (1 + runs * (iters + 1)), blocks)
 
     # scales, and the rows every seeding reads
     picks = (

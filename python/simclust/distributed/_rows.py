@@ -96,9 +96,7 @@ class StoredRows:
         self._shards: tuple[Any, list[Any], list[tuple[int, int]]] | None = None
         self._sources: dict[int, tuple[Any, bool]] = {}  # id(rows) -> (rows, unit)
         self._x: Any = None
-        self._blocks: list[Any] = []
-        self._bounds: list[tuple[int, int]] = []
-        self._by_tasks = False
+        self._made: dict[int, tuple[list[Any], list[tuple[int, int]]]] = {}  # by block rows
 
     def loaded(self, raw: npt.ArrayLike, shards: list[tuple[Any, int]]) -> None:
         """``raw`` (the input as read) is the concatenation of these shards in the store.
@@ -119,37 +117,48 @@ class StoredRows:
         if self._shards is not None and self._shards[0] is raw:
             self._sources[id(rows)] = (rows, unit)
 
+    def _unit_of(self, x: npt.ArrayLike) -> bool | None:
+        """How ``x``'s rows are cut from the shards: as unit rows, as they are, or not.
+
+        ``True``, ``False``, or ``None`` when ``x`` is not :meth:`derived` from them.
+        """
+        source = self._sources.get(id(x))
+        if self._shards is None or source is None or source[0] is not x:
+            return None
+        return bool(source[1])
+
     def by_tasks(self, x: npt.ArrayLike) -> bool:
-        """Whether the blocks of ``x`` were cut by tasks (its rows read by tasks)."""
-        self.blocks(x)
-        return self._by_tasks
+        """Whether the blocks of ``x`` are cut by tasks (its rows were read by tasks)."""
+        return self._unit_of(x) is not None
 
     def blocks(
-        self, x: npt.ArrayLike, progress: StageProgress | None = None
+        self, x: npt.ArrayLike, block_rows: int | None = None, progress: StageProgress | None = None
     ) -> tuple[list[Any], list[tuple[int, int]]]:
         """The blocks of ``x`` in the store and their rows ``(start, end)``.
 
-        Made on first use for this ``x`` (the last ``x``'s are released).
+        Blocks of ``block_rows`` rows (default: this store's), made on first use for this
+        ``x`` and these rows; the last ``x``'s are released.
         """
-        if self._x is x:
-            return self._blocks, self._bounds
         arr = np.asarray(x)
         n = int(arr.shape[0])
-        self._bounds = block_bounds(n, self.block_rows or default_block_rows(n))
-        self._blocks = []
-        source = self._sources.get(id(x))
-        self._by_tasks = source is not None and source[0] is x and self._shards is not None
-        if self._by_tasks and self._shards is not None and source is not None:
-            _, handles, bounds = self._shards
-            starts = [s for s, _ in self._bounds]
-            self._blocks = shuffle(
-                self.executor, handles, bounds, np.arange(n), starts, "row blocks", progress,
-                unit=source[1],
+        rows = block_rows or self.block_rows or default_block_rows(n)
+        if self._x is not x:
+            self._made, self._x = {}, x
+        if rows in self._made:
+            return self._made[rows]
+        bounds = block_bounds(n, rows)
+        unit = self._unit_of(x)
+        if unit is not None and self._shards is not None:
+            _, handles, shard_bounds = self._shards
+            starts = [s for s, _ in bounds]
+            blocks = shuffle(
+                self.executor, handles, shard_bounds, np.arange(n), starts, "row blocks",
+                progress, unit=unit,
             )  # fmt: skip
         else:
-            self._blocks = [
+            blocks = [
                 self.executor.put(np.ascontiguousarray(arr[s:e], dtype=np.float32))
-                for s, e in self._bounds
+                for s, e in bounds
             ]
-        self._x = x
-        return self._blocks, self._bounds
+        self._made[rows] = (blocks, bounds)
+        return blocks, bounds
