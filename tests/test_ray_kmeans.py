@@ -113,8 +113,8 @@ class _Watching(InProcessExecutor):
         self.kept: set[int] = set()
         self.gets = 0
 
-    def imap_keep(self, stage, fn, tasks, *, progress=None):  # type: ignore[no-untyped-def]
-        for i, result, kept in super().imap_keep(stage, fn, tasks, progress=progress):
+    def imap_keep(self, stage, fn, tasks, *, progress=None, parts=None):  # type: ignore[no-untyped-def]
+        for i, result, kept in super().imap_keep(stage, fn, tasks, progress=progress, parts=parts):
             sizes = [np.asarray(a).size for a in result if isinstance(a, np.ndarray)]
             self.largest_result = max(self.largest_result, *sizes, 0)
             self.kept.add(id(kept))
