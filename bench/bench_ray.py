@@ -56,9 +56,11 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (first: removes OPENBLAS_* from the environment before numpy loads)
@@ -74,6 +76,7 @@ from simclust.distributed import (
     InProcessExecutor,
     RayExecutor,
     Task,
+    block_bounds,
     distributed_kmeans,
 )
 from simclust.distributed._forest import merge_forests
@@ -143,19 +146,32 @@ def peak_memory(fn: Callable[[], Any], peaks: list[int]) -> Callable[[], Any]:
 
 
 def bench_run(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.shards:
+        return _bench_run(x, x, args)
+    with tempfile.TemporaryDirectory(prefix="simclust-bench-shards-") as tmp:
+        # a sharded input (read by tasks on Ray: the rows then move by tasks, not the driver)
+        for i, (s, e) in enumerate(block_bounds(x.shape[0], -(-x.shape[0] // args.shards))):
+            np.save(Path(tmp) / f"part-{i:04d}.npy", x[s:e])
+        log(f"input: {args.shards} .npy shards in {tmp}")
+        return _bench_run(x, Path(tmp), args)
+
+
+def _bench_run(x: np.ndarray, src: np.ndarray | Path, args: argparse.Namespace) -> dict[str, Any]:
     common = {"threshold": args.threshold, "search": args.search, "n_threads": args.threads}
     peaks: dict[str, list[int]] = {"native": [], "ray": []}
     cases = [
-        ("native", peak_memory(lambda: simclust.analyze(x, **common), peaks["native"])),
-        ("ray", peak_memory(lambda: simclust.analyze(x, backend="ray", **common), peaks["ray"])),
+        ("native", peak_memory(lambda: simclust.analyze(src, **common), peaks["native"])),
+        ("ray", peak_memory(lambda: simclust.analyze(src, backend="ray", **common), peaks["ray"])),
     ]
     out = measure_interleaved(cases, args.repeats, warmup=not args.no_warmup)
     native, ray_ = out["native"][0], out["ray"][0]
     res_n, res_r = out["native"][1], out["ray"][1]
     same = res_n.assignments["cluster"].to_list() == res_r.assignments["cluster"].to_list()
     same_edges = res_n.edges.equals(res_r.edges)
+    given = f"{args.shards} .npy shards" if args.shards else "an array"
     print(
-        f"\n## analyze, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search {args.search}\n"
+        f"\n## analyze, {x.shape[0]:,} x {x.shape[1]} ({given}), t = {args.threshold}, "
+        f"search {args.search}; ray's rows moved by: {res_r.graph_search.get('rows_by')}\n"
     )
     print("| stage | native | ray (local runtime) | ray / native |")
     print("| --- | --- | --- | --- |")
@@ -511,6 +527,9 @@ def main() -> None:
         default="planted",
         choices=("planted", "components"),
         help="the metrics' labels: planted (--giant), or the connected components at --threshold",
+    )
+    p.add_argument(
+        "--shards", type=int, default=0, help="run: read the rows from this many .npy shards"
     )
     p.add_argument("--json", help="write the numbers here")
     args = p.parse_args()

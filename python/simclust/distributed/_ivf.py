@@ -6,9 +6,10 @@ by tasks (:func:`distributed_partition`): the k-means on the sample's unit rows 
 steps over blocks (:func:`simclust.distributed.distributed_kmeans`, the native training's
 centroids bit for bit), each block of rows assigned by a task (stage ``ivf assignment``:
 the native assignment, row by row), the lists formed on the driver
-(:meth:`simclust.ops.Partition.from_assignment`). Then the driver puts the rows of
-consecutive lists, in list order, in the object store as *chunks* of about a block's
-rows. The list pairs to compare are the native ones
+(:meth:`simclust.ops.Partition.from_assignment`). Then the rows of consecutive lists, in
+list order, go to the object store as *chunks* of about a block's rows: shuffled from the
+row blocks by tasks when the rows were read by tasks (:mod:`simclust.distributed._rows`),
+else put by the driver. The list pairs to compare are the native ones
 (:meth:`simclust.ops.Partition.list_pairs`: each list with its ``nprobe`` lists of nearest
 centroid); a task takes the pairs whose first list is in one chunk and the chunks holding
 their lists:
