@@ -177,10 +177,19 @@ def test_blocks_cut_from_shards_are_the_drivers_rows(unit):
     want = ops.normalize(raw) if unit else np.ascontiguousarray(raw, dtype=np.float32)
     x = want.copy()
     rows.derived(raw, x, unit=unit)
+    metric = np.ascontiguousarray(raw, dtype=np.float32)  # a second array from the shards
+    rows.derived(raw, metric, unit=False)
+    rows.blocks(metric, 1024)
+    assert rows._shards is not None and len(rows._shards[1]) == 4  # x not cut yet: kept
     blocks, bounds = rows.blocks(x)
     assert rows.by_tasks(x) and ex.rows_put == 0
     assert bounds == [(0, 2048), (2048, 4096), (4096, 5000)]
     for h, (a, b) in zip(blocks, bounds, strict=True):
+        np.testing.assert_array_equal(h, want[a:b])
+    assert rows._shards is not None and rows._shards[1] == []  # all cut: shards released
+    spans, span_bounds = rows.blocks(x, 4096)  # another size: re-cut from the blocks
+    assert span_bounds == [(0, 4096), (4096, 5000)] and ex.rows_put == 0
+    for h, (a, b) in zip(spans, span_bounds, strict=True):
         np.testing.assert_array_equal(h, want[a:b])
     other = want.copy()  # not derived from the shards: put from here
     rows.blocks(other)

@@ -97,6 +97,7 @@ class StoredRows:
         self._sources: dict[int, tuple[Any, bool]] = {}  # id(rows) -> (rows, unit)
         self._x: Any = None
         self._made: dict[int, tuple[list[Any], list[tuple[int, int]]]] = {}  # by block rows
+        self._cut: set[int] = set()  # ids of the derived arrays cut from the shards
 
     def loaded(self, raw: npt.ArrayLike, shards: list[tuple[Any, int]]) -> None:
         """``raw`` (the input as read) is the concatenation of these shards in the store.
@@ -118,12 +119,15 @@ class StoredRows:
             self._sources[id(rows)] = (rows, unit)
 
     def _unit_of(self, x: npt.ArrayLike) -> bool | None:
-        """How ``x``'s rows are cut from the shards: as unit rows, as they are, or not.
+        """How ``x``'s rows are cut by tasks: as unit rows, as they are, or not at all.
 
-        ``True``, ``False``, or ``None`` when ``x`` is not :meth:`derived` from them.
+        ``True``, ``False``, or ``None`` when ``x`` is not :meth:`derived` from the shards
+        or nothing is left to cut it from (the shards released, ``x``'s blocks too).
         """
         source = self._sources.get(id(x))
         if self._shards is None or source is None or source[0] is not x:
+            return None
+        if not self._shards[1] and not (self._x is x and self._made):
             return None
         return bool(source[1])
 
@@ -137,24 +141,35 @@ class StoredRows:
         """The blocks of ``x`` in the store and their rows ``(start, end)``.
 
         Blocks of ``block_rows`` rows (default: this store's), made on first use for this
-        ``x`` and these rows; the last ``x``'s are released.
+        ``x`` and these rows; the last ``x``'s are released. Rows read by tasks are cut
+        by tasks: from the shards, or from ``x``'s blocks of another size; the shards are
+        released once every array derived from them has its blocks (the store then holds
+        the rows once fewer).
         """
         arr = np.asarray(x)
         n = int(arr.shape[0])
         rows = block_rows or self.block_rows or default_block_rows(n)
+        unit = self._unit_of(x)
         if self._x is not x:
             self._made, self._x = {}, x
         if rows in self._made:
             return self._made[rows]
         bounds = block_bounds(n, rows)
-        unit = self._unit_of(x)
         if unit is not None and self._shards is not None:
-            _, handles, shard_bounds = self._shards
+            if self._made:  # cut already at another size: re-cut those (unit already)
+                source, source_bounds = next(iter(self._made.values()))
+                unit = False
+            else:
+                _, source, source_bounds = self._shards
             starts = [s for s, _ in bounds]
             blocks = shuffle(
-                self.executor, handles, shard_bounds, np.arange(n), starts, "row blocks",
+                self.executor, source, source_bounds, np.arange(n), starts, "row blocks",
                 progress, unit=unit,
             )  # fmt: skip
+            self._cut.add(id(x))
+            if self._cut >= set(self._sources):  # every derived array cut: shards no more
+                raw, _, shard_bounds = self._shards
+                self._shards = (raw, [], shard_bounds)
         else:
             blocks = [
                 self.executor.put(np.ascontiguousarray(arr[s:e], dtype=np.float32))
