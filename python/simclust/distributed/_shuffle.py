@@ -47,9 +47,10 @@ __all__ = ["shuffle"]
 def _scatter(
     block: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], cuts: npt.NDArray[np.int64]
 ) -> tuple[None, tuple[npt.NDArray[np.float32], ...]]:
-    """A block's pieces: ``block[rows[cuts[i]:cuts[i + 1]]]`` for each destination ``i``."""
+    """A block's pieces, as float32: ``block[rows[cuts[i]:cuts[i + 1]]]`` for destination ``i``."""
     return None, tuple(
-        np.ascontiguousarray(block[rows[a:b]]) for a, b in itertools.pairwise(cuts.tolist())
+        np.ascontiguousarray(block[rows[a:b]], dtype=np.float32)
+        for a, b in itertools.pairwise(cuts.tolist())
     )
 
 
