@@ -24,6 +24,7 @@ from simclust.distributed._ivf_knn import STAGES, knn_lists
 from simclust.exceptions import ShapeError
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 from simclust.testing import make_embeddings
+from test_ray_certified import _duplicates, _giant_and_singletons
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -31,23 +32,8 @@ IVF = SearchSettings(method="ivf")
 RECORD = ("n_lists", "list_pairs", "pairs_computed", "pairs_total", "recall", "recall_rows")
 
 
-def _blob_and_singletons(n: int = 2900, d: int = 12, seed: int = 1) -> np.ndarray:
-    """Two thirds of the rows in one dense blob, the rest random directions (outliers)."""
-    rng = np.random.default_rng(seed)
-    blob = np.ones(d) + 0.2 * rng.standard_normal((2 * n // 3, d))
-    return np.concatenate([blob, rng.standard_normal((n - blob.shape[0], d))]).astype(np.float32)
-
-
-def _duplicates(n: int = 2300, d: int = 20, seed: int = 2) -> np.ndarray:
-    """Rows repeated exactly (some scaled: the same direction), in every order."""
-    rng = np.random.default_rng(seed)
-    base = make_embeddings(300, d, n_clusters=15, seed=seed)
-    scale = np.where(np.arange(n) % 3 == 1, 2.5, 1.0).astype(np.float32)
-    return (base[rng.integers(0, 300, n)] * scale[:, None]).astype(np.float32)
-
-
 INPUTS = {  # (rows, k)
-    "blob": (_blob_and_singletons, 7),
+    "blob": (_giant_and_singletons, 7),
     "duplicates": (_duplicates, 10),
     "blobs37": (lambda: make_embeddings(3100, 37, n_clusters=25, seed=3), 12),
     "outliers12": (

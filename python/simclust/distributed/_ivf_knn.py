@@ -24,18 +24,7 @@ measured there. Each part computes the native search's tiles and its lists merge
 order-independently, so the graph, its similarities, ``pairs_computed`` and the recall
 are the native ones bit for bit, for any number of chunks.
 
-Example:
-    >>> from simclust import ops
-    >>> from simclust.distributed import DistributedGraphs, InProcessExecutor
-    >>> from simclust.graph import GraphSpec, SearchSettings, build_graph
-    >>> from simclust.testing import make_embeddings
-    >>> X = ops.normalize(make_embeddings(3000, 16, n_clusters=8, seed=0))
-    >>> ivf = SearchSettings(method="ivf")
-    >>> plan = DistributedGraphs(InProcessExecutor(), block_rows=1024)
-    >>> g = build_graph(X, GraphSpec("knn", k=5), search=ivf, backend=plan)
-    >>> native = build_graph(X, GraphSpec("knn", k=5), search=ivf)
-    >>> bool((g.dst == native.dst).all()), g.search["recall"] == native.search["recall"]
-    (True, True)
+The example of :mod:`simclust.distributed._ivf` builds both graphs.
 
 """
 

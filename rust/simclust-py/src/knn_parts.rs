@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use simclust_core::ivf::{self, Floors, KnnMerge, KnnPart, ListRows, QueryRows};
 use simclust_core::similarity;
 
-use crate::arrays::{mat, slice2, to_py1, to_py2, vec1};
+use crate::arrays::{mat, slice2, to_py1, to_py2, usizes, vec1};
 use crate::detach::run_detached;
 use crate::errors::ShapeError;
 
@@ -29,13 +29,22 @@ fn part_out(py: Python<'_>, p: KnnPart) -> PyResult<PyPart<'_>> {
     ))
 }
 
-/// `u64` boundaries as `usize`.
-fn bounds_of(b: &PyReadonlyArray1<'_, u64>, what: &str) -> PyResult<Vec<usize>> {
-    vec1(b, what)?
-        .iter()
-        .map(|&o| usize::try_from(o))
-        .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| ShapeError::new_err(format!("{what}: out of range")))
+/// A chunk's rows `x` normalised as the partition normalises them, the
+/// lists' rows from position `start` (list `i` is rows `bounds[i]..bounds[i + 1]`).
+fn unit_lists<'a>(
+    x: simclust_core::MatRef<'_>,
+    bounds: &'a [usize],
+    start: usize,
+    xs: &'a mut Vec<f32>,
+    n_threads: Option<usize>,
+) -> simclust_core::Result<ListRows<'a>> {
+    *xs = similarity::normalize_rows(x, "x", n_threads)?;
+    Ok(ListRows {
+        start,
+        bounds,
+        xs,
+        d: x.n_cols(),
+    })
 }
 
 /// A chunk's own-list pairs: the rows `x` of consecutive lists (list `i` is
@@ -52,15 +61,10 @@ fn knn_own_lists<'py>(
     n_threads: Option<usize>,
 ) -> PyResult<PyPart<'py>> {
     let xm = mat(&x, "x")?;
-    let bounds = bounds_of(&bounds, "bounds")?;
+    let bounds = usizes(&bounds, "bounds")?;
     let part = run_detached(py, "knn_own_lists", None, |ctl| {
-        let xs = similarity::normalize_rows(xm, "x", n_threads)?;
-        let lists = ListRows {
-            start,
-            bounds: &bounds,
-            xs: &xs,
-            d: xm.n_cols(),
-        };
+        let mut xs = Vec::new();
+        let lists = unit_lists(xm, &bounds, start, &mut xs, n_threads)?;
         ivf::own_lists_part(&lists, k, n_threads, ctl)
     })?;
     part_out(py, part)
@@ -93,8 +97,8 @@ fn knn_probe_lists<'py>(
     if qm.n_cols() != xm.n_cols() {
         return Err(ShapeError::new_err("q must have the columns of x"));
     }
-    let bounds = bounds_of(&bounds, "bounds")?;
-    let offsets = bounds_of(&offsets, "offsets")?;
+    let bounds = usizes(&bounds, "bounds")?;
+    let offsets = usizes(&offsets, "offsets")?;
     let (positions, members) = (vec1(&positions, "positions")?, vec1(&members, "members")?);
     let list_floors = Floors {
         sims: vec1(&floors.0, "floors")?,
@@ -105,14 +109,9 @@ fn knn_probe_lists<'py>(
         idx: vec1(&query_floors.1, "query_floors")?,
     };
     let part = run_detached(py, "knn_probe_lists", None, |ctl| {
-        let xs = similarity::normalize_rows(xm, "x", n_threads)?;
+        let mut xs = Vec::new();
+        let lists = unit_lists(xm, &bounds, start, &mut xs, n_threads)?;
         let qs = similarity::normalize_rows(qm, "q", n_threads)?;
-        let lists = ListRows {
-            start,
-            bounds: &bounds,
-            xs: &xs,
-            d: xm.n_cols(),
-        };
         let queries = QueryRows {
             positions,
             xs: &qs,

@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use simclust_core::ivf;
 use simclust_core::similarity::{self, EdgeList, Neighbors};
 
-use crate::arrays::{mat, slice2, to_py1, to_py2, vec1};
+use crate::arrays::{mat, slice2, to_py1, to_py2, usizes, vec1};
 use crate::detach::run_detached;
 use crate::pages;
 
@@ -544,7 +544,7 @@ impl Partition {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<PyEdgesStats<'py>> {
         let part = &self.inner;
-        let (e, m) = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
+        let found = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
             ivf::knn_edges(
                 part,
                 k,
@@ -556,9 +556,7 @@ impl Partition {
                 ctl,
             )
         })?;
-        let (s, d, w) = edges_out(py, e);
-        let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
-        Ok((s, d, w, stats))
+        knn_graph_out(py, part, found)
     }
 
     /// The neighbours an approximate kNN search for `k` looks for (at least
@@ -618,22 +616,27 @@ impl Partition {
             slice2(&similarities, "similarities")?.to_vec(),
         );
         let part = &self.inner;
-        let (e, m) = run_detached(py, "knn_finish", progress.as_ref(), |ctl| {
-            ivf::knn_edges_from_parts(
+        let found = run_detached(py, "knn_finish", progress.as_ref(), |ctl| {
+            let (nn, stats) = part.knn_finish(
+                part.knn_search_k(k)?,
+                lists.0,
+                lists.1,
+                pairs_computed,
+                n_threads,
+                ctl,
+            )?;
+            ivf::knn_graph(
                 part,
+                (nn, stats),
                 k,
                 threshold,
-                lists,
-                pairs_computed,
                 recall_rows,
                 seed,
                 n_threads,
                 ctl,
             )
         })?;
-        let (s, d, w) = edges_out(py, e);
-        let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
-        Ok((s, d, w, stats))
+        knn_graph_out(py, part, found)
     }
 
     /// The ε-graph at `threshold`: exact with `certified`, else from lists
@@ -667,6 +670,17 @@ impl Partition {
         })?;
         graph_out(py, g)
     }
+}
+
+/// A partitioned kNN graph as the `(src, dst, similarity, stats)` Python tuple.
+fn knn_graph_out<'py>(
+    py: Python<'py>,
+    part: &ivf::Partition,
+    (e, m): (EdgeList, ivf::MeasuredKnn),
+) -> PyResult<PyEdgesStats<'py>> {
+    let (s, d, w) = edges_out(py, e);
+    let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
+    Ok((s, d, w, stats))
 }
 
 /// A partitioned ε-graph as the `(src, dst, similarity, stats)` Python tuple.
@@ -760,11 +774,7 @@ type PyGroupOut<'py> = (
 /// arrays (the offsets converted); checked by the search.
 fn cell_group<'a>(g: &'a PyGroup<'_>, what: &str) -> PyResult<ivf::CellGroup<'a>> {
     let xs = mat(&g.2, what)?;
-    let offsets = vec1(&g.1, what)?
-        .iter()
-        .map(|&o| usize::try_from(o))
-        .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| crate::errors::ShapeError::new_err(format!("{what}: offsets out of range")))?;
+    let offsets = usizes(&g.1, what)?;
     Ok(ivf::CellGroup {
         d: xs.n_cols(),
         first_cell: g.0,

@@ -913,29 +913,25 @@ pub fn knn_edges(
     ctl: &Control,
 ) -> Result<(EdgeList, MeasuredKnn)> {
     crate::similarity::check_threshold(threshold)?;
-    let m = knn_measured(part, k, nprobe, recall_rows, seed, n_threads, ctl)?;
-    Ok((crate::similarity::edges_from_neighbors(&m.nn, threshold), m))
+    let found = knn(part, part.knn_search_k(k)?, nprobe, n_threads, ctl)?;
+    knn_graph(part, found, k, threshold, recall_rows, seed, n_threads, ctl)
 }
 
-/// [`knn_edges`] from the merged lists of the search's parts (`N x
-/// search_k` positions and similarities, [`Partition::knn_search_k`] of
-/// `k`) and the pairs the parts computed: [`Partition::knn_finish`], then as
-/// [`knn_edges`].
+/// The undirected kNN graph of [`knn_edges`] from what a search for
+/// [`Partition::knn_search_k`] neighbours found (its lists and stats: [`knn`],
+/// or [`Partition::knn_finish`] of its parts), with its recall@k.
 #[allow(clippy::too_many_arguments)]
-pub fn knn_edges_from_parts(
+pub fn knn_graph(
     part: &Partition,
+    (nn, stats): (Neighbors, SearchStats),
     k: usize,
     threshold: f32,
-    (idx, sims): (Vec<u32>, Vec<f32>),
-    pairs_computed: u64,
     recall_rows: usize,
     seed: u64,
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<(EdgeList, MeasuredKnn)> {
     crate::similarity::check_threshold(threshold)?;
-    let search_k = part.knn_search_k(k)?;
-    let (nn, stats) = part.knn_finish(search_k, idx, sims, pairs_computed, n_threads, ctl)?;
     let m = measured(part, nn, stats, k, recall_rows, seed, n_threads, ctl)?;
     Ok((crate::similarity::edges_from_neighbors(&m.nn, threshold), m))
 }
