@@ -6,7 +6,8 @@ Tasks (``--only``), all in one process, the same data and thread count:
             ``backend="ray"`` on a local runtime of ``--threads`` CPUs (started once, before
             the timed runs; its start-up is reported on its own), round-robin, one warm-up
             each unless ``--no-warmup``. Per stage (``Result.timings``): the graph and the
-            outlier scores' kNN search run as Ray tasks, the rest on the driver in both.
+            outlier scores' kNN search run as Ray tasks (an ``ivf`` kNN search's NN-descent
+            on the driver), the rest on the driver in both.
             The ratio is ray / native (the plan's overhead: object store, tasks, merges).
             ``--search exact`` (default) is every pair; ``auto`` (``ivf`` at 1M) builds the
             partition on the driver and runs list-pair tasks; the recalls are printed.
@@ -18,6 +19,12 @@ Tasks (``--only``), all in one process, the same data and thread count:
             is reused between runs), round-robin as ``run``; the edges and the search
             records are checked identical. ``--search certified``: the partition with
             cells on the driver, one task per pair of groups of panels (``docs/distributed.md``).
+* ``knn``   the ``ivf`` kNN graph alone (``--k``, default 10; the outlier scores' search at
+            scale), as ``graph``: natively (the partition and the whole search on the
+            driver) against the Ray plan (the partition by tasks, the own-list, probe and
+            weak-row passes as tasks over the chunks, NN-descent on the driver); the edges
+            and records are checked identical. Then the search alone over one partition
+            built and put once (``Partition.knn_edges`` against ``_ivf_knn.knn_lists``).
 * ``task``  the per-task rates a cluster plan is computed from: one block-pair task of the
             ε-graph (``ops.threshold_edges_between``, two blocks of ``--block-rows`` rows, one
             thread) and of the kNN graph (``ops.knn_between``, both blocks' lists), in pairs
@@ -81,9 +88,12 @@ from simclust.distributed import (
 )
 from simclust.distributed._forest import merge_forests
 from simclust.distributed._graph import _knn_pair, _threshold_pair
+from simclust.distributed._ivf import Lists
+from simclust.distributed._ivf_knn import knn_lists
+from simclust.distributed._rows import StoredRows
 from simclust.graph import GraphSpec, SearchSettings, build_graph
 
-TASKS = ("run", "graph", "task", "kmeans", "forest", "metrics")
+TASKS = ("run", "graph", "knn", "task", "kmeans", "forest", "metrics")
 MB = 1024 * 1024
 
 
@@ -252,11 +262,19 @@ def bench_forest(x: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def bench_graph(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
-    """The ε-graph alone, natively and by the Ray plan, round-robin in this process."""
+def bench_graph(
+    x: np.ndarray, ex: RayExecutor, args: argparse.Namespace, kind: str = "threshold"
+) -> dict[str, Any]:
+    """The ε-graph (or the ``ivf`` kNN graph) alone, natively and by the Ray plan,
+    round-robin in this process."""
     xu = ops.normalize(x, n_threads=args.threads)
-    spec = GraphSpec("threshold", threshold=args.threshold)
-    search = SearchSettings(method=args.search)
+    if kind == "knn":
+        spec, method = GraphSpec("knn", k=args.k), "ivf"
+        title = f"kNN graph, {x.shape[0]:,} x {x.shape[1]}, k = {args.k}, search ivf"
+    else:
+        spec, method = GraphSpec("threshold", threshold=args.threshold), args.search
+        title = f"ε-graph, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search {method}"
+    search = SearchSettings(method=method)
     common = {"search": search, "n_threads": args.threads, "max_edges": None}
 
     def ray_graph() -> Any:  # a new plan each run: no partition or block reused
@@ -273,12 +291,11 @@ def bench_graph(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dic
         and np.array_equal(gn.similarity.view(np.uint32), gr.similarity.view(np.uint32))
     )
     record_same = all(gr.search.get(k) == v for k, v in gn.search.items())
-    print(
-        f"\n## ε-graph, {x.shape[0]:,} x {x.shape[1]}, t = {args.threshold}, search {args.search}\n"
-    )
+    print(f"\n## {title}\n")
     print("| | native | ray (local runtime) | ray / native |")
     print("| --- | --- | --- | --- |")
     print(f"| build_graph | {_fmt(native)} | {_fmt(ray_)} | {ray_.median / native.median:.2f} |")
+    spread = {name: (min(t.times), max(t.times)) for name, t in (("native", native), ("ray", ray_))}
     rec = {k: v for k, v in gr.search.items() if k not in ("nodes_used",)}
     print(
         f"\nedges {gn.n_edges:,} / {gr.n_edges:,}; identical: {same}; records equal: {record_same}"
@@ -288,10 +305,41 @@ def bench_graph(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dic
         "native_s": native.times,
         "ray_s": ray_.times,
         "ratio": ray_.median / native.median,
+        "spread_s": spread,
         "edges": gn.n_edges,
         "identical": bool(same and record_same),
         "search": {"native": dict(gn.search), "ray": rec},
     }
+
+
+def bench_knn_search(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
+    """The ``ivf`` kNN search alone over one partition (built and put once): the native
+    search on the driver against its passes as tasks (NN-descent on the driver)."""
+    xu = ops.normalize(x, n_threads=args.threads)
+    blocks, bounds = StoredRows(ex, block_rows=args.block_rows).blocks(xu)
+    lists = Lists(xu, None, args.threads, ex, blocks, bounds)  # the partition by tasks
+    lists.put(args.block_rows)
+    nprobe, k = SearchSettings().nprobe_for("knn"), args.k
+
+    def ray() -> Any:
+        return knn_lists(ex, lists, k, -1.0, nprobe, 1000, None, args.threads, lambda *a: None)
+
+    def native() -> Any:
+        return lists.part.knn_edges(k, nprobe=nprobe, n_threads=args.threads)
+
+    out = measure_interleaved([("native", native), ("ray", ray)], args.repeats, warmup=False)
+    (tn, want), (tr, got) = out["native"], out["ray"]
+    same = all(
+        np.array_equal(a.view(np.uint32), b.view(np.uint32))
+        for a, b in zip(want[:3], got[:3], strict=True)
+    ) and all(got[3][key] == v for key, v in want[3]._asdict().items())
+    print(f"\n## kNN search alone, one partition ({lists.part.n_lists} lists), k = {k}\n")
+    print("| | native (driver) | ray (tasks + NN-descent on the driver) | ray / native |")
+    print("| --- | --- | --- | --- |")
+    print(f"| knn_edges | {_fmt(tn)} | {_fmt(tr)} | {tr.median / tn.median:.2f} |")
+    print(f"\nidentical: {same}; {got[3]['tasks']} tasks over {len(lists.handles)} chunks")
+    return {"native_s": tn.times, "ray_s": tr.times, "ratio": tr.median / tn.median,
+            "identical": bool(same), "tasks": got[3]["tasks"]}  # fmt: skip
 
 
 def bench_task(x: np.ndarray, ex: RayExecutor, args: argparse.Namespace) -> dict[str, Any]:
@@ -520,6 +568,7 @@ def main() -> None:
         choices=("exact", "auto", "ivf", "certified"),
         help="[graph] search",
     )
+    p.add_argument("--k", type=int, default=10, help="neighbours of the knn task")
     p.add_argument("--kmeans-k", type=int, default=1000, help="clusters of the kmeans task")
     p.add_argument("--giant", type=int, default=30_000, help="rows of the metrics' giant")
     p.add_argument(
@@ -554,6 +603,9 @@ def main() -> None:
                 results["run"] = bench_run(x, args)
             if "graph" in tasks:
                 results["graph"] = bench_graph(x, ex, args)
+            if "knn" in tasks:
+                results["knn"] = bench_graph(x, ex, args, kind="knn")
+                results["knn_search"] = bench_knn_search(x, ex, args)
             if "task" in tasks:
                 results["task"] = bench_task(x, ex, args)
             if "kmeans" in tasks:

@@ -33,6 +33,9 @@ __all__ = [
     "knn",
     "knn_between",
     "knn_edges",
+    "knn_merge",
+    "knn_own_lists",
+    "knn_probe_lists",
     "knn_query",
     "list_pair_edges",
     "nearest_centroids",
@@ -103,6 +106,38 @@ def list_pair_edges(
     *,
     n_threads: int | None = None,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
+
+_KnnPart = tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], int]
+
+def knn_own_lists(
+    x: npt.NDArray[np.float32],
+    bounds: npt.NDArray[np.uint64],
+    start: int,
+    k: int,
+    *,
+    n_threads: int | None = None,
+) -> _KnnPart: ...
+def knn_probe_lists(
+    x: npt.NDArray[np.float32],
+    bounds: npt.NDArray[np.uint64],
+    start: int,
+    q: npt.NDArray[np.float32],
+    positions: npt.NDArray[np.uint32],
+    offsets: npt.NDArray[np.uint64],
+    members: npt.NDArray[np.uint32],
+    floors: tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]],
+    query_floors: tuple[npt.NDArray[np.float32], npt.NDArray[np.uint32]],
+    k: int,
+    *,
+    n_threads: int | None = None,
+) -> _KnnPart: ...
+def knn_merge(
+    n: int,
+    k: int,
+    rows: npt.NDArray[np.uint32],
+    idx: npt.NDArray[np.uint32],
+    sims: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
 def threshold_edges(
     x: npt.NDArray[np.float32],
     threshold: float,
@@ -438,6 +473,27 @@ class Partition:
         k: int,
         threshold: float,
         nprobe: int,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+        progress: _Progress = None,
+    ) -> _EdgesStats: ...
+    def knn_search_k(self, k: int) -> int: ...
+    def knn_probes(
+        self,
+        nprobe: int,
+        similarities: npt.NDArray[np.float32] | None = None,
+        *,
+        n_threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32]]: ...
+    def knn_finish(
+        self,
+        k: int,
+        threshold: float,
+        indices: npt.NDArray[np.uint32],
+        similarities: npt.NDArray[np.float32],
+        pairs_computed: int,
         *,
         recall_rows: int = 1000,
         seed: int = 0,

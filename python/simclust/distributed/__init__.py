@@ -21,7 +21,7 @@ over pairs of its pieces): the native frames (``DistributedBackend.compute_metri
 ``search = "certified"`` runs as one task per pair of groups of the native certified
 search's panels (:mod:`simclust.distributed._certified`): its edges, bit for bit.
 
-Step 7: rows read by tasks (a sharded input) stay in the store; the plans' blocks are cut
+Step 8: rows read by tasks (a sharded input) stay in the store; the plans' blocks are cut
 from the shards, and the ``ivf`` lists and the metrics' parts regrouped from the blocks,
 by tasks (:mod:`simclust.distributed._rows`, :mod:`simclust.distributed._shuffle`).
 """

@@ -354,15 +354,16 @@ class DistributedBackend:
         The partition is built by tasks (k-means on the sample, the assignment; the lists
         formed on the driver with ``n_threads``), once per rows and list count: the run's
         graph and the outlier search share it. An ε-graph is computed by
-        list-pair tasks (the native edges and recall); a kNN graph by the native search
-        on the driver (``on: driver``, no tasks); see :mod:`simclust.distributed._ivf`.
+        list-pair tasks (the native edges and recall, :mod:`simclust.distributed._ivf`); a
+        kNN graph by the native search's own-list, probe and weak-row passes as tasks, then
+        NN-descent on the driver (``refine: driver``; :mod:`simclust.distributed._ivf_knn`).
         A ``certified`` ε-graph: group-pair tasks over the native partition with cells
         (:mod:`simclust.distributed._certified`), the native edges and record.
         The record holds the native search's keys (``n_lists``, ``nprobe``,
         ``list_pairs``, ``pairs_computed``, ``pairs_total``, ``recall``, ``recall_rows``)
         and the backend's (``tasks``, ``chunks``, nodes).
         """
-        from simclust.distributed import _certified, _ivf
+        from simclust.distributed import _certified, _ivf, _ivf_knn
 
         if search.method == "certified":  # group-pair tasks: simclust.distributed._certified
             src, dst, sim, done, spanning = _certified.certified_edges(
@@ -408,17 +409,20 @@ class DistributedBackend:
                 report,
                 stage,
             )
-        else:  # the native search over the same partition, on the driver (see _ivf)
+        else:  # the native search's phases as tasks, NN-descent on the driver (_ivf_knn)
             nprobe = search.nprobe_for("knn")
-            src, dst, sim, stats = self._lists.part.knn_edges(
+            self._lists.put(self.block_rows or default_block_rows(len(x)), report)
+            src, dst, sim, done, forest = _ivf_knn.knn_lists(
+                self.executor,
+                self._lists,
                 spec.k,
                 threshold,
-                nprobe=nprobe,
-                recall_rows=search.recall_rows,
-                n_threads=n_threads,
-                progress=progress,
+                nprobe,
+                search.recall_rows,
+                threads,
+                n_threads,
+                report,
             )
-            done, forest = {**stats._asdict(), "tasks": 0, "on": "driver"}, None
         record = {
             **done,
             "nprobe": nprobe,

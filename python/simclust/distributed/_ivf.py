@@ -19,13 +19,11 @@ their lists:
   re-check of the native partitioned search, so the edges are the native ``ivf`` edges,
   bit for bit, and the pair recall (measured on the driver by the native
   :meth:`~simclust.ops.Partition.pair_recall` on the same seeded rows) is the native one.
-* kNN graph: the native ``ivf`` kNN search over the same partition, on the driver
-  (:meth:`simclust.ops.Partition.knn_edges`; it probes per row, widens the search for the
-  weakest rows and refines by NN-descent, a global iteration over the lists): the native
-  graph and recall, not distributed in this step. (Exact kNN over list pairs, as tasks,
-  was measured: recall@10 0.989 against the native 0.997 at 100k x 384, 0.79 against
-  0.97 on one dense cluster of 2,100 rows: list pairs miss the neighbours of rows near
-  list borders, which per-row probes and NN-descent find.)
+* kNN graph: the native ``ivf`` kNN search over the same partition and chunks
+  (:mod:`simclust.distributed._ivf_knn`): its own-list, probe and weak-row passes as
+  tasks per chunk, their top-k lists merged on the driver between passes; NN-descent and
+  the final refinement (a global iteration over the lists) stay on the driver, with the
+  partition's rows. The native graph and recall, bit for bit.
 
 Example:
     >>> from simclust.distributed import DistributedBackend, InProcessExecutor
@@ -38,6 +36,10 @@ Example:
     >>> native = build_graph(X, GraphSpec("threshold", threshold=0.9), search=ivf)
     >>> bool((g.dst == native.dst).all()), g.search["recall"] == native.search["recall"]
     (True, True)
+    >>> g = build_graph(X, GraphSpec("knn", k=5), search=ivf, backend=plan)  # the same lists
+    >>> native = build_graph(X, GraphSpec("knn", k=5), search=ivf)
+    >>> bool((g.dst == native.dst).all()), g.search["refine"], g.search["tasks"]
+    (True, 'driver', 9)
 
 """
 
@@ -125,7 +127,8 @@ class Lists:
             tasks, :mod:`simclust.distributed._rows`), not put from ``x`` here.
 
     Attributes:
-        part: the native partition (driver side: list pairs, recall, the kNN search).
+        part: the native partition (driver side: list pairs, recall, the kNN search's probe
+            plan and NN-descent).
         offsets: list ``l`` is positions ``offsets[l]:offsets[l + 1]``.
 
     """

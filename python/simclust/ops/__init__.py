@@ -46,6 +46,7 @@ from simclust.ops._geometry import (
 from simclust.ops._kmeans import KMeansInit as KMeansInit
 from simclust.ops._kmeans import _kmeans_fit as _kmeans_fit
 from simclust.ops._kmeans import kmeans, kmeans_assign
+from simclust.ops._knn_parts import KnnPart, knn_merge, knn_own_lists, knn_probe_lists
 from simclust.ops._pairs import pair_similarity
 from simclust.ops._partition import (
     CertifiedGroup,
@@ -71,6 +72,7 @@ __all__ = [
     "CentroidStats",
     "CertifiedGroup",
     "GroupPairEdges",
+    "KnnPart",
     "Labelling",
     "Partition",
     "SearchStats",
@@ -93,6 +95,9 @@ __all__ = [
     "knn",
     "knn_between",
     "knn_edges",
+    "knn_merge",
+    "knn_own_lists",
+    "knn_probe_lists",
     "list_pair_edges",
     "normalize",
     "pair_similarity",

@@ -424,6 +424,60 @@ class Partition:
         )
         return src, dst, sim, SearchStats(**stats)
 
+    def knn_search_k(self, k: int) -> int:
+        """The neighbours :meth:`knn_edges` for ``k`` looks for (10 at least, ``N - 1`` at most)."""
+        return int(self._native.knn_search_k(_as_count(k, "k")))
+
+    def knn_probes(
+        self,
+        nprobe: int,
+        similarities: npt.ArrayLike | None = None,
+        *,
+        n_threads: int | None = None,
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32]]:
+        """Which rows probe which lists in :meth:`knn_edges`: ``(offsets, members)``.
+
+        List ``l``'s probing rows (positions, ascending) are
+        ``members[offsets[l]:offsets[l + 1]]``: every row's next ``nprobe - 1`` lists, or
+        with ``similarities`` (the ``N x k`` merged lists after those, positions) the
+        weakest rows' further lists (see :mod:`simclust.ops._knn_parts`).
+        """
+        sims = None if similarities is None else np.ascontiguousarray(similarities, np.float32)
+        return self._native.knn_probes(
+            _as_count(nprobe, "nprobe"), sims, n_threads=_as_threads(n_threads)
+        )
+
+    def knn_finish(
+        self,
+        k: int,
+        threshold: float,
+        indices: npt.ArrayLike,
+        similarities: npt.ArrayLike,
+        pairs_computed: int,
+        *,
+        recall_rows: int = 1000,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> tuple[
+        npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.float32], SearchStats
+    ]:
+        """:meth:`knn_edges` from its parts' merged lists (``N x knn_search_k(k)``, positions).
+
+        NN-descent, the similarities in float64, the ``k`` best in input rows and the
+        recall, as :meth:`knn_edges` ends; ``pairs_computed``: the parts' pairs.
+        """
+        src, dst, sim, stats = self._native.knn_finish(
+            _as_count(k, "k"),
+            _as_threshold(threshold),
+            np.ascontiguousarray(indices, dtype=np.uint32),
+            np.ascontiguousarray(similarities, dtype=np.float32),
+            _as_count(pairs_computed, "pairs_computed", minimum=0),
+            recall_rows=_as_count(recall_rows, "recall_rows", minimum=0),
+            seed=_as_seed(seed, "seed"),
+            n_threads=_as_threads(n_threads),
+        )
+        return src, dst, sim, SearchStats(**stats)
+
     def threshold_edges(
         self,
         threshold: float,

@@ -32,6 +32,15 @@ pub(crate) fn vec1<'a, T: Element>(
         .map_err(|_| ShapeError::new_err(format!("{what} must be a C-contiguous 1-D array")))
 }
 
+/// A borrowed C-contiguous 1-D `u64` array (offsets, boundaries) as `usize`s.
+pub(crate) fn usizes(a: &PyReadonlyArray1<'_, u64>, what: &str) -> PyResult<Vec<usize>> {
+    vec1(a, what)?
+        .iter()
+        .map(|&o| usize::try_from(o))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| ShapeError::new_err(format!("{what}: offsets out of range")))
+}
+
 /// An owned vector as a 1-D numpy array (no copy).
 pub(crate) fn to_py1<T: Element>(py: Python<'_>, v: Vec<T>) -> Bound<'_, PyArray1<T>> {
     v.into_pyarray(py)

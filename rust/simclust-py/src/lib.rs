@@ -9,6 +9,7 @@ mod arrays;
 mod detach;
 mod errors;
 mod kmeans;
+mod knn_parts;
 mod metrics;
 mod pages;
 mod similarity;
@@ -59,5 +60,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     unionfind::register(m)?;
     metrics::register(m)?;
     kmeans::register(m)?;
+    knn_parts::register(m)?;
     Ok(())
 }

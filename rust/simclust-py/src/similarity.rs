@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 use simclust_core::ivf;
 use simclust_core::similarity::{self, EdgeList, Neighbors};
 
-use crate::arrays::{mat, slice2, to_py1, to_py2, vec1};
+use crate::arrays::{mat, slice2, to_py1, to_py2, usizes, vec1};
 use crate::detach::run_detached;
 use crate::pages;
 
@@ -544,7 +544,7 @@ impl Partition {
         progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<PyEdgesStats<'py>> {
         let part = &self.inner;
-        let (e, m) = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
+        let found = run_detached(py, "knn_edges", progress.as_ref(), |ctl| {
             ivf::knn_edges(
                 part,
                 k,
@@ -556,9 +556,87 @@ impl Partition {
                 ctl,
             )
         })?;
-        let (s, d, w) = edges_out(py, e);
-        let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
-        Ok((s, d, w, stats))
+        knn_graph_out(py, part, found)
+    }
+
+    /// The neighbours an approximate kNN search for `k` looks for (at least
+    /// 10, at most `N - 1`).
+    fn knn_search_k(&self, k: usize) -> PyResult<usize> {
+        self.inner.knn_search_k(k).map_err(crate::errors::to_pyerr)
+    }
+
+    /// Which rows probe which lists in an approximate kNN search with
+    /// `nprobe`: `(offsets, members)`, list `l`'s probing rows (positions,
+    /// ascending) `members[offsets[l]:offsets[l + 1]]`. Without
+    /// `similarities`, every row's next `nprobe - 1` lists; with the `N x k`
+    /// similarities of the lists after those (positions), the weakest rows'
+    /// further lists.
+    #[pyo3(signature = (nprobe, similarities=None, *, n_threads=None))]
+    #[allow(clippy::type_complexity)]
+    fn knn_probes<'py>(
+        &self,
+        py: Python<'py>,
+        nprobe: usize,
+        similarities: Option<PyReadonlyArray2<'py, f32>>,
+        n_threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u32>>)> {
+        let weak = match &similarities {
+            Some(s) => Some((slice2(s, "similarities")?, s.shape()[1])),
+            None => None,
+        };
+        let part = &self.inner;
+        let p = run_detached(py, "knn_probes", None, |ctl| {
+            part.knn_probes(nprobe, weak, n_threads, ctl)
+        })?;
+        let offsets = p.offsets.into_iter().map(|o| o as u64).collect();
+        Ok((to_py1(py, offsets), to_py1(py, p.members)))
+    }
+
+    /// The kNN graph from the merged lists of an approximate search's parts
+    /// (`indices`, `similarities`: `N x knn_search_k(k)`, positions) and the
+    /// pairs they computed: NN-descent, the f64 similarities, the `k` best in
+    /// input rows, the recall; as `knn_edges` gives it.
+    #[pyo3(signature = (k, threshold, indices, similarities, pairs_computed, *, recall_rows=1000, seed=0, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn knn_finish<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+        threshold: f32,
+        indices: PyReadonlyArray2<'py, u32>,
+        similarities: PyReadonlyArray2<'py, f32>,
+        pairs_computed: u64,
+        recall_rows: usize,
+        seed: u64,
+        n_threads: Option<usize>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<PyEdgesStats<'py>> {
+        let lists = (
+            slice2(&indices, "indices")?.to_vec(),
+            slice2(&similarities, "similarities")?.to_vec(),
+        );
+        let part = &self.inner;
+        let found = run_detached(py, "knn_finish", progress.as_ref(), |ctl| {
+            let (nn, stats) = part.knn_finish(
+                part.knn_search_k(k)?,
+                lists.0,
+                lists.1,
+                pairs_computed,
+                n_threads,
+                ctl,
+            )?;
+            ivf::knn_graph(
+                part,
+                (nn, stats),
+                k,
+                threshold,
+                recall_rows,
+                seed,
+                n_threads,
+                ctl,
+            )
+        })?;
+        knn_graph_out(py, part, found)
     }
 
     /// The ε-graph at `threshold`: exact with `certified`, else from lists
@@ -592,6 +670,17 @@ impl Partition {
         })?;
         graph_out(py, g)
     }
+}
+
+/// A partitioned kNN graph as the `(src, dst, similarity, stats)` Python tuple.
+fn knn_graph_out<'py>(
+    py: Python<'py>,
+    part: &ivf::Partition,
+    (e, m): (EdgeList, ivf::MeasuredKnn),
+) -> PyResult<PyEdgesStats<'py>> {
+    let (s, d, w) = edges_out(py, e);
+    let stats = stats_out(py, part.n_lists, &m.stats, m.recall, m.recall_rows)?;
+    Ok((s, d, w, stats))
 }
 
 /// A partitioned ε-graph as the `(src, dst, similarity, stats)` Python tuple.
@@ -685,11 +774,7 @@ type PyGroupOut<'py> = (
 /// arrays (the offsets converted); checked by the search.
 fn cell_group<'a>(g: &'a PyGroup<'_>, what: &str) -> PyResult<ivf::CellGroup<'a>> {
     let xs = mat(&g.2, what)?;
-    let offsets = vec1(&g.1, what)?
-        .iter()
-        .map(|&o| usize::try_from(o))
-        .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| crate::errors::ShapeError::new_err(format!("{what}: offsets out of range")))?;
+    let offsets = usizes(&g.1, what)?;
     Ok(ivf::CellGroup {
         d: xs.n_cols(),
         first_cell: g.0,

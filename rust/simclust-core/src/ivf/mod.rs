@@ -51,14 +51,17 @@ use crate::matrix::MatRef;
 use crate::parallel::{self, Control};
 use crate::similarity::exact::{exact_cosine, refine};
 use crate::similarity::normalize::{check_non_empty, scale_row, unit_factors};
-use crate::similarity::{
-    check_rows_fit_u32, finish, EdgeList, ExactRows, Floor, Neighbors, Shortlist, TopK,
-};
+use crate::similarity::{check_rows_fit_u32, finish, EdgeList, ExactRows, Neighbors, Shortlist};
 use crate::tiles::{gemm_abt, run_dynamic, run_indexed, BLOCK};
 
 mod certified;
 pub use certified::{group_pair_edges, CellGroup, GroupEdges};
 mod descent;
+mod knn;
+pub use knn::{
+    knn, kth_entries, own_lists_part, probe_part, Floors, KnnMerge, KnnPart, ListRows, Probes,
+    QueryRows,
+};
 mod nearest;
 
 pub(crate) use nearest::{Centroids, Scratch as NearestScratch};
@@ -522,77 +525,6 @@ impl Partition {
         Ok(groups)
     }
 
-    /// The tasks comparing rows with lists: `probes[i]` are the rows
-    /// (positions) that compare with list `i`. Returns the tasks and the
-    /// number of row pairs they compute.
-    fn row_queries(&self, probes: Vec<Vec<u32>>) -> (Vec<RowQuery>, u64) {
-        let mut out = Vec::new();
-        let mut computed = 0_u64;
-        for (j, mut rows) in probes.into_iter().enumerate() {
-            rows.sort_unstable();
-            let (a, b) = self.list(j);
-            computed += rows.len() as u64 * (b - a) as u64;
-            for chunk in rows.chunks(BLOCK) {
-                for block in 0..(b - a).div_ceil(BLOCK) {
-                    out.push(RowQuery {
-                        rows: chunk.to_vec(),
-                        list: j as u32,
-                        block,
-                    });
-                }
-            }
-        }
-        (out, computed)
-    }
-
-    /// Compares rows with lists as [`Partition::row_queries`] lays out,
-    /// offering every pair to both rows' lists: per thread, the lists of the
-    /// candidates that rank before the rows' `floors` (the lists they will be
-    /// merged into hold better ones).
-    fn probe_rows(
-        &self,
-        queries: &[RowQuery],
-        k: usize,
-        floors: &[Floor],
-        pool: &rayon::ThreadPool,
-        ctl: &Control,
-    ) -> Result<Vec<TopKState>> {
-        let d = self.d;
-        let states = run_dynamic(
-            pool,
-            queries.len(),
-            ctl,
-            || {
-                (
-                    TopKState(TopK::with_floors(k, floors)),
-                    vec![0.0_f32; BLOCK * d],
-                    vec![0.0_f32; BLOCK * BLOCK],
-                )
-            },
-            |(acc, q, buf), t| {
-                let (rows, j, bj) = (&queries[t].rows, queries[t].list as usize, queries[t].block);
-                let (l0, l1) = self.list(j);
-                let b0 = l0 + bj * BLOCK;
-                let rb = (b0 + BLOCK).min(l1) - b0;
-                for (dst, &p) in q.chunks_exact_mut(d).zip(rows) {
-                    dst.copy_from_slice(self.row(p as usize));
-                }
-                let ra = rows.len();
-                gemm_abt(
-                    &q[..ra * d],
-                    ra,
-                    &self.xs[b0 * d..(b0 + rb) * d],
-                    rb,
-                    d,
-                    buf,
-                );
-                acc.0
-                    .offer_tile_unique(buf, (ra, rb), |r| rows[r] as usize, b0, |_| 0);
-            },
-        )?;
-        Ok(states.into_iter().map(|s| s.0).collect())
-    }
-
     /// Number of row pairs the given tiles compute.
     fn pairs_in(&self, tiles: &[Tile]) -> u64 {
         tiles
@@ -854,122 +786,6 @@ fn near_lists(l: usize) -> usize {
     NEAR_LISTS.min(l)
 }
 
-/// Approximate self-kNN over the partition (`1 <= k <= N - 1`): per row
-/// its `k` most similar rows among those compared, sorted by similarity
-/// (ties: the lower row), in input row order.
-///
-/// Compared are: every pair within a list; every row with its `nprobe - 1`
-/// next nearest lists (by its own direction), both ways; the [`WEAK_SHARE`]
-/// of rows whose `k`-th neighbour is then least similar (outliers, rows of
-/// small clusters: their neighbours are spread over many lists) with their
-/// next `max(WEAK_MIN_PROBES, 4 nprobe) - nprobe` lists; then the lists are
-/// refined by NN-descent's local joins (the `descent` module).
-/// `nprobe >= n_lists` compares every pair: the exact kNN.
-pub fn knn(
-    part: &Partition,
-    k: usize,
-    nprobe: usize,
-    n_threads: Option<usize>,
-    ctl: &Control,
-) -> Result<(Neighbors, SearchStats)> {
-    let (n, l) = (part.n_rows(), part.n_lists);
-    if k == 0 || k >= n {
-        return Err(Error::Parameter(format!(
-            "k must satisfy 1 <= k <= N - 1 = {} for a self-search over N = {n} rows, got k = {k}",
-            n.saturating_sub(1)
-        )));
-    }
-    let pool = parallel::pool(n_threads)?;
-    let nprobe = nprobe.clamp(1, l);
-    // every list with itself
-    let own: Vec<(u32, u32)> = (0..l as u32)
-        .filter(|&j| part.offsets[j as usize] < part.offsets[j as usize + 1])
-        .map(|j| (j, j))
-        .collect();
-    let tiles = part.tiles(&own);
-    let states = run_dynamic(
-        &pool,
-        tiles.len(),
-        ctl,
-        || (TopKState::new(n, k), vec![0.0_f32; BLOCK * BLOCK]),
-        |(acc, buf), t| {
-            let tb = part.similarities(&tiles[t], buf);
-            let first = |r: usize| if tb.diagonal { r + 1 } else { 0 };
-            acc.0
-                .offer_tile_unique(buf, (tb.ra, tb.rb), |r| tb.a0 + r, tb.b0, first);
-        },
-    )?;
-    let mut total = TopKState::new(n, k);
-    for (s, _) in &states {
-        total.0.merge_unique(&s.0);
-    }
-    drop(states);
-    let mut computed = part.pairs_in(&tiles);
-    // every row with its next nearest lists
-    let all: Vec<u32> = (0..n as u32).collect();
-    let probes = part.probe_groups(&all, nprobe, 1, &pool, ctl)?;
-    let (queries, pairs) = part.row_queries(probes);
-    let floors = total.0.floors();
-    let states = part.probe_rows(&queries, k, &floors, &pool, ctl)?;
-    for s in states {
-        total.0.merge_unique(&s.0);
-    }
-    computed += pairs;
-    let (idx, sims) = total.0.into_parts();
-    // the rows with the least similar k-th neighbour with more lists
-    let wide = (4 * nprobe).max(WEAK_MIN_PROBES).min(l);
-    let n_weak = ((n as f64) * WEAK_SHARE).round() as usize;
-    let mut total = TopKState::new(n, k);
-    if n_weak > 0 && wide > nprobe {
-        let kth = |p: u32| sims[p as usize * k + k - 1];
-        let mut weak = all;
-        weak.select_nth_unstable_by(n_weak - 1, |&a, &b| {
-            kth(a).total_cmp(&kth(b)).then(a.cmp(&b))
-        });
-        weak.truncate(n_weak);
-        weak.sort_unstable();
-        let probes = part.probe_groups(&weak, wide, nprobe, &pool, ctl)?;
-        let (queries, pairs) = part.row_queries(probes);
-        let floors = TopK::floors_of(k, &idx, &sims);
-        let states = part.probe_rows(&queries, k, &floors, &pool, ctl)?;
-        for s in states {
-            total.0.merge_unique(&s.0);
-        }
-        computed += pairs;
-    }
-    for (p, (idx, sims)) in idx.chunks_exact(k).zip(sims.chunks_exact(k)).enumerate() {
-        for (&j, &s) in idx.iter().zip(sims) {
-            if j != u32::MAX {
-                total.0.push_unique(p, s, j);
-            }
-        }
-    }
-    let (idx, sims) = total.0.into_parts();
-    let mut lists = descent::Lists::new(k, idx, sims);
-    let refined = descent::refine(part, &mut lists, &pool, ctl)?;
-    let mut nn = Neighbors {
-        k,
-        indices: lists.idx,
-        similarities: lists.sim,
-    };
-    crate::similarity::refine_lists(&mut nn, &part.xs, &part.xs, part.d, &pool);
-    let stats = SearchStats {
-        pairs_computed: computed + refined.pairs_computed,
-        pairs_total: (n as u64) * (n as u64 - 1) / 2,
-        list_pairs: own.len() as u64,
-    };
-    Ok((to_input_order(part, nn), stats))
-}
-
-/// One task of the row probes: up to [`BLOCK`] rows (positions) against
-/// block `block` of list `list`.
-#[derive(Debug, Clone)]
-struct RowQuery {
-    rows: Vec<u32>,
-    list: u32,
-    block: usize,
-}
-
 /// An approximate kNN search ([`knn`]) with what it cost and its recall@k.
 #[derive(Debug, Clone)]
 pub struct MeasuredKnn {
@@ -996,11 +812,30 @@ pub fn knn_measured(
     n_threads: Option<usize>,
     ctl: &Control,
 ) -> Result<MeasuredKnn> {
-    let search_k = k
-        .max(MIN_SEARCH_K)
-        .min(part.n_rows().saturating_sub(1))
-        .max(k);
+    let search_k = part.knn_search_k(k)?;
     let (nn, stats) = knn(part, search_k, nprobe, n_threads, ctl)?;
+    measured(part, nn, stats, k, recall_rows, seed, n_threads, ctl)
+}
+
+/// The lists of a search for [`Partition::knn_search_k`] neighbours cut to
+/// the `k` best, with their recall@k as [`knn_measured`] measures it.
+#[allow(clippy::too_many_arguments)]
+fn measured(
+    part: &Partition,
+    nn: Neighbors,
+    stats: SearchStats,
+    k: usize,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<MeasuredKnn> {
+    if k == 0 || k > nn.k {
+        return Err(Error::Parameter(format!(
+            "k must be in 1..={} (the lists' width), got {k}",
+            nn.k
+        )));
+    }
     let nn = first_neighbours(nn, k);
     let (recall, recall_rows) = measured_knn_recall(part, &nn, recall_rows, seed, n_threads, ctl)?;
     Ok(MeasuredKnn {
@@ -1078,18 +913,27 @@ pub fn knn_edges(
     ctl: &Control,
 ) -> Result<(EdgeList, MeasuredKnn)> {
     crate::similarity::check_threshold(threshold)?;
-    let m = knn_measured(part, k, nprobe, recall_rows, seed, n_threads, ctl)?;
-    Ok((crate::similarity::edges_from_neighbors(&m.nn, threshold), m))
+    let found = knn(part, part.knn_search_k(k)?, nprobe, n_threads, ctl)?;
+    knn_graph(part, found, k, threshold, recall_rows, seed, n_threads, ctl)
 }
 
-/// A [`crate::similarity::TopK`] over positions (a newtype keeps the
-/// similarity module's type private).
-struct TopKState(crate::similarity::TopK);
-
-impl TopKState {
-    fn new(n: usize, k: usize) -> Self {
-        Self(crate::similarity::TopK::new(n, k))
-    }
+/// The undirected kNN graph of [`knn_edges`] from what a search for
+/// [`Partition::knn_search_k`] neighbours found (its lists and stats: [`knn`],
+/// or [`Partition::knn_finish`] of its parts), with its recall@k.
+#[allow(clippy::too_many_arguments)]
+pub fn knn_graph(
+    part: &Partition,
+    (nn, stats): (Neighbors, SearchStats),
+    k: usize,
+    threshold: f32,
+    recall_rows: usize,
+    seed: u64,
+    n_threads: Option<usize>,
+    ctl: &Control,
+) -> Result<(EdgeList, MeasuredKnn)> {
+    crate::similarity::check_threshold(threshold)?;
+    let m = measured(part, nn, stats, k, recall_rows, seed, n_threads, ctl)?;
+    Ok((crate::similarity::edges_from_neighbors(&m.nn, threshold), m))
 }
 
 /// Lists over positions mapped to input rows: row `order[p]` gets position

@@ -35,4 +35,4 @@ pub use lists::list_pair_edges;
 pub(crate) use normalize::check_non_empty;
 pub use normalize::{normalize_rows, rows_are_unit};
 pub(crate) use screen::{finish, ExactRows, Shortlist};
-pub(crate) use topk::{Floor, TopK};
+pub(crate) use topk::TopK;

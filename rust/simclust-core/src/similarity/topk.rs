@@ -19,7 +19,7 @@ pub(crate) struct Entry {
     i: u32,
 }
 
-/// A row's floor: see [`TopK::floors`].
+/// A row's floor: see [`TopK::floors_of`].
 pub(crate) type Floor = Entry;
 
 /// The total order: higher similarity first, then lower index.
@@ -63,31 +63,12 @@ impl TopK {
     }
 
     /// Empty lists for `n = floors.len()` rows that keep only candidates
-    /// ranking before `floors[row]` (from [`Self::floors`] of lists the
+    /// ranking before `floors[row]` (from [`Self::floors_of`] of lists the
     /// candidates will be merged into: nothing else could enter them).
     pub(crate) fn with_floors(k: usize, floors: &[Floor]) -> Self {
         let mut t = Self::new(floors.len(), k);
         t.thr.copy_from_slice(floors);
         t
-    }
-
-    /// Per row its `k`-th best candidate, `(-inf, u32::MAX)` where it has
-    /// fewer: a candidate that does not rank before it cannot enter the list.
-    pub(crate) fn floors(&self) -> Vec<Floor> {
-        let (k, cap) = (self.k, 2 * self.k);
-        let mut buf = Vec::with_capacity(cap);
-        (0..self.len.len())
-            .map(|row| {
-                let len = self.len[row] as usize;
-                if len < k {
-                    return self.thr[row];
-                }
-                buf.clear();
-                buf.extend_from_slice(&self.entries[row * cap..row * cap + len]);
-                buf.select_nth_unstable_by(k - 1, rank);
-                buf[k - 1]
-            })
-            .collect()
     }
 
     /// Floors of sorted lists ([`Self::into_parts`]): per row its `k`-th
@@ -161,6 +142,11 @@ impl TopK {
     /// columns' taken when the tile starts: lower than or equal to their
     /// current ones, so a skipped value could not have entered either list),
     /// and only a group with a value above one of them is offered.
+    ///
+    /// Row `r`'s list is `row_of(r)`, column `c`'s `b0 + c`, and the
+    /// candidate list `i` stands for is offered as `id(i)`: lists that hold
+    /// some rows only offer each by its row among all rows, so that ties rank
+    /// as in lists over all rows.
     pub(crate) fn offer_tile_unique(
         &mut self,
         buf: &[f32],
@@ -168,6 +154,7 @@ impl TopK {
         row_of: impl Fn(usize) -> usize,
         b0: usize,
         first: impl Fn(usize) -> usize,
+        id: impl Fn(usize) -> u32,
     ) {
         const GROUP: usize = 16;
         let col_thr: Vec<f32> = self.thr[b0..b0 + rb].iter().map(|t| t.s).collect();
@@ -186,10 +173,10 @@ impl TopK {
                     for c in c0..c1 {
                         let s = row[c];
                         if s >= self.thr[p].s {
-                            self.push_unique(p, s, (b0 + c) as u32);
+                            self.push_unique(p, s, id(b0 + c));
                         }
                         if s >= col_thr[c] {
-                            self.push_unique(b0 + c, s, p as u32);
+                            self.push_unique(b0 + c, s, id(p));
                         }
                     }
                 }
@@ -285,7 +272,7 @@ mod tests {
             let mut b = TopK::new(n, k);
             // twice: the second offer repeats every pair
             for _ in 0..2 {
-                a.offer_tile_unique(&buf, (ra, rb), |r| rows[r], b0, first);
+                a.offer_tile_unique(&buf, (ra, rb), |r| rows[r], b0, first, |i| i as u32);
                 for r in 0..ra {
                     for c in first(r)..rb {
                         let s = buf[r * rb + c];
