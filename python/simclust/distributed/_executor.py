@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from simclust.exceptions import DistributedError
 from simclust.progress import StageProgress
 
-__all__ = ["Executor", "InProcessExecutor", "StageProgress", "Task", "check_parts", "ordered"]
+__all__ = ["Executor", "InProcessExecutor", "Task", "check_parts", "ordered"]
 
 T = TypeVar("T")
 

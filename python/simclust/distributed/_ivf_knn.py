@@ -37,9 +37,10 @@ import numpy as np
 import numpy.typing as npt
 
 from simclust import ops
-from simclust.distributed._executor import Executor, StageProgress, Task
+from simclust.distributed._executor import Executor, Task
 from simclust.distributed._ivf import Lists
 from simclust.graph import BackendEdges
+from simclust.progress import StageProgress
 
 __all__ = ["STAGES", "knn_lists"]
 
