@@ -52,10 +52,8 @@ from simclust.base import LoadedData
 from simclust.distributed._executor import Executor, Task
 from simclust.distributed._forest import _with_forest, merge_forests
 from simclust.distributed._rows import (
-    MAX_BLOCK_ROWS,
     TILE_ROWS,
     StoredRows,
-    block_bounds,
     default_block_rows,
 )
 from simclust.exceptions import ParameterError
@@ -67,13 +65,7 @@ from simclust.progress import StageProgress, any_stage
 if TYPE_CHECKING:
     from simclust.base import Metric, MetricContext
 
-__all__ = [
-    "MAX_BLOCK_ROWS",
-    "TILE_ROWS",
-    "DistributedBackend",
-    "block_bounds",
-    "default_block_rows",
-]
+__all__ = ["DistributedBackend"]
 
 _MISSING = np.uint32(0xFFFF_FFFF)
 
@@ -211,10 +203,6 @@ class DistributedBackend:
         self._lists_key: tuple[int, int | None] | None = None
         self._lists_x: npt.NDArray[np.float32] | None = None
 
-    def _put(self, x: npt.NDArray[np.float32]) -> tuple[list[Any], list[tuple[int, int]]]:
-        """The blocks of ``x`` in the object store (made on first use for this ``x``)."""
-        return self.rows.blocks(x)
-
     def derived(self, raw: npt.ArrayLike, rows: npt.ArrayLike, *, unit: bool) -> None:
         """``rows`` are the input ``raw`` as float32 (normalised if ``unit``).
 
@@ -264,7 +252,7 @@ class DistributedBackend:
 
         if not self.rows.by_tasks(ctx.X):  # the driver's rows: parts put from here
             return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows)
-        blocks = self._put(ctx.X)  # the graph's, for cosine: cut from the shards already
+        blocks = self.rows.blocks(ctx.X)  # the graph's, for cosine: cut from the shards already
         return compute_metric(self.executor, metric, ctx, task_rows=self.block_rows, blocks=blocks)
 
     def kmeans(self, x: npt.NDArray[np.float32], n_clusters: int, **params: Any) -> _KMeansOutput:
@@ -314,7 +302,7 @@ class DistributedBackend:
         progress: ops.Progress | None,
     ) -> BackendEdges:
         """The exact edges ``>= threshold`` of ``spec``'s graph (see the module docs)."""
-        blocks, bounds = self._put(x)
+        blocks, bounds = self.rows.blocks(x)
         threads = getattr(self.executor, "task_threads", None)
 
         report = any_stage(progress)
@@ -388,16 +376,16 @@ class DistributedBackend:
             self._lists = None  # the previous partition's chunks go first
             moved = self.rows.by_tasks(x)  # else the driver puts the chunks
             self._lists = _ivf.Lists(
-                x, search.n_lists, n_threads, self.executor, *self._put(x), shuffled=moved
+                x, search.n_lists, n_threads, self.executor, *self.rows.blocks(x), shuffled=moved
             )
             self._lists_key, self._lists_x = key, x
         threads = getattr(self.executor, "task_threads", None)
 
         report = any_stage(progress)
         stage = f"{spec.kind} graph (ivf)"
+        self._lists.put(self.block_rows or default_block_rows(len(x)), report)  # once
         if spec.kind == "threshold":
             nprobe = search.nprobe_for("threshold")
-            self._lists.put(self.block_rows or default_block_rows(len(x)), report)
             src, dst, sim, done, forest = _ivf.threshold_lists(
                 self.executor,
                 self._lists,
@@ -411,7 +399,6 @@ class DistributedBackend:
             )
         else:  # the native search's phases as tasks, NN-descent on the driver (_ivf_knn)
             nprobe = search.nprobe_for("knn")
-            self._lists.put(self.block_rows or default_block_rows(len(x)), report)
             src, dst, sim, done, forest = _ivf_knn.knn_lists(
                 self.executor,
                 self._lists,
