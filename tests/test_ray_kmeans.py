@@ -206,7 +206,7 @@ def test_distributed_partition_is_the_native_one():
 
     x = ops.normalize(make_embeddings(6000, 16, n_clusters=20, seed=6))
     plan = DistributedBackend(InProcessExecutor(), block_rows=1024)
-    blocks, bounds = plan._put(x)
+    blocks, bounds = plan.rows.blocks(x)
     got = distributed_partition(plan.executor, x, None, blocks, bounds, None)
     want = ops.Partition(x, certified=False)
     assert want.n_lists == got.n_lists == 155  # 2 sqrt(N); trained on 4,960 sampled rows
